@@ -1,0 +1,55 @@
+/**
+ * The one example shape every backend trains on, and the options that say how records
+ * become examples.
+ */
+
+/**
+ * One training example: the model sees `input` (after the optional `instruction`
+ * preamble) and learns to answer `output`.
+ */
+export interface Example {
+  input: string;
+  output: string;
+  /** A preamble applied before the input (Alpaca `instruction`, chat `system` turn). */
+  instruction?: string;
+}
+
+/**
+ * The record shapes tunekit recognises. `columns` is the explicit mapping given with
+ * `options.columns`.
+ */
+export type DatasetShape = "gemini" | "alpaca" | "prompt-completion" | "chat" | "columns";
+
+/**
+ * Which field of each record holds the input, the output and (optionally) the instruction.
+ *
+ * @example
+ * ```ts
+ * await Dataset.load("faq.csv", { columns: { input: "question", output: "answer" } });
+ * ```
+ */
+export interface ColumnMapping {
+  input: string;
+  output: string;
+  instruction?: string;
+}
+
+/** Options shared by `Dataset.from` and `Dataset.load`. */
+export interface DatasetOptions {
+  /** Read these fields instead of detecting the shape of each record. */
+  columns?: ColumnMapping;
+  /** Stop collecting problems after this many; the error then says the list was cut. @default 100 */
+  maxIssues?: number;
+}
+
+/** Options of `Dataset.load`. */
+export interface LoadOptions extends DatasetOptions {
+  /** Stops reading; `load` then rejects with `AbortedError`. */
+  signal?: AbortSignal;
+}
+
+/** How examples are positioned in their source: JSONL line, CSV row or array/JSON index. */
+export type PositionKind = "line" | "row" | "index";
+
+/** The default cap on collected problems. */
+export const DEFAULT_MAX_ISSUES = 100;
