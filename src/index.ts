@@ -18,6 +18,7 @@ export * from "./core/dataset/index.js";
 export * from "./core/errors.js";
 export * from "./core/hyperparameters.js";
 export * from "./core/job-state.js";
+export * from "./core/loss-curve/index.js";
 export * from "./core/poll.js";
 export * from "./core/retry.js";
 export * from "./core/types.js";

@@ -11,10 +11,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       clearTimeout(timer);
       reject(toAbortedError(signal as AbortSignal));
     };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      Math.max(0, ms),
+    );
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
@@ -51,9 +54,12 @@ export function raceAbort<T>(
       timer = setTimeout(() => {
         cleanup();
         reject(
-          new TimeoutError(`Gave up waiting for ${options.what ?? "the operation"} after ${timeoutMs} ms`, {
-            timeoutMs,
-          }),
+          new TimeoutError(
+            `Gave up waiting for ${options.what ?? "the operation"} after ${timeoutMs} ms`,
+            {
+              timeoutMs,
+            },
+          ),
         );
       }, timeoutMs);
     }

@@ -307,7 +307,11 @@ export class TuningFailedError extends TunekitError {
 /** The tuning job was cancelled (by `job.cancel()`, another client, or Ctrl-C). */
 export class TuningCancelledError extends TunekitError {
   readonly jobName: string;
-  constructor(jobName: string, message = `Tuning job ${jobName} was cancelled`, options: TunekitErrorOptions = {}) {
+  constructor(
+    jobName: string,
+    message = `Tuning job ${jobName} was cancelled`,
+    options: TunekitErrorOptions = {},
+  ) {
     super("tuning_cancelled", message, options);
     this.jobName = jobName;
   }

@@ -1,5 +1,5 @@
 import { raceAbort } from "./abort.js";
-import { toAbortedError, TuningCancelledError, TuningFailedError } from "./errors.js";
+import { TuningCancelledError, TuningFailedError, toAbortedError } from "./errors.js";
 import {
   isTerminalState,
   type JobEvent,

@@ -4,7 +4,7 @@ import { TimeoutError, toAbortedError } from "./errors.js";
 /** What one check of a polled resource found. */
 export type PollResult<T> =
   | { done: true; value: T }
-  | { done: false; /** Overrides the next interval, e.g. from a server hint. */ delayMs?: number };
+  | { done: false /** Overrides the next interval, e.g. from a server hint. */; delayMs?: number };
 
 /** How often and how long to poll. */
 export interface PollOptions {
@@ -43,7 +43,8 @@ export async function poll<T>(
   const maxInterval = options.maxIntervalMs ?? 30_000;
   const jitter = options.jitter ?? 0.1;
   const random = options.random ?? Math.random;
-  const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
+  const timeout =
+    options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
   const signal = anySignal(options.signal, timeout) ?? new AbortController().signal;
   let interval = options.intervalMs ?? 1_000;
 
@@ -72,5 +73,8 @@ export async function poll<T>(
 }
 
 function pollTimeout(timeoutMs: number | undefined, cause?: unknown): TimeoutError {
-  return new TimeoutError(`Polling gave up after ${timeoutMs} ms`, { timeoutMs: timeoutMs as number, cause });
+  return new TimeoutError(`Polling gave up after ${timeoutMs} ms`, {
+    timeoutMs: timeoutMs as number,
+    cause,
+  });
 }

@@ -92,7 +92,9 @@ export async function withRetry<T>(
     if (options.signal?.aborted) throw toAbortedError(options.signal);
     if (outer?.aborted) throw deadlineError(options.deadlineMs);
     const attemptTimeout =
-      options.attemptTimeoutMs === undefined ? undefined : AbortSignal.timeout(options.attemptTimeoutMs);
+      options.attemptTimeoutMs === undefined
+        ? undefined
+        : AbortSignal.timeout(options.attemptTimeoutMs);
     const signal = anySignal(outer, attemptTimeout) ?? new AbortController().signal;
     let error: unknown;
     try {
@@ -104,10 +106,13 @@ export async function withRetry<T>(
     if (options.signal?.aborted) throw toAbortedError(options.signal);
     if (outer?.aborted) throw deadlineError(options.deadlineMs, error);
     if (attemptTimeout?.aborted && !(error instanceof TunekitError && error.code !== "aborted")) {
-      error = new TimeoutError(`Attempt ${attempt} timed out after ${options.attemptTimeoutMs} ms`, {
-        timeoutMs: options.attemptTimeoutMs as number,
-        cause: error,
-      });
+      error = new TimeoutError(
+        `Attempt ${attempt} timed out after ${options.attemptTimeoutMs} ms`,
+        {
+          timeoutMs: options.attemptTimeoutMs as number,
+          cause: error,
+        },
+      );
     }
     if (attempt > maxRetries || !shouldRetry(error, attempt)) throw error;
 
@@ -140,7 +145,10 @@ function deadlineError(deadlineMs: number | undefined, cause?: unknown): Timeout
  * Parses an HTTP `Retry-After` header (delta-seconds or an HTTP date) into milliseconds.
  * Returns undefined for a missing or unparsable value.
  */
-export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now = Date.now(),
+): number | undefined {
   if (value == null || value.trim() === "") return undefined;
   const trimmed = value.trim();
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);

@@ -48,7 +48,13 @@ export type JobEvent =
   | { type: "state"; state: JobState; previous?: JobState; at: string }
   | { type: "progress"; progress: Progress; at: string }
   | { type: "snapshot"; snapshot: TuningSnapshot; at: string }
-  | { type: "log"; level: "debug" | "info" | "warning"; message: string; at: string; data?: unknown }
+  | {
+      type: "log";
+      level: "debug" | "info" | "warning";
+      message: string;
+      at: string;
+      data?: unknown;
+    }
   | { type: "error"; error: Error; at: string };
 
 /** The training preamble/template stored with a tuned model so production prompts match training. */

@@ -30,7 +30,15 @@ function stripProse(value: unknown): unknown {
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [key, inner] of Object.entries(value)) {
-      if (PROSE_KEYS.has(key)) continue;
+      if (PROSE_KEYS.has(key) && typeof inner === "string") continue;
+      if (key === "enumDescriptions") continue;
+      if (key === "properties" && inner !== null && typeof inner === "object") {
+        // Property names are data, not prose: a property may well be called "description".
+        out[key] = Object.fromEntries(
+          Object.entries(inner).map(([name, schema]) => [name, stripProse(schema)]),
+        );
+        continue;
+      }
       out[key] = stripProse(inner);
     }
     return out;
@@ -53,7 +61,7 @@ function collectRefs(value: unknown, into: string[]): void {
 
 /**
  * The `$ref` closure of `roots` in `document.schemas`, with descriptions removed and the
- * names sorted. Throws when a root or a reference is missing from the document.
+ * names sorted. Throws when a root is missing; references the document lacks are skipped.
  */
 export function extractSchemaSubset(
   document: { schemas?: Record<string, unknown> },
@@ -66,7 +74,13 @@ export function extractSchemaSubset(
     const name = stack.pop()!;
     if (seen.has(name)) continue;
     const schema = all[name];
-    if (schema === undefined) throw new Error(`Schema "${name}" is not in the discovery document`);
+    if (schema === undefined) {
+      // The document has dangling references (revision 20260325: Part.mediaResolution →
+      // MediaResolution); the validator reports those as "unknown_schema" when reached.
+      if (roots.includes(name))
+        throw new Error(`Schema "${name}" is not in the discovery document`);
+      continue;
+    }
     seen.add(name);
     collectRefs(schema, stack);
   }

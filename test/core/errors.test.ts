@@ -10,7 +10,10 @@ import {
 
 describe("error hierarchy", () => {
   it("sets name and a stable code per class", () => {
-    const error = new RateLimitError("slow down", { httpStatus: 429, status: "RESOURCE_EXHAUSTED" });
+    const error = new RateLimitError("slow down", {
+      httpStatus: 429,
+      status: "RESOURCE_EXHAUSTED",
+    });
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toBeInstanceOf(TunekitError);
     expect(error.name).toBe("RateLimitError");

@@ -9,7 +9,9 @@ describe("parseHyperparameters", () => {
       batchSize: 4,
       learningRate: 1e-4,
     });
-    expect(parseHyperparameters({ learningRateMultiplier: 2 })).toEqual({ learningRateMultiplier: 2 });
+    expect(parseHyperparameters({ learningRateMultiplier: 2 })).toEqual({
+      learningRateMultiplier: 2,
+    });
     expect(parseHyperparameters(undefined)).toEqual({});
   });
 
@@ -20,7 +22,10 @@ describe("parseHyperparameters", () => {
     [{ batchSize: "4" }, "hyperparameters.batchSize"],
     [{ learningRate: 0 }, "hyperparameters.learningRate"],
     [{ learningRate: Number.NaN }, "hyperparameters.learningRate"],
-    [{ learningRateMultiplier: Number.POSITIVE_INFINITY }, "hyperparameters.learningRateMultiplier"],
+    [
+      { learningRateMultiplier: Number.POSITIVE_INFINITY },
+      "hyperparameters.learningRateMultiplier",
+    ],
   ])("rejects %j naming %s", (value, path) => {
     const error = (() => {
       try {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { AbortedError, TimeoutError, TuningCancelledError, TuningFailedError } from "../../src/core/errors.js";
+import {
+  AbortedError,
+  TimeoutError,
+  TuningCancelledError,
+  TuningFailedError,
+} from "../../src/core/errors.js";
 import { JobStateMachine, ManagedTuningJob } from "../../src/core/job-state.js";
 import type { JobEvent, TunedModel } from "../../src/core/types.js";
 
@@ -31,7 +36,11 @@ describe("JobStateMachine", () => {
     await Promise.resolve();
     machine.start();
     machine.setProgress({ completedSteps: 1, totalSteps: 2, snapshots: [snapshot(1, 2.0)] });
-    machine.setProgress({ completedSteps: 2, totalSteps: 2, snapshots: [snapshot(1, 2.0), snapshot(2, 1.0)] });
+    machine.setProgress({
+      completedSteps: 2,
+      totalSteps: 2,
+      snapshots: [snapshot(1, 2.0), snapshot(2, 1.0)],
+    });
     machine.succeed(model);
     const [a, b] = await Promise.all([first, second]);
     const types = a.map((e) => (e.type === "state" ? `state:${e.state}` : e.type));

@@ -29,15 +29,18 @@ describe("poll", () => {
   });
 
   it("rejects with TimeoutError past its deadline", async () => {
-    await expect(poll(async () => ({ done: false }), { intervalMs: 5, timeoutMs: 30 })).rejects.toBeInstanceOf(
-      TimeoutError,
-    );
+    await expect(
+      poll(async () => ({ done: false }), { intervalMs: 5, timeoutMs: 30 }),
+    ).rejects.toBeInstanceOf(TimeoutError);
   });
 
   it("rejects with AbortedError the moment its signal fires, even mid-sleep", async () => {
     const controller = new AbortController();
     const started = Date.now();
-    const pending = poll(async () => ({ done: false }), { intervalMs: 60_000, signal: controller.signal });
+    const pending = poll(async () => ({ done: false }), {
+      intervalMs: 60_000,
+      signal: controller.signal,
+    });
     setTimeout(() => controller.abort(), 10);
     await expect(pending).rejects.toBeInstanceOf(AbortedError);
     expect(Date.now() - started).toBeLessThan(1_000);

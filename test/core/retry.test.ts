@@ -14,14 +14,11 @@ const fast = { initialDelayMs: 1, maxDelayMs: 2 };
 describe("withRetry", () => {
   it("retries retryable failures and returns the first success", async () => {
     let calls = 0;
-    const result = await withRetry(
-      async () => {
-        calls++;
-        if (calls < 3) throw new UnavailableError("busy", { httpStatus: 503 });
-        return "ok";
-      },
-      fast,
-    );
+    const result = await withRetry(async () => {
+      calls++;
+      if (calls < 3) throw new UnavailableError("busy", { httpStatus: 503 });
+      return "ok";
+    }, fast);
     expect(result).toBe("ok");
     expect(calls).toBe(3);
   });
@@ -84,7 +81,9 @@ describe("withRetry", () => {
       ({ signal }) => {
         calls++;
         if (calls === 1)
-          return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+          return new Promise((_, reject) =>
+            signal.addEventListener("abort", () => reject(signal.reason)),
+          );
         return Promise.resolve("second");
       },
       { ...fast, attemptTimeoutMs: 20 },
@@ -94,7 +93,8 @@ describe("withRetry", () => {
 
   it("stops at the overall deadline", async () => {
     const error = await withRetry(
-      ({ signal }) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+      ({ signal }) =>
+        new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
       { ...fast, deadlineMs: 30, maxRetries: 100 },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TimeoutError);
@@ -118,7 +118,9 @@ describe("backoffDelay", () => {
     expect(backoffDelay(1, { initialDelayMs: 100, random: () => 1 })).toBe(100);
     expect(backoffDelay(3, { initialDelayMs: 100, random: () => 1 })).toBe(400);
     expect(backoffDelay(3, { initialDelayMs: 100, random: () => 0 })).toBe(200);
-    expect(backoffDelay(20, { initialDelayMs: 100, maxDelayMs: 1_000, random: () => 1 })).toBe(1_000);
+    expect(backoffDelay(20, { initialDelayMs: 100, maxDelayMs: 1_000, random: () => 1 })).toBe(
+      1_000,
+    );
   });
 });
 

@@ -1,0 +1,443 @@
+//! The config-driven pre-norm decoder shared by every supported architecture.
+//!
+//! Built only from candle primitives that have a backward pass (matmul, add/mul/div,
+//! exp, sqrt, silu, narrow/cat, index_select): candle's fused `softmax_last_dim`,
+//! `rms_norm` and `rope` silently cut the gradient (NATIVE-STACK-FACTS §1.3), and the LoRA
+//! trainer runs this same forward pass. `tests::no_fused_ops_in_forward` guards that.
+//!
+//! Per layer: `h += o(attn(norm_in(h)))`, `h += down(act(gate(x)) * up(x))` with
+//! `x = norm_post(h)`; final norm; logits = lm_head(h) (the embedding when tied).
+
+use candle_core::{DType, Device, Module, Tensor, D};
+
+use crate::config::{Activation, DecoderConfig, RopeScaling};
+use crate::error::{Error, Result};
+use crate::weights::Weights;
+
+/// `y = x·Wᵀ + b` with `W` stored `[out, in]` as in PyTorch checkpoints.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn load(w: &Weights, prefix: &str, out: usize, inp: usize, bias: bool, why: &str) -> Result<Self> {
+        let weight = w.get(&format!("{prefix}.weight"), &[out, inp], why)?;
+        let bias = if bias { Some(w.get(&format!("{prefix}.bias"), &[out], why)?) } else { None };
+        Ok(Self { weight, bias })
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        // Fold leading dims into rows so gemm sees one 2-D product against the transposed
+        // (strided, not copied) weight.
+        let dims = x.dims();
+        let inp = dims[dims.len() - 1];
+        let rows = x.elem_count() / inp.max(1);
+        let y = x.reshape((rows, inp))?.matmul(&self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("non-scalar input") = self.weight.dim(0)?;
+        y.reshape(out_dims)
+    }
+}
+
+/// RMSNorm computed with differentiable primitives: `x / sqrt(mean(x²) + eps) · w`.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    /// Already `1 + w` for architectures that store the offset form (Gemma).
+    pub weight: Tensor,
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    fn load(w: &Weights, name: &str, size: usize, cfg: &DecoderConfig, why: &str) -> Result<Self> {
+        let mut weight = w.get(name, &[size], why)?;
+        if cfg.norm_weight_offset {
+            weight = weight.affine(1.0, 1.0)?;
+        }
+        Ok(Self { weight, eps: cfg.rms_norm_eps })
+    }
+}
+
+impl Module for RmsNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let inv_rms = x.sqr()?.mean_keepdim(D::Minus1)?.affine(1.0, self.eps)?.sqrt()?.recip()?;
+        x.broadcast_mul(&inv_rms)?.broadcast_mul(&self.weight)
+    }
+}
+
+/// Softmax over the last dim from primitives. The max is detached: subtracting it is only
+/// for numerical range and softmax is invariant to it, so no gradient should flow there.
+pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+/// Rotary position embedding in the Hugging Face "rotate half" layout (dimension i pairs
+/// with i + d/2).
+#[derive(Debug, Clone)]
+pub struct Rotary {
+    inv_freq: Vec<f32>,
+}
+
+impl Rotary {
+    pub fn new(cfg: &DecoderConfig) -> Self {
+        let dim = cfg.head_dim;
+        // Same arithmetic as transformers (f32 pow of the base), so angles at long positions
+        // round the way the reference does.
+        let base = cfg.rope_theta as f32;
+        let mut inv_freq: Vec<f32> =
+            (0..dim / 2).map(|i| 1.0f32 / base.powf((2 * i) as f32 / dim as f32)).collect();
+        match cfg.rope_scaling {
+            RopeScaling::None => {}
+            RopeScaling::Linear { factor } => {
+                for f in &mut inv_freq {
+                    *f = (*f as f64 / factor) as f32;
+                }
+            }
+            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+                let low_wavelen = original_max_position_embeddings / low_freq_factor;
+                let high_wavelen = original_max_position_embeddings / high_freq_factor;
+                for f in &mut inv_freq {
+                    let freq = *f as f64;
+                    let wavelen = 2.0 * std::f64::consts::PI / freq;
+                    let scaled = if wavelen < high_wavelen {
+                        freq
+                    } else if wavelen > low_wavelen {
+                        freq / factor
+                    } else {
+                        let smooth = (original_max_position_embeddings / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
+                        (1.0 - smooth) * freq / factor + smooth * freq
+                    };
+                    *f = scaled as f32;
+                }
+            }
+        }
+        Self { inv_freq }
+    }
+
+    /// `cos` and `sin` tables `[len, head_dim]` for positions `offset..offset + len`.
+    pub fn tables(&self, offset: usize, len: usize, device: &Device) -> Result<(Tensor, Tensor)> {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(len * half * 2);
+        let mut sin = Vec::with_capacity(len * half * 2);
+        for p in offset..offset + len {
+            let angles: Vec<f32> = self.inv_freq.iter().map(|f| p as f32 * f).collect();
+            // The frequencies repeat over both halves.
+            for _ in 0..2 {
+                cos.extend(angles.iter().map(|a| a.cos()));
+                sin.extend(angles.iter().map(|a| a.sin()));
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (len, half * 2), device)?,
+            Tensor::from_vec(sin, (len, half * 2), device)?,
+        ))
+    }
+
+    /// Applies the rotation to `x` `[b, heads, seq, head_dim]`.
+    pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+        let d = x.dim(D::Minus1)?;
+        let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+        let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+        x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
+    }
+}
+
+/// Keys and values seen so far by one layer, `[b, kv_heads, t, head_dim]`, after rope.
+#[derive(Debug, Clone, Default)]
+pub struct LayerCache {
+    k: Option<Tensor>,
+    v: Option<Tensor>,
+}
+
+/// The KV cache of a whole model for one sequence batch.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    layers: Vec<LayerCache>,
+    len: usize,
+}
+
+impl KvCache {
+    pub fn new(cfg: &DecoderConfig) -> Self {
+        Self { layers: vec![LayerCache::default(); cfg.num_hidden_layers], len: 0 }
+    }
+
+    /// Number of positions already cached (the offset of the next token).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    pub q_norm: Option<RmsNorm>,
+    pub k_norm: Option<RmsNorm>,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    scale: f64,
+}
+
+impl Attention {
+    fn forward(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
+        let (b, s, _) = x.dims3()?;
+        let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
+        let mut q = self.q_proj.forward(x)?.reshape((b, s, h, d))?;
+        let mut k = self.k_proj.forward(x)?.reshape((b, s, kvh, d))?;
+        let v = self.v_proj.forward(x)?.reshape((b, s, kvh, d))?.transpose(1, 2)?;
+        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+            q = qn.forward(&q)?;
+            k = kn.forward(&k)?;
+        }
+        let q = Rotary::apply(&q.transpose(1, 2)?.contiguous()?, cos, sin)?;
+        let k = Rotary::apply(&k.transpose(1, 2)?.contiguous()?, cos, sin)?;
+        let (k, v) = match cache {
+            Some(c) => {
+                let k = match &c.k {
+                    Some(prev) => Tensor::cat(&[prev, &k], 2)?,
+                    None => k,
+                };
+                let v = match &c.v {
+                    Some(prev) => Tensor::cat(&[prev, &v], 2)?,
+                    None => v.contiguous()?,
+                };
+                c.k = Some(k.clone());
+                c.v = Some(v.clone());
+                (k, v)
+            }
+            None => (k, v.contiguous()?),
+        };
+        let t = k.dim(2)?;
+        let groups = h / kvh;
+        // Grouped-query attention without materialising repeated keys: query heads are
+        // ordered by kv group (head j uses kv head j / groups), so folding them into the
+        // row dimension lets each kv head serve its whole group in one matmul.
+        let q = q.reshape((b, kvh, groups * s, d))?;
+        let scores = (q.matmul(&k.t()?)? * self.scale)?.reshape((b, kvh, groups, s, t))?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = softmax_last_dim(&scores)?.reshape((b, kvh, groups * s, t))?;
+        let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
+        Ok(self.o_proj.forward(&out)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+    activation: Activation,
+}
+
+impl Module for Mlp {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let gate = self.gate_proj.forward(x)?;
+        let gate = match self.activation {
+            Activation::Silu => gate.silu()?,
+            Activation::GeluTanh => gate.gelu()?,
+        };
+        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: Attention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: Mlp,
+    sliding_window: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    pub cfg: DecoderConfig,
+    pub embed_tokens: Tensor,
+    pub layers: Vec<Layer>,
+    pub norm: RmsNorm,
+    /// `[vocab, hidden]`; the same tensor as `embed_tokens` when tied.
+    pub lm_head: Tensor,
+    rotary: Rotary,
+    device: Device,
+}
+
+/// Additive mask `[s, t]` (0 or -inf) for queries at `offset..offset+s` over keys `0..t`.
+fn causal_mask(s: usize, offset: usize, window: Option<usize>, device: &Device) -> Result<Option<Tensor>> {
+    let t = offset + s;
+    let visible = |i: usize, j: usize| j <= offset + i && window.is_none_or(|w| offset + i - j < w);
+    if (0..s).all(|i| (0..t).all(|j| visible(i, j))) {
+        return Ok(None);
+    }
+    let values: Vec<f32> = (0..s)
+        .flat_map(|i| (0..t).map(move |j| if visible(i, j) { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    Ok(Some(Tensor::from_vec(values, (s, t), device)?))
+}
+
+impl Decoder {
+    /// Builds the decoder from `weights`, checking every tensor's shape against `cfg`.
+    pub fn load(cfg: DecoderConfig, w: &Weights, device: &Device) -> Result<Self> {
+        let (hid, inter, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+        let (h, kvh, d) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+        let attn_why = format!("hidden_size={hid}, num_attention_heads={h}, num_key_value_heads={kvh}, head_dim={d}");
+        let mlp_why = format!("hidden_size={hid}, intermediate_size={inter}");
+        let embed_tokens = w.get("model.embed_tokens.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}"))?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let qk_norm = |name: &str| -> Result<Option<RmsNorm>> {
+                if cfg.qk_norm {
+                    Ok(Some(RmsNorm::load(w, &format!("{p}.self_attn.{name}.weight"), d, &cfg, &attn_why)?))
+                } else {
+                    Ok(None)
+                }
+            };
+            let self_attn = Attention {
+                q_proj: Linear::load(w, &format!("{p}.self_attn.q_proj"), h * d, hid, cfg.qkv_bias, &attn_why)?,
+                k_proj: Linear::load(w, &format!("{p}.self_attn.k_proj"), kvh * d, hid, cfg.qkv_bias, &attn_why)?,
+                v_proj: Linear::load(w, &format!("{p}.self_attn.v_proj"), kvh * d, hid, cfg.qkv_bias, &attn_why)?,
+                o_proj: Linear::load(w, &format!("{p}.self_attn.o_proj"), hid, h * d, cfg.o_bias, &attn_why)?,
+                q_norm: qk_norm("q_norm")?,
+                k_norm: qk_norm("k_norm")?,
+                heads: h,
+                kv_heads: kvh,
+                head_dim: d,
+                scale: cfg.attn_scale,
+            };
+            let mlp = Mlp {
+                gate_proj: Linear::load(w, &format!("{p}.mlp.gate_proj"), inter, hid, cfg.mlp_bias, &mlp_why)?,
+                up_proj: Linear::load(w, &format!("{p}.mlp.up_proj"), inter, hid, cfg.mlp_bias, &mlp_why)?,
+                down_proj: Linear::load(w, &format!("{p}.mlp.down_proj"), hid, inter, cfg.mlp_bias, &mlp_why)?,
+                activation: cfg.activation,
+            };
+            let hid_why = format!("hidden_size={hid}");
+            layers.push(Layer {
+                input_layernorm: RmsNorm::load(w, &format!("{p}.input_layernorm.weight"), hid, &cfg, &hid_why)?,
+                self_attn,
+                post_attention_layernorm: RmsNorm::load(
+                    w,
+                    &format!("{p}.post_attention_layernorm.weight"),
+                    hid,
+                    &cfg,
+                    &hid_why,
+                )?,
+                mlp,
+                sliding_window: cfg.sliding_window[i],
+            });
+        }
+        let norm = RmsNorm::load(w, "model.norm.weight", hid, &cfg, &format!("hidden_size={hid}"))?;
+        let lm_head = if cfg.tie_word_embeddings {
+            embed_tokens.clone()
+        } else {
+            w.get("lm_head.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}, tie_word_embeddings=false"))?
+        };
+        Ok(Self { rotary: Rotary::new(&cfg), cfg, embed_tokens, layers, norm, lm_head, device: device.clone() })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Final hidden states `[b, s, hidden]` for `ids` `[b, s]` (u32) at positions
+    /// `cache.len()..` (or `0..` without a cache). Appends to `cache` when given.
+    pub fn forward_hidden(&self, ids: &Tensor, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let (b, s) = ids.dims2()?;
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        let vocab = self.cfg.vocab_size as u32;
+        if let Some(bad) = ids.flatten_all()?.to_vec1::<u32>()?.into_iter().find(|&id| id >= vocab) {
+            return Err(Error::option("ids", format!("token id {bad} is out of range for a vocabulary of {vocab}")));
+        }
+        let mut hidden = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, self.cfg.hidden_size))?;
+        if let Some(scale) = self.cfg.embed_scale {
+            hidden = (hidden * scale)?;
+        }
+        let (cos, sin) = self.rotary.tables(offset, s, &self.device)?;
+        let mut masks: Vec<(Option<usize>, Option<Tensor>)> = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mask = match masks.iter().find(|(w, _)| *w == layer.sliding_window) {
+                Some((_, m)) => m.clone(),
+                None => {
+                    let m = causal_mask(s, offset, layer.sliding_window, &self.device)?;
+                    masks.push((layer.sliding_window, m.clone()));
+                    m
+                }
+            };
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let normed = layer.input_layernorm.forward(&hidden)?;
+            let attn = layer.self_attn.forward(&normed, &cos, &sin, mask.as_ref(), layer_cache)?;
+            hidden = (hidden + attn)?;
+            let mlp = layer.mlp.forward(&layer.post_attention_layernorm.forward(&hidden)?)?;
+            hidden = (hidden + mlp)?;
+        }
+        if let Some(c) = cache {
+            c.len += s;
+        }
+        Ok(self.norm.forward(&hidden)?)
+    }
+
+    /// Logits `[.., vocab]` from final hidden states `[.., hidden]`.
+    pub fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(Linear { weight: self.lm_head.clone(), bias: None }.forward(hidden)?)
+    }
+
+    /// Logits `[s, vocab]` for one sequence, no cache.
+    pub fn logits(&self, ids: &[u32]) -> Result<Tensor> {
+        if ids.is_empty() {
+            return Err(Error::option("ids", "at least one token id is required"));
+        }
+        let input = Tensor::from_slice(ids, (1, ids.len()), &self.device)?;
+        let hidden = self.forward_hidden(&input, None)?;
+        Ok(self.lm_head(&hidden)?.squeeze(0)?.to_dtype(DType::F32)?)
+    }
+
+    /// Logits `[vocab]` of the last position after feeding `ids` through `cache`.
+    pub fn step(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let input = Tensor::from_slice(ids, (1, ids.len()), &self.device)?;
+        let hidden = self.forward_hidden(&input, Some(cache))?;
+        // Only the last position's logits are needed for the next token; skipping the rest
+        // saves a vocab-sized matmul per prompt token.
+        let last = hidden.narrow(1, ids.len() - 1, 1)?;
+        Ok(self.lm_head(&last)?.flatten_all()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_fused_ops_in_forward() {
+        // The fused candle ops below have no backward pass; the trainer reuses this file.
+        let src = include_str!("decoder.rs");
+        let code = src.split("#[cfg(test)]").next().unwrap();
+        for banned in ["ops::softmax_last_dim", "ops::rms_norm(", "rotary_emb::rope", "RmsNorm::new(", "candle_nn::"] {
+            assert!(!code.contains(banned), "decoder.rs must not use {banned}");
+        }
+    }
+}

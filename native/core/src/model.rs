@@ -1,0 +1,85 @@
+//! A loaded model directory: decoder weights, tokenizer and generation defaults.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use serde_json::Value;
+
+use crate::config::{id_list, DecoderConfig};
+use crate::decoder::Decoder;
+use crate::error::{Error, LoadErrorKind, Result};
+use crate::tokenizer::TextTokenizer;
+use crate::weights::Weights;
+
+pub struct Model {
+    pub dir: PathBuf,
+    pub decoder: Decoder,
+    pub tokenizer: TextTokenizer,
+    /// Union of config.json, generation_config.json and tokenizer_config.json's EOS tokens:
+    /// instruction-tuned checkpoints often list their end-of-turn token in only one of them.
+    pub eos_token_ids: Vec<u32>,
+    pub bos_token_id: Option<u32>,
+}
+
+fn read_json(path: &Path) -> Result<Option<Value>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::load(LoadErrorKind::InvalidJson, path, format!("not valid JSON: {e}")))
+}
+
+/// `eos_token` in tokenizer_config.json is a string or `{"content": "..."}`.
+fn token_text(value: Option<&Value>) -> Option<&str> {
+    match value? {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("content")?.as_str(),
+        _ => None,
+    }
+}
+
+impl Model {
+    /// Loads a Hugging Face model directory on the CPU, weights upcast to f32.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(Error::load(LoadErrorKind::NotFound, dir, "not a directory (expected a Hugging Face model directory with config.json)"));
+        }
+        let config_path = dir.join("config.json");
+        if !config_path.is_file() {
+            return Err(Error::load(LoadErrorKind::NotFound, &config_path, "config.json is missing from the model directory"));
+        }
+        let cfg = DecoderConfig::from_file(&config_path)?;
+        // The tokenizer is cheap to load and a common thing to forget; fail on it before
+        // reading gigabytes of weights.
+        let tokenizer = TextTokenizer::load(dir)?;
+
+        let mut eos = cfg.eos_token_ids.clone();
+        let gen_path = dir.join("generation_config.json");
+        if let Some(gen) = read_json(&gen_path)? {
+            let ids = id_list(gen.get("eos_token_id")).ok_or_else(|| {
+                Error::load(LoadErrorKind::InvalidJson, &gen_path, "`eos_token_id` must be a token id or a list of ids")
+            })?;
+            eos.extend(ids);
+        }
+        if let Some(tc) = read_json(&dir.join("tokenizer_config.json"))? {
+            if let Some(id) = token_text(tc.get("eos_token")).and_then(|t| tokenizer.token_to_id(t)) {
+                eos.push(id);
+            }
+        }
+        eos.sort_unstable();
+        eos.dedup();
+        let bos_token_id = cfg.bos_token_id;
+
+        let device = Device::Cpu;
+        let weights = Weights::open(dir, &device)?;
+        let decoder = Decoder::load(cfg, &weights, &device)?;
+        Ok(Self { dir: dir.to_path_buf(), decoder, tokenizer, eos_token_ids: eos, bos_token_id })
+    }
+
+    pub fn config(&self) -> &DecoderConfig {
+        &self.decoder.cfg
+    }
+}

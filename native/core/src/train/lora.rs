@@ -1,0 +1,340 @@
+//! LoRA adapters with Hugging Face PEFT's semantics (LOCAL-LORA-FACTS §1.4–1.5):
+//!
+//! `y = x·Wᵀ + b + scaling · (dropout(x)·Aᵀ)·Bᵀ`, `A: [r, in]`, `B: [out, r]`,
+//! `scaling = alpha / r` (rsLoRA: `alpha / √r`), dropout only on the input of `A`,
+//! `A ~ kaiming_uniform(a = √5) = U(−1/√in, 1/√in)`, `B = 0` (a no-op at step 0).
+//!
+//! An adapter ([`LoraAdapter`]) only computes the low-rank *delta*; the frozen base runs
+//! through [`frozen_linear`] so it never gets a weight gradient. [`LoraLinear`] pairs the two.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+
+use super::frozen_linear::frozen_linear;
+use super::rng::Rng;
+
+/// The seed recipe's projections (and the default).
+pub const DEFAULT_TARGET_MODULES: [&str; 7] =
+    ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoraConfig {
+    pub r: usize,
+    pub alpha: f64,
+    pub dropout: f64,
+    pub use_rslora: bool,
+    /// Module names as PEFT matches them: a module is targeted when its full path equals an
+    /// entry or ends with `"." + entry`.
+    pub target_modules: Vec<String>,
+}
+
+impl Default for LoraConfig {
+    /// The seed recipe (DeepSeek LoRA tutorial): r 8, alpha 32, dropout 0.1, all projections.
+    fn default() -> Self {
+        Self {
+            r: 8,
+            alpha: 32.0,
+            dropout: 0.1,
+            use_rslora: false,
+            target_modules: DEFAULT_TARGET_MODULES.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl LoraConfig {
+    pub fn scaling(&self) -> f64 {
+        if self.use_rslora {
+            self.alpha / (self.r as f64).sqrt()
+        } else {
+            self.alpha / self.r as f64
+        }
+    }
+
+    /// PEFT's list rule: exact match or suffix `"." + name`.
+    pub fn targets(&self, module_path: &str) -> bool {
+        self.target_modules
+            .iter()
+            .any(|t| module_path == t || module_path.ends_with(&format!(".{t}")))
+    }
+
+    pub fn validate(&self) -> super::Result<()> {
+        let bad = |m: String| Err(super::TrainError::Config(m));
+        if self.r == 0 {
+            return bad("LoRA rank r must be at least 1".into());
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return bad(format!("lora alpha must be a positive number, got {}", self.alpha));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("lora dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if self.target_modules.is_empty() {
+            return bad("at least one target module is required".into());
+        }
+        Ok(())
+    }
+}
+
+/// State shared by every adapter of one model: train/eval mode and the dropout stream.
+///
+/// Dropout masks are a pure function of `(seed, micro_step, adapter id)`, so recomputing a
+/// layer (gradient checkpointing) redraws the same mask, and resuming a run only needs the
+/// micro-step counter.
+#[derive(Debug)]
+pub struct LoraShared {
+    training: AtomicBool,
+    seed: u64,
+    micro_step: AtomicU64,
+}
+
+impl LoraShared {
+    pub fn new(seed: u64) -> Arc<Self> {
+        Arc::new(Self { training: AtomicBool::new(false), seed, micro_step: AtomicU64::new(0) })
+    }
+    pub fn set_training(&self, on: bool) {
+        self.training.store(on, Ordering::Relaxed)
+    }
+    pub fn training(&self) -> bool {
+        self.training.load(Ordering::Relaxed)
+    }
+    /// The trainer sets this before each micro-batch's forward pass.
+    pub fn set_micro_step(&self, step: u64) {
+        self.micro_step.store(step, Ordering::Relaxed)
+    }
+}
+
+/// The trainable low-rank part of one projection.
+#[derive(Debug)]
+pub struct LoraAdapter {
+    /// `[r, in]`
+    pub a: Var,
+    /// `[out, r]`
+    pub b: Var,
+    pub scaling: f64,
+    pub dropout: f64,
+    /// Distinguishes the dropout streams of different adapters.
+    pub id: u64,
+    pub shared: Arc<LoraShared>,
+}
+
+impl LoraAdapter {
+    /// PEFT's default initialisation: A kaiming-uniform(a=√5), B zero. `rng` advances.
+    pub fn init(
+        in_features: usize,
+        out_features: usize,
+        cfg: &LoraConfig,
+        rng: &mut Rng,
+        id: u64,
+        shared: Arc<LoraShared>,
+        device: &Device,
+    ) -> Result<Self> {
+        let bound = 1.0 / (in_features as f64).sqrt();
+        let a = rng.uniform_vec(cfg.r * in_features, -bound, bound);
+        let a = Tensor::from_vec(a, (cfg.r, in_features), device)?;
+        let b = Tensor::zeros((out_features, cfg.r), DType::F32, device)?;
+        Self::from_weights(&a, &b, cfg, id, shared)
+    }
+
+    /// An adapter with given weights (loaded from PEFT, or a fixture).
+    pub fn from_weights(a: &Tensor, b: &Tensor, cfg: &LoraConfig, id: u64, shared: Arc<LoraShared>) -> Result<Self> {
+        let (r, _) = a.dims2()?;
+        let (_, rb) = b.dims2()?;
+        if r != rb || r != cfg.r {
+            candle_core::bail!("LoRA A {:?} / B {:?} do not match rank {}", a.shape(), b.shape(), cfg.r)
+        }
+        Ok(Self {
+            a: Var::from_tensor(&a.to_dtype(DType::F32)?)?,
+            b: Var::from_tensor(&b.to_dtype(DType::F32)?)?,
+            scaling: cfg.scaling(),
+            dropout: cfg.dropout,
+            id,
+            shared,
+        })
+    }
+
+    /// `scaling · (dropout(x)·Aᵀ)·Bᵀ` for `x: [.., in]`, computed in f32 and returned in
+    /// `x`'s dtype.
+    pub fn delta(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let in_f = dims[dims.len() - 1];
+        let rows = x.elem_count() / in_f.max(1);
+        let mut x2 = x.reshape((rows, in_f))?.to_dtype(DType::F32)?;
+        if self.dropout > 0.0 && self.shared.training() {
+            x2 = (x2 * self.dropout_mask(rows * in_f, x.device())?.reshape((rows, in_f))?)?;
+        }
+        let low = x2.matmul(&self.a.t()?)?;
+        let y = (low.matmul(&self.b.t()?)? * self.scaling)?;
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().unwrap() = self.b.dim(0)?;
+        y.reshape(out_dims)?.to_dtype(x.dtype())
+    }
+
+    /// Inverted dropout mask: 0 with probability p, else 1/(1−p).
+    fn dropout_mask(&self, n: usize, device: &Device) -> Result<Tensor> {
+        let step = self.shared.micro_step.load(Ordering::Relaxed);
+        let mut rng = Rng::derive(self.shared.seed, "lora-dropout", step.wrapping_mul(1 << 20) ^ self.id);
+        let keep = 1.0 - self.dropout;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = (0..n).map(|_| if rng.next_f64() < keep { scale } else { 0.0 }).collect();
+        Tensor::from_vec(mask, n, device)
+    }
+
+    /// `scaling · B·A`, `[out, in]` (PEFT's `get_delta_weight`).
+    pub fn delta_weight(&self) -> Result<Tensor> {
+        self.b.as_tensor().matmul(self.a.as_tensor())? * self.scaling
+    }
+
+    pub fn vars(&self) -> [&Var; 2] {
+        [&self.a, &self.b]
+    }
+}
+
+/// A frozen linear layer with an optional LoRA adapter.
+#[derive(Debug)]
+pub struct LoraLinear {
+    /// `[out, in]`, frozen.
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub adapter: Option<LoraAdapter>,
+}
+
+impl LoraLinear {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut y = frozen_linear(x, &self.weight)?;
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        match &self.adapter {
+            Some(a) => y + a.delta(x)?,
+            None => Ok(y),
+        }
+    }
+
+    /// `W + scaling·B·A`: the weight to export when merging.
+    pub fn merged_weight(&self) -> Result<Tensor> {
+        match &self.adapter {
+            Some(a) => self.weight.add(&a.delta_weight()?.to_dtype(self.weight.dtype())?),
+            None => Ok(self.weight.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::testutil::{assert_close, fd_grad};
+
+    fn cfg(r: usize, alpha: f64, dropout: f64, rs: bool) -> LoraConfig {
+        LoraConfig { r, alpha, dropout, use_rslora: rs, ..LoraConfig::default() }
+    }
+
+    #[test]
+    fn train_lora_scaling_and_targets_follow_peft() {
+        assert_eq!(cfg(8, 32.0, 0.0, false).scaling(), 4.0);
+        assert_eq!(cfg(16, 32.0, 0.0, true).scaling(), 8.0);
+        let c = LoraConfig::default();
+        assert!(c.targets("model.layers.3.self_attn.q_proj"));
+        assert!(c.targets("down_proj"));
+        assert!(!c.targets("model.layers.3.self_attn.qq_proj"));
+        assert!(!c.targets("lm_head"));
+        assert!(cfg(0, 8.0, 0.0, false).validate().is_err());
+        assert!(cfg(8, 8.0, 1.0, false).validate().is_err());
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn train_lora_init_is_peft_kaiming_uniform_and_zero_b() -> Result<()> {
+        let dev = Device::Cpu;
+        let shared = LoraShared::new(0);
+        let c = cfg(4, 8.0, 0.0, false);
+        let ad = LoraAdapter::init(256, 32, &c, &mut Rng::new(1), 0, shared.clone(), &dev)?;
+        let a = ad.a.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        let bound = 1.0 / 16.0;
+        assert!(a.iter().all(|v| v.abs() <= bound));
+        // U(-b, b) has variance b²/3.
+        let var = a.iter().map(|v| v * v).sum::<f32>() / a.len() as f32;
+        assert!((var / (bound * bound / 3.0) - 1.0).abs() < 0.1, "variance {var}");
+        assert_eq!(ad.b.as_tensor().abs()?.sum_all()?.to_scalar::<f32>()?, 0.0);
+        // Same seed, same init.
+        let again = LoraAdapter::init(256, 32, &c, &mut Rng::new(1), 0, shared, &dev)?;
+        assert_close(again.a.as_tensor(), ad.a.as_tensor(), 0.0)?;
+        Ok(())
+    }
+
+    /// Forward equals the merged weight's linear map; gradients of A, B and x pass a
+    /// finite-difference check.
+    #[test]
+    fn train_lora_linear_forward_and_gradients() -> Result<()> {
+        let dev = Device::Cpu;
+        let shared = LoraShared::new(0);
+        let c = cfg(3, 6.0, 0.0, false);
+        let w = Tensor::randn(0f32, 1., (5, 4), &dev)?;
+        let bias = Tensor::randn(0f32, 1., 5, &dev)?;
+        let a = Tensor::randn(0f32, 1., (3, 4), &dev)?;
+        let b = Tensor::randn(0f32, 1., (5, 3), &dev)?;
+        let lin = LoraLinear {
+            weight: w.clone(),
+            bias: Some(bias.clone()),
+            adapter: Some(LoraAdapter::from_weights(&a, &b, &c, 0, shared)?),
+        };
+        let x = Var::randn(0f32, 1., (2, 3, 4), &dev)?;
+        let y = lin.forward(&x)?;
+        let merged = lin.merged_weight()?;
+        let want = x.broadcast_matmul(&merged.t()?)?.broadcast_add(&bias)?;
+        assert_close(&y, &want, 1e-5)?;
+        let expected_merge = (&w + (b.matmul(&a)? * 2.0)?)?;
+        assert_close(&merged, &expected_merge, 1e-6)?;
+
+        // Gradient check in f64 on the delta path: the loss is a fixed non-linear function.
+        let ad = lin.adapter.as_ref().unwrap();
+        let c64 = Tensor::randn(0f64, 1., (2, 3, 5), &dev)?;
+        let x64 = x.as_tensor().to_dtype(DType::F64)?;
+        let loss_of = |a: &Tensor, b: &Tensor, x: &Tensor| -> Result<Tensor> {
+            let y = x.broadcast_matmul(&a.t()?)?.broadcast_matmul(&b.t()?)?.affine(ad.scaling, 0.)?;
+            (frozen_linear(x, &w.to_dtype(DType::F64)?)? + y)?.tanh()?.mul(&c64)?.sum_all()
+        };
+        // Analytic gradients through the real layer (f32), numeric through the same math (f64).
+        let loss = (lin.forward(&x)?.to_dtype(DType::F64)?.broadcast_sub(&bias.to_dtype(DType::F64)?)?)
+            .tanh()?
+            .mul(&c64)?
+            .sum_all()?;
+        let g = loss.backward()?;
+        let a64 = a.to_dtype(DType::F64)?;
+        let b64 = b.to_dtype(DType::F64)?;
+        let na = fd_grad(&|t: &Tensor| loss_of(t, &b64, &x64), &a64, 1e-6)?;
+        let nb = fd_grad(&|t: &Tensor| loss_of(&a64, t, &x64), &b64, 1e-6)?;
+        let nx = fd_grad(&|t: &Tensor| loss_of(&a64, &b64, t), &x64, 1e-6)?;
+        let ea = assert_close(&g.get(&ad.a).unwrap().to_dtype(DType::F64)?, &na, 1e-4)?;
+        let eb = assert_close(&g.get(&ad.b).unwrap().to_dtype(DType::F64)?, &nb, 1e-4)?;
+        let ex = assert_close(&g.get(&x).unwrap().to_dtype(DType::F64)?, &nx, 1e-4)?;
+        eprintln!("LoRA finite-difference max rel err: A {ea:.2e}, B {eb:.2e}, x {ex:.2e}");
+        Ok(())
+    }
+
+    #[test]
+    fn train_lora_dropout_only_in_training_and_reproducible() -> Result<()> {
+        let dev = Device::Cpu;
+        let shared = LoraShared::new(9);
+        let c = cfg(2, 2.0, 0.5, false);
+        let a = Tensor::ones((2, 64), DType::F32, &dev)?;
+        let b = Tensor::ones((3, 2), DType::F32, &dev)?;
+        let ad = LoraAdapter::from_weights(&a, &b, &c, 7, shared.clone())?;
+        let x = Tensor::ones((4, 64), DType::F32, &dev)?;
+        let eval = ad.delta(&x)?;
+        // No dropout in eval: every output is scaling · r · 64 = 1 · 2 · 64.
+        assert_close(&eval, &Tensor::full(128f32, (4, 3), &dev)?, 0.0)?;
+        shared.set_training(true);
+        shared.set_micro_step(3);
+        let t1 = ad.delta(&x)?;
+        let t2 = ad.delta(&x)?;
+        assert_close(&t1, &t2, 0.0)?; // same micro-step → same mask (recompute-safe)
+        let mean = t1.mean_all()?.to_scalar::<f32>()?;
+        assert!((mean / 128.0 - 1.0).abs() < 0.15, "inverted dropout keeps the mean: {mean}");
+        assert!(t1.sub(&eval)?.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0);
+        shared.set_micro_step(4);
+        assert!(ad.delta(&x)?.sub(&t1)?.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0);
+        Ok(())
+    }
+}

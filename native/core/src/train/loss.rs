@@ -1,0 +1,216 @@
+//! Token cross-entropy for causal-LM training.
+//!
+//! **The rule** (the modern Hugging Face one, `ForCausalLMLoss` with `num_items_in_batch`):
+//! position `t` predicts label `t + 1`; positions whose next label is `-100` (prompt and
+//! padding) are not scored; the loss of one optimiser step is the **sum** of the token
+//! cross-entropies over every micro-batch of the accumulation window divided by the number
+//! of scored tokens in the whole window. Accumulating gradients therefore gives exactly the
+//! gradient of one big batch, and a micro-batch with few response tokens is not over-weighted.
+//!
+//! **Memory**: [`lm_head_loss`] evaluates the LM head only at scored positions and in chunks
+//! of rows. For each chunk it computes logits, a stable log-softmax, the loss and directly the
+//! hidden-state gradient `(softmax − onehot)·W / n`, then drops the logits. Peak memory is
+//! `chunk × vocab`, not `tokens × vocab`. The gradient is attached to the hidden states with a
+//! surrogate term `Σ h ⊙ stop_grad(g)` whose value is subtracted again, so the result is an
+//! ordinary candle tensor: `loss.backward()` works and yields exactly `g`.
+
+use candle_core::{DType, Result, Tensor, D};
+
+/// Labels that are not scored (PyTorch's `ignore_index`).
+pub const IGNORE_INDEX: i64 = -100;
+
+/// Log-softmax from differentiable primitives (the max is a constant shift, so it is detached).
+pub fn log_softmax(xs: &Tensor, dim: D) -> Result<Tensor> {
+    let max = xs.max_keepdim(dim)?.detach();
+    let shifted = xs.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(dim)?.log()?;
+    shifted.broadcast_sub(&lse)
+}
+
+/// Reference cross-entropy on full logits `[n, vocab]`: `Σ −log p(target) / denom`.
+/// Differentiable; meant for tests and small vocabularies (it materialises all logits).
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor, denom: f64) -> Result<Tensor> {
+    let logp = log_softmax(logits, D::Minus1)?;
+    let picked = logp.gather(&targets.unsqueeze(1)?, 1)?;
+    picked.sum_all()?.affine(-1.0 / denom, 0.0)
+}
+
+/// Scored positions of a padded batch `labels[b][t]` (all rows the same length `T`):
+/// flat row indices `b·T + t` into `[B·T, hidden]` and the target ids `labels[b][t + 1]`.
+pub fn shifted_targets(labels: &[Vec<i64>]) -> (Vec<u32>, Vec<u32>) {
+    let mut positions = Vec::new();
+    let mut targets = Vec::new();
+    for (b, row) in labels.iter().enumerate() {
+        for t in 0..row.len().saturating_sub(1) {
+            let label = row[t + 1];
+            if label != IGNORE_INDEX {
+                positions.push((b * row.len() + t) as u32);
+                targets.push(label as u32);
+            }
+        }
+    }
+    (positions, targets)
+}
+
+/// The loss of one micro-batch.
+pub struct LossOutput {
+    /// Scalar `Σ token CE / denom`; differentiable with respect to the hidden states when
+    /// computed with `with_grad`.
+    pub loss: Tensor,
+    /// `Σ token CE` of this micro-batch (for logging and evaluation).
+    pub sum: f64,
+    /// Number of scored tokens in this micro-batch.
+    pub count: usize,
+}
+
+/// Cross-entropy of `lm_head(hidden)` at `positions` against `targets`, divided by `denom`.
+///
+/// - `hidden`: `[.., d]` final hidden states (after the last norm), any leading shape; rows are
+///   addressed by the flat `positions`.
+/// - `lm_head`: `[vocab, d]` frozen output projection (tied embeddings or `lm_head.weight`).
+/// - `denom`: the number of scored tokens of the whole accumulation window (see module docs).
+/// - `chunk_rows`: rows per LM-head chunk; peak extra memory is about `4 · chunk_rows · vocab`
+///   floats.
+/// - `with_grad`: `false` for evaluation (skips the gradient GEMM).
+pub fn lm_head_loss(
+    hidden: &Tensor,
+    positions: &[u32],
+    targets: &[u32],
+    lm_head: &Tensor,
+    denom: f64,
+    chunk_rows: usize,
+    with_grad: bool,
+) -> Result<LossOutput> {
+    assert_eq!(positions.len(), targets.len(), "one target per position");
+    let dev = hidden.device();
+    let d = hidden.dim(D::Minus1)?;
+    let n = positions.len();
+    if n == 0 {
+        let zero = Tensor::zeros((), hidden.dtype(), dev)?;
+        // Keep the graph connected so backward() still works on an all-prompt batch.
+        let loss = (hidden.sum_all()? * 0.0)?.add(&zero)?;
+        return Ok(LossOutput { loss, sum: 0.0, count: 0 });
+    }
+    let compute = if hidden.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+    let pos = Tensor::from_slice(positions, n, dev)?;
+    let h = hidden.reshape(((), d))?.index_select(&pos, 0)?; // [n, d], tracked
+    let hd = h.detach().to_dtype(compute)?;
+    let w = lm_head.detach().to_dtype(compute)?;
+    let wt = w.t()?;
+
+    let mut sum = 0f64;
+    let mut grads = Vec::new();
+    let chunk_rows = chunk_rows.max(1);
+    for start in (0..n).step_by(chunk_rows) {
+        let len = chunk_rows.min(n - start);
+        let tgt = Tensor::from_slice(&targets[start..start + len], len, dev)?;
+        let logits = hd.narrow(0, start, len)?.matmul(&wt)?; // [len, vocab]
+        let max = logits.max_keepdim(1)?;
+        let shifted = logits.broadcast_sub(&max)?;
+        drop(logits);
+        let lse = shifted.exp()?.sum_keepdim(1)?.log()?; // [len, 1]
+        let picked = shifted.gather(&tgt.unsqueeze(1)?, 1)?;
+        let rows = (&lse - picked)?.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+        sum += rows.iter().sum::<f64>();
+        if with_grad {
+            let probs = shifted.broadcast_sub(&lse)?.exp()?;
+            drop(shifted);
+            // (softmax − onehot)·W = softmax·W − W[target]
+            let g = (probs.matmul(&w)? - w.index_select(&tgt, 0)?)?;
+            grads.push((g / denom)?);
+        }
+    }
+    let value = Tensor::new(sum / denom, dev)?.to_dtype(hidden.dtype())?;
+    let loss = if with_grad {
+        let g = Tensor::cat(&grads, 0)?.to_dtype(h.dtype())?;
+        let surrogate = (h * g)?.sum_all()?;
+        (&surrogate - surrogate.detach())?.add(&value)?
+    } else {
+        value
+    };
+    Ok(LossOutput { loss, sum, count: n })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::frozen_linear::frozen_linear;
+    use crate::train::testutil::{assert_close, fd_grad};
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn train_log_softmax_matches_definition_and_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f64, 3., (3, 7), &dev)?;
+        let ls = log_softmax(&x, D::Minus1)?;
+        let direct = x.exp()?.broadcast_div(&x.exp()?.sum_keepdim(1)?)?.log()?;
+        assert_close(&ls, &direct, 1e-12)?;
+        let c = Tensor::randn(0f64, 1., (3, 7), &dev)?;
+        let f = |x: &Tensor| log_softmax(x, D::Minus1)?.mul(&c)?.sum_all();
+        let analytic = f(&x)?.backward()?.get(&x).unwrap().clone();
+        let err = assert_close(&analytic, &fd_grad(&f, &x, 1e-6)?, 1e-7)?;
+        eprintln!("log-softmax finite-difference max rel err {err:.2e}");
+        Ok(())
+    }
+
+    #[test]
+    fn train_shifted_targets_skip_prompt_and_padding() {
+        let labels = vec![vec![-100, -100, 5, 6, 2], vec![-100, 7, 2, -100, -100]];
+        let (pos, tgt) = shifted_targets(&labels);
+        assert_eq!(pos, vec![1, 2, 3, 5, 6]);
+        assert_eq!(tgt, vec![5, 6, 2, 7, 2]);
+    }
+
+    /// The chunked LM-head loss equals the reference CE on full logits (value and gradient,
+    /// for every chunk size) and passes a finite-difference check.
+    #[test]
+    fn train_lm_head_loss_matches_reference_and_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let (b, t, d, vocab) = (2, 5, 4, 11);
+        let hidden = Var::randn(0f64, 1., (b, t, d), &dev)?;
+        let w = Tensor::randn(0f64, 1., (vocab, d), &dev)?;
+        let labels = vec![vec![-100, 3, 4, 10, 0], vec![-100, -100, 9, 1, -100]];
+        let (pos, tgt) = shifted_targets(&labels);
+        let denom = 9.0; // pretend the accumulation window has 9 scored tokens
+
+        let reference = |h: &Tensor| -> Result<Tensor> {
+            let logits = frozen_linear(&h.reshape((b * t, d))?, &w)?;
+            let rows = logits.index_select(&Tensor::from_slice(&pos, pos.len(), &dev)?, 0)?;
+            cross_entropy(&rows, &Tensor::from_slice(&tgt, tgt.len(), &dev)?, denom)
+        };
+        let want = reference(&hidden)?;
+        let want_g = want.backward()?.get(&hidden).unwrap().clone();
+
+        for chunk in [1, 2, 3, 64] {
+            let out = lm_head_loss(&hidden, &pos, &tgt, &w, denom, chunk, true)?;
+            assert_eq!(out.count, 5);
+            assert_close(&out.loss, &want, 1e-12)?;
+            assert!((out.sum / denom - want.to_scalar::<f64>()?).abs() < 1e-12);
+            let g = out.loss.backward()?.get(&hidden).unwrap().clone();
+            assert_close(&g, &want_g, 1e-12)?;
+        }
+        let f = |h: &Tensor| Ok(lm_head_loss(h, &pos, &tgt, &w, denom, 2, false)?.loss);
+        let analytic = lm_head_loss(&hidden, &pos, &tgt, &w, denom, 2, true)?
+            .loss
+            .backward()?
+            .get(&hidden)
+            .unwrap()
+            .clone();
+        let err = assert_close(&analytic, &fd_grad(&f, &hidden, 1e-6)?, 1e-7)?;
+        eprintln!("chunked LM-head loss finite-difference max rel err {err:.2e}");
+        Ok(())
+    }
+
+    #[test]
+    fn train_lm_head_loss_f32_and_empty_batch() -> Result<()> {
+        let dev = Device::Cpu;
+        let hidden = Var::randn(0f32, 1., (1, 4, 8), &dev)?;
+        let w = Tensor::randn(0f32, 1., (50, 8), &dev)?;
+        let out = lm_head_loss(&hidden, &[], &[], &w, 1.0, 4, true)?;
+        assert_eq!(out.count, 0);
+        assert_eq!(out.loss.to_scalar::<f32>()?, 0.0);
+        let g = out.loss.backward()?;
+        assert_eq!(g.get(&hidden).unwrap().abs()?.sum_all()?.to_scalar::<f32>()?, 0.0);
+        Ok(())
+    }
+}

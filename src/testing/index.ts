@@ -1,0 +1,93 @@
+/**
+ * `tunekit/testing`: a fake Gemini tuning service for your own Vitest/Jest tests.
+ *
+ * It behaves like the Gemini API's tuning surface as documented (create with body checks,
+ * operations that advance in steps under a controllable clock, cancel, list with pages, patch,
+ * delete, generateContent, Google's error shapes) and lets a test inject faults (429/503 with
+ * Retry-After, dropped connections, slow or lost responses, a job failing at step N).
+ * Serve it through msw or through a real HTTP server on 127.0.0.1.
+ *
+ * @example Vitest + msw (msw ^2.15 is an optional peer dependency)
+ * ```ts
+ * import { setupServer } from "msw/node";
+ * import { FakeGeminiService, createFakeGeminiHandlers } from "tunekit/testing";
+ *
+ * const service = new FakeGeminiService({ apiKey: "test-key", tuningEnabled: true });
+ * const server = setupServer(...createFakeGeminiHandlers(service));
+ * beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+ * afterEach(() => service.reset());
+ * afterAll(() => server.close());
+ *
+ * it("survives a 429 burst", async () => {
+ *   service.faults.rateLimit({ route: "createTunedModel", times: 2, retryAfterSeconds: 1 });
+ *   // … run your tuning code against https://generativelanguage.googleapis.com …
+ * });
+ * ```
+ *
+ * @example Real HTTP server (any client, any test runner)
+ * ```ts
+ * import { startFakeGeminiServer } from "tunekit/testing";
+ *
+ * const fake = await startFakeGeminiServer({ apiKey: "test-key", tuningEnabled: true });
+ * // point your client at fake.url, then:
+ * fake.service.completeAll();
+ * await fake.close();
+ * ```
+ */
+export { DEFAULT_BASE_MODELS, type FakeBaseModel, TUNABLE_BASE_MODEL } from "./base-models.js";
+export { DEFAULT_START_TIME, FakeClock } from "./clock.js";
+export { DISCOVERY_REVISION } from "./discovery-schemas.generated.js";
+export {
+  type FakeRoute,
+  type FaultAction,
+  type FaultHandle,
+  FaultInjector,
+  type FaultSpec,
+  type FaultTarget,
+  type TuningFailureSpec,
+} from "./faults.js";
+export { defaultResponder, type FakeResponder, type FakeResponderContext } from "./generate.js";
+export {
+  type ErrorDetail,
+  type FieldViolation,
+  type GoogleErrorBody,
+  HTTP_STATUS_FOR,
+  RPC_CODES,
+  type RpcStatusName,
+} from "./google-errors.js";
+export {
+  createFakeGeminiHandlers,
+  type FakeGeminiHandlersOptions,
+  GEMINI_BASE_URL,
+} from "./msw.js";
+export {
+  type CheckTrafficOptions,
+  checkRecordedTraffic,
+  ROUTE_REQUEST_SCHEMAS,
+  ROUTE_RESPONSE_SCHEMAS,
+  type TrafficIssue,
+} from "./route-schemas.js";
+export {
+  assertValidAgainstSchema,
+  BUNDLED_SCHEMAS,
+  type DiscoverySchema,
+  type DiscoverySchemas,
+  type SchemaIssue,
+  type SchemaIssueCode,
+  SchemaValidationError,
+  type SchemaValidationResult,
+  type ValidateOptions,
+  validateAgainstSchema,
+} from "./schema-validator.js";
+export {
+  type FakeGeminiServer,
+  type FakeGeminiServerOptions,
+  startFakeGeminiServer,
+} from "./server.js";
+export {
+  FakeGeminiService,
+  type FakeGeminiServiceOptions,
+  type FakeHttpRequest,
+  type FakeHttpResult,
+  type RecordedRequest,
+} from "./service.js";

@@ -1,0 +1,64 @@
+/**
+ * msw 2 request handlers for the fake service. msw is an optional peer dependency: it is
+ * loaded here, on first use, and nowhere else, so users of the real HTTP server never need it.
+ *
+ * It is loaded with `require` (through `createRequire`), not `import()`: Jest cannot run a
+ * dynamic `import()` from CommonJS without `--experimental-vm-modules`. msw recognises
+ * handlers by shape, so handlers built by msw's CommonJS build work with an ESM `setupServer`.
+ */
+import { createRequire } from "node:module";
+import type { HttpHandler } from "msw";
+import type { FakeGeminiService } from "./service.js";
+
+/** The Gemini API's public base URL. */
+export const GEMINI_BASE_URL = "https://generativelanguage.googleapis.com";
+
+/** Options of {@link createFakeGeminiHandlers}. */
+export interface FakeGeminiHandlersOptions {
+  /** Which origin (and optional path prefix) to intercept. @default GEMINI_BASE_URL */
+  baseUrl?: string;
+}
+
+/**
+ * Build msw handlers that answer every request under `baseUrl` from `service`.
+ * msw (an optional peer dependency, ^2.15) is loaded on the first call.
+ *
+ * @example
+ * ```ts
+ * import { setupServer } from "msw/node";
+ * import { FakeGeminiService, createFakeGeminiHandlers } from "tunekit/testing";
+ *
+ * const service = new FakeGeminiService({ tuningEnabled: true });
+ * const server = setupServer(...createFakeGeminiHandlers(service));
+ * server.listen({ onUnhandledRequest: "error" });
+ * ```
+ */
+export function createFakeGeminiHandlers(
+  service: FakeGeminiService,
+  options: FakeGeminiHandlersOptions = {},
+): HttpHandler[] {
+  let msw: typeof import("msw");
+  try {
+    msw = createRequire(import.meta.url)("msw") as typeof import("msw");
+  } catch (error) {
+    throw new Error(
+      'tunekit/testing: createFakeGeminiHandlers needs the optional peer dependency "msw" (^2.15.0). Install it with `npm i -D msw`, or use startFakeGeminiServer() instead.',
+      { cause: error },
+    );
+  }
+  const { http, HttpResponse } = msw;
+  const baseUrl = (options.baseUrl ?? GEMINI_BASE_URL).replace(/\/+$/, "");
+  return [
+    http.all(`${baseUrl}/*`, async ({ request }) => {
+      const hasBody = request.method !== "GET" && request.method !== "HEAD";
+      const result = await service.handle({
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body: hasBody ? await request.text() : undefined,
+      });
+      if (result.kind === "network-error") return HttpResponse.error();
+      return new HttpResponse(result.body, { status: result.status, headers: result.headers });
+    }),
+  ];
+}
