@@ -20,10 +20,15 @@ const baseModel = process.argv[2] ?? "models/gemini-1.5-flash-001-tuning";
 async function main(): Promise<void> {
   const fake = realKey
     ? undefined
-    : await startFakeGeminiServer({ apiKey: "example-key", tuningEnabled: true, stepsPerPoll: 3 });
+    : await startFakeGeminiServer({ apiKey: "example-key", tuningEnabled: true, stepsPerPoll: 25 });
   if (fake) console.log(`No API key set: using the fake Gemini service at ${fake.url}`);
   const tuner = fake
-    ? new GeminiTuner({ apiKey: "example-key", baseUrl: fake.url, pollIntervalMs: 200, maxPollIntervalMs: 500 })
+    ? new GeminiTuner({
+        apiKey: "example-key",
+        baseUrl: fake.url,
+        pollIntervalMs: 200,
+        maxPollIntervalMs: 500,
+      })
     : new GeminiTuner();
 
   try {
@@ -37,12 +42,14 @@ async function main(): Promise<void> {
     console.log(`Started ${job.name}`);
 
     for await (const event of job.events()) {
+      // `snapshot` events arrive once per step of the loss curve; this prints one line per poll.
       if (event.type === "progress") {
-        const { completedSteps, totalSteps, completedPercent } = event.progress;
+        const { completedSteps, totalSteps, completedPercent, epoch, snapshots } = event.progress;
         const bar = "#".repeat(Math.round((completedPercent ?? 0) / 5)).padEnd(20, ".");
-        console.log(`[${bar}] step ${completedSteps}/${totalSteps ?? "?"}`);
-      } else if (event.type === "snapshot") {
-        console.log(`  epoch ${event.snapshot.epoch} step ${event.snapshot.step}: loss ${event.snapshot.meanLoss.toFixed(4)}`);
+        const loss = snapshots.at(-1)?.meanLoss.toFixed(4) ?? "—";
+        console.log(
+          `[${bar}] step ${completedSteps}/${totalSteps ?? "?"}  epoch ${epoch ?? "?"}  loss ${loss}`,
+        );
       } else if (event.type === "state") {
         console.log(`state: ${event.state}`);
       } else if (event.type === "log") {
@@ -52,7 +59,7 @@ async function main(): Promise<void> {
 
     const model = await job.wait();
     console.log(`Tuned model ${model.name} (${model.info().state})`);
-    for (const input of ["5", "41"]) {
+    for (const input of dataset.examples.slice(0, 2).map((example) => example.input)) {
       console.log(`  ${input} → ${await model.generate(input)}`);
     }
   } catch (error) {

@@ -1,8 +1,20 @@
 #!/usr/bin/env node
 import { runCli } from "./program.js";
 
+// The first Ctrl-C asks the running command to stop gracefully (a local tune keeps its
+// last checkpoint; a remote watch stops watching). A second one exits at once.
+const interrupt = new AbortController();
+const onSignal = (signal: NodeJS.Signals) => {
+  if (interrupt.signal.aborted) process.exit(130);
+  process.stderr.write(`\n${signal === "SIGINT" ? "interrupted" : "terminated"}: stopping (press Ctrl-C again to quit at once)\n`);
+  interrupt.abort(signal);
+};
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
+  interrupt: interrupt.signal,
 });

@@ -7,6 +7,8 @@ export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   env: NodeJS.ProcessEnv;
+  /** Fires on the first Ctrl-C (SIGINT) or SIGTERM; each command decides what stopping means. */
+  interrupt?: AbortSignal;
 }
 
 /** Global flags every command honours. */
@@ -68,7 +70,8 @@ export class Output {
       this.io.stderr.write(`${rest.join("\n")}\n`);
     }
     const hint = isTunekitError(error) ? error.hint : undefined;
-    if (hint) this.io.stderr.write(`hint: ${hint}\n`);
+    // API errors already end their message with the hint; print it once.
+    if (hint && !message.includes(hint)) this.io.stderr.write(`hint: ${hint}\n`);
     if (this.flags.verbose) {
       this.io.stderr.write(`${error instanceof Error ? (error.stack ?? message) : inspect(error)}\n`);
       if (error instanceof Error && error.cause !== undefined)

@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from "commander";
+import { fakeServerCommand } from "./commands/fake-server.js";
 import { plotCommand } from "./commands/plot.js";
 import { validateCommand } from "./commands/validate.js";
 import { EXIT } from "./exit-codes.js";
@@ -70,6 +71,20 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .action(
       action(async (out, source: string, flags: { out?: string; title?: string }) =>
         plotCommand(source, flags, out),
+      ),
+    );
+
+  program
+    .command("fake-server")
+    .description("run the fake Gemini tuning service (from tunekit/testing) on a local port")
+    .option("-p, --port <port>", "port to listen on (default: a free one)")
+    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--api-key <key>", "API key clients must send", "test-api-key")
+    .option("--steps-per-poll <n>", "tuning steps the fake advances per status poll", "5")
+    .option("--no-tuning", "behave like today's Gemini API: no base model accepts tuning")
+    .action(
+      action(async (out, flags: { port?: string; host?: string; apiKey?: string; stepsPerPoll?: string; tuning?: boolean }) =>
+        fakeServerCommand(flags, out, io.interrupt ?? new AbortController().signal),
       ),
     );
 

@@ -80,9 +80,13 @@ export class JobStateMachine {
   setProgress(update: Partial<Progress>): void {
     if (isTerminalState(this.#state)) return;
     const known = new Set(this.#progress.snapshots.map((s) => s.step));
-    const fresh = (update.snapshots ?? [])
-      .filter((s) => !known.has(s.step))
-      .sort((a, b) => a.step - b.step);
+    const fresh: TuningSnapshot[] = [];
+    for (const snapshot of update.snapshots ?? []) {
+      if (known.has(snapshot.step)) continue;
+      known.add(snapshot.step); // also drops repeats within this update
+      fresh.push(snapshot);
+    }
+    fresh.sort((a, b) => a.step - b.step);
     const snapshots = fresh.length
       ? [...this.#progress.snapshots, ...fresh].sort((a, b) => a.step - b.step)
       : this.#progress.snapshots;

@@ -33,6 +33,13 @@ export {
   TUNED_MODEL_ID_PATTERN,
 } from "./names.js";
 export {
+  type GeminiPermission,
+  GeminiPermissions,
+  type GranteeType,
+  type NewPermission,
+  type PermissionRole,
+} from "./permissions.js";
+export {
   decodeDescription,
   encodeDescription,
   renderPrompt,

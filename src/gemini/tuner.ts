@@ -3,9 +3,12 @@ import type { Dispatcher } from "undici";
 import type { Dataset } from "../core/dataset/dataset.js";
 import { geminiProfile } from "../core/dataset/profiles.js";
 import {
+  AbortedError,
   AlreadyExistsError,
+  ConnectionError,
   InvalidOptionError,
   NotFoundError,
+  TimeoutError,
   TuningUnavailableError,
   throwIfAborted,
   UnsupportedOptionError,
@@ -37,6 +40,7 @@ import {
   normalizeBaseModel,
   parseTuningName,
 } from "./names.js";
+import { GeminiPermissions } from "./permissions.js";
 import { decodeDescription, encodeDescription, templateFromExamples } from "./template.js";
 import type { WireModel, WireOperation, WireTunedModel } from "./wire.js";
 
@@ -118,7 +122,24 @@ export interface ListOperationsOptions {
 }
 
 /**
- * The Gemini API backend.
+ * The Gemini API backend: `tunedModels` (create, get, list, patch, delete), their long-running
+ * operations (get, list, cancel), permissions and `generateContent`.
+ *
+ * How it behaves:
+ * - **Ids.** Every create carries a `tunedModelId` (yours, or the display name plus a random
+ *   6-character suffix), so a create repeated after a lost response meets ALREADY_EXISTS and
+ *   tunekit attaches to the model the first attempt made: never a duplicate job.
+ * - **Template.** The instruction shared by the training examples is stored as the last line of
+ *   the model's `description` and applied by `generate()`, so production prompts match training
+ *   on any machine (see `template.ts`).
+ * - **Watching.** A job polls its operation (or, without one, the model) once someone listens
+ *   (`events()`/`wait()`); metadata fields may be absent early and are never invented.
+ * - **Cancel.** `job.cancel()` asks the service (best effort, `v1` path) and re-polls until the
+ *   job ends or `cancelTimeoutMs` passes. A service that cannot cancel gets a
+ *   `CancelUnsupportedError` naming `deleteModel`; tunekit never deletes on its own.
+ * - **Re-attach.** `getJob(name)` takes a model or operation name, e.g. after a restart.
+ * - **Credentials.** An API key travels only in `x-goog-api-key`; it never appears in a URL,
+ *   log line, error message or serialised error.
  *
  * @example
  * ```ts
@@ -139,11 +160,14 @@ export interface ListOperationsOptions {
  */
 export class GeminiTuner implements Tuner {
   readonly backend = "gemini";
+  /** Sharing tuned models with users, groups or everyone. */
+  readonly permissions: GeminiPermissions;
   readonly #api: GeminiApi;
   readonly #watch: WatchOptions;
   readonly #random: (() => number) | undefined;
 
   constructor(options: GeminiTunerOptions = {}) {
+    checkNumbers(options);
     const auth = resolveAuth(options);
     const http = new HttpClient({
       baseUrl: options.baseUrl ?? GEMINI_BASE_URL,
@@ -168,6 +192,7 @@ export class GeminiTuner implements Tuner {
       cancelApiVersion: options.cancelApiVersion ?? "v1",
       generateTimeoutMs: options.generateTimeoutMs ?? 600_000,
     });
+    this.permissions = new GeminiPermissions(this.#api);
     this.#watch = {
       pollIntervalMs: options.pollIntervalMs ?? 5_000,
       pollMultiplier: options.pollMultiplier ?? 1.5,
@@ -248,8 +273,10 @@ export class GeminiTuner implements Tuner {
     };
     let created: WireOperation | undefined;
     let attached = false;
+    let sent = false;
     try {
       created = await http.retrying(async (context) => {
+        sent = true;
         try {
           return await http.requestOnce<WireOperation>(httpRequest, context);
         } catch (error) {
@@ -279,6 +306,7 @@ export class GeminiTuner implements Tuner {
           { cause: error },
         );
       }
+      if (sent) throw mayExist(error, tunedModel);
       throw error;
     }
 
@@ -467,6 +495,7 @@ export class GeminiTuner implements Tuner {
    * const page = await tuner.listModels({ pageSize: 50, filter: "owner:me" });
    * for await (const info of tuner.listModels()) console.log(info.name, info.state);
    * ```
+   * @throws InvalidOptionError at once (before any request) for a `pageSize` outside 1–1000.
    */
   listModels(
     options: ListModelsOptions & { pageToken?: string } = {},
@@ -558,8 +587,37 @@ export class GeminiTuner implements Tuner {
     }, request);
   }
 
+  /**
+   * Lists base models (`GET models`). Those whose `supportedGenerationMethods` include
+   * `"createTunedModel"` can be tuned here (none, on the real service, since May 2025).
+   *
+   * @example
+   * ```ts
+   * const tunable = (await tuner.listBaseModels().all()).filter((m) =>
+   *   m.supportedGenerationMethods?.includes("createTunedModel"),
+   * );
+   * ```
+   */
+  listBaseModels(
+    options: { pageSize?: number; signal?: AbortSignal | undefined } = {},
+  ): PagePromise<WireModel> {
+    checkPageSize(options.pageSize);
+    return new PagePromise(async (pageToken) => {
+      const response = await this.#api.http.request<{
+        models?: WireModel[];
+        nextPageToken?: string;
+      }>({
+        method: "GET",
+        path: "models",
+        query: { pageSize: options.pageSize, pageToken },
+        signal: options.signal,
+      });
+      return { items: response.models ?? [], nextPageToken: response.nextPageToken };
+    });
+  }
+
   /** `GET tunedModels/{id}/operations/{op}`: the raw long-running operation. */
-  getOperation(
+  async getOperation(
     name: string,
     options: { signal?: AbortSignal | undefined } = {},
   ): Promise<WireOperation> {
@@ -588,6 +646,26 @@ export class GeminiTuner implements Tuner {
   }
 }
 
+/**
+ * A create that ended without an answer (aborted, timed out, connection lost) may still have
+ * created the model: say which one, and how to re-attach.
+ */
+function mayExist(error: unknown, tunedModel: string): unknown {
+  const note = `The create request may have reached the service, so ${tunedModel} may exist: re-attach with tuner.getJob("${tunedModel}") or remove it with tuner.deleteModel("${tunedModel}")`;
+  if (error instanceof AbortedError)
+    return new AbortedError(`${error.message}. ${note}`, { cause: error.cause, hint: note });
+  if (error instanceof TimeoutError) {
+    return new TimeoutError(`${error.message}. ${note}`, {
+      cause: error.cause,
+      hint: note,
+      ...(error.timeoutMs === undefined ? {} : { timeoutMs: error.timeoutMs }),
+    });
+  }
+  if (error instanceof ConnectionError)
+    return new ConnectionError(`${error.message}. ${note}`, { cause: error.cause, hint: note });
+  return error;
+}
+
 function resolveAuth(options: GeminiTunerOptions): AuthProvider {
   if (options.accessToken !== undefined)
     return new AccessTokenAuth(options.accessToken, options.quotaProject);
@@ -608,11 +686,53 @@ const geminiHints: ErrorHinter = ({ httpStatus, message, path }) => {
   if (httpStatus === 403 && /insufficient authentication scopes/i.test(message)) {
     return `The credentials lack an OAuth scope for ${path}. API keys carry no scopes: if the service refuses the key for tuning, pass { accessToken } minted with the scope ${GEMINI_TUNING_SCOPE} (plus quotaProject); if you already use OAuth, add that scope when you mint the token`;
   }
+  if (httpStatus === 404 && /^\/[^/]+\/tunedModels\/[^/]+:(stream)?generateContent$/i.test(path)) {
+    return "The tuned model does not exist, or can no longer serve: models tuned on a base model Google has retired (e.g. gemini-1.5-flash-001-tuning, May 2025) stay listed but cannot be called. Check with tuner.getModel(name)";
+  }
   if (httpStatus === 403 && path.includes("tunedModels/")) {
     return "Tuned models are private to their owner: use the credentials of the account/project that created the model (an access token with quotaProject if it was created with OAuth), or have the owner grant you a permission";
   }
   return undefined;
 };
+
+function checkNumbers(options: GeminiTunerOptions): void {
+  const positive = [
+    "timeoutMs",
+    "deadlineMs",
+    "generateTimeoutMs",
+    "maxRetryAfterMs",
+    "initialRetryDelayMs",
+    "maxRetryDelayMs",
+    "pollIntervalMs",
+    "maxPollIntervalMs",
+    "cancelTimeoutMs",
+  ] as const;
+  for (const key of positive) {
+    const value = options[key];
+    if (
+      value !== undefined &&
+      (typeof value !== "number" || !Number.isFinite(value) || value <= 0)
+    ) {
+      throw new InvalidOptionError(
+        key,
+        `${key} must be a positive number of milliseconds, got ${String(value)}`,
+      );
+    }
+  }
+  const { maxRetries, pollMultiplier } = options;
+  if (maxRetries !== undefined && (!Number.isInteger(maxRetries) || maxRetries < 0)) {
+    throw new InvalidOptionError(
+      "maxRetries",
+      `maxRetries must be a whole number ≥ 0, got ${String(maxRetries)}`,
+    );
+  }
+  if (pollMultiplier !== undefined && (!Number.isFinite(pollMultiplier) || pollMultiplier < 1)) {
+    throw new InvalidOptionError(
+      "pollMultiplier",
+      `pollMultiplier must be ≥ 1, got ${String(pollMultiplier)}`,
+    );
+  }
+}
 
 function checkRange(path: string, value: number | undefined, min: number, max: number): void {
   if (value === undefined) return;

@@ -77,6 +77,13 @@ export interface FakeGeminiServiceOptions {
    * @default false
    */
   cancelOnV1beta?: boolean;
+  /**
+   * Cancel is asynchronous and best effort on the real API: the cancel call answers `{}` at
+   * once, and the job runs this many more steps before its operation reports CANCELLED — or
+   * finishes ACTIVE if it reaches its last step first. `0` cancels at once.
+   * @default 0
+   */
+  cancelLatencySteps?: number;
 }
 
 /** A request as the transports hand it to {@link FakeGeminiService.handle}. */
@@ -162,6 +169,7 @@ interface TunedModelRecord {
   state: JobState;
   error: { code: number; message: string } | undefined;
   failure: TuningFailureSpec | undefined;
+  cancelAtStep: number | undefined;
 }
 
 interface Route {
@@ -1006,6 +1014,7 @@ export class FakeGeminiService {
       state: "running",
       error: undefined,
       failure: this.faults.takeTuningFailure(id),
+      cancelAtStep: undefined,
     };
     this.#models.set(id, record);
     return record;
@@ -1080,6 +1089,14 @@ export class FakeGeminiService {
         record.updateTime = computeTime;
         return;
       }
+      if (
+        record.cancelAtStep !== undefined &&
+        step >= record.cancelAtStep &&
+        step < record.totalSteps
+      ) {
+        this.#markCancelled(record, computeTime);
+        return;
+      }
       if (step === record.totalSteps) {
         record.state = "succeeded";
         record.completeTime = computeTime;
@@ -1089,12 +1106,20 @@ export class FakeGeminiService {
   }
 
   #cancel(record: TunedModelRecord): void {
-    if (record.state !== "running") return;
-    const now = this.clock.iso();
+    if (record.state !== "running" || record.cancelAtStep !== undefined) return;
+    const latency = this.#options.cancelLatencySteps ?? 0;
+    if (latency > 0) {
+      record.cancelAtStep = record.completedSteps + latency;
+      return;
+    }
+    this.#markCancelled(record, this.clock.iso());
+  }
+
+  #markCancelled(record: TunedModelRecord, time: string): void {
     record.state = "cancelled";
     record.error = { code: RPC_CODES.CANCELLED, message: "Operation cancelled." };
-    record.completeTime = now;
-    record.updateTime = now;
+    record.completeTime = time;
+    record.updateTime = time;
   }
 
   // ---- JSON views ---------------------------------------------------------------------

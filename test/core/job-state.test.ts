@@ -63,10 +63,11 @@ describe("JobStateMachine", () => {
     machine.setProgress({ snapshots: [snapshot(1, 3)] });
     machine.setProgress({ snapshots: [snapshot(1, 3), snapshot(2, 2)] });
     machine.setProgress({ snapshots: [snapshot(1, 3), snapshot(2, 2)] });
+    machine.setProgress({ snapshots: [snapshot(3, 1), snapshot(3, 1)] });
     machine.cancelled();
     const steps = (await events).flatMap((e) => (e.type === "snapshot" ? [e.snapshot.step] : []));
-    expect(steps).toEqual([1, 2]);
-    expect(machine.progress.snapshots.map((s) => s.meanLoss)).toEqual([3, 2]);
+    expect(steps).toEqual([1, 2, 3]);
+    expect(machine.progress.snapshots.map((s) => s.meanLoss)).toEqual([3, 2, 1]);
   });
 
   it("gives a late subscriber the current state and progress first", async () => {

@@ -229,14 +229,37 @@ export function geminiIntegrationSuite(name: string, setup: () => FakeTransport)
       expect(job.progress().snapshots.length).toBeGreaterThanOrEqual(5);
     });
 
-    it("survives a 429 burst with Retry-After on create", async () => {
+    it("survives a 429 burst with Retry-After on create, and no log line or event shows the key", async () => {
       fake.service.faults.rateLimit({
         route: "createTunedModel",
         times: 2,
-        retryAfterSeconds: 0.05 as number,
+        retryAfterSeconds: 0.05,
       });
-      const job = await tuner().tune(request());
-      await job.wait();
+      fake.service.faults.unavailable({ route: "getOperation", times: 1 });
+      const lines: string[] = [];
+      const logger = {
+        debug: (m: string) => lines.push(m),
+        info: (m: string) => lines.push(m),
+        warn: (m: string) => lines.push(m),
+      };
+      const t = tuner({ logger });
+      const started = Date.now();
+      const job = await t.tune(request());
+      expect(Date.now() - started).toBeGreaterThanOrEqual(100); // Retry-After honoured twice
+      const events = await collect(job.events());
+      const model = await job.wait();
+      expect(lines.filter((line) => line.includes("retrying"))).toHaveLength(3);
+      for (const text of [
+        ...lines,
+        JSON.stringify(events),
+        inspect(events, { depth: 10 }),
+        inspect(t, { depth: 10 }),
+        inspect(job, { depth: 10 }),
+        inspect(model, { depth: 10 }),
+        JSON.stringify(model),
+      ]) {
+        expect(text).not.toContain(API_KEY);
+      }
       const creates = fake.service.requests.filter((r) => r.route === "createTunedModel");
       expect(creates.map((r) => r.status)).toEqual([429, 429, 200]);
       expect(fake.service.listTunedModels()).toHaveLength(1);
@@ -359,6 +382,15 @@ export function geminiIntegrationSuite(name: string, setup: () => FakeTransport)
       expect(operations.map((op) => op.name)).toEqual([job.name]);
       await expect(tuner().getOperation(job.name)).resolves.toMatchObject({ name: job.name });
       await job.wait();
+    });
+
+    it("lists base models and tells which ones accept tuning", async () => {
+      const models = await tuner().listBaseModels({ pageSize: 2 }).all();
+      const tunable = models.filter((m) =>
+        m.supportedGenerationMethods?.includes("createTunedModel"),
+      );
+      expect(tunable.map((m) => m.name)).toEqual([TUNABLE_BASE]);
+      expect(models.length).toBeGreaterThan(1);
     });
 
     it("refuses a base model that cannot be tuned, before creating anything", async () => {

@@ -6,8 +6,11 @@ import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  AbortedError,
+  ConnectionError,
   InvalidOptionError,
   InvalidResponseError,
+  NotFoundError,
   PermissionDeniedError,
   TimeoutError,
   TuningFailedError,
@@ -65,6 +68,12 @@ describe("credentials", () => {
     await new GeminiTuner({ env: { GOOGLE_API_KEY: "google-key" } }).checkTunable("x");
     expect(seen.map((r) => r.headers.get("x-goog-api-key"))).toEqual(["gemini-key", "google-key"]);
     expect(() => new GeminiTuner({ env: {} })).toThrow(/GEMINI_API_KEY/);
+  });
+
+  it("checks numeric options when constructed", () => {
+    expect(() => testTuner({ maxRetries: -1 })).toThrow(InvalidOptionError);
+    expect(() => testTuner({ timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => testTuner({ pollMultiplier: 0.5 })).toThrow(InvalidOptionError);
   });
 
   it("sends an OAuth token as Bearer with the quota project", async () => {
@@ -163,6 +172,42 @@ describe("tune: checks before any request", () => {
     expect(body.tunedModelSource).toEqual({ tunedModel: "tunedModels/parent" });
     expect(body.baseModel).toBeUndefined();
     job.detach();
+  });
+});
+
+describe("tune: a create that never gets an answer", () => {
+  it("names the model that may exist and how to re-attach", async () => {
+    let posts = 0;
+    server.use(
+      tunable(),
+      http.post(`${BASE}/v1beta/tunedModels`, () => {
+        posts++;
+        return HttpResponse.error();
+      }),
+    );
+    const error = await testTuner()
+      .tune(request())
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toContain('tuner.getJob("tunedModels/unit-model")');
+    expect(posts).toBe(3); // safe to retry: the id is fixed
+  });
+
+  it("says the same when the caller aborts during the create", async () => {
+    const controller = new AbortController();
+    server.use(
+      tunable(),
+      http.post(`${BASE}/v1beta/tunedModels`, async () => {
+        controller.abort();
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        return HttpResponse.json({ name: OP });
+      }),
+    );
+    const error = await testTuner()
+      .tune(request({ signal: controller.signal }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toContain("tunedModels/unit-model may exist");
   });
 });
 
@@ -318,6 +363,28 @@ describe("TunedModel.generate checks", () => {
       { contents: [{ role: "user", parts: [{ text: "Be rude.\n\nb" }] }] },
       { contents: [{ role: "user", parts: [{ text: "c" }] }] },
     ]);
+  });
+
+  it("explains a 404 from a tuned model that can no longer serve", async () => {
+    server.use(
+      http.get(`${BASE}/v1beta/${MODEL}`, () => HttpResponse.json(modelJson)),
+      http.post(`${BASE}/v1beta/${MODEL}:generateContent`, () =>
+        HttpResponse.json(
+          {
+            error: {
+              code: 404,
+              status: "NOT_FOUND",
+              message: `${MODEL} is not found for API version v1beta, or is not supported for generateContent.`,
+            },
+          },
+          { status: 404 },
+        ),
+      ),
+    );
+    const model = await testTuner().getModel(MODEL);
+    const error = await model.generate("x").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect((error as NotFoundError).hint).toMatch(/retired/);
   });
 
   it("reports a blocked prompt", async () => {

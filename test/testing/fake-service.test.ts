@@ -326,6 +326,32 @@ describe("cancel", () => {
     expectAllResponsesValid(service);
   });
 
+  it("cancels asynchronously with cancelLatencySteps, and can lose the race to completion", async () => {
+    const service = tunable({ stepsPerPoll: 0, cancelLatencySteps: 2 });
+    const op = (await call(service, "POST", "/v1beta/tunedModels?tunedModelId=slow", createBody()))
+      .json as Json;
+    service.tick(3);
+    expect((await call(service, "POST", `/v1/${op.name}:cancel`)).json).toEqual({});
+    expect(((await call(service, "GET", `/v1/${op.name}`)).json as Json).done).toBeUndefined();
+    service.tick(10);
+    const after = (await call(service, "GET", `/v1/${op.name}`)).json as Json;
+    expect(after).toMatchObject({
+      done: true,
+      error: { code: 1 },
+      metadata: { completedSteps: 5 },
+    });
+
+    const late = (
+      await call(service, "POST", "/v1beta/tunedModels?tunedModelId=late", createBody())
+    ).json as Json;
+    service.tick(24);
+    await call(service, "POST", `/v1/${late.name}:cancel`);
+    service.tick(5);
+    expect(((await call(service, "GET", `/v1/${late.name}`)).json as Json).response.state).toBe(
+      "ACTIVE",
+    );
+  });
+
   it("can also serve cancel on v1beta when asked", async () => {
     const service = tunable({ cancelOnV1beta: true });
     const op = (await call(service, "POST", "/v1beta/tunedModels", createBody())).json as Json;

@@ -84,6 +84,16 @@ fn qwen3_qk_norm() {
 }
 
 #[test]
+fn qwen2_untied_single_kv_head_f16() {
+    check("qwen2-untied-mqa-f16");
+}
+
+#[test]
+fn qwen3_tied_mha_small_head_dim_bf16() {
+    check("qwen3-tied-mha-bf16");
+}
+
+#[test]
 fn every_fixture_has_a_parity_test() {
     // A fixture added to the generator without a test above would silently go unchecked.
     let src = include_str!("parity.rs");

@@ -85,19 +85,23 @@ impl LoraConfig {
 #[derive(Debug)]
 pub struct LoraShared {
     training: AtomicBool,
-    seed: u64,
+    seed: AtomicU64,
     micro_step: AtomicU64,
 }
 
 impl LoraShared {
     pub fn new(seed: u64) -> Arc<Self> {
-        Arc::new(Self { training: AtomicBool::new(false), seed, micro_step: AtomicU64::new(0) })
+        Arc::new(Self { training: AtomicBool::new(false), seed: AtomicU64::new(seed), micro_step: AtomicU64::new(0) })
     }
     pub fn set_training(&self, on: bool) {
         self.training.store(on, Ordering::Relaxed)
     }
     pub fn training(&self) -> bool {
         self.training.load(Ordering::Relaxed)
+    }
+    /// The trainer sets this from its configured seed.
+    pub fn set_seed(&self, seed: u64) {
+        self.seed.store(seed, Ordering::Relaxed)
     }
     /// The trainer sets this before each micro-batch's forward pass.
     pub fn set_micro_step(&self, step: u64) {
@@ -174,7 +178,7 @@ impl LoraAdapter {
     /// Inverted dropout mask: 0 with probability p, else 1/(1−p).
     fn dropout_mask(&self, n: usize, device: &Device) -> Result<Tensor> {
         let step = self.shared.micro_step.load(Ordering::Relaxed);
-        let mut rng = Rng::derive(self.shared.seed, "lora-dropout", step.wrapping_mul(1 << 20) ^ self.id);
+        let mut rng = Rng::derive(self.shared.seed.load(Ordering::Relaxed), "lora-dropout", step.wrapping_mul(1 << 20) ^ self.id);
         let keep = 1.0 - self.dropout;
         let scale = (1.0 / keep) as f32;
         let mask: Vec<f32> = (0..n).map(|_| if rng.next_f64() < keep { scale } else { 0.0 }).collect();
@@ -197,7 +201,7 @@ pub struct LoraLinear {
     /// `[out, in]`, frozen.
     pub weight: Tensor,
     pub bias: Option<Tensor>,
-    pub adapter: Option<LoraAdapter>,
+    pub adapter: Option<Arc<LoraAdapter>>,
 }
 
 impl LoraLinear {
@@ -277,7 +281,7 @@ mod tests {
         let lin = LoraLinear {
             weight: w.clone(),
             bias: Some(bias.clone()),
-            adapter: Some(LoraAdapter::from_weights(&a, &b, &c, 0, shared)?),
+            adapter: Some(Arc::new(LoraAdapter::from_weights(&a, &b, &c, 0, shared)?)),
         };
         let x = Var::randn(0f32, 1., (2, 3, 4), &dev)?;
         let y = lin.forward(&x)?;

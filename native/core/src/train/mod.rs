@@ -12,17 +12,21 @@
 //! - [`batching`]: padding, grouping by length, seeded per-epoch shuffling.
 //! - [`checkpoint`]: atomic checkpoints (temp dir, fsync, rename) and resume.
 //! - [`peft`]: export/import of PEFT adapter directories.
+//! - [`memory`]: the peak-memory estimate that refuses runs which cannot fit.
 //! - [`rng`]: the one seeded random generator whose state is checkpointed.
+//! - [`trainer`]: the loop tying them together (`train`, `evaluate`, the `TrainableModel` seam).
 
 pub mod batching;
 pub mod checkpoint;
 pub mod frozen_linear;
 pub mod lora;
+pub mod memory;
 pub mod loss;
 pub mod optim;
 pub mod peft;
 pub mod rng;
 pub mod schedule;
+pub mod trainer;
 
 /// Errors of the training module. The binding maps each variant to a stable JS error code.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +84,7 @@ pub(crate) mod testutil {
         let base = x.detach().to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
         let mut out = Vec::with_capacity(base.len());
         for i in 0..base.len() {
-            let mut eval = |d: f64| -> Result<f64> {
+            let eval = |d: f64| -> Result<f64> {
                 let mut v = base.clone();
                 v[i] += d;
                 let t = Tensor::from_vec(v, x.shape(), x.device())?.to_dtype(x.dtype())?;

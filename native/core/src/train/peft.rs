@@ -125,9 +125,29 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
             return Err(bad(format!("{key} (per-module rank/alpha) is not supported yet")));
         }
     }
-    for key in ["modules_to_save", "layer_replication", "target_parameters", "trainable_token_indices"] {
-        if v.get(key).is_some_and(|x| !x.is_null() && x.as_array().is_none_or(|a| !a.is_empty())) {
-            return Err(bad(format!("{key} is not supported")));
+    // Any of these set (not null / false / empty) means a LoRA variant or extra trained
+    // modules. Init-only options (eva, corda, loftq, ...) do not matter once weights exist.
+    for key in [
+        "modules_to_save",
+        "layer_replication",
+        "target_parameters",
+        "trainable_token_indices",
+        "use_qalora",
+        "use_bdlora",
+        "alora_invocation_tokens",
+        "arrow_config",
+        "kasa_config",
+        "velora_config",
+        "monteclora_config",
+    ] {
+        let set = match v.get(key) {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Object(o)) => !o.is_empty(),
+            Some(_) => true,
+        };
+        if set {
+            return Err(bad(format!("{key} = {} is not supported", v[key])));
         }
     }
     let r = v.get("r").and_then(Value::as_u64).ok_or_else(|| bad("missing integer \"r\"".into()))? as usize;
