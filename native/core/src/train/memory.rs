@@ -10,14 +10,14 @@ use crate::config::DecoderConfig;
 use super::{Result, TrainError};
 
 /// The sizes that drive memory use.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrainShape {
     pub batch_size: usize,
     /// Longest sequence (after truncation to `maxLength`).
     pub seq_len: usize,
     pub lora_rank: usize,
-    /// Adapted projections per layer (7 for the seed's targets).
-    pub targets_per_layer: usize,
+    /// Adapted projections per layer (`q_proj`, ...).
+    pub target_modules: Vec<String>,
     pub lm_head_chunk: usize,
     pub gradient_checkpointing: bool,
 }
@@ -45,13 +45,15 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
     let embed = vocab * hid * if cfg.tie_word_embeddings { 1 } else { 2 };
     let weights = (layers * per_layer_params + embed + hid) * F32;
 
-    // A [r, in] + B [out, r] for each projection, roughly r·(in + out) with in, out ≈ hid/inter.
-    let lora_params = layers
-        * r
-        * match shape.targets_per_layer {
-            0 => 0,
-            n => n as u64 * (2 * hid + (inter + hid) * 3 / 7 * 2),
-        };
+    // A [r, in] + B [out, r] for each adapted projection: r·(in + out).
+    let io = |name: &str| match name {
+        "q_proj" => hid + heads * d,
+        "k_proj" | "v_proj" => hid + kv * d,
+        "o_proj" => heads * d + hid,
+        "gate_proj" | "up_proj" | "down_proj" => hid + inter,
+        _ => 2 * hid,
+    };
+    let lora_params = layers * r * shape.target_modules.iter().map(|t| io(t)).sum::<u64>();
     let lora_state = lora_params * 4 * F32; // weights, gradient, exp_avg, exp_avg_sq
 
     // What one layer keeps for backward: norms and residuals, q/k/v/out, scores/probs
@@ -121,16 +123,18 @@ mod tests {
     #[test]
     fn train_memory_estimate_scales_and_guards() {
         let c = cfg(); // SmolLM2-135M's shape
-        let shape = TrainShape { batch_size: 4, seq_len: 512, lora_rank: 8, targets_per_layer: 7, lm_head_chunk: 256, gradient_checkpointing: false };
+        let shape = TrainShape { batch_size: 4, seq_len: 512, lora_rank: 8, target_modules: crate::train::lora::LoraConfig::default().target_modules, lm_head_chunk: 256, gradient_checkpointing: false };
         let e = estimate(&c, &shape);
         // ~135M parameters in f32.
         assert!((500 << 20..600 << 20).contains(&e.weights), "weights {}", e.weights);
-        let longer = estimate(&c, &TrainShape { seq_len: 1024, ..shape });
+        let longer = estimate(&c, &TrainShape { seq_len: 1024, ..shape.clone() });
         assert!(longer.activations > 2 * e.activations - e.activations / 4);
-        let ckpt = estimate(&c, &TrainShape { gradient_checkpointing: true, ..shape });
+        let ckpt = estimate(&c, &TrainShape { gradient_checkpointing: true, ..shape.clone() });
         assert!(ckpt.activations * 4 < e.activations, "checkpointing keeps far less");
         // The LM head term does not grow with the sequence beyond the chunk (only the hidden rows do).
         assert!(longer.lm_head < 2 * e.lm_head);
+        // r·(in + out) summed over the 7 projections of 30 layers: 8 · 30 · 10176.
+        assert_eq!(e.lora_state, 8 * 30 * 10176 * 4 * 4);
         assert!(check_fits(&e, &shape, e.total).is_ok());
         let err = check_fits(&e, &shape, e.total / 2).unwrap_err().to_string();
         assert!(err.contains("gradientCheckpointing") && err.contains("GiB"), "{err}");
