@@ -131,7 +131,7 @@ export function generate(seed: number): { train: Row[]; heldout: Row[] } {
 }
 
 export const toJsonl = (rows: Row[]) =>
-  rows.map(({ text_input, output }) => JSON.stringify({ text_input, output })).join("\n") + "\n";
+  `${rows.map(({ text_input, output }) => JSON.stringify({ text_input, output })).join("\n")}\n`;
 
 export const INCREMENT_SEED = 20250516;
 

@@ -6,7 +6,9 @@ import { runCli } from "./program.js";
 const interrupt = new AbortController();
 const onSignal = (signal: NodeJS.Signals) => {
   if (interrupt.signal.aborted) process.exit(130);
-  process.stderr.write(`\n${signal === "SIGINT" ? "interrupted" : "terminated"}: stopping (press Ctrl-C again to quit at once)\n`);
+  process.stderr.write(
+    `\n${signal === "SIGINT" ? "interrupted" : "terminated"}: stopping (press Ctrl-C again to quit at once)\n`,
+  );
   interrupt.abort(signal);
 };
 process.on("SIGINT", onSignal);

@@ -7,6 +7,8 @@ export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   env: NodeJS.ProcessEnv;
+  /** Answers to y/N questions; only read when it is a TTY. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
   /** Fires on the first Ctrl-C (SIGINT) or SIGTERM; each command decides what stopping means. */
   interrupt?: AbortSignal;
 }
@@ -58,10 +60,17 @@ export class Output {
     if (this.json) {
       const body = isTunekitError(error)
         ? error.toJSON()
-        : { name: "Error", code: "unexpected", message: error instanceof Error ? error.message : String(error) };
+        : {
+            name: "Error",
+            code: "unexpected",
+            message: error instanceof Error ? error.message : String(error),
+          };
       this.io.stdout.write(`${JSON.stringify({ error: body }, null, 2)}\n`);
     }
-    const message = error instanceof Error ? error.message : String(error);
+    const hint = isTunekitError(error) ? error.hint : undefined;
+    const full = error instanceof Error ? error.message : String(error);
+    // API errors end their message with the hint; show it once, on its own line.
+    const message = hint && full.endsWith(`. ${hint}`) ? full.slice(0, -(hint.length + 2)) : full;
     const [first, ...rest] = message.split("\n");
     this.io.stderr.write(`error: ${first}\n`);
     if (error instanceof InvalidDatasetError) {
@@ -69,11 +78,11 @@ export class Output {
     } else if (rest.length > 0) {
       this.io.stderr.write(`${rest.join("\n")}\n`);
     }
-    const hint = isTunekitError(error) ? error.hint : undefined;
-    // API errors already end their message with the hint; print it once.
     if (hint && !message.includes(hint)) this.io.stderr.write(`hint: ${hint}\n`);
     if (this.flags.verbose) {
-      this.io.stderr.write(`${error instanceof Error ? (error.stack ?? message) : inspect(error)}\n`);
+      this.io.stderr.write(
+        `${error instanceof Error ? (error.stack ?? message) : inspect(error)}\n`,
+      );
       if (error instanceof Error && error.cause !== undefined)
         this.io.stderr.write(`cause: ${inspect(error.cause, { depth: 4 })}\n`);
     } else if (!isTunekitError(error)) {

@@ -15,7 +15,9 @@ const VERSION = "0.1.0";
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   let exitCode: number = EXIT.ok;
   const program = new Command("tunekit")
-    .description("Tune a language model on input → output examples, locally or on Google's tuning services.")
+    .description(
+      "Tune a language model on input → output examples, locally or on Google's tuning services.",
+    )
     .version(VERSION)
     .option("--json", "print machine-readable JSON on stdout")
     .option("--verbose", "print stack traces and request details")
@@ -43,7 +45,11 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .command("validate")
     .description("check a dataset file (.jsonl, .json, .csv) and report every bad row")
     .argument("<data>", "dataset file")
-    .addOption(new Option("--for <backend>", "limits to apply").choices(["gemini", "local"]).default("gemini"))
+    .addOption(
+      new Option("--for <backend>", "limits to apply")
+        .choices(["gemini", "local"])
+        .default("gemini"),
+    )
     .option("--input-column <name>", "field holding the input (explicit column mapping)")
     .option("--output-column <name>", "field holding the output")
     .option("--instruction-column <name>", "field holding an instruction/system preamble")
@@ -65,7 +71,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   program
     .command("plot")
     .description("draw the loss curve of a run directory, metrics file or tuned model as SVG")
-    .argument("<source>", "run directory (metrics.jsonl), metrics/snapshots file, or tuned model name")
+    .argument(
+      "<source>",
+      "run directory (metrics.jsonl), metrics/snapshots file, or tuned model name",
+    )
     .option("-o, --out <file>", "SVG file to write", "loss.svg")
     .option("--title <text>", "chart title")
     .action(
@@ -83,8 +92,17 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--steps-per-poll <n>", "tuning steps the fake advances per status poll", "5")
     .option("--no-tuning", "behave like today's Gemini API: no base model accepts tuning")
     .action(
-      action(async (out, flags: { port?: string; host?: string; apiKey?: string; stepsPerPoll?: string; tuning?: boolean }) =>
-        fakeServerCommand(flags, out, io.interrupt ?? new AbortController().signal),
+      action(
+        async (
+          out,
+          flags: {
+            port?: string;
+            host?: string;
+            apiKey?: string;
+            stepsPerPoll?: string;
+            tuning?: boolean;
+          },
+        ) => fakeServerCommand(flags, out, io.interrupt ?? new AbortController().signal),
       ),
     );
 

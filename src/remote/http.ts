@@ -79,6 +79,19 @@ export interface HttpRequest {
   timeoutMs?: number;
   /** Overrides the overall deadline of this call (attempts and backoff together). */
   deadlineMs?: number;
+  /**
+   * A non-JSON body (e.g. a file upload) instead of `body`. `data` is called once per attempt,
+   * so a retry sends the content again from the start; an async iterable is streamed
+   * (never held in memory whole).
+   */
+  upload?: UploadBody;
+}
+
+/** A raw request body: the bytes of a file upload. */
+export interface UploadBody {
+  contentType: string;
+  /** Produces the bytes afresh for each attempt. */
+  data: () => AsyncIterable<Uint8Array> | Uint8Array | string;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -210,14 +223,24 @@ export class HttpClient {
     const init: {
       method: string;
       headers: Record<string, string>;
-      body?: string;
+      body?: string | Uint8Array | ReadableStream<Uint8Array>;
+      duplex?: "half";
       signal?: AbortSignal;
       dispatcher?: unknown;
     } = {
       method: request.method,
       headers,
     };
-    if (request.body !== undefined) {
+    if (request.upload !== undefined) {
+      headers["content-type"] = request.upload.contentType;
+      const data = request.upload.data();
+      if (typeof data === "string" || data instanceof Uint8Array) {
+        init.body = data;
+      } else {
+        init.body = toReadableStream(data);
+        init.duplex = "half"; // required by fetch for a streamed request body
+      }
+    } else if (request.body !== undefined) {
       headers["content-type"] = "application/json";
       init.body = JSON.stringify(request.body);
     }
@@ -298,6 +321,21 @@ export class HttpClient {
       },
     );
   }
+}
+
+/** Streams an async iterable as a fetch body, pulling one chunk at a time. */
+function toReadableStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await iterator.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel(reason) {
+      await iterator.return?.(reason);
+    },
+  });
 }
 
 function lowLevelDetail(error: unknown): string | undefined {

@@ -37,7 +37,12 @@ describe("tunekit validate", () => {
   });
 
   it("says why the seed's 15 examples are not enough for Gemini", async () => {
-    const run = await runTunekit(["validate", "examples/data/increment-seed.jsonl", "--for", "gemini"]);
+    const run = await runTunekit([
+      "validate",
+      "examples/data/increment-seed.jsonl",
+      "--for",
+      "gemini",
+    ]);
     expect(run.code).toBe(3);
     expect(run.stderr).toContain("at least 20");
   });
@@ -62,7 +67,12 @@ describe("tunekit plot", () => {
     const metrics = join(dir, "metrics.jsonl");
     const events = Array.from({ length: 9 }, (_, i) => ({
       type: "snapshot",
-      snapshot: { step: i + 1, epoch: Math.floor(i / 3) + 1, meanLoss: [3, 2.5, 2, 1, 0.9, 0.8, 0.85, 0.84, 0.84][i] as number, computeTime: "" },
+      snapshot: {
+        step: i + 1,
+        epoch: Math.floor(i / 3) + 1,
+        meanLoss: [3, 2.5, 2, 1, 0.9, 0.8, 0.85, 0.84, 0.84][i] as number,
+        computeTime: "",
+      },
     }));
     writeFileSync(metrics, `${events.map((e) => JSON.stringify(e)).join("\n")}\n`);
     const out = join(dir, "loss.svg");

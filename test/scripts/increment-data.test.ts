@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Dataset } from "../../src/core/dataset/index.js";
 import { generate, INCREMENT_SEED, toJsonl, toWords } from "../../scripts/make-increment-data.js";
+import { Dataset } from "../../src/core/dataset/index.js";
 
 describe("the increment datasets", () => {
   it("are exactly what the committed generator writes", () => {

@@ -221,3 +221,40 @@ fn train_peft_parity_qwen2_bias() {
 fn train_peft_parity_qwen3_qknorm() {
     check("qwen3-qknorm");
 }
+
+#[test]
+fn train_peft_parity_qwen2_untied_mqa_f16() {
+    check("qwen2-untied-mqa-f16");
+}
+
+#[test]
+fn train_peft_parity_qwen3_tied_mha_bf16() {
+    check("qwen3-tied-mha-bf16");
+}
+
+/// Every model fixture has LoRA reference data and a test above.
+#[test]
+fn train_peft_parity_covers_every_fixture() {
+    const CHECKED: [&str; 8] = [
+        "llama-smol-mha-f16",
+        "llama-tied-gqa",
+        "llama3-scaled-sharded-bf16",
+        "mistral-window",
+        "qwen2-bias",
+        "qwen2-untied-mqa-f16",
+        "qwen3-qknorm",
+        "qwen3-tied-mha-bf16",
+    ];
+    let list = |dir: PathBuf| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.path().join("config.json").exists() || e.path().join("expected.json").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(list(root().join("models")), CHECKED, "a model fixture without a LoRA parity test (run make_train_fixtures.py)");
+    assert_eq!(list(root().join("train/lora")), CHECKED, "LoRA fixtures out of date (run make_train_fixtures.py)");
+}

@@ -13,7 +13,11 @@ export interface FakeServerFlags {
  * `tunekit fake-server`: the fake Gemini tuning service on a real port, for clients in any
  * language. Runs until interrupted (Ctrl-C / SIGTERM), then closes cleanly.
  */
-export async function fakeServerCommand(flags: FakeServerFlags, out: Output, stop: AbortSignal): Promise<number> {
+export async function fakeServerCommand(
+  flags: FakeServerFlags,
+  out: Output,
+  stop: AbortSignal,
+): Promise<number> {
   const server = await startFakeGeminiServer({
     port: flags.port === undefined ? 0 : Number(flags.port),
     host: flags.host ?? "127.0.0.1",

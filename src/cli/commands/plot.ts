@@ -26,12 +26,22 @@ export async function plotCommand(
   const file = flags.out ?? "loss.svg";
   await writeFile(file, lossCurveSvg(snapshots, { title: flags.title ?? `Loss — ${target}` }));
   const advice = adviseEpochs(snapshots);
-  out.result({ out: file, points: snapshots.length, advice: { kind: advice.kind, message: advice.message, suggestedEpochCount: advice.suggestedEpochCount } }, () =>
-    [
-      `wrote ${file} (${snapshots.length} points)`,
-      `loss ${sparkline(snapshots.map((s) => s.meanLoss))}`,
-      advice.message,
-    ].join("\n"),
+  out.result(
+    {
+      out: file,
+      points: snapshots.length,
+      advice: {
+        kind: advice.kind,
+        message: advice.message,
+        suggestedEpochCount: advice.suggestedEpochCount,
+      },
+    },
+    () =>
+      [
+        `wrote ${file} (${snapshots.length} points)`,
+        `loss ${sparkline(snapshots.map((s) => s.meanLoss))}`,
+        advice.message,
+      ].join("\n"),
   );
   return 0;
 }
@@ -44,7 +54,10 @@ export async function loadSnapshots(
   const info = await stat(target).catch(() => undefined);
   if (!info) {
     if (remote && /^tunedModels\/|^projects\//.test(target)) return [...(await remote(target))];
-    throw new InvalidOptionError("target", `Nothing to plot at "${target}": not a file, directory or tuned model name`);
+    throw new InvalidOptionError(
+      "target",
+      `Nothing to plot at "${target}": not a file, directory or tuned model name`,
+    );
   }
   const file = info.isDirectory() ? join(target, "metrics.jsonl") : target;
   const text = await readFile(file, "utf8").catch(() => {
@@ -60,7 +73,9 @@ export async function loadSnapshots(
   };
   if (file.endsWith(".json")) {
     const parsed: unknown = JSON.parse(text);
-    const list = Array.isArray(parsed) ? parsed : ((parsed as { snapshots?: unknown[] }).snapshots ?? []);
+    const list = Array.isArray(parsed)
+      ? parsed
+      : ((parsed as { snapshots?: unknown[] }).snapshots ?? []);
     list.forEach(add);
   } else {
     text.split("\n").forEach((line, i) => {
@@ -77,5 +92,10 @@ export async function loadSnapshots(
 
 function isSnapshot(value: unknown): value is TuningSnapshot {
   const v = value as Partial<TuningSnapshot> | null;
-  return !!v && typeof v.step === "number" && typeof v.epoch === "number" && typeof v.meanLoss === "number";
+  return (
+    !!v &&
+    typeof v.step === "number" &&
+    typeof v.epoch === "number" &&
+    typeof v.meanLoss === "number"
+  );
 }

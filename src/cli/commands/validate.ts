@@ -14,17 +14,31 @@ export interface ValidateFlags {
  * checked), then applies the backend's limits. Prints stats and warnings; exits non-zero
  * listing every bad row with its position.
  */
-export async function validateCommand(path: string, flags: ValidateFlags, out: Output): Promise<number> {
+export async function validateCommand(
+  path: string,
+  flags: ValidateFlags,
+  out: Output,
+): Promise<number> {
   const target = flags.for ?? "gemini";
   if (target !== "gemini" && target !== "local") {
-    throw new InvalidOptionError("--for", `Unknown target "${target}" for --for (use gemini or local)`);
+    throw new InvalidOptionError(
+      "--for",
+      `Unknown target "${target}" for --for (use gemini or local)`,
+    );
   }
   if ((flags.input === undefined) !== (flags.output === undefined)) {
-    throw new InvalidOptionError("--input-column", "Give both --input-column and --output-column, or neither");
+    throw new InvalidOptionError(
+      "--input-column",
+      "Give both --input-column and --output-column, or neither",
+    );
   }
   const columns =
     flags.input !== undefined && flags.output !== undefined
-      ? { input: flags.input, output: flags.output, ...(flags.instruction ? { instruction: flags.instruction } : {}) }
+      ? {
+          input: flags.input,
+          output: flags.output,
+          ...(flags.instruction ? { instruction: flags.instruction } : {}),
+        }
       : undefined;
   const dataset = await Dataset.load(path, columns ? { columns } : {});
   const stats = dataset.stats();
@@ -43,7 +57,8 @@ export async function validateCommand(path: string, flags: ValidateFlags, out: O
         `  input length (code points)   p50 ${stats.input.p50}  p90 ${stats.input.p90}  max ${stats.input.max}`,
         `  output length (code points)  p50 ${stats.output.p50}  p90 ${stats.output.p90}  max ${stats.output.max}`,
       );
-      if (stats.exactDuplicates > 0) lines.push(`  ${stats.exactDuplicates} exact duplicate examples`);
+      if (stats.exactDuplicates > 0)
+        lines.push(`  ${stats.exactDuplicates} exact duplicate examples`);
       if (stats.conflictingInputs > 0)
         lines.push(`  ${stats.conflictingInputs} inputs appear with different outputs`);
       for (const warning of warnings) lines.push(`warning: ${formatDatasetIssue(warning)}`);

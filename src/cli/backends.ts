@@ -1,0 +1,93 @@
+import { existsSync } from "node:fs";
+import { InvalidOptionError, TuningUnavailableError } from "../core/errors.js";
+import type { Tuner } from "../core/types.js";
+import { GeminiTuner, type GeminiTunerOptions } from "../gemini/tuner.js";
+import { parseNumber } from "./flags.js";
+
+/** The backends `tunekit tune --backend` accepts. */
+export const BACKENDS = ["gemini", "local"] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** Connection flags every remote command takes (`--base-url`, `--poll-interval`). */
+export interface RemoteFlags {
+  baseUrl?: string;
+  pollInterval?: string;
+}
+
+/**
+ * What Ctrl-C means for a job of this backend: a remote job keeps running on the service, so
+ * the CLI only stops watching (and offers to cancel); a local job runs in this process, so
+ * the CLI cancels it and keeps its last checkpoint.
+ */
+export type InterruptPolicy = "detach" | "cancel";
+
+/** A tuner built from the command line, with what the CLI needs to know about it. */
+export interface CliBackend {
+  name: BackendName;
+  tuner: Tuner;
+  interrupt: InterruptPolicy;
+  /** The shell command that re-attaches to `job` (remote jobs only). */
+  reattach?: (job: string) => string;
+}
+
+/**
+ * A `GeminiTuner` from flags and environment: the key from `GEMINI_API_KEY` / `GOOGLE_API_KEY`
+ * (never from a flag, so it stays out of shell history and `ps`), the base URL from
+ * `--base-url` or `TUNEKIT_GEMINI_BASE_URL` (point it at `tunekit fake-server`), and a fixed
+ * poll interval from `--poll-interval` / `TUNEKIT_POLL_INTERVAL` (seconds) when given.
+ */
+export function geminiTuner(flags: RemoteFlags, env: NodeJS.ProcessEnv): GeminiTuner {
+  const options: GeminiTunerOptions = { env };
+  const baseUrl = flags.baseUrl ?? (env.TUNEKIT_GEMINI_BASE_URL || undefined);
+  if (baseUrl !== undefined) options.baseUrl = baseUrl;
+  const interval = flags.pollInterval ?? (env.TUNEKIT_POLL_INTERVAL || undefined);
+  if (interval !== undefined) {
+    const ms = parseNumber("--poll-interval", interval, { min: 0.01 }) * 1000;
+    // An explicit interval is kept as given: check every N seconds, no backoff.
+    Object.assign(options, { pollIntervalMs: ms, pollMultiplier: 1, maxPollIntervalMs: ms });
+  }
+  return new GeminiTuner(options);
+}
+
+/**
+ * The local tuner, loaded only when chosen so remote commands never touch the native addon.
+ * Until `tunekit/local` exports `LocalTuner`, this says local tuning is not in this build.
+ */
+export async function localTuner(): Promise<Tuner> {
+  const local = (await import("../local/index.js")) as unknown as {
+    LocalTuner?: new () => Tuner;
+  };
+  if (typeof local.LocalTuner !== "function") {
+    throw new TuningUnavailableError(
+      "Local tuning is not available in this build of tunekit: tunekit/local can load and run models but has no LocalTuner yet",
+      { hint: "Tune remotely with --backend gemini for now, or update tunekit" },
+    );
+  }
+  return new local.LocalTuner();
+}
+
+/** Builds the tuner a command asked for. */
+export async function createBackend(
+  name: string,
+  flags: RemoteFlags,
+  env: NodeJS.ProcessEnv,
+): Promise<CliBackend> {
+  if (name === "gemini") {
+    return {
+      name,
+      tuner: geminiTuner(flags, env),
+      interrupt: "detach",
+      reattach: (job) => `tunekit watch ${job}`,
+    };
+  }
+  if (name === "local") return { name, tuner: await localTuner(), interrupt: "cancel" };
+  throw new InvalidOptionError("--backend", `Unknown backend "${name}" (use ${BACKENDS.join(" or ")})`);
+}
+
+/**
+ * Which backend owns a job or model name: an existing path (a local run or adapter directory)
+ * is local; anything else (`tunedModels/…`, a bare id) is a Gemini name.
+ */
+export function backendForName(name: string): BackendName {
+  return !name.startsWith("tunedModels/") && existsSync(name) ? "local" : "gemini";
+}
