@@ -5,6 +5,7 @@ import { defineConfig } from "tsup";
 const library = {
   index: "src/index.ts",
   "gemini/index": "src/gemini/index.ts",
+  "vertex/index": "src/vertex/index.ts",
   "local/index": "src/local/index.ts",
   "testing/index": "src/testing/index.ts",
 };

@@ -46,7 +46,20 @@ export function geminiTuner(flags: RemoteFlags, env: NodeJS.ProcessEnv): GeminiT
     // An explicit interval is kept as given: check every N seconds, no backoff.
     Object.assign(options, { pollIntervalMs: ms, pollMultiplier: 1, maxPollIntervalMs: ms });
   }
-  return new GeminiTuner(options);
+  try {
+    return new GeminiTuner(options);
+  } catch (error) {
+    if (error instanceof InvalidOptionError && error.path === "apiKey") {
+      throw new InvalidOptionError(
+        "GEMINI_API_KEY",
+        "No Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)",
+        {
+          hint: "Create a key at https://aistudio.google.com/apikey; for the fake service use the key `tunekit fake-server` prints",
+        },
+      );
+    }
+    throw error;
+  }
 }
 
 /**
@@ -81,7 +94,10 @@ export async function createBackend(
     };
   }
   if (name === "local") return { name, tuner: await localTuner(), interrupt: "cancel" };
-  throw new InvalidOptionError("--backend", `Unknown backend "${name}" (use ${BACKENDS.join(" or ")})`);
+  throw new InvalidOptionError(
+    "--backend",
+    `Unknown backend "${name}" (use ${BACKENDS.join(" or ")})`,
+  );
 }
 
 /**

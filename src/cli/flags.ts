@@ -23,12 +23,19 @@ export function parseNumber(flag: string, value: string, rule: NumberRule = {}):
     (rule.min === undefined || n >= rule.min) &&
     (rule.max === undefined || n <= rule.max);
   if (!ok) {
-    throw new InvalidOptionError(flag, `${flag} must be ${kind}${bounds ? ` ${bounds}` : ""}, got "${value}"`);
+    throw new InvalidOptionError(
+      flag,
+      `${flag} must be ${kind}${bounds ? ` ${bounds}` : ""}, got "${value}"`,
+    );
   }
   return n;
 }
 
 /** `parseNumber` for an optional flag. */
-export function optionalNumber(flag: string, value: string | undefined, rule: NumberRule = {}): number | undefined {
+export function optionalNumber(
+  flag: string,
+  value: string | undefined,
+  rule: NumberRule = {},
+): number | undefined {
   return value === undefined ? undefined : parseNumber(flag, value, rule);
 }

@@ -1,9 +1,42 @@
 import { Command, CommanderError, Option } from "commander";
+import { geminiTuner, type RemoteFlags } from "./backends.js";
 import { fakeServerCommand } from "./commands/fake-server.js";
+import { cancelCommand, statusCommand, watchCommand } from "./commands/jobs.js";
+import {
+  type DeleteFlags,
+  deleteCommand,
+  type GenerateFlags,
+  generateCommand,
+  getCommand,
+  type ListFlags,
+  listCommand,
+} from "./commands/models.js";
 import { plotCommand } from "./commands/plot.js";
+import { type TuneFlags, tuneCommand } from "./commands/tune.js";
 import { validateCommand } from "./commands/validate.js";
 import { EXIT } from "./exit-codes.js";
 import { type CliIO, type GlobalFlags, Output } from "./output.js";
+
+const BASE_URL_FLAG = "--base-url <url>";
+const BASE_URL_HELP =
+  "Gemini API base URL, e.g. a `tunekit fake-server` (env TUNEKIT_GEMINI_BASE_URL); the key comes from GEMINI_API_KEY or GOOGLE_API_KEY";
+const POLL_FLAG = "--poll-interval <seconds>";
+const POLL_HELP =
+  "check the job every N seconds (env TUNEKIT_POLL_INTERVAL; default 5 s growing to 30 s)";
+
+const HELP_FOOTER = `
+Environment:
+  GEMINI_API_KEY, GOOGLE_API_KEY  Gemini API key (sent only in the x-goog-api-key header)
+  TUNEKIT_GEMINI_BASE_URL         Gemini API base URL (e.g. a \`tunekit fake-server\`)
+  TUNEKIT_POLL_INTERVAL           seconds between status checks of a job
+
+Exit codes:
+  0 success · 1 unexpected failure · 2 bad command line · 3 invalid dataset, option or file
+  4 the remote service refused or failed · 5 the tuning job failed or was cancelled
+  6 tuning unavailable (model, service or native addon) · 130 interrupted (Ctrl-C)
+
+Ctrl-C while watching a remote job stops watching; the job keeps running (re-attach with
+\`tunekit watch <name>\`, stop it with \`tunekit cancel <name>\`).`;
 
 /** Library version, inlined by the build. */
 const VERSION = "0.1.0";
@@ -26,7 +59,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     })
-    .exitOverride();
+    .exitOverride()
+    .addHelpText("after", HELP_FOOTER);
 
   const output = (): Output => new Output(io, program.opts<GlobalFlags>());
   // Every action goes through here: errors become one line + hint and an exit code.
@@ -77,9 +111,126 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     )
     .option("-o, --out <file>", "SVG file to write", "loss.svg")
     .option("--title <text>", "chart title")
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
     .action(
-      action(async (out, source: string, flags: { out?: string; title?: string }) =>
-        plotCommand(source, flags, out),
+      action(async (out, source: string, flags: { out?: string; title?: string } & RemoteFlags) =>
+        plotCommand(source, flags, out, async (name) => {
+          const model = await geminiTuner(flags, io.env).getModel(name);
+          return model.info().snapshots ?? [];
+        }),
+      ),
+    );
+
+  program
+    .command("tune")
+    .description("tune a model on a dataset and show its progress until it is done")
+    .argument("<data>", "dataset file (.jsonl, .json, .csv)")
+    .addOption(
+      new Option("--backend <backend>", "where to tune")
+        .choices(["gemini", "local"])
+        .default("gemini"),
+    )
+    .option(
+      "-m, --model <model>",
+      "base model (gemini default: models/gemini-1.5-flash-001-tuning; local: a directory, GGUF file or hub id)",
+    )
+    .option("--epochs <n>", "epochs (hyperparameters.epochCount)")
+    .option("--batch-size <n>", "examples per step")
+    .option("--learning-rate <lr>", "absolute learning rate")
+    .option(
+      "--lr-multiplier <x>",
+      "learning rate relative to the backend's default (instead of --learning-rate)",
+    )
+    .option("--rank <r>", "LoRA rank (local)")
+    .option("--alpha <a>", "LoRA alpha (local)")
+    .option("--dropout <p>", "LoRA dropout (local)")
+    .option("--max-length <tokens>", "longest example in tokens; longer ones are cut (local)")
+    .option("-o, --out <dir>", "where the adapter and checkpoints go (local)")
+    .option("--display-name <name>", "display name of the tuned model (at most 40 characters)")
+    .option("--description <text>", "description of the tuned model")
+    .option(
+      "--tuned-model-id <id>",
+      "id of the tuned model (gemini; default: from the display name plus a random suffix)",
+    )
+    .option("--skip-preflight", "do not check first that the base model accepts tuning (gemini)")
+    .option("--no-wait", "start the job, print its name and return")
+    .option("--input-column <name>", "field holding the input (explicit column mapping)")
+    .option("--output-column <name>", "field holding the output")
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
+    .option(POLL_FLAG, POLL_HELP)
+    .action(action(async (out, data: string, flags: TuneFlags) => tuneCommand(data, flags, out)));
+
+  program
+    .command("status")
+    .description("show a tuning job's state, progress and loss curve once")
+    .argument("<name>", "tuned model (tunedModels/…) or operation name")
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
+    .action(
+      action(async (out, name: string, flags: RemoteFlags) => statusCommand(name, flags, out)),
+    );
+
+  program
+    .command("watch")
+    .description("follow a tuning job until it ends (Ctrl-C stops watching; the job keeps running)")
+    .argument("<name>", "tuned model (tunedModels/…) or operation name")
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
+    .option(POLL_FLAG, POLL_HELP)
+    .action(
+      action(async (out, name: string, flags: RemoteFlags) => watchCommand(name, flags, out)),
+    );
+
+  program
+    .command("cancel")
+    .description("cancel a running tuning job and wait until it has stopped")
+    .argument("<name>", "tuned model (tunedModels/…) or operation name")
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
+    .option(POLL_FLAG, POLL_HELP)
+    .action(
+      action(async (out, name: string, flags: RemoteFlags) => cancelCommand(name, flags, out)),
+    );
+
+  program
+    .command("list")
+    .description("list tuned models (all pages)")
+    .addOption(
+      new Option("--backend <backend>", "which service").choices(["gemini"]).default("gemini"),
+    )
+    .option("--page-size <n>", "models per request (1–1000)")
+    .option("--filter <filter>", 'service-side filter, e.g. "owner:me" or "readers:everyone"')
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
+    .action(action(async (out, flags: ListFlags) => listCommand(flags, out)));
+
+  program
+    .command("get")
+    .description("show a tuned model: state, base model, hyperparameters, loss curve")
+    .argument("<name>", "tuned model (tunedModels/…)")
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
+    .action(action(async (out, name: string, flags: RemoteFlags) => getCommand(name, flags, out)));
+
+  program
+    .command("delete")
+    .description("delete a tuned model (asks first unless --yes)")
+    .argument("<name>", "tuned model (tunedModels/…)")
+    .option("-y, --yes", "delete without asking")
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
+    .action(
+      action(async (out, name: string, flags: DeleteFlags) => deleteCommand(name, flags, out)),
+    );
+
+  program
+    .command("generate")
+    .description("generate a reply with a tuned model (its training template applied)")
+    .argument("<model>", "tuned model (tunedModels/…)")
+    .argument("<input>", 'input text ("-" reads it from stdin)')
+    .option("--temperature <t>", "sampling temperature (default: the tuned model's)")
+    .option("--top-p <p>", "nucleus sampling")
+    .option("--top-k <k>", "top-k sampling")
+    .option("--max-output-tokens <n>", "longest reply in tokens")
+    .option("--stream", "print the reply as it is generated")
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
+    .action(
+      action(async (out, model: string, input: string, flags: GenerateFlags) =>
+        generateCommand(model, input, flags, out),
       ),
     );
 

@@ -11,6 +11,9 @@ import {
   type WaitOptions,
 } from "./types.js";
 
+/** How many past log events a new subscriber receives. */
+const MAX_REPLAYED_LOGS = 100;
+
 const ALLOWED: Record<JobState, readonly JobState[]> = {
   pending: ["running", "succeeded", "failed", "cancelled"],
   running: ["succeeded", "failed", "cancelled"],
@@ -39,6 +42,8 @@ export class JobStateMachine {
   #state: JobState = "pending";
   #progress: Progress = { completedSteps: 0, snapshots: [] };
   #subscribers = new Set<Subscriber>();
+  /** Recent log events, replayed to late subscribers so warnings logged at start are not lost. */
+  #logs: JobEvent[] = [];
   #outcome: Promise<TunedModel>;
   #resolve!: (model: TunedModel) => void;
   #reject!: (error: Error) => void;
@@ -104,11 +109,13 @@ export class JobStateMachine {
 
   /** Emits a log line to subscribers. */
   log(level: "debug" | "info" | "warning", message: string, data?: unknown): void {
-    this.#emit(
+    const event: JobEvent =
       data === undefined
         ? { type: "log", level, message, at: this.#stamp() }
-        : { type: "log", level, message, data, at: this.#stamp() },
-    );
+        : { type: "log", level, message, data, at: this.#stamp() };
+    this.#logs.push(event);
+    if (this.#logs.length > MAX_REPLAYED_LOGS) this.#logs.shift();
+    this.#emit(event);
   }
 
   succeed(model: TunedModel): void {
@@ -138,14 +145,15 @@ export class JobStateMachine {
   }
 
   /**
-   * A fresh stream of events. It starts with the current state (and progress, when any
-   * has been made), then yields each later event, and ends after a terminal state or
+   * A fresh stream of events. It starts with the current state, the most recent log
+   * events (up to 100) and the progress so far, then yields each later event, and ends after a terminal state or
    * when `signal` fires.
    */
   async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<JobEvent, void, undefined> {
     const { signal } = options;
     const subscriber: Subscriber = { queue: [], wake: undefined };
     subscriber.queue.push({ type: "state", state: this.#state, at: this.#stamp() });
+    subscriber.queue.push(...this.#logs);
     if (this.#progress.completedSteps > 0 || this.#progress.snapshots.length > 0) {
       subscriber.queue.push({ type: "progress", progress: this.#progress, at: this.#stamp() });
     }

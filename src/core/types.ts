@@ -157,6 +157,36 @@ export interface LocalTuneOptions {
   seed?: number;
 }
 
+/** Vertex AI LoRA adapter sizes (`ADAPTER_SIZE_*`); not every size suits every base model. */
+export type VertexAdapterSize = 1 | 2 | 4 | 8 | 16 | 32;
+
+/**
+ * The Vertex AI part of a request (`tunekit/vertex`). Training data is either uploaded from
+ * `dataset` to `stagingUri` (after local validation) or read from `trainingDatasetUri`.
+ */
+export interface VertexTuneOptions {
+  /**
+   * `gs://bucket/prefix` where the converted JSONL is uploaded (as
+   * `{prefix}/{request label}/training.jsonl` and `validation.jsonl`). Default: the tuner's
+   * `stagingUri`.
+   */
+  stagingUri?: string;
+  /** An existing `gs://…` JSONL in Vertex's format: nothing is uploaded for training. */
+  trainingDatasetUri?: string;
+  /** An existing `gs://…` JSONL used as the validation set (instead of `validation`). */
+  validationDatasetUri?: string;
+  /** LoRA adapter size (`adapterSize`); the service picks one when absent. */
+  adapterSize?: VertexAdapterSize;
+  /** Labels of the tuning job (keys/values ≤ 63 chars of lowercase letters, digits, `_`, `-`). */
+  labels?: Record<string, string>;
+  /** Export only the last checkpoint (`exportLastCheckpointOnly`). */
+  exportLastCheckpointOnly?: boolean;
+  /** Service account the tuning job runs as. */
+  serviceAccount?: string;
+  /** Cloud KMS key that protects the job and its outputs (`encryptionSpec.kmsKeyName`). */
+  kmsKeyName?: string;
+}
+
 /** The one request every backend accepts. */
 export interface TuneRequest {
   /** Base model: `models/gemini-…`, a Vertex model id, a local directory, a GGUF file or a hub id. */
@@ -170,7 +200,7 @@ export interface TuneRequest {
   signal?: AbortSignal;
   gemini?: GeminiTuneOptions;
   local?: LocalTuneOptions;
-  vertex?: Record<string, unknown>;
+  vertex?: VertexTuneOptions;
 }
 
 export interface ListModelsOptions {

@@ -71,8 +71,14 @@ export function encodeDescription(
   return text === undefined ? line : `${text}\n\n${line}`;
 }
 
-/** Splits a stored description into the user's text and the template. */
-export function decodeDescription(stored: string | undefined): {
+/**
+ * Splits a stored description into the user's text and the template. `kind` labels the
+ * template (each backend that stores templates this way passes its own).
+ */
+export function decodeDescription(
+  stored: string | undefined,
+  kind: string = GEMINI_TEMPLATE_KIND,
+): {
   description: string | undefined;
   template: PromptTemplate | undefined;
 } {
@@ -88,7 +94,7 @@ export function decodeDescription(stored: string | undefined): {
   try {
     const parsed = JSON.parse(line.slice(TEMPLATE_MARKER.length)) as { instruction?: unknown };
     if (typeof parsed.instruction === "string") {
-      template = { instruction: parsed.instruction, kind: GEMINI_TEMPLATE_KIND };
+      template = { instruction: parsed.instruction, kind };
     }
   } catch {
     return { description: stored, template: undefined };

@@ -63,7 +63,7 @@ export interface HttpClientOptions {
 
 /** One request. `path` is relative to the version segment, e.g. `tunedModels/abc`. */
 export interface HttpRequest {
-  method: "GET" | "POST" | "PATCH" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;

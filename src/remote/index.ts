@@ -3,6 +3,7 @@
  * retries and deadlines, credentials, google.rpc error mapping, pagination and SSE.
  * Internal to tunekit; the backends re-export what their users need.
  */
+export * from "./adc.js";
 export * from "./auth.js";
 export * from "./errors.js";
 export * from "./http.js";

@@ -19,10 +19,13 @@ export type FakeRoute =
   | "getOperation"
   | "cancelOperation";
 
-/** Which requests a fault applies to. */
-export interface FaultTarget {
+/**
+ * Which requests a fault applies to. `R` is the route names of the fake it is used with
+ * (the Gemini fake's {@link FakeRoute} by default; the Vertex fake has its own).
+ */
+export interface FaultTarget<R extends string = FakeRoute> {
   /** Route(s) to match; every request (even unknown paths) when absent. */
-  route?: FakeRoute | readonly FakeRoute[];
+  route?: R | readonly R[];
   /** HTTP method to match (case-insensitive); any when absent. */
   method?: string;
   /** How many matching requests it affects; `Infinity` for all. @default 1 */
@@ -49,11 +52,11 @@ export type FaultAction =
   | { kind: "lose-response" };
 
 /** A fault: an action plus the requests it targets. */
-export type FaultSpec = FaultTarget & FaultAction;
+export type FaultSpec<R extends string = FakeRoute> = FaultTarget<R> & FaultAction;
 
 /** A live fault; read its counters or remove it. */
-export interface FaultHandle {
-  readonly spec: FaultSpec;
+export interface FaultHandle<R extends string = FakeRoute> {
+  readonly spec: FaultSpec<R>;
   /** Requests it has affected so far. */
   readonly hits: number;
   /** Matching requests seen so far (including skipped ones). */
@@ -67,7 +70,10 @@ export interface FaultHandle {
 export interface TuningFailureSpec {
   /** The step at which the operation fails (1-based; the job never gets past it). */
   atStep: number;
-  /** Only the job of this tuned model id; the next job created when absent. */
+  /**
+   * Only the job of this tuned model id (Vertex fake: tuning job id); the next job created
+   * when absent.
+   */
   tunedModelId?: string;
   /** @default "INTERNAL" */
   status?: RpcStatusName;
@@ -75,20 +81,20 @@ export interface TuningFailureSpec {
   message?: string;
 }
 
-class LiveFault implements FaultHandle {
+class LiveFault<R extends string> implements FaultHandle<R> {
   hits = 0;
   seen = 0;
 
   constructor(
-    readonly spec: FaultSpec,
-    private readonly owner: FaultInjector,
+    readonly spec: FaultSpec<R>,
+    private readonly owner: FaultInjector<R>,
   ) {}
 
   get remaining(): number {
     return Math.max(0, (this.spec.times ?? 1) - this.hits);
   }
 
-  matches(route: FakeRoute | undefined, method: string): boolean {
+  matches(route: R | undefined, method: string): boolean {
     if (this.remaining === 0) return false;
     if (this.spec.method !== undefined && this.spec.method.toUpperCase() !== method) return false;
     const routes = this.spec.route;
@@ -102,51 +108,64 @@ class LiveFault implements FaultHandle {
   }
 }
 
-type RetryOptions = Omit<FaultTarget, "times"> & { times?: number; retryAfterSeconds?: number };
+type RetryOptions<R extends string> = Omit<FaultTarget<R>, "times"> & {
+  times?: number;
+  retryAfterSeconds?: number;
+};
 
-/** The fault-injection API of a fake service (`service.faults`). */
-export class FaultInjector {
-  readonly #faults: LiveFault[] = [];
+/**
+ * The fault-injection API of a fake service (`service.faults`). Generic over the fake's route
+ * names, so every fake service (Gemini, Vertex AI) shares one injector.
+ */
+export class FaultInjector<R extends string = FakeRoute> {
+  readonly #faults: LiveFault<R>[] = [];
   readonly #tuningFailures: TuningFailureSpec[] = [];
+  readonly #createRoute: R;
+
+  /** `createRoute`: the route `loseResponse()` targets by default (the fake's create call). */
+  constructor(options: { createRoute?: R } = {}) {
+    this.#createRoute = options.createRoute ?? ("createTunedModel" as R);
+  }
 
   /** Add any fault. Faults are checked in the order added. */
-  inject(spec: FaultSpec): FaultHandle {
-    const fault = new LiveFault(spec, this);
+  inject(spec: FaultSpec<R>): FaultHandle<R> {
+    const fault = new LiveFault<R>(spec, this);
     this.#faults.push(fault);
     return fault;
   }
 
   /** `times` × 429 RESOURCE_EXHAUSTED, with `Retry-After` when `retryAfterSeconds` is set. */
-  rateLimit(options: RetryOptions = {}): FaultHandle {
+  rateLimit(options: RetryOptions<R> = {}): FaultHandle<R> {
     return this.inject({ ...options, kind: "error", status: 429 });
   }
 
   /** `times` × 503 UNAVAILABLE, with `Retry-After` when `retryAfterSeconds` is set. */
-  unavailable(options: RetryOptions = {}): FaultHandle {
+  unavailable(options: RetryOptions<R> = {}): FaultHandle<R> {
     return this.inject({ ...options, kind: "error", status: 503 });
   }
 
   /** `times` × an HTTP error with the given status, in Google's error shape. */
-  httpError(status: number, options: RetryOptions & { message?: string } = {}): FaultHandle {
+  httpError(status: number, options: RetryOptions<R> & { message?: string } = {}): FaultHandle<R> {
     return this.inject({ ...options, kind: "error", status });
   }
 
   /** `times` × a dropped connection before the request is handled. */
-  dropConnection(options: FaultTarget = {}): FaultHandle {
+  dropConnection(options: FaultTarget<R> = {}): FaultHandle<R> {
     return this.inject({ ...options, kind: "drop" });
   }
 
   /** `times` × a real delay of `ms` before the request is handled. */
-  delay(ms: number, options: FaultTarget = {}): FaultHandle {
+  delay(ms: number, options: FaultTarget<R> = {}): FaultHandle<R> {
     return this.inject({ ...options, kind: "delay", ms });
   }
 
   /**
    * `times` × a request that is handled but whose response never arrives. By default it
-   * targets `createTunedModel`: the tuned model exists, the client sees a network error.
+   * targets the fake's create route (`createTunedModel`, `createTuningJob`): the job exists,
+   * the client sees a network error.
    */
-  loseResponse(options: FaultTarget = {}): FaultHandle {
-    return this.inject({ route: "createTunedModel", ...options, kind: "lose-response" });
+  loseResponse(options: FaultTarget<R> = {}): FaultHandle<R> {
+    return this.inject({ route: this.#createRoute, ...options, kind: "lose-response" });
   }
 
   /** Make a tuning job end with an operation error when it reaches `spec.atStep`. */
@@ -158,7 +177,7 @@ export class FaultInjector {
   }
 
   /** Every request fault added and not removed, with its counters. */
-  list(): readonly FaultHandle[] {
+  list(): readonly FaultHandle<R>[] {
     return [...this.#faults];
   }
 
@@ -169,8 +188,8 @@ export class FaultInjector {
   }
 
   /** @internal */
-  remove(fault: FaultHandle): void {
-    const index = this.#faults.indexOf(fault as LiveFault);
+  remove(fault: FaultHandle<R>): void {
+    const index = this.#faults.indexOf(fault as LiveFault<R>);
     if (index >= 0) this.#faults.splice(index, 1);
   }
 
@@ -178,7 +197,7 @@ export class FaultInjector {
    * @internal The faults that apply to this request, in order: every matching delay, then at
    * most one terminal fault (error, drop or lose-response). Counters are updated.
    */
-  take(route: FakeRoute | undefined, method: string): FaultAction[] {
+  take(route: R | undefined, method: string): FaultAction[] {
     const actions: FaultAction[] = [];
     for (const fault of this.#faults) {
       if (!fault.matches(route, method)) continue;

@@ -33,6 +33,9 @@
  * fake.service.completeAll();
  * await fake.close();
  * ```
+ *
+ * A fake of Vertex AI supervised tuning (plus the Cloud Storage upload it needs) sits beside it:
+ * `FakeVertexService`, `createFakeVertexHandlers`, `startFakeVertexServer` (see `vertex/`).
  */
 export { DEFAULT_BASE_MODELS, type FakeBaseModel, TUNABLE_BASE_MODEL } from "./base-models.js";
 export { DEFAULT_START_TIME, FakeClock } from "./clock.js";
@@ -58,6 +61,7 @@ export {
 export {
   createFakeGeminiHandlers,
   type FakeGeminiHandlersOptions,
+  type FakeHttpHandler,
   GEMINI_BASE_URL,
 } from "./msw.js";
 export {
@@ -91,3 +95,4 @@ export {
   type FakeHttpResult,
   type RecordedRequest,
 } from "./service.js";
+export * from "./vertex/index.js";

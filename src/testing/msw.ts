@@ -8,7 +8,7 @@
  */
 import { createRequire } from "node:module";
 import type { HttpHandler } from "msw";
-import type { FakeGeminiService } from "./service.js";
+import type { FakeGeminiService, FakeHttpRequest, FakeHttpResult } from "./service.js";
 
 /** The Gemini API's public base URL. */
 export const GEMINI_BASE_URL = "https://generativelanguage.googleapis.com";
@@ -37,28 +37,44 @@ export function createFakeGeminiHandlers(
   service: FakeGeminiService,
   options: FakeGeminiHandlersOptions = {},
 ): HttpHandler[] {
-  let msw: typeof import("msw");
+  const msw = loadMsw("createFakeGeminiHandlers", "startFakeGeminiServer");
+  const baseUrl = (options.baseUrl ?? GEMINI_BASE_URL).replace(/\/+$/, "");
+  return [fakeServiceHandler(msw, `${baseUrl}/*`, service)];
+}
+
+/** Anything with the fake services' transport-independent `handle`. */
+export interface FakeHttpHandler {
+  handle(request: FakeHttpRequest): Promise<FakeHttpResult>;
+}
+
+/** @internal Loads msw (an optional peer dependency) or explains how to get it. */
+export function loadMsw(caller: string, alternative: string): typeof import("msw") {
   try {
-    msw = createRequire(import.meta.url)("msw") as typeof import("msw");
+    return createRequire(import.meta.url)("msw") as typeof import("msw");
   } catch (error) {
     throw new Error(
-      'tunekit/testing: createFakeGeminiHandlers needs the optional peer dependency "msw" (^2.15.0). Install it with `npm i -D msw`, or use startFakeGeminiServer() instead.',
+      `tunekit/testing: ${caller} needs the optional peer dependency "msw" (^2.15.0). Install it with \`npm i -D msw\`, or use ${alternative}() instead.`,
       { cause: error },
     );
   }
+}
+
+/** @internal One msw handler answering every request matching `url` from `service`. */
+export function fakeServiceHandler(
+  msw: typeof import("msw"),
+  url: string | RegExp,
+  service: FakeHttpHandler,
+): HttpHandler {
   const { http, HttpResponse } = msw;
-  const baseUrl = (options.baseUrl ?? GEMINI_BASE_URL).replace(/\/+$/, "");
-  return [
-    http.all(`${baseUrl}/*`, async ({ request }) => {
-      const hasBody = request.method !== "GET" && request.method !== "HEAD";
-      const result = await service.handle({
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        body: hasBody ? await request.text() : undefined,
-      });
-      if (result.kind === "network-error") return HttpResponse.error();
-      return new HttpResponse(result.body, { status: result.status, headers: result.headers });
-    }),
-  ];
+  return http.all(url, async ({ request }) => {
+    const hasBody = request.method !== "GET" && request.method !== "HEAD";
+    const result = await service.handle({
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      body: hasBody ? await request.text() : undefined,
+    });
+    if (result.kind === "network-error") return HttpResponse.error();
+    return new HttpResponse(result.body, { status: result.status, headers: result.headers });
+  });
 }

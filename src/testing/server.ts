@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { FakeHttpHandler } from "./msw.js";
 import { FakeGeminiService, type FakeGeminiServiceOptions } from "./service.js";
 
 /** Options of {@link startFakeGeminiServer}. */
@@ -50,6 +51,16 @@ export async function startFakeGeminiServer(
 ): Promise<FakeGeminiServer> {
   const { service: given, port = 0, host = "127.0.0.1", ...serviceOptions } = options;
   const service = given ?? new FakeGeminiService(serviceOptions);
+  const listening = await listenFake(service, port, host);
+  return { ...listening, service };
+}
+
+/** @internal Serves any fake service's `handle` on a real HTTP server. */
+export async function listenFake(
+  service: FakeHttpHandler,
+  port: number,
+  host: string,
+): Promise<{ url: string; port: number; close(): Promise<void> }> {
   let baseUrl = "";
 
   const onRequest = async (request: IncomingMessage, response: ServerResponse) => {
@@ -88,7 +99,6 @@ export async function startFakeGeminiServer(
   return {
     url: baseUrl,
     port: address.port,
-    service,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error === undefined ? resolve() : reject(error)));

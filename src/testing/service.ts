@@ -102,8 +102,11 @@ export type FakeHttpResult =
   /** Close the connection without a response: `dropped` before handling, `response-lost` after. */
   | { kind: "network-error"; reason: "dropped" | "response-lost" };
 
-/** One entry of the request log ({@link FakeGeminiService.requests}). */
-export interface RecordedRequest {
+/**
+ * One entry of the request log ({@link FakeGeminiService.requests}). `R` is the fake's route
+ * names (the Vertex fake logs its own).
+ */
+export interface RecordedRequest<R extends string = FakeRoute> {
   /** 1-based order of arrival. */
   seq: number;
   /** Fake time when it arrived (RFC 3339). */
@@ -114,7 +117,7 @@ export interface RecordedRequest {
   /** Path without the base path, e.g. `/v1beta/tunedModels/abc`. */
   path: string;
   apiVersion: "v1" | "v1beta" | undefined;
-  route: FakeRoute | undefined;
+  route: R | undefined;
   /** Query parameters (`key` redacted). */
   query: Record<string, string>;
   /** Lower-cased request headers; `x-goog-api-key`, `authorization` and `cookie` read `[redacted]`. */
@@ -252,7 +255,8 @@ const MUTABLE_FIELDS = new Set([
   "readerProjectNumbers",
 ]);
 
-class HttpFailure extends Error {
+/** @internal A Google error reply thrown inside a fake's handlers. */
+export class HttpFailure extends Error {
   constructor(
     readonly httpStatus: number,
     readonly body: unknown,
@@ -262,12 +266,14 @@ class HttpFailure extends Error {
   }
 }
 
-function fail(status: RpcStatusName, message: string, details: ErrorDetail[] = []): never {
+/** @internal Throws a Google error reply. */
+export function fail(status: RpcStatusName, message: string, details: ErrorDetail[] = []): never {
   const { httpStatus, body } = googleError(status, message, details);
   throw new HttpFailure(httpStatus, body);
 }
 
-function invalid(message: string, violations: FieldViolation[] = []): never {
+/** @internal Throws 400 INVALID_ARGUMENT with a BadRequest detail listing `violations`. */
+export function invalid(message: string, violations: FieldViolation[] = []): never {
   fail("INVALID_ARGUMENT", message, violations.length > 0 ? [badRequestDetail(violations)] : []);
 }
 
@@ -279,8 +285,8 @@ function camelCase(name: string): string {
   return name.replace(/_([a-z0-9])/g, (_match, letter: string) => letter.toUpperCase());
 }
 
-/** proto3 JSON parsers accept the proto (snake_case) names too; normalise them to camelCase. */
-function camelizeKeys(value: unknown): unknown {
+/** @internal proto3 JSON parsers accept the proto (snake_case) names too; normalise them to camelCase. */
+export function camelizeKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelizeKeys);
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
@@ -302,7 +308,8 @@ function protoPath(path: string, root: string): string {
   return snake.length > 0 ? `${root}.${snake}` : root;
 }
 
-function schemaViolations(
+/** @internal Schema issues as Google's "Invalid JSON payload" field violations. */
+export function schemaViolations(
   issues: SchemaIssue[],
   root: string,
 ): { message: string; violations: FieldViolation[] } {
@@ -321,7 +328,8 @@ function schemaViolations(
   return { message: violations.map((violation) => violation.description).join("\n"), violations };
 }
 
-function normalizeHeaders(headers: FakeHttpRequest["headers"]): Record<string, string> {
+/** @internal */
+export function normalizeHeaders(headers: FakeHttpRequest["headers"]): Record<string, string> {
   const out: Record<string, string> = {};
   if (headers === undefined) return out;
   const entries: Iterable<[string, unknown]> =
@@ -335,7 +343,8 @@ function normalizeHeaders(headers: FakeHttpRequest["headers"]): Record<string, s
   return out;
 }
 
-function mulberry32(seed: number): () => number {
+/** @internal */
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -178,3 +178,19 @@ describe("ManagedTuningJob", () => {
     await expect(job.wait()).rejects.toBeInstanceOf(TuningCancelledError);
   });
 });
+
+describe("JobStateMachine logs", () => {
+  it("replays log lines emitted before a subscriber arrived", async () => {
+    const machine = new JobStateMachine("job");
+    machine.log("warning", "examples carry different instructions");
+    machine.start();
+    const iterator = machine.events()[Symbol.asyncIterator]();
+    expect((await iterator.next()).value).toMatchObject({ type: "state", state: "running" });
+    expect((await iterator.next()).value).toMatchObject({
+      type: "log",
+      level: "warning",
+      message: "examples carry different instructions",
+    });
+    await iterator.return?.();
+  });
+});

@@ -53,6 +53,9 @@ const ARCHITECTURES = [
   ["mistral-window", "mistral"],
   ["qwen2-bias", "qwen2"],
   ["qwen3-qknorm", "qwen3"],
+  ["qwen2-untied-mqa-f16", "qwen2"],
+  ["qwen3-tied-mha-bf16", "qwen3"],
+  ["llama-smol-mha-f16", "llama"],
 ] as const;
 
 describe("tunekit/local with the fixture models", () => {

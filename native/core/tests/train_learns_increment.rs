@@ -78,9 +78,10 @@ fn train_tiny_model_learns_increment_seed() {
         ..TrainConfig::default()
     };
     let mut last = 0.0;
-    trainer::train(&lora, &lora.adapters, &data, &[], &cfg, false, &mut |r| last = r.loss, &|| false).unwrap();
+    trainer::train(&lora, &lora.adapters, &data, &[], &cfg, &mut |r| last = r.loss, &|| false).unwrap();
 
-    let tuned = Model { decoder: lora.merged(), ..Model::load(repo().join("test/fixtures/models/llama-tied-gqa")).unwrap() };
+    let tuned =
+        Model { decoder: lora.merged(), ..Model::load(repo().join("test/fixtures/models/llama-tied-gqa")).unwrap() };
     let opts = GenerateOptions { max_new_tokens: 16, eos_token_ids: Some(vec![eos]), ..Default::default() };
     let mut wrong = Vec::new();
     for (x, y) in &pairs {

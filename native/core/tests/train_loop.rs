@@ -39,9 +39,8 @@ impl TrainableModel for Toy {
 fn toy(init_seed: u64, dropout: f64) -> (Toy, Adapters) {
     let dev = Device::Cpu;
     let mut base = Rng::new(1);
-    let mut t = |shape: (usize, usize)| {
-        Tensor::from_vec(base.uniform_vec(shape.0 * shape.1, -1.0, 1.0), shape, &dev).unwrap()
-    };
+    let mut t =
+        |shape: (usize, usize)| Tensor::from_vec(base.uniform_vec(shape.0 * shape.1, -1.0, 1.0), shape, &dev).unwrap();
     let (embed, weight, lm_head) = (t((VOCAB, DIM)), t((DIM, DIM)), t((VOCAB, DIM)));
     let config = LoraConfig { r: 8, alpha: 16.0, dropout, use_rslora: false, target_modules: vec!["proj".into()] };
     let shared = LoraShared::new(init_seed);
@@ -105,17 +104,25 @@ fn train_cancel_and_resume_reproduce_the_trajectory() {
     let dir_a = tmp("full");
     let (model, adapters) = toy(5, 0.1);
     let mut full = Vec::new();
-    let out = trainer::train(&model, &adapters, &examples, &[], &cfg(dir_a.clone()), false, &mut |r| full.push(r.loss), &never).unwrap();
+    let out =
+        trainer::train(&model, &adapters, &examples, &[], &cfg(dir_a.clone()), &mut |r| full.push(r.loss), &never)
+            .unwrap();
     assert!(!out.cancelled);
     assert_eq!(full.len(), 9); // 5 batches/epoch → 3 windows/epoch × 3 epochs
-    let final_a = adapters.vars().iter().map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect::<Vec<_>>();
+    let final_a = adapters
+        .vars()
+        .iter()
+        .map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .collect::<Vec<_>>();
 
     // Cancelled after step 5 (the last checkpoint is step 4), then resumed.
     let dir_b = tmp("resumed");
     let (model, adapters) = toy(5, 0.1);
     let done = Cell::new(0u64);
     let cancel = || done.get() >= 5;
-    let out = trainer::train(&model, &adapters, &examples, &[], &cfg(dir_b.clone()), false, &mut |r| done.set(r.step), &cancel).unwrap();
+    let out =
+        trainer::train(&model, &adapters, &examples, &[], &cfg(dir_b.clone()), &mut |r| done.set(r.step), &cancel)
+            .unwrap();
     assert!(out.cancelled);
     assert_eq!(out.state.global_step, 5);
     assert_eq!(out.last_checkpoint, Some(dir_b.join("checkpoint-4")));
@@ -123,17 +130,116 @@ fn train_cancel_and_resume_reproduce_the_trajectory() {
     // A fresh process would build the model with some other init; the checkpoint overrides it.
     let (model, adapters) = toy(99, 0.1);
     let mut resumed = Vec::new();
-    let out = trainer::train(&model, &adapters, &examples, &[], &cfg(dir_b.clone()), true, &mut |r| resumed.push((r.step, r.loss)), &never).unwrap();
+    let out = trainer::train(
+        &model,
+        &adapters,
+        &examples,
+        &[],
+        &TrainConfig { resume: true, ..cfg(dir_b.clone()) },
+        &mut |r| resumed.push((r.step, r.loss)),
+        &never,
+    )
+    .unwrap();
     assert!(!out.cancelled);
     assert_eq!(resumed.first().unwrap().0, 5, "resumes after checkpoint-4");
     for (step, loss) in &resumed {
         let want = full[*step as usize - 1];
         assert!((loss - want).abs() <= 1e-6 * want.abs(), "step {step}: {loss} vs uninterrupted {want}");
     }
-    let final_b = adapters.vars().iter().map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect::<Vec<_>>();
+    let final_b = adapters
+        .vars()
+        .iter()
+        .map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .collect::<Vec<_>>();
     assert_eq!(final_a, final_b, "same final adapter");
     let _ = std::fs::remove_dir_all(dir_a);
     let _ = std::fs::remove_dir_all(dir_b);
+}
+
+const CRASH_DIR_ENV: &str = "TUNEKIT_TRAIN_CRASH_DIR";
+
+fn resume_cfg(dir: PathBuf) -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        batch_size: 2,
+        grad_accum: 2,
+        learning_rate: 5e-2,
+        seed: 11,
+        save_steps: Some(2),
+        output_dir: Some(dir),
+        ..TrainConfig::default()
+    }
+}
+
+/// Child half of the crash test: trains and dies in the middle of writing checkpoint-4
+/// (after its adapter config, before the adapter weights).
+#[test]
+fn train_crash_during_checkpoint_child() {
+    let Ok(dir) = std::env::var(CRASH_DIR_ENV) else { return };
+    tunekit_core::train::checkpoint::AFTER_FILE_WRITTEN
+        .set(|p| {
+            let in_ckpt4 =
+                p.parent().and_then(|d| d.file_name()).is_some_and(|n| n.to_string_lossy().contains("checkpoint-4"));
+            if in_ckpt4 && p.ends_with("adapter_config.json") {
+                std::process::abort();
+            }
+        })
+        .unwrap();
+    let (model, adapters) = toy(5, 0.1);
+    trainer::train(&model, &adapters, &data(10), &[], &resume_cfg(PathBuf::from(dir)), &mut |_| {}, &|| false).unwrap();
+    unreachable!("the hook aborts during checkpoint-4");
+}
+
+/// A process killed while writing checkpoint-4 resumes from checkpoint-2 and reproduces the
+/// uninterrupted trajectory; the partial checkpoint-4 is never used.
+#[test]
+fn train_abrupt_exit_during_checkpoint_resumes_from_last_complete() {
+    let never = || false;
+    let (model, adapters) = toy(5, 0.1);
+    let dir_a = tmp("crash-ref");
+    let mut full = Vec::new();
+    trainer::train(&model, &adapters, &data(10), &[], &resume_cfg(dir_a.clone()), &mut |r| full.push(r.loss), &never)
+        .unwrap();
+    let final_a: Vec<Vec<f32>> =
+        adapters.vars().iter().map(|v| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect();
+
+    let dir = tmp("crash");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "train_crash_during_checkpoint_child", "--nocapture", "--test-threads=1"])
+        .env(CRASH_DIR_ENV, &dir)
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child must die during the checkpoint write");
+    assert!(dir.join("checkpoint-2").exists() && !dir.join("checkpoint-4").exists());
+
+    let (model, adapters) = toy(99, 0.1);
+    let mut resumed = Vec::new();
+    let out = trainer::train(
+        &model,
+        &adapters,
+        &data(10),
+        &[],
+        &TrainConfig { resume: true, ..resume_cfg(dir.clone()) },
+        &mut |r| resumed.push((r.step, r.loss)),
+        &never,
+    )
+    .unwrap();
+    assert_eq!(resumed.first().unwrap().0, 3, "resumes after checkpoint-2");
+    for (step, loss) in &resumed {
+        let want = full[*step as usize - 1];
+        assert!((loss - want).abs() <= 1e-6 * want.abs(), "step {step}: {loss} vs uninterrupted {want}");
+    }
+    let final_b: Vec<Vec<f32>> =
+        adapters.vars().iter().map(|v| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect();
+    assert_eq!(final_a, final_b);
+    assert_eq!(out.last_checkpoint, Some(dir.join("checkpoint-9")));
+    let leftovers = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(leftovers, 0, "the crashed write's temp dir was cleaned up on resume");
+    let _ = std::fs::remove_dir_all(dir_a);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -143,7 +249,7 @@ fn train_toy_model_learns_increment() {
     let cfg = TrainConfig { epochs: 30, batch_size: 7, learning_rate: 3e-2, ..TrainConfig::default() };
     let before = trainer::evaluate(&model, &adapters, &examples, &cfg).unwrap();
     let mut reports = Vec::new();
-    trainer::train(&model, &adapters, &examples, &examples, &cfg, false, &mut |r| reports.push(r.clone()), &|| false).unwrap();
+    trainer::train(&model, &adapters, &examples, &examples, &cfg, &mut |r| reports.push(r.clone()), &|| false).unwrap();
     let after = trainer::evaluate(&model, &adapters, &examples, &cfg).unwrap();
     let last = reports.last().unwrap();
     assert_eq!(last.eval_loss.map(|l| (l - after).abs() < 1e-9), Some(true), "eval at the end");
@@ -219,10 +325,14 @@ fn train_gradient_checkpointing_gives_the_same_gradients() {
 
     let vars = adapters.vars();
     let ex = data(6);
-    let batches = vec![Batch::collate(&ex[..3].iter().collect::<Vec<_>>(), 0), Batch::collate(&ex[3..].iter().collect::<Vec<_>>(), 0)];
+    let batches = vec![
+        Batch::collate(&ex[..3].iter().collect::<Vec<_>>(), 0),
+        Batch::collate(&ex[3..].iter().collect::<Vec<_>>(), 0),
+    ];
     let plain = TrainConfig::default();
     let ckpt = TrainConfig { gradient_checkpointing: true, ..TrainConfig::default() };
-    let (g1, l1) = trainer::window_gradients(&model, &adapters, &vars, &batches, &plain, 4, &|| false).unwrap().unwrap();
+    let (g1, l1) =
+        trainer::window_gradients(&model, &adapters, &vars, &batches, &plain, 4, &|| false).unwrap().unwrap();
     let (g2, l2) = trainer::window_gradients(&model, &adapters, &vars, &batches, &ckpt, 4, &|| false).unwrap().unwrap();
     assert!((l1 - l2).abs() <= 1e-6 * l1);
     for (x, y) in g1.iter().zip(&g2) {

@@ -36,7 +36,8 @@ fn train_adamw_clip_and_linear_schedule_match_torch() {
     )
     .unwrap();
     let total = cfg["total_steps"].as_u64().unwrap();
-    let schedule = Schedule::new(ScheduleKind::Linear, f("lr"), Warmup::Steps(cfg["warmup_steps"].as_u64().unwrap()), total);
+    let schedule =
+        Schedule::new(ScheduleKind::Linear, f("lr"), Warmup::Steps(cfg["warmup_steps"].as_u64().unwrap()), total);
     let mut worst = 0f64;
     for step in 0..total {
         let mut grads: Vec<Tensor> = (0..2).map(|i| t[&format!("grad.{step}.{i}")].clone()).collect();
@@ -70,7 +71,12 @@ fn train_schedules_match_transformers() {
         for (step, want) in case["lrs"].as_array().unwrap().iter().enumerate() {
             let want = want.as_f64().unwrap();
             let got = s.lr(step as u64);
-            assert!((got - want).abs() < 1e-12, "{} total {total} warmup {:?}: step {step}: {got} vs {want}", case["kind"], warmup);
+            assert!(
+                (got - want).abs() < 1e-12,
+                "{} total {total} warmup {:?}: step {step}: {got} vs {want}",
+                case["kind"],
+                warmup
+            );
         }
     }
 }

@@ -37,7 +37,11 @@ fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
 fn examples(fixture: &Path) -> (Vec<Example>, u32) {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(fixture.join("batch.json")).unwrap()).unwrap();
     let rows = |k: &str| -> Vec<Vec<i64>> {
-        v[k].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()).collect()
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect())
+            .collect()
     };
     let (ids, labels, mask) = (rows("input_ids"), rows("labels"), rows("attention_mask"));
     let ex = (0..ids.len())
@@ -51,7 +55,8 @@ fn examples(fixture: &Path) -> (Vec<Example>, u32) {
 
 fn check(name: &str) {
     let fixture = root().join("train/lora").join(name);
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture.join("expected.json")).unwrap()).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("expected.json")).unwrap()).unwrap();
     let model = lora_decoder::load(&root().join("models").join(name), &fixture.join("init"));
     let (data, pad_id) = examples(&fixture);
     let device = Device::Cpu;
@@ -71,7 +76,10 @@ fn check(name: &str) {
         for (j, half) in ["lora_A", "lora_B"].iter().enumerate() {
             let key = format!("base_model.model.{path}.{half}.weight");
             // A cut gradient path shows up as an all-zero gradient (B is random, so none is 0).
-            assert!(grads[2 * i + j].abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0, "{name}: {key} got no gradient");
+            assert!(
+                grads[2 * i + j].abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0,
+                "{name}: {key} got no gradient"
+            );
             let e = rel_err(&grads[2 * i + j], &reference[&key]);
             assert!(e <= 1e-4, "{name}: gradient of {key}: rel err {e:e}");
             grad_err = grad_err.max(e);
@@ -98,7 +106,7 @@ fn check(name: &str) {
         ..TrainConfig::default()
     };
     let mut losses = Vec::new();
-    trainer::train(&model, &model.adapters, &data, &[], &cfg, false, &mut |r| losses.push(r.loss), &|| false).unwrap();
+    trainer::train(&model, &model.adapters, &data, &[], &cfg, &mut |r| losses.push(r.loss), &|| false).unwrap();
     let want: Vec<f64> = expected["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     let mut traj_err = 0f64;
     for (k, (got, want)) in losses.iter().zip(&want).enumerate() {
@@ -134,7 +142,8 @@ fn check(name: &str) {
     let hidden = trained.hidden_states(&Tensor::from_slice(ids, (1, ids.len()), &device).unwrap()).unwrap();
     let logits = hidden.squeeze(0).unwrap().matmul(&trained.lm_head_weight().t().unwrap()).unwrap();
     let want_logits = candle_core::safetensors::load(fixture.join("trained_logits.safetensors"), &device).unwrap();
-    let max_diff = (logits - &want_logits["logits"]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let max_diff =
+        (logits - &want_logits["logits"]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     assert!(max_diff <= 1e-4, "{name}: logits with PEFT's adapter differ by {max_diff:e}");
 
     println!(
@@ -156,7 +165,9 @@ fn directional_fd(model: &LoraDecoder, data: &[Example], grads: &[Tensor], cfg: 
     let vars = model.adapters.vars();
     let saved: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap()).collect();
     let sq = |ts: &[Tensor]| -> f64 {
-        ts.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()).sum()
+        ts.iter()
+            .map(|t| t.sqr().unwrap().sum_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap())
+            .sum()
     };
     let theta_norm = sq(&saved).sqrt();
     let loss_at = |shift: &[Tensor], eps: f64| -> f64 {
@@ -255,6 +266,10 @@ fn train_peft_parity_covers_every_fixture() {
         v.sort();
         v
     };
-    assert_eq!(list(root().join("models")), CHECKED, "a model fixture without a LoRA parity test (run make_train_fixtures.py)");
+    assert_eq!(
+        list(root().join("models")),
+        CHECKED,
+        "a model fixture without a LoRA parity test (run make_train_fixtures.py)"
+    );
     assert_eq!(list(root().join("train/lora")), CHECKED, "LoRA fixtures out of date (run make_train_fixtures.py)");
 }

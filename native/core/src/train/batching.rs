@@ -25,11 +25,7 @@ impl Example {
     /// Prompt tokens masked, response tokens learned (the seed recipe).
     pub fn prompt_response(prompt: &[u32], response: &[u32]) -> Self {
         let input_ids = [prompt, response].concat();
-        let labels = prompt
-            .iter()
-            .map(|_| IGNORE_INDEX)
-            .chain(response.iter().map(|&t| t as i64))
-            .collect();
+        let labels = prompt.iter().map(|_| IGNORE_INDEX).chain(response.iter().map(|&t| t as i64)).collect();
         Self { input_ids, labels }
     }
 
@@ -139,7 +135,12 @@ mod tests {
         let lens: Vec<usize> = grouped.concat().iter().map(|&i| lengths[i]).collect();
         assert!(lens.windows(2).all(|w| w[0] >= w[1]), "one mega-batch, sorted longest first");
         let pad = |bs: &Vec<Vec<usize>>| -> usize {
-            bs.iter().map(|b| b.iter().map(|&i| lengths[i]).max().unwrap() * b.len() - b.iter().map(|&i| lengths[i]).sum::<usize>()).sum()
+            bs.iter()
+                .map(|b| {
+                    b.iter().map(|&i| lengths[i]).max().unwrap() * b.len()
+                        - b.iter().map(|&i| lengths[i]).sum::<usize>()
+                })
+                .sum()
         };
         assert!(pad(&grouped) < pad(&e0), "grouping reduces padding");
     }

@@ -82,11 +82,19 @@ impl TrainerState {
     }
 }
 
+/// Test hook: called with each file's path after [`write_file_synced`] wrote it. Lets tests
+/// kill the process in the middle of a checkpoint write. Set at most once per process.
+pub static AFTER_FILE_WRITTEN: std::sync::OnceLock<fn(&Path)> = std::sync::OnceLock::new();
+
 /// Writes `bytes` to `path` and fsyncs the file.
 pub fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = std::fs::File::create(path).map_err(io_err(path))?;
     f.write_all(bytes).map_err(io_err(path))?;
-    f.sync_all().map_err(io_err(path))
+    f.sync_all().map_err(io_err(path))?;
+    if let Some(hook) = AFTER_FILE_WRITTEN.get() {
+        hook(path);
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -100,7 +108,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// Creates directory `final_dir` atomically: `fill` writes into a temporary sibling, which is
 /// fsynced and renamed into place. An existing `final_dir` is replaced.
 pub fn write_dir_atomic(final_dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let parent = final_dir.parent().ok_or_else(|| TrainError::Config(format!("{} has no parent", final_dir.display())))?;
+    let parent =
+        final_dir.parent().ok_or_else(|| TrainError::Config(format!("{} has no parent", final_dir.display())))?;
     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     let name = final_dir.file_name().unwrap().to_string_lossy().to_string();
     let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
@@ -108,7 +117,10 @@ pub fn write_dir_atomic(final_dir: &Path, fill: impl FnOnce(&Path) -> Result<()>
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
     std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    fill(&tmp)?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp); // a failed (not crashed) write leaves nothing
+        return Err(e);
+    }
     for entry in std::fs::read_dir(&tmp).map_err(io_err(&tmp))? {
         let p = entry.map_err(io_err(&tmp))?.path();
         std::fs::File::open(&p).and_then(|f| f.sync_all()).map_err(io_err(&p))?;
@@ -233,9 +245,16 @@ mod tests {
         state.data_position = DataPosition { epoch: 1, next_batch: step };
         let modules = BTreeMap::from([(
             "model.layers.0.self_attn.q_proj".to_string(),
-            AdapterWeights { a: Tensor::ones((1, 2), candle_core::DType::F32, &dev)?, b: Tensor::zeros((2, 1), candle_core::DType::F32, &dev)? },
+            AdapterWeights {
+                a: Tensor::ones((1, 2), candle_core::DType::F32, &dev)?,
+                b: Tensor::zeros((2, 1), candle_core::DType::F32, &dev)?,
+            },
         )]);
-        let adapter = PeftAdapter { config: LoraConfig { r: 1, ..LoraConfig::default() }, base_model_name_or_path: None, modules };
+        let adapter = PeftAdapter {
+            config: LoraConfig { r: 1, ..LoraConfig::default() },
+            base_model_name_or_path: None,
+            modules,
+        };
         Ok((state, adapter, opt))
     }
 
@@ -287,14 +306,22 @@ mod tests {
         save(&out, &state, &adapter, &opt)?;
 
         let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "train::checkpoint::tests::train_checkpoint_crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "train::checkpoint::tests::train_checkpoint_crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &out)
             .status()
             .unwrap();
         assert!(!status.success(), "the child must die mid-write");
         let leftovers: Vec<String> =
             std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
-        assert!(leftovers.iter().any(|n| n.starts_with(".tmp-checkpoint-9")), "the crash left a temp dir: {leftovers:?}");
+        assert!(
+            leftovers.iter().any(|n| n.starts_with(".tmp-checkpoint-9")),
+            "the crash left a temp dir: {leftovers:?}"
+        );
         assert!(!checkpoint_dir(&out, 9).exists());
         assert_eq!(latest(&out, &Device::Cpu)?.unwrap().state.global_step, 3);
 
@@ -304,7 +331,11 @@ mod tests {
         assert_eq!(latest(&out, &Device::Cpu)?.unwrap().state.global_step, 3);
 
         remove_stale_temp(&out)?;
-        assert!(!std::fs::read_dir(&out).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".tmp")));
+        assert!(!std::fs::read_dir(&out).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".tmp")));
         std::fs::remove_dir_all(&out).unwrap();
         Ok(())
     }

@@ -40,9 +40,7 @@ impl CustomOp1 for FrozenMatmul {
         let x2 = Layout::contiguous_with_offset((m, in_f), xl.start_offset());
         let wt = self.w.t()?; // a strided view: gemm reads Wᵀ without a copy
         let (ws, wl) = wt.storage_and_layout();
-        let Storage::Cpu(ws) = &*ws else {
-            candle_core::bail!("frozen-linear: weight is not on the CPU")
-        };
+        let Storage::Cpu(ws) = &*ws else { candle_core::bail!("frozen-linear: weight is not on the CPU") };
         let y = x.matmul(ws, (1, m, out_f, in_f), &x2, wl)?;
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().unwrap() = out_f;

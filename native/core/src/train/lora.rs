@@ -54,9 +54,7 @@ impl LoraConfig {
 
     /// PEFT's list rule: exact match or suffix `"." + name`.
     pub fn targets(&self, module_path: &str) -> bool {
-        self.target_modules
-            .iter()
-            .any(|t| module_path == t || module_path.ends_with(&format!(".{t}")))
+        self.target_modules.iter().any(|t| module_path == t || module_path.ends_with(&format!(".{t}")))
     }
 
     pub fn validate(&self) -> super::Result<()> {
@@ -178,7 +176,8 @@ impl LoraAdapter {
     /// Inverted dropout mask: 0 with probability p, else 1/(1−p).
     fn dropout_mask(&self, n: usize, device: &Device) -> Result<Tensor> {
         let step = self.shared.micro_step.load(Ordering::Relaxed);
-        let mut rng = Rng::derive(self.shared.seed.load(Ordering::Relaxed), "lora-dropout", step.wrapping_mul(1 << 20) ^ self.id);
+        let mut rng =
+            Rng::derive(self.shared.seed.load(Ordering::Relaxed), "lora-dropout", step.wrapping_mul(1 << 20) ^ self.id);
         let keep = 1.0 - self.dropout;
         let scale = (1.0 / keep) as f32;
         let mask: Vec<f32> = (0..n).map(|_| if rng.next_f64() < keep { scale } else { 0.0 }).collect();

@@ -67,7 +67,8 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
         layers * per_layer + per_layer
     } * F32;
     // Logits, exp and probabilities of one chunk, plus the gathered hidden rows and their grads.
-    let lm_head = (3 * shape.lm_head_chunk.min(shape.batch_size * shape.seq_len).max(1) as u64 * vocab + 2 * tokens * hid) * F32;
+    let lm_head =
+        (3 * shape.lm_head_chunk.min(shape.batch_size * shape.seq_len).max(1) as u64 * vocab + 2 * tokens * hid) * F32;
 
     let sum = weights + lora_state + activations + lm_head;
     MemoryEstimate { weights, lora_state, activations, lm_head, total: sum + sum * 15 / 100 }
@@ -86,7 +87,8 @@ pub fn check_fits(est: &MemoryEstimate, shape: &TrainShape, available: u64) -> R
         return Ok(());
     }
     let gib = |x: u64| x as f64 / (1u64 << 30) as f64;
-    let mut hints = vec!["a smaller batchSize (with gradientAccumulationSteps to keep the effective batch)", "a shorter maxLength"];
+    let mut hints =
+        vec!["a smaller batchSize (with gradientAccumulationSteps to keep the effective batch)", "a shorter maxLength"];
     if !shape.gradient_checkpointing {
         hints.insert(0, "gradientCheckpointing: true");
     }
@@ -123,7 +125,14 @@ mod tests {
     #[test]
     fn train_memory_estimate_scales_and_guards() {
         let c = cfg(); // SmolLM2-135M's shape
-        let shape = TrainShape { batch_size: 4, seq_len: 512, lora_rank: 8, target_modules: crate::train::lora::LoraConfig::default().target_modules, lm_head_chunk: 256, gradient_checkpointing: false };
+        let shape = TrainShape {
+            batch_size: 4,
+            seq_len: 512,
+            lora_rank: 8,
+            target_modules: crate::train::lora::LoraConfig::default().target_modules,
+            lm_head_chunk: 256,
+            gradient_checkpointing: false,
+        };
         let e = estimate(&c, &shape);
         // ~135M parameters in f32.
         assert!((500 << 20..600 << 20).contains(&e.weights), "weights {}", e.weights);

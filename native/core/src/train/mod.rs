@@ -12,6 +12,7 @@
 //! - [`batching`]: padding, grouping by length, seeded per-epoch shuffling.
 //! - [`checkpoint`]: atomic checkpoints (temp dir, fsync, rename) and resume.
 //! - [`peft`]: export/import of PEFT adapter directories.
+//! - [`merge`]: merged-weights export (`W + s·B·A`) as a plain model directory.
 //! - [`memory`]: the peak-memory estimate that refuses runs which cannot fit.
 //! - [`rng`]: the one seeded random generator whose state is checkpointed.
 //! - [`trainer`]: the loop tying them together (`train`, `evaluate`, the `TrainableModel` seam).
@@ -20,8 +21,9 @@ pub mod batching;
 pub mod checkpoint;
 pub mod frozen_linear;
 pub mod lora;
-pub mod memory;
 pub mod loss;
+pub mod memory;
+pub mod merge;
 pub mod optim;
 pub mod peft;
 pub mod rng;
@@ -47,10 +49,7 @@ pub enum TrainError {
     },
     /// A file we read is not what it claims to be (bad adapter, bad checkpoint).
     #[error("{path}: {message}")]
-    BadFile {
-        path: std::path::PathBuf,
-        message: String,
-    },
+    BadFile { path: std::path::PathBuf, message: String },
     /// A setting that cannot work (rank 0, unknown schedule, unsupported PEFT variant, ...).
     #[error("invalid training configuration: {0}")]
     Config(String),

@@ -87,11 +87,14 @@ impl AdamW {
         for i in 0..self.vars.len() {
             for (name, slot) in [("exp_avg", &mut self.exp_avg[i]), ("exp_avg_sq", &mut self.exp_avg_sq[i])] {
                 let key = format!("{name}.{i}");
-                let t = tensors
-                    .get(&key)
-                    .ok_or_else(|| candle_core::Error::Msg(format!("optimizer state lacks {key}")))?;
+                let t =
+                    tensors.get(&key).ok_or_else(|| candle_core::Error::Msg(format!("optimizer state lacks {key}")))?;
                 if t.dims() != self.vars[i].dims() {
-                    candle_core::bail!("optimizer state {key} has shape {:?}, expected {:?}", t.dims(), self.vars[i].dims())
+                    candle_core::bail!(
+                        "optimizer state {key} has shape {:?}, expected {:?}",
+                        t.dims(),
+                        self.vars[i].dims()
+                    )
                 }
                 *slot = t.to_dtype(self.vars[i].dtype())?.to_device(self.vars[i].device())?;
             }

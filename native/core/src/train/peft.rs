@@ -178,7 +178,9 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
     for (key, t) in tensors {
         let bad_key = |m: &str| TrainError::BadFile { path: w_path.clone(), message: format!("tensor {key}: {m}") };
         let rest = key.strip_prefix(PREFIX).ok_or_else(|| bad_key("expected the prefix base_model.model."))?;
-        let rest = rest.strip_suffix(".weight").ok_or_else(|| bad_key("not a LoRA weight (embedding adapters are not supported)"))?;
+        let rest = rest
+            .strip_suffix(".weight")
+            .ok_or_else(|| bad_key("not a LoRA weight (embedding adapters are not supported)"))?;
         let rest = rest.strip_suffix(".default").unwrap_or(rest);
         let (module, is_a) = if let Some(m) = rest.strip_suffix(".lora_A") {
             (m, true)
@@ -189,11 +191,16 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
         };
         let t = t.to_dtype(DType::F32).map_err(TrainError::Candle)?;
         let entry = halves.entry(module.to_string()).or_default();
-        if is_a { entry.0 = Some(t) } else { entry.1 = Some(t) }
+        if is_a {
+            entry.0 = Some(t)
+        } else {
+            entry.1 = Some(t)
+        }
     }
     let mut modules = BTreeMap::new();
     for (module, pair) in halves {
-        let missing = |which: &str| TrainError::BadFile { path: w_path.clone(), message: format!("{module} has no {which}") };
+        let missing =
+            |which: &str| TrainError::BadFile { path: w_path.clone(), message: format!("{module} has no {which}") };
         let a = pair.0.ok_or_else(|| missing("lora_A"))?;
         let b = pair.1.ok_or_else(|| missing("lora_B"))?;
         let (ra, _) = a.dims2()?;
@@ -254,7 +261,7 @@ mod tests {
 
         let back = load(&dir, &dev)?;
         assert_eq!(back.config.r, 2);
-        assert_eq!(back.config.use_rslora, true);
+        assert!(back.config.use_rslora);
         assert_eq!(back.config.scaling(), cfg.scaling());
         assert_eq!(back.base_model_name_or_path.as_deref(), Some("tiny"));
         for (k, w) in &adapter.modules {
@@ -268,12 +275,18 @@ mod tests {
     #[test]
     fn train_peft_rejects_unsupported_variants() -> Result<()> {
         let dev = Device::Cpu;
-        let adapter = PeftAdapter { config: LoraConfig { r: 1, ..LoraConfig::default() }, base_model_name_or_path: None, modules: BTreeMap::new() };
+        let adapter = PeftAdapter {
+            config: LoraConfig { r: 1, ..LoraConfig::default() },
+            base_model_name_or_path: None,
+            modules: BTreeMap::new(),
+        };
         let dir = tmp("variants");
         save(&dir, &adapter)?;
         let path = dir.join(CONFIG_NAME);
         let orig: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        for (key, val) in [("use_dora", json!(true)), ("peft_type", json!("IA3")), ("rank_pattern", json!({"q_proj": 4}))] {
+        for (key, val) in
+            [("use_dora", json!(true)), ("peft_type", json!("IA3")), ("rank_pattern", json!({"q_proj": 4}))]
+        {
             let mut v = orig.clone();
             v[key] = val;
             std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();

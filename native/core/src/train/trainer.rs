@@ -118,6 +118,8 @@ pub struct TrainConfig {
     pub base_model: Option<String>,
     /// Recompute each layer in the backward pass instead of keeping its activations.
     pub gradient_checkpointing: bool,
+    /// Continue from the latest complete checkpoint in `output_dir`, if there is one.
+    pub resume: bool,
 }
 
 impl Default for TrainConfig {
@@ -143,6 +145,7 @@ impl Default for TrainConfig {
             eval_steps: None,
             base_model: None,
             gradient_checkpointing: false,
+            resume: false,
         }
     }
 }
@@ -186,7 +189,12 @@ pub fn total_steps(n_examples: usize, cfg: &TrainConfig) -> u64 {
 }
 
 /// `Σ CE / scored tokens` of `examples` with dropout off.
-pub fn evaluate(model: &dyn TrainableModel, adapters: &Adapters, examples: &[Example], cfg: &TrainConfig) -> Result<f64> {
+pub fn evaluate(
+    model: &dyn TrainableModel,
+    adapters: &Adapters,
+    examples: &[Example],
+    cfg: &TrainConfig,
+) -> Result<f64> {
     let was = adapters.shared.training();
     adapters.shared.set_training(false);
     let (mut sum, mut count) = (0f64, 0usize);
@@ -223,7 +231,8 @@ pub fn window_gradients(
         adapters.shared.set_micro_step(first_micro_step + i as u64);
         let ids = batch.ids_tensor(model.device())?;
         let (pos, tgt) = shifted_targets(&batch.labels);
-        let head = |hidden: &Tensor| lm_head_loss(hidden, &pos, &tgt, model.lm_head_weight(), denom, cfg.lm_head_chunk, true);
+        let head =
+            |hidden: &Tensor| lm_head_loss(hidden, &pos, &tgt, model.lm_head_weight(), denom, cfg.lm_head_chunk, true);
         let sum = match (cfg.gradient_checkpointing, model.layered()) {
             (false, _) => {
                 let out = head(&model.hidden_states(&ids)?)?;
@@ -286,14 +295,14 @@ fn checkpointed_backward(
 }
 
 /// Trains `adapters` on `train`; resumes from the latest checkpoint in `cfg.output_dir` when
-/// `resume` is set and one exists.
+/// `cfg.resume` is set and one exists. `valid` (may be empty) is evaluated every
+/// `cfg.eval_steps` and at the end.
 pub fn train(
     model: &dyn TrainableModel,
     adapters: &Adapters,
     train: &[Example],
     valid: &[Example],
     cfg: &TrainConfig,
-    resume: bool,
     on_step: &mut dyn FnMut(&StepReport),
     cancel: &dyn Fn() -> bool,
 ) -> Result<TrainOutcome> {
@@ -310,7 +319,7 @@ pub fn train(
     let mut state = TrainerState::new(cfg.seed, schedule);
     let mut last_checkpoint = None;
 
-    if let (true, Some(dir)) = (resume, &cfg.output_dir) {
+    if let (true, Some(dir)) = (cfg.resume, &cfg.output_dir) {
         checkpoint::remove_stale_temp(dir)?;
         if let Some(c) = checkpoint::latest(dir, &device)? {
             adapters.load_weights(&c.adapter)?;
@@ -347,12 +356,18 @@ pub fn train(
             state.global_step += 1;
             state.optimizer_step = opt.step;
             state.micro_step += batches.len() as u64;
-            state.data_position =
-                if end == order.len() { DataPosition { epoch: epoch + 1, next_batch: 0 } } else { DataPosition { epoch, next_batch: end as u64 } };
+            state.data_position = if end == order.len() {
+                DataPosition { epoch: epoch + 1, next_batch: 0 }
+            } else {
+                DataPosition { epoch, next_batch: end as u64 }
+            };
             state.epoch = state.global_step as f64 / per_epoch as f64;
-            let eval_due = cfg.eval_steps.is_some_and(|n| state.global_step % n == 0) || state.global_step == total;
-            let eval_loss = if eval_due && !valid.is_empty() { Some(evaluate(model, adapters, valid, cfg)?) } else { None };
-            let entry = LogEntry { step: state.global_step, epoch: state.epoch, loss, learning_rate: lr, grad_norm, eval_loss };
+            let eval_due =
+                cfg.eval_steps.is_some_and(|n| state.global_step.is_multiple_of(n)) || state.global_step == total;
+            let eval_loss =
+                if eval_due && !valid.is_empty() { Some(evaluate(model, adapters, valid, cfg)?) } else { None };
+            let entry =
+                LogEntry { step: state.global_step, epoch: state.epoch, loss, learning_rate: lr, grad_norm, eval_loss };
             state.log_history.push(entry);
             let tokens: usize = batches.iter().map(Batch::tokens).sum();
             on_step(&StepReport {
@@ -367,7 +382,8 @@ pub fn train(
                 peak_rss_bytes: peak_rss_bytes(),
                 eval_loss,
             });
-            let save_due = cfg.save_steps.is_some_and(|n| state.global_step % n == 0) || state.global_step == total;
+            let save_due =
+                cfg.save_steps.is_some_and(|n| state.global_step.is_multiple_of(n)) || state.global_step == total;
             if let (true, Some(dir)) = (save_due, &cfg.output_dir) {
                 let adapter = adapters.to_peft(cfg.base_model.as_deref());
                 last_checkpoint = Some(checkpoint::save(dir, &state, &adapter, &opt)?);

@@ -1,0 +1,181 @@
+import { Dataset } from "../../core/dataset/index.js";
+import {
+  formatDatasetIssue,
+  InvalidOptionError,
+  UnsupportedOptionError,
+} from "../../core/errors.js";
+import type { Hyperparameters } from "../../core/hyperparameters.js";
+import type { LocalTuneOptions, TuneRequest, TuningJob } from "../../core/types.js";
+import { type CliBackend, createBackend, type RemoteFlags } from "../backends.js";
+import { EXIT } from "../exit-codes.js";
+import { optionalNumber } from "../flags.js";
+import { followJob, jobLabel, progressJson } from "../follow.js";
+import type { Output } from "../output.js";
+
+/** The base model `tune --backend gemini` uses without `--model`. */
+export const DEFAULT_GEMINI_MODEL = "models/gemini-1.5-flash-001-tuning";
+
+/** Flags of `tunekit tune` as commander hands them over (all strings until parsed). */
+export interface TuneFlags extends RemoteFlags {
+  backend?: string;
+  model?: string;
+  epochs?: string;
+  batchSize?: string;
+  learningRate?: string;
+  lrMultiplier?: string;
+  rank?: string;
+  alpha?: string;
+  dropout?: string;
+  maxLength?: string;
+  out?: string;
+  displayName?: string;
+  description?: string;
+  tunedModelId?: string;
+  wait?: boolean;
+  skipPreflight?: boolean;
+  inputColumn?: string;
+  outputColumn?: string;
+}
+
+const LOCAL_ONLY = ["rank", "alpha", "dropout", "maxLength", "out"] as const;
+const GEMINI_ONLY = ["tunedModelId", "skipPreflight", "baseUrl"] as const;
+
+/**
+ * `tunekit tune <data>`: loads the dataset, starts a job on the chosen backend and (unless
+ * `--no-wait`) shows its progress until it ends, then the loss curve and the advice.
+ */
+export async function tuneCommand(data: string, flags: TuneFlags, out: Output): Promise<number> {
+  const backendName = flags.backend ?? "gemini";
+  checkBackendFlags(backendName, flags);
+  const hyperparameters = parseHyperparameterFlags(flags);
+  const local = backendName === "local" ? parseLocalFlags(flags) : undefined;
+  if (backendName === "local" && flags.model === undefined) {
+    throw new InvalidOptionError(
+      "--model",
+      "--backend local needs --model: a model directory, GGUF file or hub id",
+    );
+  }
+  const signal = out.io.interrupt;
+  const dataset = await Dataset.load(data, {
+    ...columnFlags(flags),
+    ...(signal ? { signal } : {}),
+  });
+  // Create the backend only after the dataset loaded: a bad file is reported without credentials.
+  const backend = await createBackend(backendName, flags, out.io.env);
+
+  const request: TuneRequest = {
+    baseModel: flags.model ?? DEFAULT_GEMINI_MODEL,
+    dataset,
+    hyperparameters,
+    ...(flags.displayName === undefined ? {} : { displayName: flags.displayName }),
+    ...(flags.description === undefined ? {} : { description: flags.description }),
+    ...(signal ? { signal } : {}),
+  };
+  if (backendName === "gemini") {
+    request.gemini = {
+      ...(flags.tunedModelId === undefined ? {} : { tunedModelId: flags.tunedModelId }),
+      ...(flags.skipPreflight ? { skipPreflight: true } : {}),
+    };
+    for (const warning of dataset.validate("gemini").warnings)
+      out.note(`warning: ${formatDatasetIssue(warning)}`);
+  }
+  if (local) request.local = local;
+
+  out.note(
+    `tuning ${request.baseModel} on ${dataset.size} examples from ${data} (${backend.name})`,
+  );
+  const job = await backend.tuner.tune(request);
+  const name = jobLabel(job);
+  out.note(`started ${name}${name === job.name ? "" : ` (${job.name})`}`);
+  if (flags.wait === false) return started(job, backend, out);
+  return followJob(job, backend, out);
+}
+
+/** `--no-wait`: report the job and how to follow it. */
+function started(job: TuningJob, backend: CliBackend, out: Output): number {
+  const name = jobLabel(job);
+  const watch = backend.reattach?.(name) ?? `tunekit watch ${name}`;
+  out.result(
+    {
+      name,
+      job: job.name,
+      state: job.state(),
+      progress: progressJson(job.progress()),
+      watch,
+      cancel: `tunekit cancel ${name}`,
+    },
+    () =>
+      [
+        name,
+        `watch:  ${watch}`,
+        `status: tunekit status ${name}`,
+        `cancel: tunekit cancel ${name}`,
+      ].join("\n"),
+  );
+  return EXIT.ok;
+}
+
+function checkBackendFlags(backend: string, flags: TuneFlags): void {
+  const wrong = backend === "gemini" ? LOCAL_ONLY : GEMINI_ONLY;
+  for (const key of wrong) {
+    if (flags[key] === undefined || flags[key] === false) continue;
+    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new UnsupportedOptionError(
+      backend,
+      flag,
+      `${flag} applies to --backend ${backend === "gemini" ? "local" : "gemini"} only, not ${backend}`,
+    );
+  }
+}
+
+function parseHyperparameterFlags(flags: TuneFlags): Partial<Hyperparameters> {
+  const hp: Partial<Hyperparameters> = {};
+  const epochs = optionalNumber("--epochs", flags.epochs, { integer: true, min: 1 });
+  const batchSize = optionalNumber("--batch-size", flags.batchSize, { integer: true, min: 1 });
+  const learningRate = optionalNumber("--learning-rate", flags.learningRate, {
+    min: Number.MIN_VALUE,
+  });
+  const multiplier = optionalNumber("--lr-multiplier", flags.lrMultiplier, {
+    min: Number.MIN_VALUE,
+  });
+  if (learningRate !== undefined && multiplier !== undefined) {
+    throw new InvalidOptionError(
+      "--learning-rate",
+      "Give either --learning-rate or --lr-multiplier, not both",
+    );
+  }
+  if (epochs !== undefined) hp.epochCount = epochs;
+  if (batchSize !== undefined) hp.batchSize = batchSize;
+  if (learningRate !== undefined) hp.learningRate = learningRate;
+  if (multiplier !== undefined) hp.learningRateMultiplier = multiplier;
+  return hp;
+}
+
+function parseLocalFlags(flags: TuneFlags): LocalTuneOptions {
+  const rank = optionalNumber("--rank", flags.rank, { integer: true, min: 1 });
+  const alpha = optionalNumber("--alpha", flags.alpha, { min: Number.MIN_VALUE });
+  const dropout = optionalNumber("--dropout", flags.dropout, { min: 0, max: 0.99 });
+  const maxLength = optionalNumber("--max-length", flags.maxLength, { integer: true, min: 1 });
+  const lora = {
+    ...(rank === undefined ? {} : { rank }),
+    ...(alpha === undefined ? {} : { alpha }),
+    ...(dropout === undefined ? {} : { dropout }),
+  };
+  return {
+    ...(Object.keys(lora).length > 0 ? { lora } : {}),
+    ...(maxLength === undefined ? {} : { maxLength }),
+    ...(flags.out === undefined ? {} : { outputDir: flags.out }),
+  };
+}
+
+function columnFlags(flags: TuneFlags): { columns?: { input: string; output: string } } {
+  if ((flags.inputColumn === undefined) !== (flags.outputColumn === undefined)) {
+    throw new InvalidOptionError(
+      "--input-column",
+      "Give both --input-column and --output-column, or neither",
+    );
+  }
+  return flags.inputColumn !== undefined && flags.outputColumn !== undefined
+    ? { columns: { input: flags.inputColumn, output: flags.outputColumn } }
+    : {};
+}

@@ -1,0 +1,452 @@
+/**
+ * Prompt templates for local tuning. A template turns an example into the exact text the
+ * model is trained on — a `prompt` (masked from the loss) and a `completion` (trained) —
+ * and turns a raw input into the same prompt at inference. The resolved template is a
+ * self-contained JSON {@link TemplateDescriptor}, stored beside the adapter
+ * (`tunekit.json`), so `generate(rawInput)` builds production prompts exactly like the
+ * training prompts, on any machine, long after training.
+ */
+import type { Example } from "../../core/dataset/example.js";
+import { InvalidOptionError } from "../../core/errors.js";
+import type { PromptTemplate } from "../../core/types.js";
+import {
+  type ChatMessage,
+  type ChatTemplateSource,
+  findChatTemplate,
+  type ModelTemplateFiles,
+  renderChat,
+  specialTokens,
+} from "./chat.js";
+
+/** The version of the descriptor format written by this code. */
+export const TEMPLATE_FORMAT_VERSION = 1;
+
+interface DescriptorBase {
+  version: typeof TEMPLATE_FORMAT_VERSION;
+  /** Preamble used when an example (or a `generate` call) gives none. */
+  instruction?: string;
+  /** The tokenizer's BOS / EOS token text (what `{{ bos_token }}` / `{eos}` render). */
+  bosToken?: string;
+  eosToken?: string;
+  /**
+   * Put the tokenizer's BOS id before the prompt tokens (unless the rendered text already
+   * starts with the BOS token). Absent: do what the tokenizer does by default.
+   */
+  addBos?: boolean;
+  /**
+   * Text every trained response ends with (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`,
+   * `</s>`…), when the template writes one; generation stops on it. Absent: the EOS token
+   * id is appended to each response instead.
+   */
+  endText?: string;
+}
+
+/** The model's (or a given) Jinja chat template. */
+export interface ChatTemplateDescriptor extends DescriptorBase {
+  kind: "chat";
+  /** The Jinja source, copied so the adapter does not depend on the base model's files. */
+  chatTemplate: string;
+  source: ChatTemplateSource;
+  /** Which of several named templates (`tokenizer_config.json` list form). */
+  templateName?: string;
+  /**
+   * Whether the instruction becomes a `system` turn. False for templates that reject a
+   * system role (e.g. Mistral v0.1): the instruction then precedes the input in the user
+   * turn, separated by a blank line.
+   */
+  systemRole: boolean;
+  /** Text the template puts before the output inside the response (e.g. an empty think block). */
+  responsePrefix?: string;
+  /** Extra template variables (`enable_thinking`, `date_string`, …). */
+  templateArgs?: Record<string, unknown>;
+}
+
+/** A text template with `{instruction}`, `{input}`, `{output}`, `{bos}` and `{eos}` slots. */
+export interface TextTemplateDescriptor extends DescriptorBase {
+  kind: "text";
+  /** `"plain"` (tunekit's default for models without a chat template) or `"custom"`. */
+  name: "plain" | "custom";
+  /** The prompt, e.g. `"User: {instruction}{input}\n\nAssistant: "`. */
+  prompt: string;
+  /** The response, e.g. `"{output}"` (EOS id appended) or `"{output}{eos}"`. */
+  completion: string;
+  /** How a non-empty instruction fills `{instruction}` (an empty one renders as ""). */
+  instructionFormat: string;
+}
+
+/** A resolved, serialisable template: what `tunekit.json` stores under `template`. */
+export type TemplateDescriptor = ChatTemplateDescriptor | TextTemplateDescriptor;
+
+/**
+ * How a user picks a template (`local.template`):
+ * - `"auto"` (default): the model's chat template, else `"plain"`;
+ * - `"chat"`: the model's chat template (an error when it has none);
+ * - `"plain"`: `"{instruction}User: {input}\n\nAssistant: "` → `"{output}"` + EOS, where a
+ *   non-empty instruction renders as `"{instruction}\n\n"`;
+ * - any other string: a custom prompt with `{input}` (and optionally `{instruction}`,
+ *   `{bos}`, `{eos}`) — or, when it contains `{%` or `{{`, a Jinja chat template;
+ * - an object, for the rest (completion format, instruction, BOS, template variables).
+ */
+export type TemplateOption = "auto" | "chat" | "plain" | string | TemplateSpec;
+
+/** The object form of {@link TemplateOption}; compatible with the core `PromptTemplate`. */
+export interface TemplateSpec extends PromptTemplate {
+  /** `"chat"`, `"plain"`, `"custom"` or `"auto"`; inferred from the other fields when absent. */
+  kind?: string;
+  /** Custom prompt format (see {@link TemplateOption}). */
+  prompt?: string;
+  /** Custom response format. @default "{output}" */
+  completion?: string;
+  /** A preamble for examples that have none, and for `generate` calls. */
+  instruction?: string;
+  /** How a non-empty instruction fills `{instruction}` in a custom prompt. @default "{instruction}" */
+  instructionFormat?: string;
+  /** A Jinja chat template to use instead of the model's. */
+  chatTemplate?: string;
+  /** Picks one of several named chat templates in `tokenizer_config.json`. */
+  templateName?: string;
+  /** Extra chat-template variables, e.g. `{ enable_thinking: false }`. */
+  templateArgs?: Record<string, unknown>;
+  /** Force the BOS id on (true) or off (false); default: the tokenizer's own behaviour. */
+  addBos?: boolean;
+}
+
+/** The default template for models without a chat template (the seed's format). */
+export const PLAIN_TEMPLATE = Object.freeze({
+  prompt: "{instruction}User: {input}\n\nAssistant: ",
+  completion: "{output}",
+  instructionFormat: "{instruction}\n\n",
+});
+
+/** One example as text: training text = `prompt + completion`. */
+export interface RenderedExample {
+  prompt: string;
+  completion: string;
+}
+
+const SLOT = /\{(instruction|input|output|bos|eos)\}|\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+const isJinja = (text: string) => text.includes("{%") || text.includes("{{");
+
+function checkSlots(text: string, allowed: readonly string[], option: string): void {
+  for (const match of text.matchAll(SLOT)) {
+    const name = match[1] ?? match[2] ?? "";
+    if (!allowed.includes(name)) {
+      throw new InvalidOptionError(
+        option,
+        `unknown placeholder {${name}} in ${option}; use ${allowed.map((s) => `{${s}}`).join(", ")}`,
+      );
+    }
+  }
+}
+
+function fill(text: string, values: Record<string, string>): string {
+  return text.replace(SLOT, (whole, known: string | undefined) =>
+    known !== undefined ? (values[known] ?? "") : whole,
+  );
+}
+
+/**
+ * Resolves a template option against a model's files into a descriptor.
+ *
+ * @example
+ * ```ts
+ * const files = await readModelTemplateFiles(modelDir);
+ * const template = resolveTemplate("auto", files);                      // chat template, else plain
+ * const seed = resolveTemplate({ prompt: "User: {instruction}{input}\n\nAssistant: " }, files);
+ * ```
+ */
+export function resolveTemplate(
+  option: TemplateOption | undefined,
+  files: ModelTemplateFiles,
+): TemplateDescriptor {
+  const spec: TemplateSpec =
+    option === undefined
+      ? {}
+      : typeof option === "string"
+        ? option === "auto" || option === "chat" || option === "plain"
+          ? { kind: option }
+          : isJinja(option)
+            ? { kind: "chat", chatTemplate: option }
+            : { kind: "custom", prompt: option }
+        : option;
+  const tokens = specialTokens(files);
+  const base: Omit<DescriptorBase, "version"> = {};
+  if (spec.instruction !== undefined && spec.instruction !== "") base.instruction = spec.instruction;
+  if (tokens.bos !== undefined) base.bosToken = tokens.bos;
+  if (tokens.eos !== undefined) base.eosToken = tokens.eos;
+  if (spec.addBos !== undefined) base.addBos = spec.addBos;
+
+  const kind =
+    spec.kind ??
+    (spec.chatTemplate !== undefined ? "chat" : spec.prompt !== undefined ? "custom" : "auto");
+  if (kind === "chat" || kind === "auto") {
+    const found =
+      spec.chatTemplate !== undefined
+        ? { template: spec.chatTemplate, source: "custom" as const }
+        : findChatTemplate(files, spec.templateName);
+    if (found !== undefined) return chatDescriptor(found, base, spec.templateArgs);
+    if (kind === "chat") {
+      throw new InvalidOptionError(
+        "template",
+        "the model has no chat template (tokenizer_config.json chat_template or chat_template.jinja); " +
+          'use template "plain" or a custom template such as "User: {input}\\n\\nAssistant: "',
+      );
+    }
+    return textDescriptor("plain", { ...PLAIN_TEMPLATE }, base);
+  }
+  if (kind === "plain") return textDescriptor("plain", { ...PLAIN_TEMPLATE }, base);
+  if (kind !== "custom" && kind !== "text") {
+    throw new InvalidOptionError(
+      "template.kind",
+      `unknown template kind "${kind}"; use "auto", "chat", "plain" or "custom"`,
+    );
+  }
+  if (spec.prompt === undefined) {
+    throw new InvalidOptionError("template.prompt", "a custom template needs a prompt with {input}");
+  }
+  return textDescriptor(
+    "custom",
+    {
+      prompt: spec.prompt,
+      completion: spec.completion ?? "{output}",
+      instructionFormat: spec.instructionFormat ?? "{instruction}",
+    },
+    base,
+  );
+}
+
+function textDescriptor(
+  name: "plain" | "custom",
+  parts: { prompt: string; completion: string; instructionFormat: string },
+  base: Omit<DescriptorBase, "version">,
+): TextTemplateDescriptor {
+  checkSlots(parts.prompt, ["instruction", "input", "bos", "eos"], "template.prompt");
+  checkSlots(parts.completion, ["output", "eos"], "template.completion");
+  checkSlots(parts.instructionFormat, ["instruction"], "template.instructionFormat");
+  if (!parts.prompt.includes("{input}")) {
+    throw new InvalidOptionError("template.prompt", "the prompt template must contain {input}");
+  }
+  if (!parts.completion.includes("{output}")) {
+    throw new InvalidOptionError("template.completion", "the completion template must contain {output}");
+  }
+  const text = parts.prompt + parts.completion;
+  if (
+    (text.includes("{bos}") && base.bosToken === undefined) ||
+    (text.includes("{eos}") && base.eosToken === undefined)
+  ) {
+    throw new InvalidOptionError(
+      "template",
+      "the template uses {bos} or {eos} but the model's tokenizer_config.json names no such token",
+    );
+  }
+  const descriptor: TextTemplateDescriptor = {
+    version: TEMPLATE_FORMAT_VERSION,
+    kind: "text",
+    name,
+    ...base,
+    ...parts,
+  };
+  if (parts.completion.endsWith("{eos}") && base.eosToken !== undefined) {
+    descriptor.endText = base.eosToken;
+  }
+  return descriptor;
+}
+
+const SENTINEL = "TUNEKIT_SENTINEL_OUTPUT_7F3A";
+const PROBE_INPUT = "TUNEKIT_SENTINEL_INPUT_19C2";
+
+function chatDescriptor(
+  found: { template: string; source: ChatTemplateSource; name?: string },
+  base: Omit<DescriptorBase, "version">,
+  templateArgs: Record<string, unknown> | undefined,
+): ChatTemplateDescriptor {
+  const descriptor: ChatTemplateDescriptor = {
+    version: TEMPLATE_FORMAT_VERSION,
+    kind: "chat",
+    chatTemplate: found.template,
+    source: found.source,
+    systemRole: true,
+    ...base,
+  };
+  if (found.name !== undefined) descriptor.templateName = found.name;
+  if (templateArgs !== undefined) descriptor.templateArgs = { ...templateArgs };
+  // Does the template accept a system turn? (Some raise on any role but user/assistant.)
+  try {
+    splitChat(descriptor, { input: PROBE_INPUT, output: SENTINEL, instruction: "Be brief." });
+  } catch {
+    descriptor.systemRole = false;
+  }
+  // Probe what surrounds the output in a response: a prefix and the end-of-turn text.
+  const { completion } = splitChat(descriptor, { input: PROBE_INPUT, output: SENTINEL });
+  const at = completion.indexOf(SENTINEL);
+  if (at < 0) {
+    throw new InvalidOptionError(
+      "template",
+      "the chat template does not render the assistant's message content",
+    );
+  }
+  const prefix = completion.slice(0, at);
+  const end = completion.slice(at + SENTINEL.length).trim();
+  if (prefix !== "") descriptor.responsePrefix = prefix;
+  if (end !== "") descriptor.endText = end;
+  return descriptor;
+}
+
+function chatMessages(
+  descriptor: ChatTemplateDescriptor,
+  input: string,
+  instruction: string | undefined,
+): ChatMessage[] {
+  if (!instruction) return [{ role: "user", content: input }];
+  if (descriptor.systemRole) {
+    return [
+      { role: "system", content: instruction },
+      { role: "user", content: input },
+    ];
+  }
+  return [{ role: "user", content: `${instruction}\n\n${input}` }];
+}
+
+function chatContext(descriptor: ChatTemplateDescriptor) {
+  return {
+    bosToken: descriptor.bosToken,
+    eosToken: descriptor.eosToken,
+    templateArgs: descriptor.templateArgs,
+  };
+}
+
+/**
+ * Renders the conversation twice — up to the generation prompt, and complete — and splits
+ * the complete text at the generation-prompt boundary, so the prompt is exactly what
+ * inference renders. Whitespace the template writes after the end-of-turn text (ChatML's
+ * trailing newline) is dropped: generation stops at the end-of-turn token, so it is never
+ * produced and is not trained.
+ */
+function splitChat(descriptor: ChatTemplateDescriptor, example: Example): RenderedExample {
+  const instruction = example.instruction || descriptor.instruction;
+  const messages = chatMessages(descriptor, example.input, instruction);
+  const context = chatContext(descriptor);
+  const prompt = renderChat(descriptor.chatTemplate, messages, true, context);
+  const full = renderChat(
+    descriptor.chatTemplate,
+    [...messages, { role: "assistant", content: example.output }],
+    false,
+    context,
+  );
+  if (!full.startsWith(prompt)) {
+    let at = 0;
+    while (at < prompt.length && prompt[at] === full[at]) at++;
+    throw new InvalidOptionError(
+      "template",
+      `the chat template renders the prompt differently with and without the answer (they differ at ` +
+        `character ${at}: ${JSON.stringify(prompt.slice(at, at + 30))} vs ${JSON.stringify(full.slice(at, at + 30))}), ` +
+        "so prompt and response cannot be split exactly; pass templateArgs (e.g. { enable_thinking: false }) or a custom template",
+    );
+  }
+  let completion = full.slice(prompt.length);
+  const end = descriptor.endText;
+  if (end !== undefined) {
+    const at = completion.lastIndexOf(end);
+    if (at >= 0 && completion.slice(at + end.length).trim() === "") {
+      completion = completion.slice(0, at + end.length);
+    }
+  }
+  return { prompt, completion };
+}
+
+/**
+ * The training text of one example. The example's own instruction wins over the
+ * template's; chat templates get it as a system turn.
+ *
+ * @example
+ * ```ts
+ * renderExample(seedTemplate, { input: "1", output: "2" });
+ * // { prompt: "User: 1\n\nAssistant: ", completion: "2" }
+ * ```
+ */
+export function renderExample(descriptor: TemplateDescriptor, example: Example): RenderedExample {
+  if (descriptor.kind === "chat") return splitChat(descriptor, example);
+  const instruction = example.instruction || descriptor.instruction || "";
+  const values = {
+    instruction: instruction === "" ? "" : fill(descriptor.instructionFormat, { instruction }),
+    input: example.input,
+    output: example.output,
+    bos: descriptor.bosToken ?? "",
+    eos: descriptor.eosToken ?? "",
+  };
+  return { prompt: fill(descriptor.prompt, values), completion: fill(descriptor.completion, values) };
+}
+
+/** Options of {@link renderForInference}. */
+export interface InferenceRenderOptions {
+  /** Replaces the stored instruction for this call; `""` sends none. */
+  instruction?: string;
+}
+
+/**
+ * The prompt for a raw input at inference: exactly the prompt part of training.
+ *
+ * @example
+ * ```ts
+ * const template = await loadTemplate(adapterDir);
+ * const prompt = renderForInference(template, "41"); // "User: 41\n\nAssistant: "
+ * ```
+ */
+export function renderForInference(
+  descriptor: TemplateDescriptor,
+  input: string,
+  options: InferenceRenderOptions = {},
+): string {
+  const instruction = options.instruction ?? descriptor.instruction;
+  if (descriptor.kind === "chat") {
+    const messages = chatMessages(descriptor, input, instruction || undefined);
+    return renderChat(descriptor.chatTemplate, messages, true, chatContext(descriptor));
+  }
+  const example: Example = { input, output: "" };
+  if (instruction) example.instruction = instruction;
+  const { instruction: _stored, ...withoutInstruction } = descriptor;
+  return renderExample(withoutInstruction, example).prompt;
+}
+
+/** Stop strings for generation: the end-of-turn text the responses were trained to end with. */
+export function stopStrings(descriptor: TemplateDescriptor): string[] {
+  return descriptor.endText !== undefined ? [descriptor.endText] : [];
+}
+
+/** Strips the template's response prefix (e.g. an empty think block) from generated text. */
+export function cleanResponse(descriptor: TemplateDescriptor, text: string): string {
+  let out = text;
+  if (descriptor.kind === "chat" && descriptor.responsePrefix) {
+    const prefix = descriptor.responsePrefix;
+    if (out.startsWith(prefix)) out = out.slice(prefix.length);
+    else if (out.startsWith(prefix.trim())) out = out.slice(prefix.trim().length).trimStart();
+  }
+  if (descriptor.endText !== undefined && out.endsWith(descriptor.endText)) {
+    out = out.slice(0, -descriptor.endText.length);
+  }
+  return out;
+}
+
+/** The instruction every example shares, `"mixed"` when they differ, undefined when none has one. */
+export function sharedInstruction(examples: Iterable<Example>): string | "mixed" | undefined {
+  let first = true;
+  let shared: string | undefined;
+  for (const example of examples) {
+    const current = example.instruction || undefined;
+    if (first) {
+      shared = current;
+      first = false;
+    } else if (current !== shared) {
+      return "mixed";
+    }
+  }
+  return shared;
+}
+
+/** The summary stored in `TunedModelInfo.template` (the core, backend-neutral shape). */
+export function toPromptTemplate(descriptor: TemplateDescriptor): PromptTemplate {
+  const out: PromptTemplate = { kind: descriptor.kind === "chat" ? "chat" : descriptor.name };
+  if (descriptor.kind === "text") out.prompt = descriptor.prompt;
+  if (descriptor.instruction !== undefined) out.instruction = descriptor.instruction;
+  return out;
+}
