@@ -9,10 +9,9 @@
  * it talks to the real Gemini API — where, since May 2025, no base model accepts tuning, so
  * expect a TuningUnavailableError that explains the alternatives.
  */
-import { Dataset } from "../src/core/dataset/dataset.js";
-import { isTunekitError } from "../src/core/errors.js";
-import { GeminiTuner } from "../src/gemini/index.js";
-import { startFakeGeminiServer } from "../src/testing/index.js";
+import { Dataset, isTunekitError } from "tunekit";
+import { GeminiTuner } from "tunekit/gemini";
+import { startFakeGeminiServer } from "tunekit/testing";
 
 const realKey = process.env.GEMINI_API_KEY || process.env.GOOGLE_API_KEY;
 const baseModel = process.argv[2] ?? "models/gemini-1.5-flash-001-tuning";

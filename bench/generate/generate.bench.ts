@@ -4,12 +4,13 @@
  * in one run. Goal: native ≥ 2× transformers on both.
  *
  *   npm run build:native && npx tsx bench/generate/generate.bench.ts \
- *     [promptTokens=128] [newTokens=64] [repeats=3]
+ *     [promptTokens=128] [newTokens=64] [repeats=3] [threads=all cores]
  *
  * The model is written once (seeded, deterministic) to ~/.cache/tunekit/bench/. The
  * baseline needs `python3` with torch + transformers; without them it is skipped with a
  * message and only the native numbers are printed. A benchmark, not a test: compare
- * numbers only within one run.
+ * numbers only within one run. On a busy machine use fewer threads than cores: PyTorch's
+ * OpenMP pool degrades sharply when oversubscribed, which would flatter the ratio.
  */
 import { spawnSync } from "node:child_process";
 import {
@@ -29,7 +30,7 @@ import { performance } from "node:perf_hooks";
 const promptTokens = Number(process.argv[2] ?? 128);
 const newTokens = Number(process.argv[3] ?? 64);
 const repeats = Number(process.argv[4] ?? 3);
-const threads = availableParallelism();
+const threads = Number(process.argv[5] ?? availableParallelism());
 // candle/gemm read this once, when the first op runs; torch gets the same count.
 process.env.RAYON_NUM_THREADS = String(threads);
 

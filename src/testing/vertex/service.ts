@@ -509,6 +509,8 @@ export class FakeVertexService {
   #validate(body: unknown, schema: string, root: string): Record<string, unknown> {
     if (!isRecord(body)) invalid(`Invalid JSON payload received. Expected an object for ${root}.`);
     const normalized = camelizeKeys(body) as Record<string, unknown>;
+    // Map keys are data, not field names: labels keep their spelling.
+    if (isRecord(body.labels)) normalized.labels = body.labels;
     const result = validateAgainstSchema(normalized, schema, { schemas: VERTEX_SCHEMAS });
     if (!result.valid) {
       const { message, violations } = schemaViolations(result.issues, root);

@@ -1,0 +1,107 @@
+/**
+ * The `local` dataset limit profile: token lengths against `maxLength`, checked before
+ * training starts, with every over-long example reported at its dataset position.
+ */
+import type { Example } from "../core/dataset/example.js";
+import type { LimitProfile } from "../core/dataset/profiles.js";
+import { InvalidOptionError, isTunekitError } from "../core/errors.js";
+import { renderExample, type TemplateDescriptor } from "./prompt/template.js";
+import {
+  appendedEosId,
+  endTokenIds,
+  noResponseReason,
+  type SequenceTokenizer,
+  tokenizeExample,
+} from "./sequences.js";
+
+/** Options of {@link createLocalProfile}. */
+export interface LocalProfileOptions {
+  tokenizer: SequenceTokenizer;
+  template: TemplateDescriptor;
+  /** Longest sequence, prompt + response + end token. */
+  maxLength: number;
+  /** Report over-long examples as errors instead of warnings (no truncation allowed). @default false */
+  strict?: boolean;
+}
+
+const format = (n: number) => n.toLocaleString("en-US");
+
+/**
+ * A profile for `dataset.check(profile)` / `dataset.validate(profile)`:
+ * - an example whose prompt alone reaches `maxLength` is an **error** (nothing to train);
+ * - an example longer than `maxLength` is a **warning** naming its length and the response
+ *   tokens truncation will cut (an error with `strict`), plus one dataset-level summary;
+ * - an output containing the template's end text is a warning (the model would learn to
+ *   stop there);
+ * - a template that cannot render an example is an error at that example.
+ *
+ * @example
+ * ```ts
+ * const issues = dataset.check(
+ *   createLocalProfile({ tokenizer: tokenizerFromModel(model), template, maxLength: 512 }),
+ * );
+ * ```
+ */
+export function createLocalProfile(options: LocalProfileOptions): LimitProfile {
+  const { tokenizer, template, maxLength } = options;
+  if (!Number.isSafeInteger(maxLength) || maxLength < 2) {
+    throw new InvalidOptionError("maxLength", `maxLength must be an integer ≥ 2, got ${maxLength}`);
+  }
+  const overSeverity = options.strict ? "error" : "warning";
+  return {
+    name: "local",
+    validate(examples: readonly Example[], context) {
+      const ends = {
+        endIds: new Set(endTokenIds(tokenizer, template)),
+        eosId: appendedEosId(tokenizer, template),
+      };
+      let over = 0;
+      let lost = 0;
+      let longest = 0;
+      for (let i = 0; i < examples.length && !context.full; i++) {
+        const example = examples[i] as Example;
+        let tokens: ReturnType<typeof tokenizeExample>;
+        try {
+          tokens = tokenizeExample(tokenizer, template, renderExample(template, example), ends);
+        } catch (error) {
+          if (!isTunekitError(error)) throw error;
+          context.example(i, undefined, `the prompt template cannot render this example: ${error.message}`);
+          continue;
+        }
+        const prompt = tokens.promptIds.length;
+        const total = prompt + tokens.responseIds.length;
+        longest = Math.max(longest, total);
+        if (template.endText !== undefined && example.output.includes(template.endText)) {
+          context.example(
+            i,
+            "output",
+            `output contains the end-of-turn text ${JSON.stringify(template.endText)}; the model would learn to stop there`,
+            "warning",
+          );
+        }
+        if (prompt >= maxLength) {
+          context.example(i, "input", noResponseReason(prompt, maxLength));
+        } else if (total > maxLength) {
+          over++;
+          lost += total - maxLength;
+          context.example(
+            i,
+            "output",
+            `example is ${format(total)} tokens (prompt ${format(prompt)} + response ` +
+              `${format(tokens.responseIds.length)}); maxLength ${format(maxLength)} cuts the last ` +
+              `${format(total - maxLength)} response tokens, end token included`,
+            overSeverity,
+          );
+        }
+      }
+      if (over > 0) {
+        context.dataset(
+          `${format(over)} example${over === 1 ? "" : "s"} exceed maxLength ${format(maxLength)} ` +
+            `(longest ${format(longest)} tokens, ${format(lost)} response tokens would be cut): ` +
+            "raise maxLength or shorten them",
+          overSeverity,
+        );
+      }
+    },
+  };
+}

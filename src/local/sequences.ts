@@ -1,0 +1,337 @@
+/**
+ * Token sequences for LoRA training: `{ inputIds, labels }` per example, the prompt masked
+ * from the loss (label -100), the response and its end token trained.
+ *
+ * Rules (the same functions build inference prompts, so training and production agree):
+ * - **BOS.** The prompt is tokenized without special tokens; the tokenizer's BOS id is
+ *   then put first when the tokenizer adds one by default (what the model saw in
+ *   pretraining; `template.addBos` overrides) — unless the rendered text already starts with
+ *   it (chat templates that write `{{ bos_token }}`), so there is never a double BOS. The
+ *   seed recipe trained without BOS and generated with one; here both sides call
+ *   {@link encodePrompt}.
+ * - **Prompt/response split.** `prompt + completion` is tokenized as one text and split
+ *   after the prompt's tokens, so response tokens are what the model would produce after
+ *   that prompt. When a merge crosses the boundary (the joint tokens do not start with the
+ *   prompt's tokens), the two parts are tokenized separately instead and the example is
+ *   counted in a `boundary` warning.
+ * - **End of sequence, exactly once.** When the response already ends with an end token
+ *   (the template's end-of-turn text such as `<|im_end|>`, or an EOS id), nothing is added;
+ *   otherwise the EOS id is appended.
+ * - **Truncation** keeps the head (`maxLength` tokens) and is always reported: a `truncation`
+ *   warning counts the examples cut and the tokens lost. An example left with no response
+ *   token is an error that lists every such example with its dataset position.
+ */
+import type { Example } from "../core/dataset/example.js";
+import type { DatasetIssue, DatasetPosition } from "../core/errors.js";
+import { InvalidDatasetError, InvalidOptionError } from "../core/errors.js";
+import { renderExample, type TemplateDescriptor } from "./prompt/template.js";
+
+/** The label of positions excluded from the loss (PyTorch's `ignore_index`). */
+export const IGNORE_INDEX = -100;
+
+/**
+ * What sequence building needs from a tokenizer. `LocalModel` provides it through
+ * {@link tokenizerFromModel}; tests use a fake.
+ */
+export interface SequenceTokenizer {
+  encode(text: string, options: { addSpecialTokens: boolean }): number[];
+  readonly bosTokenId?: number | undefined;
+  /** Every id that ends generation (config, generation config, tokenizer config). */
+  readonly eosTokenIds: readonly number[];
+}
+
+/** The part of `LocalModel` this module uses (kept structural: no native import here). */
+export interface TokenizingModel {
+  tokenize(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  readonly config: { readonly bosTokenId: number | undefined; readonly eosTokenIds: readonly number[] };
+}
+
+/** Adapts a loaded model to {@link SequenceTokenizer}. */
+export function tokenizerFromModel(model: TokenizingModel): SequenceTokenizer {
+  return {
+    encode: (text, options) => model.tokenize(text, options),
+    bosTokenId: model.config.bosTokenId,
+    eosTokenIds: model.config.eosTokenIds,
+  };
+}
+
+const bosDefaults = new WeakMap<SequenceTokenizer, boolean>();
+
+/** True when the tokenizer puts its BOS id first by default (`add_special_tokens=True`). */
+export function tokenizerAddsBos(tokenizer: SequenceTokenizer): boolean {
+  const known = bosDefaults.get(tokenizer);
+  if (known !== undefined) return known;
+  const bos = tokenizer.bosTokenId;
+  let adds = false;
+  if (bos !== undefined) {
+    const plain = tokenizer.encode("a", { addSpecialTokens: false });
+    const special = tokenizer.encode("a", { addSpecialTokens: true });
+    adds = special[0] === bos && plain[0] !== bos;
+  }
+  bosDefaults.set(tokenizer, adds);
+  return adds;
+}
+
+/** Whether a BOS id is put before prompts under `template` (explicit, else the tokenizer's default). */
+export function usesBos(tokenizer: SequenceTokenizer, template: Pick<TemplateDescriptor, "addBos">): boolean {
+  return tokenizer.bosTokenId !== undefined && (template.addBos ?? tokenizerAddsBos(tokenizer));
+}
+
+function withBos(ids: number[], tokenizer: SequenceTokenizer, bos: boolean): number[] {
+  const id = tokenizer.bosTokenId;
+  if (!bos || id === undefined || ids[0] === id) return ids;
+  return [id, ...ids];
+}
+
+/**
+ * Prompt token ids, exactly as training saw them: use this for inference too (pass the ids
+ * to `model.generate`).
+ *
+ * @example
+ * ```ts
+ * const ids = encodePrompt(tokenizer, template, renderForInference(template, "41"));
+ * const { text } = await model.generate(ids, { stop: stopStrings(template) });
+ * ```
+ */
+export function encodePrompt(
+  tokenizer: SequenceTokenizer,
+  template: Pick<TemplateDescriptor, "addBos">,
+  prompt: string,
+): number[] {
+  return withBos(tokenizer.encode(prompt, { addSpecialTokens: false }), tokenizer, usesBos(tokenizer, template));
+}
+
+/** Ids that end a response: the EOS ids plus the template's end-of-turn token, if it is one token. */
+export function endTokenIds(tokenizer: SequenceTokenizer, template: TemplateDescriptor): number[] {
+  const ids = new Set(tokenizer.eosTokenIds);
+  for (const text of [template.endText, template.eosToken]) {
+    if (text === undefined) continue;
+    const encoded = tokenizer.encode(text, { addSpecialTokens: false });
+    if (encoded.length === 1) ids.add(encoded[0] as number);
+  }
+  return [...ids];
+}
+
+/** The EOS id appended to responses that do not end with an end token. */
+export function appendedEosId(tokenizer: SequenceTokenizer, template: TemplateDescriptor): number {
+  if (template.eosToken !== undefined) {
+    const encoded = tokenizer.encode(template.eosToken, { addSpecialTokens: false });
+    if (encoded.length === 1) return encoded[0] as number;
+  }
+  const id = tokenizer.eosTokenIds[0];
+  if (id === undefined) {
+    throw new InvalidOptionError(
+      "template",
+      "the tokenizer has no EOS token, so responses cannot be ended; end the completion template with an explicit stop text",
+    );
+  }
+  return id;
+}
+
+/** One example as tokens, before truncation. */
+export interface TokenizedExample {
+  /** Prompt ids (BOS included when used). */
+  promptIds: number[];
+  /** Response ids, ending with an end token. */
+  responseIds: number[];
+  /** True when the joint tokenization did not start with the prompt's tokens. */
+  boundaryMismatch: boolean;
+}
+
+/** Tokenizes one rendered example (see the module rules). */
+export function tokenizeExample(
+  tokenizer: SequenceTokenizer,
+  template: TemplateDescriptor,
+  rendered: { prompt: string; completion: string },
+  ends: { endIds: ReadonlySet<number>; eosId: number },
+): TokenizedExample {
+  const bos = usesBos(tokenizer, template);
+  const promptIds = withBos(tokenizer.encode(rendered.prompt, { addSpecialTokens: false }), tokenizer, bos);
+  const joint = withBos(
+    tokenizer.encode(rendered.prompt + rendered.completion, { addSpecialTokens: false }),
+    tokenizer,
+    bos,
+  );
+  let boundaryMismatch = false;
+  let responseIds: number[];
+  if (joint.length >= promptIds.length && promptIds.every((id, i) => joint[i] === id)) {
+    responseIds = joint.slice(promptIds.length);
+  } else {
+    boundaryMismatch = true;
+    responseIds = tokenizer.encode(rendered.completion, { addSpecialTokens: false });
+  }
+  const last = responseIds.at(-1);
+  if (last === undefined || !ends.endIds.has(last)) responseIds.push(ends.eosId);
+  return { promptIds, responseIds, boundaryMismatch };
+}
+
+/** One training sequence. */
+export interface TrainingSequence {
+  /** Index of the example in the dataset. */
+  index: number;
+  inputIds: number[];
+  /** `IGNORE_INDEX` over the prompt, the token ids over the response. */
+  labels: number[];
+  promptTokens: number;
+  /** Response tokens kept (after truncation). */
+  responseTokens: number;
+  /** Tokens cut by `maxLength` (0 when none). */
+  truncatedTokens: number;
+}
+
+/** A problem found while building sequences, for progress bars and logs; never silent. */
+export type SequenceWarning =
+  | {
+      type: "truncation";
+      message: string;
+      maxLength: number;
+      truncatedExamples: number;
+      tokensLost: number;
+      /** The examples cut (all of them), with their dataset positions. */
+      examples: readonly { index: number; position: DatasetPosition; tokens: number; lost: number }[];
+    }
+  | {
+      type: "boundary";
+      message: string;
+      count: number;
+      examples: readonly { index: number; position: DatasetPosition }[];
+    };
+
+/** Options of {@link buildSequences}. */
+export interface BuildSequencesOptions {
+  tokenizer: SequenceTokenizer;
+  template: TemplateDescriptor;
+  /** Longest sequence, prompt + response + end token. */
+  maxLength: number;
+  /** The dataset position of example `index` (`dataset.positionOf`); default: its 0-based index. */
+  positionOf?: (index: number) => DatasetPosition;
+  /** Receives every warning (also returned in the result). */
+  onWarning?: (warning: SequenceWarning) => void;
+}
+
+/** What {@link buildSequences} returns. */
+export interface BuiltSequences {
+  sequences: TrainingSequence[];
+  warnings: SequenceWarning[];
+  /** Total response tokens kept: the tokens the loss is computed on. */
+  labelTokens: number;
+  longest: number;
+}
+
+function checkMaxLength(maxLength: number): void {
+  if (!Number.isSafeInteger(maxLength) || maxLength < 2) {
+    throw new InvalidOptionError("maxLength", `maxLength must be an integer ≥ 2, got ${maxLength}`);
+  }
+}
+
+const plural = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+
+/** The issue reported for an example whose prompt leaves no room for its response. */
+export function noResponseReason(promptTokens: number, maxLength: number): string {
+  return (
+    `the prompt alone is ${plural(promptTokens, "token")}, so maxLength ${maxLength} leaves no ` +
+    "response token to train on: shorten the input or raise maxLength"
+  );
+}
+
+/**
+ * Renders, tokenizes, masks and truncates every example.
+ *
+ * @throws InvalidDatasetError listing every example left with no response token.
+ * @example
+ * ```ts
+ * const { sequences, warnings } = buildSequences(dataset.examples, {
+ *   tokenizer: tokenizerFromModel(model),
+ *   template,
+ *   maxLength: 512,
+ *   positionOf: (i) => dataset.positionOf(i),
+ *   onWarning: (w) => console.warn(w.message),
+ * });
+ * ```
+ */
+export function buildSequences(
+  examples: readonly Example[],
+  options: BuildSequencesOptions,
+): BuiltSequences {
+  const { tokenizer, template, maxLength } = options;
+  checkMaxLength(maxLength);
+  const positionOf = options.positionOf ?? ((index: number) => ({ kind: "index" as const, value: index }));
+  const ends = { endIds: new Set(endTokenIds(tokenizer, template)), eosId: appendedEosId(tokenizer, template) };
+
+  const sequences: TrainingSequence[] = [];
+  const issues: DatasetIssue[] = [];
+  const truncated: { index: number; position: DatasetPosition; tokens: number; lost: number }[] = [];
+  const mismatched: { index: number; position: DatasetPosition }[] = [];
+  let labelTokens = 0;
+  let longest = 0;
+
+  examples.forEach((example, index) => {
+    const { promptIds, responseIds, boundaryMismatch } = tokenizeExample(
+      tokenizer,
+      template,
+      renderExample(template, example),
+      ends,
+    );
+    if (boundaryMismatch) mismatched.push({ index, position: positionOf(index) });
+    const total = promptIds.length + responseIds.length;
+    if (promptIds.length >= maxLength) {
+      issues.push({
+        position: positionOf(index),
+        field: "input",
+        reason: noResponseReason(promptIds.length, maxLength),
+        severity: "error",
+      });
+      return;
+    }
+    const kept = Math.min(responseIds.length, maxLength - promptIds.length);
+    const lost = total - (promptIds.length + kept);
+    if (lost > 0) truncated.push({ index, position: positionOf(index), tokens: total, lost });
+    const response = responseIds.slice(0, kept);
+    sequences.push({
+      index,
+      inputIds: [...promptIds, ...response],
+      labels: [...promptIds.map(() => IGNORE_INDEX), ...response],
+      promptTokens: promptIds.length,
+      responseTokens: kept,
+      truncatedTokens: lost,
+    });
+    labelTokens += kept;
+    longest = Math.max(longest, promptIds.length + kept);
+  });
+
+  if (issues.length > 0) {
+    throw new InvalidDatasetError(issues);
+  }
+
+  const warnings: SequenceWarning[] = [];
+  if (truncated.length > 0) {
+    const tokensLost = truncated.reduce((sum, t) => sum + t.lost, 0);
+    const where = truncated
+      .slice(0, 5)
+      .map((t) => `${t.position.kind} ${t.position.value} (${t.tokens} tokens)`)
+      .join(", ");
+    warnings.push({
+      type: "truncation",
+      message:
+        `${plural(truncated.length, "example")} of ${examples.length} exceed maxLength ${maxLength}: ` +
+        `${plural(tokensLost, "response token")} cut (end tokens included, so these responses are ` +
+        `not trained to stop): ${where}${truncated.length > 5 ? ", …" : ""}`,
+      maxLength,
+      truncatedExamples: truncated.length,
+      tokensLost,
+      examples: truncated,
+    });
+  }
+  if (mismatched.length > 0) {
+    warnings.push({
+      type: "boundary",
+      message:
+        `${plural(mismatched.length, "example")}: the tokenizer merges across the prompt/response ` +
+        "boundary; prompt and response were tokenized separately",
+      count: mismatched.length,
+      examples: mismatched,
+    });
+  }
+  for (const warning of warnings) options.onWarning?.(warning);
+  return { sequences, warnings, labelTokens, longest };
+}
