@@ -50,9 +50,16 @@ pub enum Activation {
 pub enum RopeScaling {
     None,
     /// Positions divided by `factor` (`rope_type: "linear"`).
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// Llama 3.x frequency-band scaling.
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,7 +147,8 @@ impl<'a> Keys<'a> {
 
     /// `eos_token_id` may be an integer or a list of integers.
     fn id_list(&self, key: &str) -> Result<Vec<u32>> {
-        id_list(self.present(key)).ok_or_else(|| self.err(format!("`{key}` must be a token id or a list of ids")))
+        id_list(self.present(key))
+            .ok_or_else(|| self.err(format!("`{key}` must be a token id or a list of ids")))
     }
 }
 
@@ -155,11 +163,7 @@ pub(crate) fn id_list(value: Option<&Value>) -> Option<Vec<u32>> {
 }
 
 fn unsupported(path: &Path, what: &str) -> Error {
-    let list = SUPPORTED
-        .iter()
-        .map(|(t, a)| format!("{t} ({a})"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = SUPPORTED.iter().map(|(t, a)| format!("{t} ({a})")).collect::<Vec<_>>().join(", ");
     Error::load(
         LoadErrorKind::UnsupportedArchitecture,
         path,
@@ -198,7 +202,9 @@ fn rope_of(keys: &Keys<'_>, default_theta: f64) -> Result<(f64, RopeScaling)> {
     let (theta, params) = match keys.present("rope_parameters") {
         Some(Value::Object(p)) => {
             let theta = match p.get("rope_theta") {
-                Some(v) => v.as_f64().ok_or_else(|| keys.err("`rope_parameters.rope_theta` must be a number".into()))?,
+                Some(v) => v
+                    .as_f64()
+                    .ok_or_else(|| keys.err("`rope_parameters.rope_theta` must be a number".into()))?,
                 None => keys.f64_or("rope_theta", default_theta)?,
             };
             (theta, Some(p))
@@ -208,7 +214,9 @@ fn rope_of(keys: &Keys<'_>, default_theta: f64) -> Result<(f64, RopeScaling)> {
             let theta = keys.f64_or("rope_theta", default_theta)?;
             match keys.present("rope_scaling") {
                 Some(Value::Object(p)) => (theta, Some(p)),
-                Some(other) => return Err(keys.err(format!("`rope_scaling` must be an object or null, got {other}"))),
+                Some(other) => {
+                    return Err(keys.err(format!("`rope_scaling` must be an object or null, got {other}")))
+                }
                 None => (theta, None),
             }
         }
@@ -244,15 +252,16 @@ impl DecoderConfig {
     /// Parses `config.json` at `path`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| Error::load(LoadErrorKind::InvalidJson, path, format!("config.json is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| {
+            Error::load(LoadErrorKind::InvalidJson, path, format!("config.json is not valid JSON: {e}"))
+        })?;
         Self::from_json(&value, path)
     }
 
     pub fn from_json(value: &Value, path: &Path) -> Result<Self> {
-        let map = value
-            .as_object()
-            .ok_or_else(|| Error::load(LoadErrorKind::InvalidJson, path, "config.json is not a JSON object"))?;
+        let map = value.as_object().ok_or_else(|| {
+            Error::load(LoadErrorKind::InvalidJson, path, "config.json is not a JSON object")
+        })?;
         let keys = Keys { map, path };
         let family = family_of(&keys)?;
 
@@ -277,7 +286,9 @@ impl DecoderConfig {
             }
         };
         if head_dim == 0 || head_dim % 2 != 0 {
-            return Err(keys.err(format!("head_dim must be a positive even number for rotary embeddings, got {head_dim}")));
+            return Err(keys.err(format!(
+                "head_dim must be a positive even number for rotary embeddings, got {head_dim}"
+            )));
         }
         let num_hidden_layers = keys.usize("num_hidden_layers")?;
         let default_theta = match family {
@@ -353,9 +364,14 @@ fn sliding_windows(keys: &Keys<'_>, family: Family, layers: usize) -> Result<Vec
                 vec![None; layers]
             } else if let Some(types) = keys.present("layer_types").and_then(|v| v.as_array()) {
                 if types.len() != layers {
-                    return Err(keys.err(format!("`layer_types` has {} entries for {layers} layers", types.len())));
+                    return Err(
+                        keys.err(format!("`layer_types` has {} entries for {layers} layers", types.len()))
+                    );
                 }
-                types.iter().map(|t| if t.as_str() == Some("sliding_attention") { window } else { None }).collect()
+                types
+                    .iter()
+                    .map(|t| if t.as_str() == Some("sliding_attention") { window } else { None })
+                    .collect()
             } else {
                 let first = keys.opt_usize("max_window_layers")?.unwrap_or(layers);
                 (0..layers).map(|i| if i >= first { window } else { None }).collect()

@@ -102,7 +102,12 @@ impl Rotary {
                     *f = (*f as f64 / factor) as f32;
                 }
             }
-            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => {
                 let low_wavelen = original_max_position_embeddings / low_freq_factor;
                 let high_wavelen = original_max_position_embeddings / high_freq_factor;
                 for f in &mut inv_freq {
@@ -137,10 +142,7 @@ impl Rotary {
                 sin.extend(angles.iter().map(|a| a.sin()));
             }
         }
-        Ok((
-            Tensor::from_vec(cos, (len, half * 2), device)?,
-            Tensor::from_vec(sin, (len, half * 2), device)?,
-        ))
+        Ok((Tensor::from_vec(cos, (len, half * 2), device)?, Tensor::from_vec(sin, (len, half * 2), device)?))
     }
 
     /// Applies the rotation to `x` `[b, heads, seq, head_dim]`.
@@ -307,9 +309,11 @@ impl Decoder {
     pub fn load(cfg: DecoderConfig, w: &Weights, device: &Device) -> Result<Self> {
         let (hid, inter, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
         let (h, kvh, d) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
-        let attn_why = format!("hidden_size={hid}, num_attention_heads={h}, num_key_value_heads={kvh}, head_dim={d}");
+        let attn_why =
+            format!("hidden_size={hid}, num_attention_heads={h}, num_key_value_heads={kvh}, head_dim={d}");
         let mlp_why = format!("hidden_size={hid}, intermediate_size={inter}");
-        let embed_tokens = w.get("model.embed_tokens.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}"))?;
+        let embed_tokens =
+            w.get("model.embed_tokens.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}"))?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{i}");
@@ -321,9 +325,30 @@ impl Decoder {
                 }
             };
             let self_attn = Attention {
-                q_proj: Linear::load(w, &format!("{p}.self_attn.q_proj"), h * d, hid, cfg.qkv_bias, &attn_why)?,
-                k_proj: Linear::load(w, &format!("{p}.self_attn.k_proj"), kvh * d, hid, cfg.qkv_bias, &attn_why)?,
-                v_proj: Linear::load(w, &format!("{p}.self_attn.v_proj"), kvh * d, hid, cfg.qkv_bias, &attn_why)?,
+                q_proj: Linear::load(
+                    w,
+                    &format!("{p}.self_attn.q_proj"),
+                    h * d,
+                    hid,
+                    cfg.qkv_bias,
+                    &attn_why,
+                )?,
+                k_proj: Linear::load(
+                    w,
+                    &format!("{p}.self_attn.k_proj"),
+                    kvh * d,
+                    hid,
+                    cfg.qkv_bias,
+                    &attn_why,
+                )?,
+                v_proj: Linear::load(
+                    w,
+                    &format!("{p}.self_attn.v_proj"),
+                    kvh * d,
+                    hid,
+                    cfg.qkv_bias,
+                    &attn_why,
+                )?,
                 o_proj: Linear::load(w, &format!("{p}.self_attn.o_proj"), hid, h * d, cfg.o_bias, &attn_why)?,
                 q_norm: qk_norm("q_norm")?,
                 k_norm: qk_norm("k_norm")?,
@@ -333,14 +358,34 @@ impl Decoder {
                 scale: cfg.attn_scale,
             };
             let mlp = Mlp {
-                gate_proj: Linear::load(w, &format!("{p}.mlp.gate_proj"), inter, hid, cfg.mlp_bias, &mlp_why)?,
+                gate_proj: Linear::load(
+                    w,
+                    &format!("{p}.mlp.gate_proj"),
+                    inter,
+                    hid,
+                    cfg.mlp_bias,
+                    &mlp_why,
+                )?,
                 up_proj: Linear::load(w, &format!("{p}.mlp.up_proj"), inter, hid, cfg.mlp_bias, &mlp_why)?,
-                down_proj: Linear::load(w, &format!("{p}.mlp.down_proj"), hid, inter, cfg.mlp_bias, &mlp_why)?,
+                down_proj: Linear::load(
+                    w,
+                    &format!("{p}.mlp.down_proj"),
+                    hid,
+                    inter,
+                    cfg.mlp_bias,
+                    &mlp_why,
+                )?,
                 activation: cfg.activation,
             };
             let hid_why = format!("hidden_size={hid}");
             layers.push(Layer {
-                input_layernorm: RmsNorm::load(w, &format!("{p}.input_layernorm.weight"), hid, &cfg, &hid_why)?,
+                input_layernorm: RmsNorm::load(
+                    w,
+                    &format!("{p}.input_layernorm.weight"),
+                    hid,
+                    &cfg,
+                    &hid_why,
+                )?,
                 self_attn,
                 post_attention_layernorm: RmsNorm::load(
                     w,
@@ -357,9 +402,21 @@ impl Decoder {
         let lm_head = if cfg.tie_word_embeddings {
             embed_tokens.clone()
         } else {
-            w.get("lm_head.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}, tie_word_embeddings=false"))?
+            w.get(
+                "lm_head.weight",
+                &[v, hid],
+                &format!("vocab_size={v}, hidden_size={hid}, tie_word_embeddings=false"),
+            )?
         };
-        Ok(Self { rotary: Rotary::new(&cfg), cfg, embed_tokens, layers, norm, lm_head, device: device.clone() })
+        Ok(Self {
+            rotary: Rotary::new(&cfg),
+            cfg,
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            device: device.clone(),
+        })
     }
 
     pub fn device(&self) -> &Device {
@@ -373,9 +430,13 @@ impl Decoder {
         let offset = cache.as_ref().map_or(0, |c| c.len);
         let vocab = self.cfg.vocab_size as u32;
         if let Some(bad) = ids.flatten_all()?.to_vec1::<u32>()?.into_iter().find(|&id| id >= vocab) {
-            return Err(Error::option("ids", format!("token id {bad} is out of range for a vocabulary of {vocab}")));
+            return Err(Error::option(
+                "ids",
+                format!("token id {bad} is out of range for a vocabulary of {vocab}"),
+            ));
         }
-        let mut hidden = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, self.cfg.hidden_size))?;
+        let mut hidden =
+            self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, self.cfg.hidden_size))?;
         if let Some(scale) = self.cfg.embed_scale {
             hidden = (hidden * scale)?;
         }
@@ -436,7 +497,9 @@ mod tests {
         // The fused candle ops below have no backward pass; the trainer reuses this file.
         let src = include_str!("decoder.rs");
         let code = src.split("#[cfg(test)]").next().unwrap();
-        for banned in ["ops::softmax_last_dim", "ops::rms_norm(", "rotary_emb::rope", "RmsNorm::new(", "candle_nn::"] {
+        for banned in
+            ["ops::softmax_last_dim", "ops::rms_norm(", "rotary_emb::rope", "RmsNorm::new(", "candle_nn::"]
+        {
             assert!(!code.contains(banned), "decoder.rs must not use {banned}");
         }
     }

@@ -43,7 +43,10 @@ impl GenerateOptions {
             return Err(Error::option("maxNewTokens", "must be at least 1"));
         }
         if !self.temperature.is_finite() || self.temperature < 0.0 {
-            return Err(Error::option("temperature", format!("must be a finite number >= 0, got {}", self.temperature)));
+            return Err(Error::option(
+                "temperature",
+                format!("must be a finite number >= 0, got {}", self.temperature),
+            ));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(Error::option("topP", format!("must be in (0, 1], got {}", self.top_p)));

@@ -45,11 +45,19 @@ impl Model {
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
-            return Err(Error::load(LoadErrorKind::NotFound, dir, "not a directory (expected a Hugging Face model directory with config.json)"));
+            return Err(Error::load(
+                LoadErrorKind::NotFound,
+                dir,
+                "not a directory (expected a Hugging Face model directory with config.json)",
+            ));
         }
         let config_path = dir.join("config.json");
         if !config_path.is_file() {
-            return Err(Error::load(LoadErrorKind::NotFound, &config_path, "config.json is missing from the model directory"));
+            return Err(Error::load(
+                LoadErrorKind::NotFound,
+                &config_path,
+                "config.json is missing from the model directory",
+            ));
         }
         let cfg = DecoderConfig::from_file(&config_path)?;
         // The tokenizer is cheap to load and a common thing to forget; fail on it before
@@ -60,7 +68,11 @@ impl Model {
         let gen_path = dir.join("generation_config.json");
         if let Some(gen) = read_json(&gen_path)? {
             let ids = id_list(gen.get("eos_token_id")).ok_or_else(|| {
-                Error::load(LoadErrorKind::InvalidJson, &gen_path, "`eos_token_id` must be a token id or a list of ids")
+                Error::load(
+                    LoadErrorKind::InvalidJson,
+                    &gen_path,
+                    "`eos_token_id` must be a token id or a list of ids",
+                )
             })?;
             eos.extend(ids);
         }

@@ -117,9 +117,8 @@ pub fn parse_header(path: &Path, header: &[u8], data_len: u64) -> Result<HashMap
             }
             continue;
         }
-        let obj = entry
-            .as_object()
-            .ok_or_else(|| invalid(path, format!("entry `{name}` is not an object")))?;
+        let obj =
+            entry.as_object().ok_or_else(|| invalid(path, format!("entry `{name}` is not an object")))?;
         let dtype_name = obj
             .get("dtype")
             .and_then(|v| v.as_str())
@@ -138,16 +137,23 @@ pub fn parse_header(path: &Path, header: &[u8], data_len: u64) -> Result<HashMap
             .iter()
             .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
             .collect::<Option<Vec<usize>>>()
-            .ok_or_else(|| invalid(path, format!("tensor `{name}` has a shape entry that is not a non-negative integer")))?;
+            .ok_or_else(|| {
+                invalid(path, format!("tensor `{name}` has a shape entry that is not a non-negative integer"))
+            })?;
         let offsets = obj
             .get("data_offsets")
             .and_then(|v| v.as_array())
             .filter(|a| a.len() == 2)
             .and_then(|a| Some((a[0].as_u64()?, a[1].as_u64()?)))
-            .ok_or_else(|| invalid(path, format!("tensor `{name}` needs `data_offsets: [begin, end]` of integers")))?;
+            .ok_or_else(|| {
+                invalid(path, format!("tensor `{name}` needs `data_offsets: [begin, end]` of integers"))
+            })?;
         let (begin, end) = offsets;
         if begin > end {
-            return Err(invalid(path, format!("tensor `{name}` has data_offsets [{begin}, {end}] with begin after end")));
+            return Err(invalid(
+                path,
+                format!("tensor `{name}` has data_offsets [{begin}, {end}] with begin after end"),
+            ));
         }
         let numel = shape
             .iter()
@@ -210,7 +216,10 @@ impl SafetensorsFile {
             return Err(Error::load(
                 LoadErrorKind::Truncated,
                 path,
-                format!("header claims {header_len} bytes but the file has only {} after the prefix", file_len - 8),
+                format!(
+                    "header claims {header_len} bytes but the file has only {} after the prefix",
+                    file_len - 8
+                ),
             ));
         }
         let mut header = vec![0u8; header_len as usize];
@@ -271,7 +280,11 @@ impl SafetensorsFile {
         // The length was checked at open; a short read now means the file shrank since.
         file.read_exact(&mut bytes).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::load(LoadErrorKind::Truncated, &self.path, "file ended while reading tensor data (was it modified after opening?)")
+                Error::load(
+                    LoadErrorKind::Truncated,
+                    &self.path,
+                    "file ended while reading tensor data (was it modified after opening?)",
+                )
             } else {
                 Error::io(&self.path, &e)
             }
@@ -290,7 +303,9 @@ mod tests {
 
     #[test]
     fn accepts_a_valid_header() {
-        let h = header(r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[16,22]}}"#);
+        let h = header(
+            r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[16,22]}}"#,
+        );
         let t = parse_header(Path::new("x"), &h, 22).unwrap();
         assert_eq!(t["b"], TensorInfo { dtype: Dtype::BF16, shape: vec![3], begin: 16, end: 22 });
     }
@@ -298,11 +313,23 @@ mod tests {
     #[test]
     fn rejects_lies_with_the_right_kind() {
         let cases = [
-            (r#"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}}"#, 16, LoadErrorKind::InvalidHeader),
+            (
+                r#"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}}"#,
+                16,
+                LoadErrorKind::InvalidHeader,
+            ),
             (r#"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, 8, LoadErrorKind::Truncated),
             (r#"{"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,2]}}"#, 2, LoadErrorKind::UnsupportedDtype),
-            (r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#, 6, LoadErrorKind::InvalidHeader),
-            (r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}}"#, 0, LoadErrorKind::InvalidHeader),
+            (
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#,
+                6,
+                LoadErrorKind::InvalidHeader,
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}}"#,
+                0,
+                LoadErrorKind::InvalidHeader,
+            ),
             (r#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, 4, LoadErrorKind::InvalidHeader),
             (r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}"#, 8, LoadErrorKind::InvalidHeader),
             (r#"[1,2]"#, 0, LoadErrorKind::InvalidHeader),

@@ -20,7 +20,11 @@ impl TextTokenizer {
             ));
         }
         let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| {
-            Error::load(LoadErrorKind::InvalidTokenizer, &path, format!("tokenizer.json cannot be parsed: {e}"))
+            Error::load(
+                LoadErrorKind::InvalidTokenizer,
+                &path,
+                format!("tokenizer.json cannot be parsed: {e}"),
+            )
         })?;
         Ok(Self { inner })
     }
@@ -28,7 +32,8 @@ impl TextTokenizer {
     /// Token ids for `text`; `add_special_tokens` applies the tokenizer's post-processor
     /// (e.g. the BOS token Llama expects at the start of a prompt).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let encoding = self.inner.encode(text, add_special_tokens).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let encoding =
+            self.inner.encode(text, add_special_tokens).map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(encoding.get_ids().to_vec())
     }
 

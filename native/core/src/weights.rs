@@ -50,7 +50,8 @@ impl Weights {
             .ok_or_else(|| bad("missing the `weight_map` object".into()))?;
         let mut shard_names = BTreeSet::new();
         for (tensor, file) in map {
-            let file = file.as_str().ok_or_else(|| bad(format!("weight_map[`{tensor}`] is not a file name")))?;
+            let file =
+                file.as_str().ok_or_else(|| bad(format!("weight_map[`{tensor}`] is not a file name")))?;
             // Shard names must stay inside the model directory.
             if file.contains('/') || file.contains('\\') || file == ".." || file.is_empty() {
                 return Err(bad(format!("weight_map[`{tensor}`] = `{file}` is not a plain file name")));
@@ -98,7 +99,10 @@ impl Weights {
             return Err(Error::load(
                 LoadErrorKind::ShapeMismatch,
                 file.path(),
-                format!("tensor `{name}` has shape {:?} but config.json ({why}) implies {shape:?}", info.shape),
+                format!(
+                    "tensor `{name}` has shape {:?} but config.json ({why}) implies {shape:?}",
+                    info.shape
+                ),
             ));
         }
         file.load_f32(name, &self.device)

@@ -93,7 +93,9 @@ fn truncated_weights() {
 fn offsets_that_lie() {
     let s = Scratch::of("llama-tied-gqa");
     // Span disagrees with shape × dtype.
-    edit_header(&s, |h| h[TENSOR]["data_offsets"][1] = json!(h[TENSOR]["data_offsets"][1].as_u64().unwrap() - 4));
+    edit_header(&s, |h| {
+        h[TENSOR]["data_offsets"][1] = json!(h[TENSOR]["data_offsets"][1].as_u64().unwrap() - 4)
+    });
     assert_eq!(load_kind(&s.0), LoadErrorKind::InvalidHeader);
 
     // Overlaps another tensor.
@@ -226,7 +228,8 @@ impl Rng {
 
 /// Mutates a valid safetensors file in one of several ways, structured and blind.
 fn mutate(rng: &mut Rng, header: &Value, data: &[u8]) -> Vec<u8> {
-    let names: Vec<String> = header.as_object().unwrap().keys().filter(|k| *k != "__metadata__").cloned().collect();
+    let names: Vec<String> =
+        header.as_object().unwrap().keys().filter(|k| *k != "__metadata__").cloned().collect();
     let name = &names[rng.below(names.len())];
     let mut h = header.clone();
     let weird = [

@@ -20,9 +20,14 @@ struct Expected {
 }
 
 fn expected(dir: &std::path::Path) -> Expected {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     let ids = |k: &str| v[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
-    Expected { prompt: v["prompt"].as_str().unwrap().to_string(), input_ids: ids("input_ids"), greedy_ids: ids("greedy_ids") }
+    Expected {
+        prompt: v["prompt"].as_str().unwrap().to_string(),
+        input_ids: ids("input_ids"),
+        greedy_ids: ids("greedy_ids"),
+    }
 }
 
 fn check(name: &str) {
@@ -38,7 +43,8 @@ fn check(name: &str) {
         .unwrap();
     let logits = model.decoder.logits(&exp.input_ids).unwrap();
     assert_eq!(logits.dims(), reference.dims(), "{name}: logits shape");
-    let max_diff = (logits - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let max_diff =
+        (logits - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     let scale = reference.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     println!("{name}: max |logit - ref| = {max_diff:.3e} (max |ref| = {scale:.2})");
     assert!(max_diff <= TOLERANCE, "{name}: max |logit - ref| = {max_diff:e} > {TOLERANCE:e}");

@@ -261,13 +261,23 @@ impl NativeModel {
     }
 
     #[napi(catch_unwind)]
-    pub fn tokenize(&self, env: Env, text: String, add_special_tokens: Option<bool>) -> napi::Result<Vec<u32>> {
+    pub fn tokenize(
+        &self,
+        env: Env,
+        text: String,
+        add_special_tokens: Option<bool>,
+    ) -> napi::Result<Vec<u32>> {
         let model = &self.inner;
         throw(&env, guarded(|| model.tokenizer.encode(&text, add_special_tokens.unwrap_or(true))))
     }
 
     #[napi(catch_unwind)]
-    pub fn detokenize(&self, env: Env, ids: Vec<u32>, skip_special_tokens: Option<bool>) -> napi::Result<String> {
+    pub fn detokenize(
+        &self,
+        env: Env,
+        ids: Vec<u32>,
+        skip_special_tokens: Option<bool>,
+    ) -> napi::Result<String> {
         let model = &self.inner;
         throw(&env, guarded(|| model.tokenizer.decode(&ids, skip_special_tokens.unwrap_or(true))))
     }
@@ -327,7 +337,11 @@ impl NativeModel {
             sink.call(last, ThreadsafeFunctionCallMode::Blocking);
         });
         if let Err(e) = spawned {
-            let info = ErrorInfo { code: "internal", message: format!("could not start a generation thread: {e}"), kind: None };
+            let info = ErrorInfo {
+                code: "internal",
+                message: format!("could not start a generation thread: {e}"),
+                kind: None,
+            };
             return Err(to_js_error(&env, &info));
         }
         Ok(())
