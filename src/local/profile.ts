@@ -65,7 +65,11 @@ export function createLocalProfile(options: LocalProfileOptions): LimitProfile {
           tokens = tokenizeExample(tokenizer, template, renderExample(template, example), ends);
         } catch (error) {
           if (!isTunekitError(error)) throw error;
-          context.example(i, undefined, `the prompt template cannot render this example: ${error.message}`);
+          context.example(
+            i,
+            undefined,
+            `the prompt template cannot render this example: ${error.message}`,
+          );
           continue;
         }
         const prompt = tokens.promptIds.length;

@@ -43,7 +43,10 @@ export interface SequenceTokenizer {
 /** The part of `LocalModel` this module uses (kept structural: no native import here). */
 export interface TokenizingModel {
   tokenize(text: string, options?: { addSpecialTokens?: boolean }): number[];
-  readonly config: { readonly bosTokenId: number | undefined; readonly eosTokenIds: readonly number[] };
+  readonly config: {
+    readonly bosTokenId: number | undefined;
+    readonly eosTokenIds: readonly number[];
+  };
 }
 
 /** Adapts a loaded model to {@link SequenceTokenizer}. */
@@ -73,7 +76,10 @@ export function tokenizerAddsBos(tokenizer: SequenceTokenizer): boolean {
 }
 
 /** Whether a BOS id is put before prompts under `template` (explicit, else the tokenizer's default). */
-export function usesBos(tokenizer: SequenceTokenizer, template: Pick<TemplateDescriptor, "addBos">): boolean {
+export function usesBos(
+  tokenizer: SequenceTokenizer,
+  template: Pick<TemplateDescriptor, "addBos">,
+): boolean {
   return tokenizer.bosTokenId !== undefined && (template.addBos ?? tokenizerAddsBos(tokenizer));
 }
 
@@ -98,7 +104,11 @@ export function encodePrompt(
   template: Pick<TemplateDescriptor, "addBos">,
   prompt: string,
 ): number[] {
-  return withBos(tokenizer.encode(prompt, { addSpecialTokens: false }), tokenizer, usesBos(tokenizer, template));
+  return withBos(
+    tokenizer.encode(prompt, { addSpecialTokens: false }),
+    tokenizer,
+    usesBos(tokenizer, template),
+  );
 }
 
 /** Ids that end a response: the EOS ids plus the template's end-of-turn token, if it is one token. */
@@ -146,7 +156,11 @@ export function tokenizeExample(
   ends: { endIds: ReadonlySet<number>; eosId: number },
 ): TokenizedExample {
   const bos = usesBos(tokenizer, template);
-  const promptIds = withBos(tokenizer.encode(rendered.prompt, { addSpecialTokens: false }), tokenizer, bos);
+  const promptIds = withBos(
+    tokenizer.encode(rendered.prompt, { addSpecialTokens: false }),
+    tokenizer,
+    bos,
+  );
   const joint = withBos(
     tokenizer.encode(rendered.prompt + rendered.completion, { addSpecialTokens: false }),
     tokenizer,
@@ -188,7 +202,12 @@ export type SequenceWarning =
       truncatedExamples: number;
       tokensLost: number;
       /** The examples cut (all of them), with their dataset positions. */
-      examples: readonly { index: number; position: DatasetPosition; tokens: number; lost: number }[];
+      examples: readonly {
+        index: number;
+        position: DatasetPosition;
+        tokens: number;
+        lost: number;
+      }[];
     }
   | {
       type: "boundary";
@@ -224,7 +243,8 @@ function checkMaxLength(maxLength: number): void {
   }
 }
 
-const plural = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+const plural = (n: number, word: string) =>
+  `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
 
 /** The issue reported for an example whose prompt leaves no room for its response. */
 export function noResponseReason(promptTokens: number, maxLength: number): string {
@@ -255,12 +275,17 @@ export function buildSequences(
 ): BuiltSequences {
   const { tokenizer, template, maxLength } = options;
   checkMaxLength(maxLength);
-  const positionOf = options.positionOf ?? ((index: number) => ({ kind: "index" as const, value: index }));
-  const ends = { endIds: new Set(endTokenIds(tokenizer, template)), eosId: appendedEosId(tokenizer, template) };
+  const positionOf =
+    options.positionOf ?? ((index: number) => ({ kind: "index" as const, value: index }));
+  const ends = {
+    endIds: new Set(endTokenIds(tokenizer, template)),
+    eosId: appendedEosId(tokenizer, template),
+  };
 
   const sequences: TrainingSequence[] = [];
   const issues: DatasetIssue[] = [];
-  const truncated: { index: number; position: DatasetPosition; tokens: number; lost: number }[] = [];
+  const truncated: { index: number; position: DatasetPosition; tokens: number; lost: number }[] =
+    [];
   const mismatched: { index: number; position: DatasetPosition }[] = [];
   let labelTokens = 0;
   let longest = 0;

@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Dataset } from "../../src/core/dataset/index.js";
 import type { Example } from "../../src/core/dataset/example.js";
+import { Dataset } from "../../src/core/dataset/index.js";
 import { InvalidDatasetError, InvalidOptionError } from "../../src/core/errors.js";
 import { createLocalProfile } from "../../src/local/profile.js";
 import {
@@ -30,7 +30,13 @@ import { LLAMA3, SMOLLM2 } from "./prompt/templates.js";
  * id per character. The merge `": "` lets a prompt ending in ":" merge with a response
  * starting with " ", to exercise the boundary rule.
  */
-const SPECIAL: Record<string, number> = { "<s>": 1, "</s>": 2, "<|im_end|>": 3, "<|im_start|>": 4, "<|eot_id|>": 5 };
+const SPECIAL: Record<string, number> = {
+  "<s>": 1,
+  "</s>": 2,
+  "<|im_end|>": 3,
+  "<|im_start|>": 4,
+  "<|eot_id|>": 5,
+};
 const MERGES = ["Assistant", "User", "\n\n", ": ", "system", "user", "assistant"];
 const MERGE_ID = (i: number) => 100 + i;
 
@@ -88,7 +94,10 @@ describe("buildSequences: masking, BOS and EOS", () => {
     });
     const promptIds = encodePrompt(tokenizer, seed, "User: 1\n\nAssistant: ");
     expect(promptIds[0]).toBe(1);
-    expect(promptIds).toEqual([1, ...tokenizer.encode("User: 1\n\nAssistant: ", { addSpecialTokens: false })]);
+    expect(promptIds).toEqual([
+      1,
+      ...tokenizer.encode("User: 1\n\nAssistant: ", { addSpecialTokens: false }),
+    ]);
     expect(sequences).toEqual([
       {
         index: 0,
@@ -160,13 +169,20 @@ describe("buildSequences: masking, BOS and EOS", () => {
       maxLength: 256,
     });
     const ids = sequences[0]!.inputIds;
-    expect(ids.slice(0, 2)).toEqual([1, tokenizer.encode("<|start_header_id|>", { addSpecialTokens: false })[0]]);
+    expect(ids.slice(0, 2)).toEqual([
+      1,
+      tokenizer.encode("<|start_header_id|>", { addSpecialTokens: false })[0],
+    ]);
     expect(ids.filter((t) => t === 1)).toHaveLength(1);
     expect(ids.at(-1)).toBe(5); // <|eot_id|>, once
     expect(ids.filter((t) => t === 5)).toHaveLength(2); // end of the user turn, end of the response
 
     const noBos = resolveTemplate({ prompt: "{input}=", addBos: false }, {});
-    const plain = buildSequences([{ input: "1", output: "2" }], { tokenizer, template: noBos, maxLength: 9 });
+    const plain = buildSequences([{ input: "1", output: "2" }], {
+      tokenizer,
+      template: noBos,
+      maxLength: 9,
+    });
     expect(plain.sequences[0]!.inputIds).toEqual([id("1"), id("="), id("2"), 2]);
   });
 
@@ -211,7 +227,11 @@ describe("buildSequences: truncation is reported, never silent", () => {
   ];
   const template = resolveTemplate({ prompt: "User: {input}\n\nAssistant: ", addBos: false }, {});
   const tokenizer = fakeTokenizer();
-  const promptLength = encodePrompt(tokenizer, template, renderExample(template, examples[0]!).prompt).length;
+  const promptLength = encodePrompt(
+    tokenizer,
+    template,
+    renderExample(template, examples[0]!).prompt,
+  ).length;
 
   it("cuts at maxLength and counts truncated examples and lost tokens exactly", () => {
     const maxLength = promptLength + 4;
@@ -223,7 +243,11 @@ describe("buildSequences: truncation is reported, never silent", () => {
       positionOf: (i) => ({ kind: "line", value: i + 1 }),
       onWarning: (w) => seen.push(w),
     });
-    expect(built.sequences.map((s) => s.inputIds.length)).toEqual([promptLength + 2, maxLength, maxLength]);
+    expect(built.sequences.map((s) => s.inputIds.length)).toEqual([
+      promptLength + 2,
+      maxLength,
+      maxLength,
+    ]);
     expect(built.sequences.map((s) => s.truncatedTokens)).toEqual([0, 2, 6]);
     expect(built.sequences[2]!.labels.at(-1)).toBe(id("5")); // the EOS was cut too
     expect(seen).toEqual(built.warnings);
@@ -266,12 +290,16 @@ describe("buildSequences: truncation is reported, never silent", () => {
       { kind: "line", value: 4 },
       { kind: "line", value: 5 },
     ]);
-    expect(issues[0]!.reason).toMatch(/prompt alone is \d+ tokens, so maxLength \d+ leaves no response token/);
+    expect(issues[0]!.reason).toMatch(
+      /prompt alone is \d+ tokens, so maxLength \d+ leaves no response token/,
+    );
     expect((error as Error).message).toMatch(/line 4, field "input"/);
   });
 
   it("rejects a bad maxLength", () => {
-    expect(() => buildSequences(examples, { tokenizer, template, maxLength: 1 })).toThrow(InvalidOptionError);
+    expect(() => buildSequences(examples, { tokenizer, template, maxLength: 1 })).toThrow(
+      InvalidOptionError,
+    );
   });
 });
 
@@ -297,7 +325,9 @@ describe("the local limit profile", () => {
   it("reports over-long examples (warnings) and prompts that fill maxLength (errors) with line numbers", () => {
     const tokenizer = fakeTokenizer();
     const templateWithEnd: TemplateDescriptor = { ...template, endText: "</s>" };
-    const result = dataset.validate(createLocalProfile({ tokenizer, template: templateWithEnd, maxLength: 8 }));
+    const result = dataset.validate(
+      createLocalProfile({ tokenizer, template: templateWithEnd, maxLength: 8 }),
+    );
     expect(result.profile).toBe("local");
     expect(result.errors).toEqual([
       {
@@ -311,7 +341,8 @@ describe("the local limit profile", () => {
       {
         position: { kind: "line", value: 2 },
         field: "output",
-        reason: "example is 10 tokens (prompt 2 + response 8); maxLength 8 cuts the last 2 response tokens, end token included",
+        reason:
+          "example is 10 tokens (prompt 2 + response 8); maxLength 8 cuts the last 2 response tokens, end token included",
         severity: "warning",
       },
       {
@@ -321,7 +352,9 @@ describe("the local limit profile", () => {
         severity: "warning",
       },
       {
-        reason: expect.stringMatching(/^1 example exceed maxLength 8 \(longest 10 tokens, 2 response tokens would be cut\)/),
+        reason: expect.stringMatching(
+          /^1 example exceed maxLength 8 \(longest 10 tokens, 2 response tokens would be cut\)/,
+        ),
         severity: "warning",
       },
     ]);
@@ -329,10 +362,14 @@ describe("the local limit profile", () => {
 
   it("strict turns truncation into errors; within limits there is nothing to say", () => {
     const tokenizer = fakeTokenizer();
-    const strict = dataset.validate(createLocalProfile({ tokenizer, template, maxLength: 9, strict: true }));
+    const strict = dataset.validate(
+      createLocalProfile({ tokenizer, template, maxLength: 9, strict: true }),
+    );
     expect(strict.errors.map((e) => e.position?.value)).toEqual([2, 3, undefined]);
     const roomy = dataset.validate(createLocalProfile({ tokenizer, template, maxLength: 64 }));
     expect(roomy.issues).toEqual([]);
-    expect(() => createLocalProfile({ tokenizer, template, maxLength: 0 })).toThrow(InvalidOptionError);
+    expect(() => createLocalProfile({ tokenizer, template, maxLength: 0 })).toThrow(
+      InvalidOptionError,
+    );
   });
 });

@@ -110,7 +110,10 @@ export function normalizeEtag(etag: string): string {
 }
 
 /** The commit a revision resolved to in an earlier download, when the cache knows it. */
-export async function readRef(paths: RepoCachePaths, revision: string): Promise<string | undefined> {
+export async function readRef(
+  paths: RepoCachePaths,
+  revision: string,
+): Promise<string | undefined> {
   if (COMMIT_HASH.test(revision)) return revision;
   try {
     const value = (await readFile(join(paths.refs, revision), "utf8")).trim();
@@ -121,7 +124,11 @@ export async function readRef(paths: RepoCachePaths, revision: string): Promise<
 }
 
 /** Writes `refs/<revision>` (atomically, no trailing newline, as Python does). */
-export async function writeRef(paths: RepoCachePaths, revision: string, commit: string): Promise<void> {
+export async function writeRef(
+  paths: RepoCachePaths,
+  revision: string,
+  commit: string,
+): Promise<void> {
   if (revision === commit) return;
   const path = join(paths.refs, revision);
   if (!isInside(paths.refs, path)) throw new Error(`revision ${revision} escapes the cache`);

@@ -24,7 +24,8 @@ export const REQUIRED_MODEL_FILES: readonly string[] = Object.freeze([
 /** The index of sharded safetensors weights. */
 export const SAFETENSORS_INDEX = "model.safetensors.index.json";
 
-const isTopLevelSafetensors = (name: string) => !name.includes("/") && name.endsWith(".safetensors");
+const isTopLevelSafetensors = (name: string) =>
+  !name.includes("/") && name.endsWith(".safetensors");
 
 /**
  * The weight files to fetch when the repository has no index: `model.safetensors`, else

@@ -97,7 +97,10 @@ export function parseModelSpec(spec: string): ModelSpec {
   if (match && !/\.gguf$/i.test(text)) {
     const repo = match[1] as string;
     const revision = match[2];
-    if (repo.split("/").every(validRepoPart) && (revision === undefined || validRevision(revision))) {
+    if (
+      repo.split("/").every(validRepoPart) &&
+      (revision === undefined || validRevision(revision))
+    ) {
       return { kind: "hub", repo, revision };
     }
   }
@@ -137,7 +140,10 @@ export async function resolveModel(
   options: ResolveModelOptions = {},
 ): Promise<ResolvedModel> {
   if (typeof spec !== "string" || spec.trim() === "") {
-    throw new InvalidOptionError("baseModel", "baseModel must be a directory, a .gguf file or a hub id");
+    throw new InvalidOptionError(
+      "baseModel",
+      "baseModel must be a directory, a .gguf file or a hub id",
+    );
   }
   throwIfAborted(options.signal);
   const parsed = parseModelSpec(spec);
@@ -243,7 +249,11 @@ async function resolveHub(
     commit = info.sha;
     siblings = info.filePaths ?? [];
   } catch (error) {
-    const mapped = toHubError(error, `cannot look up ${repo}@${revision} on ${endpoint}`, options.signal);
+    const mapped = toHubError(
+      error,
+      `cannot look up ${repo}@${revision} on ${endpoint}`,
+      options.signal,
+    );
     if (mapped.code === "connection") {
       const cached = await fromCache(paths, repo, revision, cacheDir);
       if (cached.model) {
@@ -319,7 +329,10 @@ async function resolveHub(
   };
 }
 
-function resolvedEvent(model: ResolvedModel & { kind: "hub" }, fromCache: boolean): ModelDownloadEvent {
+function resolvedEvent(
+  model: ResolvedModel & { kind: "hub" },
+  fromCache: boolean,
+): ModelDownloadEvent {
   return {
     type: "resolved",
     repo: model.repo,

@@ -112,7 +112,8 @@ export function findChatTemplate(
     );
     const wanted = name ?? "default";
     const found = named.find((entry) => entry.name === wanted);
-    if (found) return { template: found.template, source: "tokenizer_config.json", name: found.name };
+    if (found)
+      return { template: found.template, source: "tokenizer_config.json", name: found.name };
     if (name !== undefined) {
       throw new InvalidOptionError(
         "template.templateName",

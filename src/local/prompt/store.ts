@@ -35,7 +35,8 @@ async function readMetadata(dir: string): Promise<Record<string, unknown> | unde
   }
   try {
     const value: unknown = JSON.parse(text);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not an object");
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      throw new Error("not an object");
     return value as Record<string, unknown>;
   } catch (error) {
     throw new ModelLoadError(`${path} is not a JSON object`, { path, cause: error });
@@ -82,7 +83,10 @@ export function parseTemplateDescriptor(value: unknown, where: string): Template
     if (!isString(d.chatTemplate)) bad("chatTemplate", "must be a string");
     if (typeof d.systemRole !== "boolean") bad("systemRole", "must be a boolean");
     if (!isOptString(d.responsePrefix)) bad("responsePrefix", "must be a string");
-    if (d.templateArgs !== undefined && (typeof d.templateArgs !== "object" || d.templateArgs === null)) {
+    if (
+      d.templateArgs !== undefined &&
+      (typeof d.templateArgs !== "object" || d.templateArgs === null)
+    ) {
       bad("templateArgs", "must be an object");
     }
   } else if (d.kind === "text") {

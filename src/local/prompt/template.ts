@@ -171,7 +171,8 @@ export function resolveTemplate(
         : option;
   const tokens = specialTokens(files);
   const base: Omit<DescriptorBase, "version"> = {};
-  if (spec.instruction !== undefined && spec.instruction !== "") base.instruction = spec.instruction;
+  if (spec.instruction !== undefined && spec.instruction !== "")
+    base.instruction = spec.instruction;
   if (tokens.bos !== undefined) base.bosToken = tokens.bos;
   if (tokens.eos !== undefined) base.eosToken = tokens.eos;
   if (spec.addBos !== undefined) base.addBos = spec.addBos;
@@ -202,7 +203,10 @@ export function resolveTemplate(
     );
   }
   if (spec.prompt === undefined) {
-    throw new InvalidOptionError("template.prompt", "a custom template needs a prompt with {input}");
+    throw new InvalidOptionError(
+      "template.prompt",
+      "a custom template needs a prompt with {input}",
+    );
   }
   return textDescriptor(
     "custom",
@@ -227,7 +231,10 @@ function textDescriptor(
     throw new InvalidOptionError("template.prompt", "the prompt template must contain {input}");
   }
   if (!parts.completion.includes("{output}")) {
-    throw new InvalidOptionError("template.completion", "the completion template must contain {output}");
+    throw new InvalidOptionError(
+      "template.completion",
+      "the completion template must contain {output}",
+    );
   }
   const text = parts.prompt + parts.completion;
   if (
@@ -374,7 +381,10 @@ export function renderExample(descriptor: TemplateDescriptor, example: Example):
     bos: descriptor.bosToken ?? "",
     eos: descriptor.eosToken ?? "",
   };
-  return { prompt: fill(descriptor.prompt, values), completion: fill(descriptor.completion, values) };
+  return {
+    prompt: fill(descriptor.prompt, values),
+    completion: fill(descriptor.completion, values),
+  };
 }
 
 /** Options of {@link renderForInference}. */

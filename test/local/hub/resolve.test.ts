@@ -1,5 +1,16 @@
 import { createHash, randomBytes } from "node:crypto";
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -20,9 +31,9 @@ import {
   type ModelDownloadEvent,
   normalizeEtag,
   parseModelSpec,
-  repoFolderName,
   type ResolvedModel,
   type ResolveModelOptions,
+  repoFolderName,
   resolveModel,
 } from "../../../src/local/hub/index.js";
 import { type FakeHub, gitBlobSha1, isLfs, sha256, startFakeHub } from "./fake-hub.js";
@@ -142,7 +153,8 @@ async function tree(dir: string, prefix = ""): Promise<string[]> {
     const full = join(dir, name);
     const info = await lstat(full);
     if (info.isSymbolicLink()) out.push(`${prefix}${name} -> ${await readlink(full)}`);
-    else if (info.isDirectory()) out.push(`${prefix}${name}/`, ...(await tree(full, `${prefix}${name}/`)));
+    else if (info.isDirectory())
+      out.push(`${prefix}${name}/`, ...(await tree(full, `${prefix}${name}/`)));
     else out.push(`${prefix}${name}`);
   }
   return out;
@@ -179,7 +191,8 @@ describe("hub cache location and settings (Python's rules)", () => {
 
   it("reads HF_HUB_OFFLINE like Python and HF_ENDPOINT", () => {
     for (const v of ["1", "ON", "yes", "True"]) expect(isOffline({ HF_HUB_OFFLINE: v })).toBe(true);
-    for (const v of ["0", "", "off", undefined]) expect(isOffline({ HF_HUB_OFFLINE: v })).toBe(false);
+    for (const v of ["0", "", "off", undefined])
+      expect(isOffline({ HF_HUB_OFFLINE: v })).toBe(false);
     expect(hubEndpoint({ HF_ENDPOINT: "http://mirror:8080/" })).toBe("http://mirror:8080");
     expect(hubEndpoint({})).toBe("https://huggingface.co");
   });
@@ -192,7 +205,9 @@ describe("hub cache location and settings (Python's rules)", () => {
   });
 
   it("names repository folders and blobs like Python", () => {
-    expect(repoFolderName("HuggingFaceTB/SmolLM2-135M")).toBe("models--HuggingFaceTB--SmolLM2-135M");
+    expect(repoFolderName("HuggingFaceTB/SmolLM2-135M")).toBe(
+      "models--HuggingFaceTB--SmolLM2-135M",
+    );
     expect(normalizeEtag('W/"abc"')).toBe("abc");
     expect(normalizeEtag('"abc"')).toBe("abc");
   });
@@ -200,8 +215,16 @@ describe("hub cache location and settings (Python's rules)", () => {
 
 describe("parseModelSpec", () => {
   it("tells hub ids from paths", () => {
-    expect(parseModelSpec("org/name")).toEqual({ kind: "hub", repo: "org/name", revision: undefined });
-    expect(parseModelSpec("org/name@v1.0")).toEqual({ kind: "hub", repo: "org/name", revision: "v1.0" });
+    expect(parseModelSpec("org/name")).toEqual({
+      kind: "hub",
+      repo: "org/name",
+      revision: undefined,
+    });
+    expect(parseModelSpec("org/name@v1.0")).toEqual({
+      kind: "hub",
+      repo: "org/name",
+      revision: "v1.0",
+    });
     expect(parseModelSpec("org/name@refs/pr/1")).toEqual({
       kind: "hub",
       repo: "org/name",
@@ -237,7 +260,9 @@ describe("resolveModel from the hub", () => {
     expect(await tree(root)).toEqual(pythonLayout("main", C_MAIN, pick(MAIN_FILES, NEEDED)));
     expect(await readFile(join(root, "refs", "main"), "utf8")).toBe(C_MAIN); // no newline
     for (const name of NEEDED) {
-      expect(sha256(await readFile(join(model.path, name)))).toBe(sha256(MAIN_FILES[name] as Buffer));
+      expect(sha256(await readFile(join(model.path, name)))).toBe(
+        sha256(MAIN_FILES[name] as Buffer),
+      );
     }
     // Progress: one "resolved", bytes per file, one "file-done" per file.
     expect(events[0]).toMatchObject({ type: "resolved", commit: C_MAIN, fromCache: false });
@@ -264,7 +289,10 @@ describe("resolveModel from the hub", () => {
     await resolveModel("tiny-org/tiny-llama", base());
     hub.requests.length = 0;
     const events: ModelDownloadEvent[] = [];
-    const again = await fromHub("tiny-org/tiny-llama", { ...base(), onProgress: (e) => events.push(e) });
+    const again = await fromHub("tiny-org/tiny-llama", {
+      ...base(),
+      onProgress: (e) => events.push(e),
+    });
     expect(again.commit).toBe(C_MAIN);
     expect(hub.requests.map((r) => r.path)).toEqual([
       `/api/models/tiny-org/tiny-llama/revision/main`,
@@ -323,9 +351,15 @@ describe("resolveModel from the hub", () => {
   it("pins a revision: a tag writes refs/<tag>, a commit hash writes no ref", async () => {
     const tagged = await fromHub("tiny-org/tiny-llama@v1", base());
     const root = join(cacheDir, "models--tiny-org--tiny-llama");
-    expect(tagged).toMatchObject({ revision: "v1", commit: C_V1, path: join(root, "snapshots", C_V1) });
+    expect(tagged).toMatchObject({
+      revision: "v1",
+      commit: C_V1,
+      path: join(root, "snapshots", C_V1),
+    });
     expect(await readFile(join(root, "refs", "v1"), "utf8")).toBe(C_V1);
-    expect(sha256(await readFile(join(tagged.path, "model.safetensors")))).toBe(sha256(OLD_WEIGHTS));
+    expect(sha256(await readFile(join(tagged.path, "model.safetensors")))).toBe(
+      sha256(OLD_WEIGHTS),
+    );
     expect(hub.requests[0]?.path).toBe("/api/models/tiny-org/tiny-llama/revision/v1");
 
     await rm(cacheDir, { recursive: true });
@@ -427,7 +461,9 @@ describe("interrupted downloads", () => {
     // No blob under its final name, no snapshot link: nothing looks complete.
     await expect(stat(bigBlob())).rejects.toThrow();
     await expect(
-      lstat(join(cacheDir, "models--tiny-org--tiny-llama", "snapshots", C_MAIN, "model.safetensors")),
+      lstat(
+        join(cacheDir, "models--tiny-org--tiny-llama", "snapshots", C_MAIN, "model.safetensors"),
+      ),
     ).rejects.toThrow();
     const partial = (await stat(`${bigBlob()}.incomplete`)).size;
     expect(partial).toBeGreaterThan(0);
@@ -440,8 +476,13 @@ describe("interrupted downloads", () => {
     const partial = await abortMidway();
     hub.requests.length = 0;
     const events: ModelDownloadEvent[] = [];
-    const model = await fromHub("tiny-org/tiny-llama", { ...base(), onProgress: (e) => events.push(e) });
-    const cdn = hub.requests.filter((r) => r.path === `/cdn/${sha256(BIG)}` && r.range !== "bytes=0-0");
+    const model = await fromHub("tiny-org/tiny-llama", {
+      ...base(),
+      onProgress: (e) => events.push(e),
+    });
+    const cdn = hub.requests.filter(
+      (r) => r.path === `/cdn/${sha256(BIG)}` && r.range !== "bytes=0-0",
+    );
     expect(cdn.map((r) => r.range)).toEqual([`bytes=${partial}-`]);
     expect(events).toContainEqual({
       type: "file-start",

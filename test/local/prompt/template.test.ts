@@ -18,7 +18,7 @@ import {
   type TemplateDescriptor,
   toPromptTemplate,
 } from "../../../src/local/prompt/index.js";
-import { GEMMA3, LLAMA3, MISTRAL, QWEN25, QWEN3_LIKE, SMOLLM2 } from "./templates.js";
+import { GEMMA3, LLAMA3, MISTRAL, QWEN3_LIKE, QWEN25, SMOLLM2 } from "./templates.js";
 
 const ex = (input: string, output: string, instruction?: string): Example =>
   instruction === undefined ? { input, output } : { input, output, instruction };
@@ -38,7 +38,11 @@ afterEach(async () => {
 describe("chat templates split exactly at the generation prompt", () => {
   it("SmolLM2 (ChatML, default system prompt)", () => {
     const t = resolveTemplate("auto", model(SMOLLM2, "<|im_start|>", "<|im_end|>"));
-    expect(t).toMatchObject({ kind: "chat", source: "tokenizer_config.json", endText: "<|im_end|>" });
+    expect(t).toMatchObject({
+      kind: "chat",
+      source: "tokenizer_config.json",
+      endText: "<|im_end|>",
+    });
     expect(renderExample(t, ex("41", "42"))).toEqual({
       prompt:
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n" +
@@ -109,7 +113,9 @@ describe("chat templates split exactly at the generation prompt", () => {
     expect(resolveTemplate("auto", files)).toMatchObject({ templateName: "default" });
     const tool = resolveTemplate({ kind: "chat", templateName: "tool_use" }, files);
     expect(renderExample(tool, ex("1", "2")).prompt).toContain("You are Qwen");
-    expect(() => resolveTemplate({ templateName: "nope" }, files)).toThrow(/no chat template named "nope"/);
+    expect(() => resolveTemplate({ templateName: "nope" }, files)).toThrow(
+      /no chat template named "nope"/,
+    );
   });
 
   it("a response prefix (empty think block) is trained and stripped from generated text", () => {
@@ -136,9 +142,12 @@ describe("chat templates split exactly at the generation prompt", () => {
   });
 
   it("reports a template whose prompt is not a prefix of the full conversation", () => {
-    const broken = "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}>>>{% endif %}";
+    const broken =
+      "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}>>>{% endif %}";
     expect(() => resolveTemplate("auto", model(broken, "<s>", "</s>"))).toThrow(InvalidOptionError);
-    expect(() => resolveTemplate("auto", model(broken, "<s>", "</s>"))).toThrow(/differ at character \d+/);
+    expect(() => resolveTemplate("auto", model(broken, "<s>", "</s>"))).toThrow(
+      /differ at character \d+/,
+    );
   });
 });
 
@@ -151,7 +160,10 @@ describe("text templates", () => {
     const t = resolveTemplate("User: {instruction}{input}\n\nAssistant: ", deepseek);
     expect(t).toMatchObject({ kind: "text", name: "custom", completion: "{output}" });
     expect(t.endText).toBeUndefined();
-    expect(renderExample(t, ex("1", "2"))).toEqual({ prompt: "User: 1\n\nAssistant: ", completion: "2" });
+    expect(renderExample(t, ex("1", "2"))).toEqual({
+      prompt: "User: 1\n\nAssistant: ",
+      completion: "2",
+    });
     expect(renderExample(t, ex("1", "2", "Increment: "))).toEqual({
       prompt: "User: Increment: 1\n\nAssistant: ",
       completion: "2",
@@ -171,7 +183,9 @@ describe("text templates", () => {
     const t = resolveTemplate("auto", deepseek);
     expect(t).toMatchObject({ kind: "text", name: "plain" });
     expect(renderExample(t, ex("1", "2")).prompt).toBe("User: 1\n\nAssistant: ");
-    expect(renderExample(t, ex("1", "2", "Add one.")).prompt).toBe("Add one.\n\nUser: 1\n\nAssistant: ");
+    expect(renderExample(t, ex("1", "2", "Add one.")).prompt).toBe(
+      "Add one.\n\nUser: 1\n\nAssistant: ",
+    );
   });
 
   it("rejects mistakes with the option named", () => {
@@ -184,10 +198,12 @@ describe("text templates", () => {
       throw new Error("expected a throw");
     };
     expect(error(() => resolveTemplate("Q: {question}", deepseek)).path).toBe("template.prompt");
-    expect(error(() => resolveTemplate("Q: no slot", deepseek)).message).toMatch(/must contain \{input\}/);
-    expect(error(() => resolveTemplate({ prompt: "{input}", completion: "x" }, deepseek)).path).toBe(
-      "template.completion",
+    expect(error(() => resolveTemplate("Q: no slot", deepseek)).message).toMatch(
+      /must contain \{input\}/,
     );
+    expect(
+      error(() => resolveTemplate({ prompt: "{input}", completion: "x" }, deepseek)).path,
+    ).toBe("template.completion");
     expect(error(() => resolveTemplate("chat", deepseek)).message).toMatch(/has no chat template/);
     expect(error(() => resolveTemplate({ kind: "weird" }, deepseek)).path).toBe("template.kind");
     expect(error(() => resolveTemplate({ prompt: "{input}{eos}" }, {})).message).toMatch(/\{eos\}/);
@@ -200,7 +216,13 @@ describe("inference prompts equal training prompts", () => {
     ["llama3", resolveTemplate("auto", model(LLAMA3, "<|begin_of_text|>", "<|eot_id|>"))],
     ["gemma3", resolveTemplate({ instruction: "Be brief." }, model(GEMMA3, "<bos>", "<eos>"))],
     ["mistral", resolveTemplate({ instruction: "Add one." }, model(MISTRAL, "<s>", "</s>"))],
-    ["seed", resolveTemplate({ prompt: "User: {instruction}{input}\n\nAssistant: ", instruction: "Inc " }, {})],
+    [
+      "seed",
+      resolveTemplate(
+        { prompt: "User: {instruction}{input}\n\nAssistant: ", instruction: "Inc " },
+        {},
+      ),
+    ],
     ["plain", resolveTemplate("plain", {})],
   ];
   it.each(cases)("%s", (_name, t) => {
@@ -246,9 +268,15 @@ describe("tunekit.json", () => {
 
   it("no tunekit.json (e.g. an adapter from Python) → undefined; a bad one → ModelLoadError", async () => {
     expect(await loadTemplate(dir)).toBeUndefined();
-    await writeFile(join(dir, "tunekit.json"), JSON.stringify({ template: { version: 1, kind: "text" } }));
+    await writeFile(
+      join(dir, "tunekit.json"),
+      JSON.stringify({ template: { version: 1, kind: "text" } }),
+    );
     await expect(loadTemplate(dir)).rejects.toThrow(/template\.prompt must be a string/);
-    await writeFile(join(dir, "tunekit.json"), JSON.stringify({ template: { version: 9, kind: "text" } }));
+    await writeFile(
+      join(dir, "tunekit.json"),
+      JSON.stringify({ template: { version: 9, kind: "text" } }),
+    );
     await expect(loadTemplate(dir)).rejects.toThrow(/newer tunekit/);
     await writeFile(join(dir, "tunekit.json"), "not json");
     await expect(loadTemplate(dir)).rejects.toBeInstanceOf(ModelLoadError);
@@ -264,6 +292,11 @@ describe("tunekit.json", () => {
     await writeFile(join(modelDir, "chat_template.jinja"), SMOLLM2);
     const files = await readModelTemplateFiles(modelDir);
     const t = resolveTemplate("auto", files);
-    expect(t).toMatchObject({ kind: "chat", source: "chat_template.jinja", bosToken: "<s>", eosToken: "</s>" });
+    expect(t).toMatchObject({
+      kind: "chat",
+      source: "chat_template.jinja",
+      bosToken: "<s>",
+      eosToken: "</s>",
+    });
   });
 });
