@@ -17,7 +17,9 @@ import { extractSchemaSubset } from "../src/testing/schema-subset.js";
 import { VERTEX_ROOT_SCHEMAS } from "../src/testing/vertex/schema-roots.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const source = resolve(process.argv[2] ?? join(root, "../shared/spec/aiplatform-v1.discovery.json"));
+const source = resolve(
+  process.argv[2] ?? join(root, "../shared/spec/aiplatform-v1.discovery.json"),
+);
 const target = "src/testing/vertex/aiplatform-schemas.generated.ts";
 
 const document = JSON.parse(readFileSync(source, "utf8")) as {

@@ -460,10 +460,14 @@ function startGeneration(
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LocalModel> {
   check(typeof path === "string" && path.length > 0, "path", "must be a non-empty string");
   const absolute = resolve(path);
+  if (options.signal?.aborted) throw toAbortedError(options.signal);
   const addon = loadNative();
   const loading = addon.loadModel(absolute).catch((error: unknown) => {
     throw fromNativeError(error, { path: absolute });
   });
+  // If the caller stops waiting, a later load failure must not surface as an unhandled
+  // rejection; raceAbort still sees it when it is waiting.
+  loading.catch(() => {});
   const handle = await raceAbort(loading, { signal: options.signal, what: "loading the model" });
   return new LocalModel(absolute, handle);
 }

@@ -24,7 +24,13 @@
 import type { Example } from "../core/dataset/example.js";
 import type { DatasetIssue, DatasetPosition } from "../core/errors.js";
 import { InvalidDatasetError, InvalidOptionError } from "../core/errors.js";
-import { renderExample, type TemplateDescriptor } from "./prompt/template.js";
+import {
+  type InferenceRenderOptions,
+  renderExample,
+  renderForInference,
+  stopStrings,
+  type TemplateDescriptor,
+} from "./prompt/template.js";
 
 /** The label of positions excluded from the loss (PyTorch's `ignore_index`). */
 export const IGNORE_INDEX = -100;
@@ -136,6 +142,47 @@ export function appendedEosId(tokenizer: SequenceTokenizer, template: TemplateDe
     );
   }
   return id;
+}
+
+/** Everything `generate(rawInput)` needs to prompt the tuned model exactly like training. */
+export interface InferencePrompt {
+  /** The rendered prompt text. */
+  text: string;
+  /** Its token ids, BOS as in training: pass these (not the text) to `model.generate`. */
+  promptIds: number[];
+  /**
+   * Ids that end the answer: the model's EOS ids plus the template's end-of-turn token.
+   * Needed because special tokens are skipped in generated text, so a stop *string* such as
+   * `<|im_end|>` would never match when it is not one of the model's EOS ids.
+   */
+  eosTokenIds: number[];
+  /** Stop strings (the end text, for templates whose end marker is not a single token). */
+  stop: string[];
+}
+
+/**
+ * The prompt for a raw input at inference, built by the same rules as training.
+ *
+ * @example
+ * ```ts
+ * const p = inferencePrompt(tokenizerFromModel(model), template, "41");
+ * const { text } = await model.generate(p.promptIds, { eosTokenIds: p.eosTokenIds, stop: p.stop });
+ * console.log(cleanResponse(template, text));
+ * ```
+ */
+export function inferencePrompt(
+  tokenizer: SequenceTokenizer,
+  template: TemplateDescriptor,
+  input: string,
+  options: InferenceRenderOptions = {},
+): InferencePrompt {
+  const text = renderForInference(template, input, options);
+  return {
+    text,
+    promptIds: encodePrompt(tokenizer, template, text),
+    eosTokenIds: endTokenIds(tokenizer, template),
+    stop: stopStrings(template),
+  };
 }
 
 /** One example as tokens, before truncation. */

@@ -88,7 +88,10 @@ export class AdcAuth implements AuthProvider {
         throw new InvalidOptionError(
           "credentials",
           'Application Default Credentials need the package "google-auth-library" (10.x), which could not be loaded',
-          { cause: error, hint: "Install it (`npm i google-auth-library@10`), or pass { accessToken }" },
+          {
+            cause: error,
+            hint: "Install it (`npm i google-auth-library@10`), or pass { accessToken }",
+          },
         );
       }
       const GoogleAuth =

@@ -85,6 +85,13 @@ export interface HttpRequest {
    * (never held in memory whole).
    */
   upload?: UploadBody;
+  /** Extra headers of this request (e.g. `Content-Range` of an upload chunk). */
+  headers?: Record<string, string>;
+  /**
+   * Non-2xx statuses that are answers, not errors: `send` returns them like a 2xx (e.g. 308
+   * "Resume Incomplete" of a resumable upload).
+   */
+  acceptStatus?: readonly number[];
 }
 
 /** A raw request body: the bytes of a file upload. */
@@ -218,6 +225,7 @@ export class HttpClient {
     const headers: Record<string, string> = {
       accept: "application/json",
       ...this.#options.headers,
+      ...request.headers,
       ...(await this.#auth.headers(signal)),
     };
     const init: {
@@ -225,6 +233,7 @@ export class HttpClient {
       headers: Record<string, string>;
       body?: string | Uint8Array | ReadableStream<Uint8Array>;
       duplex?: "half";
+      redirect?: "manual";
       signal?: AbortSignal;
       dispatcher?: unknown;
     } = {
@@ -244,6 +253,10 @@ export class HttpClient {
       headers["content-type"] = "application/json";
       init.body = JSON.stringify(request.body);
     }
+    // A 3xx the caller treats as an answer (e.g. 308 Resume Incomplete) must not be followed.
+    if (request.acceptStatus?.some((status) => status >= 300 && status < 400)) {
+      init.redirect = "manual";
+    }
     if (signal) init.signal = signal;
     init.dispatcher = this.#options.dispatcher ?? sharedDispatcher();
     const fetchFn: FetchLike =
@@ -259,7 +272,7 @@ export class HttpClient {
     this.#options.logger?.debug?.(
       `${request.method} ${path} → ${response.status} (${Date.now() - started} ms)`,
     );
-    if (response.ok) return response;
+    if (response.ok || request.acceptStatus?.includes(response.status)) return response;
     const body = await this.#readBody(response, request, signal).catch(() => "");
     throw apiErrorFromResponse({
       httpStatus: response.status,

@@ -68,11 +68,13 @@ export function fakeServiceHandler(
   const { http, HttpResponse } = msw;
   return http.all(url, async ({ request }) => {
     const hasBody = request.method !== "GET" && request.method !== "HEAD";
+    const bytes = hasBody ? new Uint8Array(await request.arrayBuffer()) : undefined;
     const result = await service.handle({
       method: request.method,
       url: request.url,
       headers: request.headers,
-      body: hasBody ? await request.text() : undefined,
+      body: bytes === undefined ? undefined : Buffer.from(bytes).toString("utf8"),
+      bodyBytes: bytes,
     });
     if (result.kind === "network-error") return HttpResponse.error();
     return new HttpResponse(result.body, { status: result.status, headers: result.headers });

@@ -27,11 +27,11 @@ export interface FakeGeminiServer {
   close(): Promise<void>;
 }
 
-function readBody(request: IncomingMessage): Promise<string> {
+function readBody(request: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    request.on("end", () => resolve(Buffer.concat(chunks)));
     request.on("error", reject);
   });
 }
@@ -65,12 +65,13 @@ export async function listenFake(
 
   const onRequest = async (request: IncomingMessage, response: ServerResponse) => {
     try {
-      const body = await readBody(request);
+      const bytes = await readBody(request);
       const result = await service.handle({
         method: request.method ?? "GET",
         url: `${baseUrl}${request.url ?? "/"}`,
         headers: request.headers,
-        body,
+        body: bytes.toString("utf8"),
+        bodyBytes: bytes,
       });
       if (result.kind === "network-error") {
         request.socket.destroy();

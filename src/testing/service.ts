@@ -94,6 +94,8 @@ export interface FakeHttpRequest {
   headers?: Record<string, string | readonly string[] | undefined> | Iterable<[string, string]>;
   /** The raw body text, if any. */
   body?: string | undefined;
+  /** The body's bytes, when the transport has them (binary uploads need them; `body` is their UTF-8 decoding). */
+  bodyBytes?: Uint8Array | undefined;
 }
 
 /** What a transport must do with a request. */

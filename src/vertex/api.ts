@@ -3,6 +3,9 @@
  * `tuningJobs` create/get/list/cancel, `endpoints` generateContent) and the Cloud Storage JSON
  * API's media upload. Paths follow the aiplatform discovery document.
  */
+
+import { InvalidResponseError } from "../core/errors.js";
+import type { AttemptContext } from "../core/retry.js";
 import type { HttpClient, HttpRequest, UploadBody } from "../remote/http.js";
 import { locationOf } from "./names.js";
 import type {
@@ -118,5 +121,85 @@ export class VertexApi {
       deadlineMs: this.uploadTimeoutMs * 3,
       signal: options.signal,
     });
+  }
+
+  /**
+   * Starts a resumable upload (`POST upload/storage/v1/b/{bucket}/o?uploadType=resumable`) and
+   * returns the session URI from the `Location` header. Safe to repeat: an unused session
+   * creates nothing.
+   */
+  async startResumableUpload(
+    bucket: string,
+    object: string,
+    contentType: string,
+    options: CallOptions = {},
+  ): Promise<string> {
+    const request: HttpRequest = {
+      method: "POST",
+      path: `upload/storage/v1/b/${encodeURIComponent(bucket)}/o`,
+      query: { uploadType: "resumable", name: object },
+      body: { name: object, contentType },
+      headers: { "x-upload-content-type": contentType },
+      retry: true,
+      signal: options.signal,
+    };
+    const response = await this.storage.retrying(
+      (context) => this.storage.send(request, context),
+      request,
+    );
+    await response.arrayBuffer().catch(() => undefined); // drain (small); cancel() can stall under msw
+    const location = response.headers.get("location");
+    const base = `${this.storage.baseUrl}/`;
+    if (!location?.startsWith(base)) {
+      // The session URI receives the credentials: only ever send them to the storage host.
+      throw new InvalidResponseError(
+        `Cloud Storage started a resumable upload of gs://${bucket}/${object} without a session URI on ${this.storage.baseUrl}`,
+      );
+    }
+    return location;
+  }
+
+  /**
+   * One `PUT` of a resumable upload: `bytes` at `offset`; `total` only with the last chunk.
+   * With no bytes it asks how much the service has (`Content-Range: bytes *\/{total|*}`).
+   * Resolves to the persisted byte count (308 Resume Incomplete) or the finished object.
+   */
+  async putUploadChunk(
+    session: string,
+    bytes: Uint8Array,
+    offset: number,
+    total: number | undefined,
+    context: AttemptContext | undefined,
+    options: CallOptions = {},
+  ): Promise<{ persisted: number; object?: WireStorageObject }> {
+    const range =
+      bytes.byteLength === 0
+        ? `bytes */${total ?? "*"}`
+        : `bytes ${offset}-${offset + bytes.byteLength - 1}/${total ?? "*"}`;
+    const request: HttpRequest = {
+      method: "PUT",
+      path: session.slice(this.storage.baseUrl.length + 1),
+      upload: { contentType: "application/octet-stream", data: () => bytes },
+      headers: { "content-range": range },
+      acceptStatus: [308],
+      timeoutMs: this.uploadTimeoutMs,
+      signal: options.signal,
+    };
+    const response = await this.storage.send(request, context);
+    if (response.status === 308) {
+      await response.arrayBuffer().catch(() => undefined); // drain (small); cancel() can stall under msw
+      const match = /^bytes=0-(\d+)$/.exec(response.headers.get("range") ?? "");
+      return { persisted: match ? Number(match[1]) + 1 : 0 };
+    }
+    const text = await response.text();
+    let object: WireStorageObject;
+    try {
+      object = JSON.parse(text) as WireStorageObject;
+    } catch (error) {
+      throw new InvalidResponseError("The finished upload returned a body that is not JSON", {
+        cause: error,
+      });
+    }
+    return { persisted: Number(object.size ?? total ?? 0), object };
   }
 }

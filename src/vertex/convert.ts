@@ -87,10 +87,11 @@ export function describeDataStats(stats: VertexDataStats): string {
   if (stats.tuningStepCount !== undefined) parts.push(`${stats.tuningStepCount} tuning steps`);
   if (stats.totalBillableTokenCount !== undefined)
     parts.push(`${stats.totalBillableTokenCount} billable tokens`);
-  if (stats.truncatedExampleCount)
-    parts.push(`${stats.truncatedExampleCount} examples truncated`);
+  if (stats.truncatedExampleCount) parts.push(`${stats.truncatedExampleCount} examples truncated`);
   if (stats.droppedExampleReasons?.length)
-    parts.push(`${stats.droppedExampleReasons.length} dropped (${stats.droppedExampleReasons.join("; ")})`);
+    parts.push(
+      `${stats.droppedExampleReasons.length} dropped (${stats.droppedExampleReasons.join("; ")})`,
+    );
   return `Vertex AI read the training data: ${parts.join(", ") || "no counts reported"}`;
 }
 
@@ -112,7 +113,8 @@ export function progressFromJob(job: WireTuningJob): Partial<Progress> {
       metrics.totalBillableTokenCount = stats.totalBillableTokenCount;
     if (stats.truncatedExampleCount !== undefined)
       metrics.truncatedExampleCount = stats.truncatedExampleCount;
-    if (stats.droppedExampleReasons) metrics.droppedExampleCount = stats.droppedExampleReasons.length;
+    if (stats.droppedExampleReasons)
+      metrics.droppedExampleCount = stats.droppedExampleReasons.length;
     if (Object.keys(metrics).length > 0) progress.metrics = metrics;
   }
   if (job.state === "JOB_STATE_SUCCEEDED") {

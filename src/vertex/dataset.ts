@@ -72,7 +72,10 @@ export async function* vertexJsonlChunks(
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const limit = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   if (!Number.isInteger(limit) || limit < 1) {
-    throw new InvalidOptionError("chunkBytes", `chunkBytes must be a whole number ≥ 1, got ${limit}`);
+    throw new InvalidOptionError(
+      "chunkBytes",
+      `chunkBytes must be a whole number ≥ 1, got ${limit}`,
+    );
   }
   const encoder = new TextEncoder();
   let pending: string[] = [];

@@ -14,7 +14,12 @@
  * ```
  * @packageDocumentation
  */
-export { AdcAuth, type AdcAuthOptions, CLOUD_PLATFORM_SCOPE, type GoogleAuthLike } from "../remote/adc.js";
+export {
+  AdcAuth,
+  type AdcAuthOptions,
+  CLOUD_PLATFORM_SCOPE,
+  type GoogleAuthLike,
+} from "../remote/adc.js";
 export { AccessTokenAuth, type AccessTokenProvider, type AuthProvider } from "../remote/auth.js";
 export type { FetchLike, Logger } from "../remote/http.js";
 export { type Page, PagePromise } from "../remote/pager.js";
@@ -52,11 +57,19 @@ export {
   VERTEX_GLOBAL_BASE_URL,
   vertexBaseUrl,
 } from "./names.js";
-export { JSONL_CONTENT_TYPE, type StagedFile, uploadDataset } from "./staging.js";
+export {
+  DEFAULT_RESUMABLE_CHUNK_BYTES,
+  JSONL_CONTENT_TYPE,
+  RESUMABLE_CHUNK_QUANTUM,
+  type StagedFile,
+  type UploadMode,
+  type UploadOptions,
+  uploadDataset,
+} from "./staging.js";
 export {
   type ListJobsOptions,
+  type VertexTuneRequest,
   VertexTuner,
   type VertexTunerOptions,
-  type VertexTuneRequest,
 } from "./tuner.js";
 export type * from "./wire.js";

@@ -15,7 +15,12 @@ import { TimeoutError, TuningFailedError } from "../core/errors.js";
 import { JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
 import { poll } from "../core/poll.js";
 import { isRetryableError } from "../core/retry.js";
-import { isTerminalState, type JobEvent, type TunedModel, type WaitOptions } from "../core/types.js";
+import {
+  isTerminalState,
+  type JobEvent,
+  type TunedModel,
+  type WaitOptions,
+} from "../core/types.js";
 import { grpcCodeName } from "../remote/errors.js";
 import type { VertexApi } from "./api.js";
 import {
@@ -232,7 +237,10 @@ export class VertexTuningJob extends ManagedTuningJob {
    */
   async #cancel(): Promise<void> {
     await this.#api.cancelTuningJob(this.name);
-    this.#machine.log("info", `Cancellation of ${this.name} requested; waiting for the service to stop it`);
+    this.#machine.log(
+      "info",
+      `Cancellation of ${this.name} requested; waiting for the service to stop it`,
+    );
     const { cancelTimeoutMs, pollIntervalMs, maxPollIntervalMs } = this.#options;
     try {
       await poll<void>(

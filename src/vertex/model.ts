@@ -4,7 +4,11 @@ import type { GenerateOptions, PromptTemplate, TunedModel, TunedModelInfo } from
 import { responseText } from "../gemini/model.js";
 import type { VertexApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
-import type { WireGenerateContentRequest, WireGenerateContentResponse, WireTuningJob } from "./wire.js";
+import type {
+  WireGenerateContentRequest,
+  WireGenerateContentResponse,
+  WireTuningJob,
+} from "./wire.js";
 
 /** Options of {@link VertexTunedModel.generate}. */
 export interface VertexGenerateOptions extends GenerateOptions {
@@ -67,7 +71,8 @@ export class VertexTunedModel implements TunedModel {
     const body: WireGenerateContentRequest = {
       contents: [{ role: "user", parts: [{ text: userText }] }],
     };
-    if (hasInstruction && input.length > 0) body.systemInstruction = { parts: [{ text: instruction }] };
+    if (hasInstruction && input.length > 0)
+      body.systemInstruction = { parts: [{ text: instruction }] };
     const config = generationConfig(options);
     if (config) body.generationConfig = config;
     return body;
@@ -103,9 +108,16 @@ export class VertexTunedModel implements TunedModel {
   }
 }
 
-function generationConfig(options: GenerateOptions): WireGenerateContentRequest["generationConfig"] {
+function generationConfig(
+  options: GenerateOptions,
+): WireGenerateContentRequest["generationConfig"] {
   const config: NonNullable<WireGenerateContentRequest["generationConfig"]> = {};
-  const check = (name: string, value: number | undefined, ok: (v: number) => boolean, rule: string) => {
+  const check = (
+    name: string,
+    value: number | undefined,
+    ok: (v: number) => boolean,
+    rule: string,
+  ) => {
     if (value !== undefined && (typeof value !== "number" || !ok(value))) {
       throw new InvalidOptionError(name, `${name} must be ${rule}, got ${String(value)}`);
     }
@@ -113,7 +125,12 @@ function generationConfig(options: GenerateOptions): WireGenerateContentRequest[
   check("temperature", options.temperature, (v) => v >= 0 && v <= 2, "between 0 and 2");
   check("topP", options.topP, (v) => v >= 0 && v <= 1, "between 0 and 1");
   check("topK", options.topK, (v) => Number.isInteger(v) && v >= 1, "a whole number ≥ 1");
-  check("maxOutputTokens", options.maxOutputTokens, (v) => Number.isInteger(v) && v >= 1, "a whole number ≥ 1");
+  check(
+    "maxOutputTokens",
+    options.maxOutputTokens,
+    (v) => Number.isInteger(v) && v >= 1,
+    "a whole number ≥ 1",
+  );
   check("seed", options.seed, Number.isInteger, "a whole number");
   if (options.temperature !== undefined) config.temperature = options.temperature;
   if (options.topP !== undefined) config.topP = options.topP;
@@ -124,7 +141,10 @@ function generationConfig(options: GenerateOptions): WireGenerateContentRequest[
   return Object.keys(config).length > 0 ? config : undefined;
 }
 
-function noTextError(endpoint: string, response: WireGenerateContentResponse): InvalidResponseError {
+function noTextError(
+  endpoint: string,
+  response: WireGenerateContentResponse,
+): InvalidResponseError {
   const blocked = response.promptFeedback?.blockReason;
   const finish = response.candidates?.[0]?.finishReason;
   const why = blocked

@@ -142,7 +142,10 @@ const LABEL = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
 export function assertLabels(labels: Record<string, string>, path = "vertex.labels"): void {
   const entries = Object.entries(labels);
   if (entries.length > 63) {
-    throw new InvalidOptionError(path, `${path} has ${entries.length} labels; at most 63 fit beside tunekit's own`);
+    throw new InvalidOptionError(
+      path,
+      `${path} has ${entries.length} labels; at most 63 fit beside tunekit's own`,
+    );
   }
   for (const [key, value] of entries) {
     if (!/^\p{Ll}/u.test(key) || !LABEL.test(key)) {
@@ -158,7 +161,10 @@ export function assertLabels(labels: Record<string, string>, path = "vertex.labe
       );
     }
     if (key === REQUEST_LABEL_KEY) {
-      throw new InvalidOptionError(`${path}.${key}`, `The label "${REQUEST_LABEL_KEY}" is reserved for tunekit`);
+      throw new InvalidOptionError(
+        `${path}.${key}`,
+        `The label "${REQUEST_LABEL_KEY}" is reserved for tunekit`,
+      );
     }
   }
 }

@@ -19,12 +19,12 @@ import type {
   VertexAdapterSize,
   VertexTuneOptions,
 } from "../core/types.js";
+import { encodeDescription, templateFromExamples } from "../gemini/template.js";
 import { AdcAuth, CLOUD_PLATFORM_SCOPE, type GoogleAuthLike } from "../remote/adc.js";
 import { AccessTokenAuth, type AccessTokenProvider, type AuthProvider } from "../remote/auth.js";
 import type { ErrorHinter } from "../remote/errors.js";
 import { type FetchLike, HttpClient, type HttpClientOptions, type Logger } from "../remote/http.js";
 import { PagePromise } from "../remote/pager.js";
-import { encodeDescription, templateFromExamples } from "../gemini/template.js";
 import { VertexApi } from "./api.js";
 import { toModelInfo, VERTEX_TEMPLATE_KIND } from "./convert.js";
 import { vertexProfile, vertexValidationProfile } from "./dataset.js";
@@ -42,7 +42,7 @@ import {
   STORAGE_BASE_URL,
   vertexBaseUrl,
 } from "./names.js";
-import { type StagedFile, uploadDataset } from "./staging.js";
+import { assertChunkBytes, type StagedFile, type UploadMode, uploadDataset } from "./staging.js";
 import type { WireSupervisedHyperParameters, WireTuningJob } from "./wire.js";
 
 /**
@@ -81,7 +81,13 @@ export interface VertexTunerOptions {
   generateTimeoutMs?: number;
   /** Time limit of one upload attempt. Default 30 min. */
   uploadTimeoutMs?: number;
-  /** Size of the chunks a dataset is streamed in. Default 256 KiB. */
+  /**
+   * How datasets are uploaded: `"auto"` (default) sends a file up to `uploadChunkBytes` as one
+   * media request and a larger one as a resumable upload; `"media"` always streams one request;
+   * `"resumable"` always uses a resumable session.
+   */
+  uploadMode?: UploadMode;
+  /** Resumable chunk size (a multiple of 256 KiB), and the `auto` threshold. Default 8 MiB. */
   uploadChunkBytes?: number;
   /** Cap on an honoured `Retry-After`. Default 60 s. */
   maxRetryAfterMs?: number;
@@ -120,7 +126,10 @@ export interface ListJobsOptions {
   signal?: AbortSignal;
 }
 
-const ADAPTER_SIZES: Record<VertexAdapterSize, NonNullable<WireSupervisedHyperParameters["adapterSize"]>> = {
+const ADAPTER_SIZES: Record<
+  VertexAdapterSize,
+  NonNullable<WireSupervisedHyperParameters["adapterSize"]>
+> = {
   1: "ADAPTER_SIZE_ONE",
   2: "ADAPTER_SIZE_TWO",
   4: "ADAPTER_SIZE_FOUR",
@@ -191,12 +200,13 @@ export class VertexTuner implements Tuner {
   readonly #watch: VertexWatchOptions;
   readonly #stagingUri: string | undefined;
   readonly #random: (() => number) | undefined;
-  readonly #chunkBytes: number | undefined;
+  readonly #upload: { mode?: UploadMode; chunkBytes?: number };
 
   constructor(options: VertexTunerOptions = {}) {
     checkNumbers(options);
     const env = options.env ?? process.env;
-    const project = options.project ?? (env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined);
+    const project =
+      options.project ?? (env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined);
     if (project === undefined) {
       throw new InvalidOptionError(
         "project",
@@ -211,7 +221,20 @@ export class VertexTuner implements Tuner {
     if (options.stagingUri !== undefined) parseGcsUri(options.stagingUri, "stagingUri");
     this.#stagingUri = options.stagingUri;
     this.#random = options.random;
-    this.#chunkBytes = options.uploadChunkBytes;
+    if (options.uploadChunkBytes !== undefined) assertChunkBytes(options.uploadChunkBytes);
+    if (
+      options.uploadMode !== undefined &&
+      !["auto", "media", "resumable"].includes(options.uploadMode)
+    ) {
+      throw new InvalidOptionError(
+        "uploadMode",
+        `uploadMode must be "auto", "media" or "resumable", got ${String(options.uploadMode)}`,
+      );
+    }
+    this.#upload = {
+      ...(options.uploadMode ? { mode: options.uploadMode } : {}),
+      ...(options.uploadChunkBytes ? { chunkBytes: options.uploadChunkBytes } : {}),
+    };
 
     const auth: AuthProvider =
       options.accessToken !== undefined
@@ -294,16 +317,20 @@ export class VertexTuner implements Tuner {
     const prepared = this.#prepare(request);
     const { signal } = request;
     throwIfAborted(signal);
-    const spec = prepared.body.supervisedTuningSpec as NonNullable<WireTuningJob["supervisedTuningSpec"]>;
+    const spec = prepared.body.supervisedTuningSpec as NonNullable<
+      WireTuningJob["supervisedTuningSpec"]
+    >;
     const staged: StagedFile[] = [];
     if (prepared.staging) {
       const { bucket, prefix } = prepared.staging;
       const folder = `${prefix ? `${prefix}/` : ""}tunekit-${prepared.requestId}`;
       const upload = (dataset: Dataset, file: string) =>
-        uploadDataset(this.#api, dataset, { bucket, object: `${folder}/${file}` }, {
-          signal,
-          ...(this.#chunkBytes === undefined ? {} : { chunkBytes: this.#chunkBytes }),
-        });
+        uploadDataset(
+          this.#api,
+          dataset,
+          { bucket, object: `${folder}/${file}` },
+          { signal, ...this.#upload },
+        );
       if (prepared.dataset && spec.trainingDatasetUri === undefined) {
         const file = await upload(prepared.dataset, "training.jsonl");
         spec.trainingDatasetUri = file.uri;
@@ -319,7 +346,11 @@ export class VertexTuner implements Tuner {
     const { job: wire, recovered } = await this.#create(prepared, signal);
     const job = new VertexTuningJob(this.#api, wire, this.#watch);
     for (const file of staged) {
-      job.log("info", `Uploaded ${file.examples} examples (${file.bytes} bytes) to ${file.uri}`, file);
+      job.log(
+        "info",
+        `Uploaded ${file.examples} examples (${file.bytes} bytes${file.mode === "resumable" ? `, resumable, ${file.requests} chunks` : ""}) to ${file.uri}`,
+        file,
+      );
     }
     job.log(
       "info",
@@ -374,7 +405,10 @@ export class VertexTuner implements Tuner {
     options: { signal?: AbortSignal | undefined } = {},
   ): Promise<WireTuningJob | undefined> {
     const filter = `labels.${REQUEST_LABEL_KEY}="${requestId}"`;
-    for await (const job of this.listJobs({ filter, ...(options.signal ? { signal: options.signal } : {}) })) {
+    for await (const job of this.listJobs({
+      filter,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
       if (job.labels?.[REQUEST_LABEL_KEY] === requestId) return job;
     }
     return undefined;
@@ -448,14 +482,15 @@ export class VertexTuner implements Tuner {
       );
     }
     const needsUpload =
-      (dataset !== undefined && vertex.trainingDatasetUri === undefined) || validation !== undefined;
+      (dataset !== undefined && vertex.trainingDatasetUri === undefined) ||
+      validation !== undefined;
     const stagingUri = vertex.stagingUri ?? this.#stagingUri;
     let staging: GcsLocation | undefined;
     if (needsUpload) {
       if (stagingUri === undefined) {
         throw new InvalidOptionError(
           "vertex.stagingUri",
-          "Vertex AI reads training data from Cloud Storage: pass a staging location (new VertexTuner({ stagingUri: \"gs://bucket/prefix\" }) or vertex.stagingUri), or name existing data with vertex.trainingDatasetUri",
+          'Vertex AI reads training data from Cloud Storage: pass a staging location (new VertexTuner({ stagingUri: "gs://bucket/prefix" }) or vertex.stagingUri), or name existing data with vertex.trainingDatasetUri',
         );
       }
       staging = parseGcsUri(stagingUri, vertex.stagingUri ? "vertex.stagingUri" : "stagingUri");
@@ -499,7 +534,9 @@ export class VertexTuner implements Tuner {
       baseModel: request.baseModel.trim(),
       supervisedTuningSpec: {
         ...(vertex.trainingDatasetUri ? { trainingDatasetUri: vertex.trainingDatasetUri } : {}),
-        ...(vertex.validationDatasetUri ? { validationDatasetUri: vertex.validationDatasetUri } : {}),
+        ...(vertex.validationDatasetUri
+          ? { validationDatasetUri: vertex.validationDatasetUri }
+          : {}),
         ...(Object.keys(hyperParameters).length > 0 ? { hyperParameters } : {}),
         ...(vertex.exportLastCheckpointOnly === undefined
           ? {}
@@ -649,7 +686,6 @@ function checkNumbers(options: VertexTunerOptions): void {
     "deadlineMs",
     "generateTimeoutMs",
     "uploadTimeoutMs",
-    "uploadChunkBytes",
     "maxRetryAfterMs",
     "initialRetryDelayMs",
     "maxRetryDelayMs",
@@ -659,26 +695,41 @@ function checkNumbers(options: VertexTunerOptions): void {
   ] as const;
   for (const key of positive) {
     const value = options[key];
-    if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value) || value <= 0)) {
+    if (
+      value !== undefined &&
+      (typeof value !== "number" || !Number.isFinite(value) || value <= 0)
+    ) {
       throw new InvalidOptionError(key, `${key} must be a positive number, got ${String(value)}`);
     }
   }
   const { maxRetries, pollMultiplier } = options;
   if (maxRetries !== undefined && (!Number.isInteger(maxRetries) || maxRetries < 0)) {
-    throw new InvalidOptionError("maxRetries", `maxRetries must be a whole number ≥ 0, got ${String(maxRetries)}`);
+    throw new InvalidOptionError(
+      "maxRetries",
+      `maxRetries must be a whole number ≥ 0, got ${String(maxRetries)}`,
+    );
   }
   if (pollMultiplier !== undefined && (!Number.isFinite(pollMultiplier) || pollMultiplier < 1)) {
-    throw new InvalidOptionError("pollMultiplier", `pollMultiplier must be ≥ 1, got ${String(pollMultiplier)}`);
+    throw new InvalidOptionError(
+      "pollMultiplier",
+      `pollMultiplier must be ≥ 1, got ${String(pollMultiplier)}`,
+    );
   }
 }
 
 function checkPageSize(pageSize: number | undefined): void {
   if (pageSize !== undefined && (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000)) {
-    throw new InvalidOptionError("pageSize", `pageSize must be a whole number from 1 to 1000, got ${pageSize}`);
+    throw new InvalidOptionError(
+      "pageSize",
+      `pageSize must be a whole number from 1 to 1000, got ${pageSize}`,
+    );
   }
 }
 
-function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
+function pick<T extends object, K extends keyof T>(
+  source: T,
+  keys: readonly K[],
+): Partial<Pick<T, K>> {
   const out: Partial<Pick<T, K>> = {};
   for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
   return out;

@@ -229,6 +229,12 @@ describe("loadModel errors", () => {
     expect((error as ModelLoadError).path).toBe(join(scratch, "nope"));
   });
 
+  it("an aborted signal stops waiting for the load", async () => {
+    await expect(
+      loadModel(join(FIXTURES, "llama-tied-gqa"), { signal: AbortSignal.abort() }),
+    ).rejects.toBeInstanceOf(AbortedError);
+  });
+
   it("a truncated weight file is a ModelLoadError of kind truncated", async () => {
     const dir = copyFixture("llama-tied-gqa");
     const weights = readFileSync(join(dir, "model.safetensors"));

@@ -17,6 +17,7 @@ import {
   buildSequences,
   encodePrompt,
   IGNORE_INDEX,
+  inferencePrompt,
   type SequenceTokenizer,
   type SequenceWarning,
   tokenizerAddsBos,
@@ -204,6 +205,27 @@ describe("buildSequences: masking, BOS and EOS", () => {
     expect(warnings).toMatchObject([{ type: "boundary", count: 1, examples: [{ index: 0 }] }]);
   });
 
+  it("inferencePrompt: training's prompt ids, and the end-of-turn id among the EOS ids", () => {
+    const tokenizer = fakeTokenizer({ addsBos: true, eos: [2] });
+    const template = resolveTemplate({ instruction: "Add one." }, chatml);
+    const p = inferencePrompt(tokenizer, template, "41");
+    const { sequences } = buildSequences([{ input: "41", output: "42" }], {
+      tokenizer,
+      template,
+      maxLength: 256,
+    });
+    const s = sequences[0]!;
+    expect(p.promptIds).toEqual(s.inputIds.slice(0, s.promptTokens));
+    expect(p.text).toBe(
+      renderExample(template, { input: "41", output: "", instruction: "Add one." }).prompt,
+    );
+    expect(p.eosTokenIds.sort()).toEqual([2, 3]); // </s> and <|im_end|>
+    expect(p.stop).toEqual(["<|im_end|>"]);
+    expect(inferencePrompt(tokenizer, template, "41", { instruction: "" }).text).not.toContain(
+      "Add one.",
+    );
+  });
+
   it("adapts a LocalModel-shaped object", () => {
     const calls: unknown[] = [];
     const tokenizer = tokenizerFromModel({
@@ -353,7 +375,7 @@ describe("the local limit profile", () => {
       },
       {
         reason: expect.stringMatching(
-          /^1 example exceed maxLength 8 \(longest 10 tokens, 2 response tokens would be cut\)/,
+          /^1 example exceed maxLength 8 \(longest 12 tokens, 2 response tokens would be cut\)/,
         ),
         severity: "warning",
       },

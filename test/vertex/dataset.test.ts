@@ -5,6 +5,7 @@ import { Dataset } from "../../src/core/dataset/dataset.js";
 import { createFakeVertexHandlers, FakeVertexService } from "../../src/testing/index.js";
 import {
   createVertexProfile,
+  DEFAULT_CHUNK_BYTES,
   toVertexJsonl,
   toVertexLine,
   toVertexRecord,
@@ -22,7 +23,9 @@ async function collectChunks(source: AsyncIterable<Uint8Array>): Promise<Uint8Ar
 
 describe("toVertexRecord", () => {
   it("sends the instruction as systemInstruction and the pair as user/model turns", () => {
-    expect(toVertexRecord({ instruction: "Answer briefly.", input: "What is AI?", output: "A field." })).toEqual({
+    expect(
+      toVertexRecord({ instruction: "Answer briefly.", input: "What is AI?", output: "A field." }),
+    ).toEqual({
       systemInstruction: { role: "system", parts: [{ text: "Answer briefly." }] },
       contents: [
         { role: "user", parts: [{ text: "What is AI?" }] },
@@ -30,7 +33,9 @@ describe("toVertexRecord", () => {
       ],
     });
     // systemInstruction comes first on the line, as in Vertex's own examples.
-    expect(toVertexLine({ instruction: "s", input: "i", output: "o" })).toMatch(/^\{"systemInstruction":/);
+    expect(toVertexLine({ instruction: "s", input: "i", output: "o" })).toMatch(
+      /^\{"systemInstruction":/,
+    );
   });
 
   it("has no systemInstruction without an instruction", () => {
@@ -57,7 +62,7 @@ describe("toVertexRecord", () => {
   it("keeps Unicode exactly, one example per line whatever the text holds", () => {
     const examples = [
       { instruction: "Réponds en français 🇫🇷", input: "你好，世界", output: "Bonjour 👋🏽" },
-      { input: "مرحبا\u200f", output: "line one\nline two\r\n\ttabbed \"quoted\" \\ back" },
+      { input: "مرحبا\u200f", output: 'line one\nline two\r\n\ttabbed "quoted" \\ back' },
       { input: "\u2028separators\u2029", output: "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 and \u0000 NUL" },
       { input: "lone \ud800 surrogate", output: "ok" },
     ];
@@ -70,7 +75,8 @@ describe("toVertexRecord", () => {
       const example = examples[i] as (typeof examples)[number];
       expect(record.contents[0].parts[0].text).toBe(example.input);
       expect(record.contents[1].parts[0].text).toBe(example.output);
-      if ("instruction" in example) expect(record.systemInstruction.parts[0].text).toBe(example.instruction);
+      if ("instruction" in example)
+        expect(record.systemInstruction.parts[0].text).toBe(example.instruction);
     });
     // A lone surrogate is escaped, so the file stays valid UTF-8.
     expect(Buffer.from(jsonl, "utf8").toString("utf8")).toBe(jsonl);
@@ -116,7 +122,9 @@ describe("vertexJsonlChunks", () => {
   });
 
   it("rejects a bad chunk size", async () => {
-    await expect(collectChunks(vertexJsonlChunks(examples, { chunkBytes: 0 }))).rejects.toThrow(/chunkBytes/);
+    await expect(collectChunks(vertexJsonlChunks(examples, { chunkBytes: 0 }))).rejects.toThrow(
+      /chunkBytes/,
+    );
   });
 });
 
@@ -129,14 +137,16 @@ describe("vertex limit profiles", () => {
   });
 
   it("warns on a validation set over 256 examples", () => {
-    const big = Dataset.from(Array.from({ length: 300 }, (_, i) => ({ input: `${i}`, output: "x" })));
+    const big = Dataset.from(
+      Array.from({ length: 300 }, (_, i) => ({ input: `${i}`, output: "x" })),
+    );
     const result = big.validate(vertexValidationProfile);
     expect(result.valid).toBe(true);
     expect(result.warnings[0]?.reason).toMatch(/256/);
   });
 });
 
-describe("a large dataset is streamed to the Cloud Storage upload", () => {
+describe("large datasets reach Cloud Storage without being held in memory", () => {
   const service = new FakeVertexService({ accessToken: TOKEN });
   const server = setupServer();
   beforeAll(() => {
@@ -146,29 +156,23 @@ describe("a large dataset is streamed to the Cloud Storage upload", () => {
   afterEach(() => service.reset());
   afterAll(() => server.close());
 
-  it("sends a ReadableStream body in bounded chunks, and the object holds exactly the JSONL", async () => {
-    const examples = Array.from({ length: 20_000 }, (_, i) => ({
-      instruction: "Continue the story.",
-      input: `Chapter ${i}: ${"lorem ipsum dolor sit amet ".repeat(8)}`,
-      output: `…and then ${i} happened ✨ ${"ñ".repeat(40)}`,
-    }));
-    const dataset = Dataset.from(examples);
-    const expected = toVertexJsonl(examples);
-    const expectedBytes = Buffer.byteLength(expected, "utf8");
-    expect(expectedBytes).toBeGreaterThan(8 * 1024 * 1024);
+  const examples = Array.from({ length: 20_000 }, (_, i) => ({
+    instruction: "Continue the story.",
+    input: `Chapter ${i}: ${"lorem ipsum dolor sit amet ".repeat(8)}`,
+    output: `…and then ${i} happened ✨ ${"ñ".repeat(40)}`,
+  }));
+  const dataset = Dataset.from(examples);
+  const expected = toVertexJsonl(examples);
+  const expectedBytes = Buffer.byteLength(expected, "utf8");
 
-    const chunkBytes = 64 * 1024;
-    const seen: { streamed: boolean; chunks: number; largest: number } = {
-      streamed: false,
-      chunks: 0,
-      largest: 0,
-    };
+  it("media mode streams one request body in bounded pieces; the object holds exactly the JSONL", async () => {
+    expect(expectedBytes).toBeGreaterThan(8 * 1024 * 1024);
+    const seen = { streamed: false, chunks: 0, largest: 0 };
     const fetchSpy = async (url: string, init: RequestInit): Promise<Response> => {
       if (url.includes("/upload/storage/") && init.body instanceof ReadableStream) {
         seen.streamed = true;
-        const source = init.body as ReadableStream<Uint8Array>;
-        // Count the chunks as fetch pulls them, then hand them on unchanged.
-        const counted = source.pipeThrough(
+        // Count the pieces as fetch pulls them, then hand them on unchanged.
+        const counted = (init.body as ReadableStream<Uint8Array>).pipeThrough(
           new TransformStream<Uint8Array, Uint8Array>({
             transform(chunk, controller) {
               seen.chunks++;
@@ -181,19 +185,90 @@ describe("a large dataset is streamed to the Cloud Storage upload", () => {
       }
       return globalThis.fetch(url, init);
     };
-    const tuner = testTuner({ fetch: fetchSpy, uploadChunkBytes: chunkBytes });
-    const job = await tuner.tune({ baseModel: BASE_MODEL, dataset });
+    const job = await testTuner({ fetch: fetchSpy, uploadMode: "media" }).tune({
+      baseModel: BASE_MODEL,
+      dataset,
+    });
     job.detach();
-
     expect(seen.streamed).toBe(true);
-    expect(seen.chunks).toBeGreaterThanOrEqual(Math.floor(expectedBytes / (chunkBytes + 1024)));
-    expect(seen.largest).toBeLessThan(chunkBytes + 1024);
+    expect(seen.chunks).toBeGreaterThanOrEqual(
+      Math.floor(expectedBytes / (DEFAULT_CHUNK_BYTES + 1024)),
+    );
+    expect(seen.largest).toBeLessThan(DEFAULT_CHUNK_BYTES + 1024);
     const [object] = service.listObjects();
     expect(object?.size).toBe(expectedBytes);
     expect(object?.text === expected).toBe(true);
-    const upload = service.requests.find((r) => r.route === "uploadObject");
-    expect(upload?.body).toEqual({ bytes: expectedBytes });
-    const log = (await job.events()[Symbol.asyncIterator]().next()).value;
-    expect(log).toBeDefined();
+    expect(service.requests.find((r) => r.route === "uploadObject")?.body).toEqual({
+      bytes: expectedBytes,
+    });
+  });
+
+  it("auto mode sends a large file as a resumable upload, chunk by chunk, and survives faults mid-way", async () => {
+    const chunk = 256 * 1024;
+    // A chunk dropped before it arrives, one whose answer is lost after it was stored, a 503.
+    service.faults.dropConnection({ route: "uploadChunk", skip: 2 });
+    service.faults.loseResponse({ route: "uploadChunk", skip: 5 });
+    service.faults.unavailable({ route: "uploadChunk", skip: 9 });
+    const job = await testTuner({ uploadChunkBytes: chunk }).tune({
+      baseModel: BASE_MODEL,
+      dataset,
+    });
+    job.detach();
+    const [object] = service.listObjects();
+    expect(object?.size).toBe(expectedBytes);
+    expect(object?.text === expected).toBe(true);
+
+    const puts = service.requests.filter((r) => r.route === "uploadChunk");
+    const dataPuts = puts.filter((r) => (r.body as { bytes: number } | undefined)?.bytes);
+    const statusQueries = puts.filter((r) => /^bytes \*\//.test(r.headers["content-range"] ?? ""));
+    expect(statusQueries).toHaveLength(3); // one before each repeat
+    for (const put of dataPuts) {
+      expect((put.body as { bytes: number }).bytes).toBeLessThanOrEqual(chunk);
+    }
+    // Every byte was sent once, plus the chunks that never arrived or failed (the lost one
+    // was stored, so it is not sent again).
+    const sent = dataPuts
+      .filter((r) => r.outcome !== "dropped" && r.status !== 503)
+      .reduce((sum, r) => sum + (r.body as { bytes: number }).bytes, 0);
+    expect(sent).toBe(expectedBytes);
+    expect(Math.ceil(expectedBytes / chunk)).toBeGreaterThanOrEqual(32);
+    const started = service.requests.find((r) => r.route === "uploadObject");
+    expect(started?.query.uploadType).toBe("resumable");
+    const log = job.wire; // the job was created from the staged file
+    expect(log.supervisedTuningSpec?.trainingDatasetUri).toBe(
+      `gs://${object?.bucket}/${object?.name}`,
+    );
+  });
+
+  it("auto mode sends a small file as one media request", async () => {
+    const small = Dataset.from(examples.slice(0, 50));
+    const job = await testTuner().tune({ baseModel: BASE_MODEL, dataset: small });
+    job.detach();
+    const uploads = service.requests.filter((r) => r.route?.startsWith("upload"));
+    expect(uploads.map((r) => [r.route, r.query.uploadType])).toEqual([["uploadObject", "media"]]);
+    expect(service.listObjects()[0]?.text).toBe(toVertexJsonl(examples.slice(0, 50)));
+  });
+
+  it("resumable mode handles a file that ends exactly on a chunk boundary", async () => {
+    // Lines of exactly 1 KiB → 256 lines fill one 256 KiB chunk.
+    const line = (i: number) => ({ input: String(i).padStart(5, "0"), output: "" });
+    const probe = toVertexLine({ ...line(0), output: "x" }).length;
+    const pad = "x".repeat(1024 - probe + 1);
+    const exact = Array.from({ length: 512 }, (_, i) => ({ ...line(i), output: pad }));
+    expect(Buffer.byteLength(toVertexJsonl(exact))).toBe(512 * 1024);
+    const job = await testTuner({ uploadMode: "resumable", uploadChunkBytes: 256 * 1024 }).tune({
+      baseModel: BASE_MODEL,
+      dataset: Dataset.from(exact),
+    });
+    job.detach();
+    expect(service.listObjects()[0]?.text).toBe(toVertexJsonl(exact));
+    const ranges = service.requests
+      .filter((r) => r.route === "uploadChunk")
+      .map((r) => r.headers["content-range"]);
+    expect(ranges).toEqual(["bytes 0-262143/*", "bytes 262144-524287/*", "bytes */524288"]);
+  });
+
+  it("rejects a resumable chunk size that is not a multiple of 256 KiB", () => {
+    expect(() => testTuner({ uploadChunkBytes: 100_000 })).toThrow(/256 KiB/);
   });
 });

@@ -22,7 +22,7 @@ import { checkVertexTraffic, type FakeVertexService } from "../../src/testing/in
 import { toVertexJsonl } from "../../src/vertex/dataset.js";
 import { VertexTunedModel } from "../../src/vertex/model.js";
 import { REQUEST_LABEL_KEY } from "../../src/vertex/names.js";
-import type { VertexTunerOptions, VertexTuneRequest } from "../../src/vertex/tuner.js";
+import type { VertexTuneRequest, VertexTunerOptions } from "../../src/vertex/tuner.js";
 import {
   BASE_MODEL,
   collect,
@@ -34,6 +34,26 @@ import {
   TOKEN,
   testTuner,
 } from "./helpers.js";
+
+/** The parts of a sent `TuningJob` the specs read. */
+interface SentJob {
+  baseModel?: string;
+  tunedModelDisplayName?: string;
+  description?: string;
+  labels: Record<string, string>;
+  supervisedTuningSpec: {
+    trainingDatasetUri?: string;
+    validationDatasetUri?: string;
+    hyperParameters?: Record<string, unknown>;
+  };
+}
+
+/** The request body of the first `route` request in the log. */
+function sent(service: FakeVertexService, route: "createTuningJob"): SentJob {
+  const entry = service.requests.find((r) => r.route === route);
+  if (!entry) throw new Error(`no ${route} request was sent`);
+  return entry.body as SentJob;
+}
 
 /** What a transport gives the suite. */
 export interface VertexFakeTransport {
@@ -98,10 +118,12 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
       expect(upload?.query.name).toMatch(/^runs\/tunekit-[a-z0-9]{20}\/training\.jsonl$/);
       expect(upload?.headers["content-type"]).toBe("application/jsonl");
       const uri = `gs://tunekit-staging/${upload?.query.name}`;
-      expect(fake.service.getObject(uri)?.text).toBe(toVertexJsonl(incrementDataset(24, INSTRUCTION)));
+      expect(fake.service.getObject(uri)?.text).toBe(
+        toVertexJsonl(incrementDataset(24, INSTRUCTION)),
+      );
 
       const create = fake.service.requests[1];
-      const body = create?.body as Record<string, any>;
+      const body = create?.body as SentJob;
       expect(body.baseModel).toBe(BASE_MODEL);
       expect(body.tunedModelDisplayName).toBe("Increment Bot");
       expect(body.supervisedTuningSpec).toEqual({
@@ -133,7 +155,9 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
 
       expect(model).toBeInstanceOf(VertexTunedModel);
       const vertexModel = model as VertexTunedModel;
-      expect(vertexModel.endpoint).toMatch(/^projects\/tunekit-test\/locations\/us-central1\/endpoints\/\d+$/);
+      expect(vertexModel.endpoint).toMatch(
+        /^projects\/tunekit-test\/locations\/us-central1\/endpoints\/\d+$/,
+      );
       expect(model.info()).toMatchObject({
         name: job.name,
         state: "active",
@@ -149,7 +173,9 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
       const model = await (await tuner().tune(request())).wait();
       await expect(model.generate("7")).resolves.toBe("8");
       const sent = fake.service.requests.find((r) => r.route === "generateContent");
-      expect(sent?.path).toMatch(/^\/v1\/projects\/tunekit-test\/locations\/us-central1\/endpoints\/\d+:generateContent$/);
+      expect(sent?.path).toMatch(
+        /^\/v1\/projects\/tunekit-test\/locations\/us-central1\/endpoints\/\d+:generateContent$/,
+      );
       expect(sent?.body).toEqual({
         contents: [{ role: "user", parts: [{ text: "7" }] }],
         systemInstruction: { parts: [{ text: INSTRUCTION }] },
@@ -171,10 +197,15 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
       expect(creates.map((r) => r.outcome)).toEqual(["response-lost"]);
       const lookups = fake.service.requests.filter((r) => r.route === "listTuningJobs");
       expect(lookups).toHaveLength(1);
-      const label = (creates[0]?.body as { labels: Record<string, string> }).labels[REQUEST_LABEL_KEY];
+      const label = sent(fake.service, "createTuningJob").labels[REQUEST_LABEL_KEY];
       expect(lookups[0]?.query.filter).toBe(`labels.${REQUEST_LABEL_KEY}="${label}"`);
       expect(routes()).toEqual(
-        expect.arrayContaining(["uploadObject", "createTuningJob", "listTuningJobs", "getTuningJob"]),
+        expect.arrayContaining([
+          "uploadObject",
+          "createTuningJob",
+          "listTuningJobs",
+          "getTuningJob",
+        ]),
       );
       expect(routes().indexOf("listTuningJobs")).toBe(routes().indexOf("createTuningJob") + 1);
     });
@@ -190,7 +221,9 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
       expect(creates.map((r) => r.status)).toEqual([undefined, 503, 200]);
       // Before each repeat, a lookup by the same label.
       expect(routes().filter((r) => r === "listTuningJobs")).toHaveLength(2);
-      const labels = creates.map((r) => (r.body as { labels: Record<string, string> }).labels[REQUEST_LABEL_KEY]);
+      const labels = creates.map(
+        (r) => (r.body as { labels: Record<string, string> }).labels[REQUEST_LABEL_KEY],
+      );
       expect(new Set(labels).size).toBe(1);
     });
 
@@ -209,33 +242,36 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
       await expect(t.tune(request({ dataset: {} as never }))).rejects.toBeInstanceOf(
         InvalidOptionError,
       );
-      await expect(t.tune(request({ dataset: undefined }))).rejects.toBeInstanceOf(
+      await expect(t.tune(request({ dataset: undefined as never }))).rejects.toBeInstanceOf(
         InvalidOptionError,
       );
       await expect(
         tuner({ stagingUri: undefined as never }).tune(request()),
       ).rejects.toBeInstanceOf(InvalidOptionError);
-      await expect(
-        t.tune(request({ vertex: { labels: { Team: "x" } } })),
-      ).rejects.toBeInstanceOf(InvalidOptionError);
-      await expect(
-        t.tune(request({ vertex: { adapterSize: 3 as never } })),
-      ).rejects.toBeInstanceOf(InvalidOptionError);
+      await expect(t.tune(request({ vertex: { labels: { Team: "x" } } }))).rejects.toBeInstanceOf(
+        InvalidOptionError,
+      );
+      await expect(t.tune(request({ vertex: { adapterSize: 3 as never } }))).rejects.toBeInstanceOf(
+        InvalidOptionError,
+      );
       expect(fake.service.requests).toEqual([]);
     });
 
     it("uploads a validation set beside the training set and names both in the spec", async () => {
       const job = await tuner().tune(
-        request({ validation: incrementDataset(5, INSTRUCTION), vertex: { adapterSize: 4, labels: { team: "nlp" } } }),
+        request({
+          validation: incrementDataset(5, INSTRUCTION),
+          vertex: { adapterSize: 4, labels: { team: "nlp" } },
+        }),
       );
       const uploads = fake.service.requests.filter((r) => r.route === "uploadObject");
       expect(uploads.map((r) => r.query.name?.split("/").pop())).toEqual([
         "training.jsonl",
         "validation.jsonl",
       ]);
-      const body = fake.service.requests.find((r) => r.route === "createTuningJob")?.body as Record<string, any>;
+      const body = sent(fake.service, "createTuningJob");
       expect(body.supervisedTuningSpec.validationDatasetUri).toMatch(/validation\.jsonl$/);
-      expect(body.supervisedTuningSpec.hyperParameters.adapterSize).toBe("ADAPTER_SIZE_FOUR");
+      expect(body.supervisedTuningSpec.hyperParameters?.adapterSize).toBe("ADAPTER_SIZE_FOUR");
       expect(body.labels.team).toBe("nlp");
       await job.wait();
     });
@@ -249,7 +285,7 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
       });
       await job.wait();
       expect(routes()).not.toContain("uploadObject");
-      const body = fake.service.requests.find((r) => r.route === "createTuningJob")?.body as Record<string, any>;
+      const body = sent(fake.service, "createTuningJob");
       expect(body.supervisedTuningSpec.trainingDatasetUri).toBe(uri);
       expect(body.description).toBeUndefined();
     });
@@ -285,7 +321,10 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
     it("reports bad data found by the service (a malformed line) as a failed job", async () => {
       const uri = "gs://tunekit-staging/bad.jsonl";
       fake.service.putObject(uri, '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}\n');
-      const job = await tuner().tune({ baseModel: BASE_MODEL, vertex: { trainingDatasetUri: uri } });
+      const job = await tuner().tune({
+        baseModel: BASE_MODEL,
+        vertex: { trainingDatasetUri: uri },
+      });
       const error = await job.wait().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TuningFailedError);
       expect((error as Error).message).toContain("line 1");
@@ -334,7 +373,9 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
       const model = await tuner().getModel(started.name);
       await expect(model.generate("1")).resolves.toBe("2");
       const before = fake.service.requests.length;
-      await expect(tuner().deleteModel(started.name)).rejects.toBeInstanceOf(UnsupportedOptionError);
+      await expect(tuner().deleteModel(started.name)).rejects.toBeInstanceOf(
+        UnsupportedOptionError,
+      );
       expect(fake.service.requests.length).toBe(before);
       await expect(tuner().getJob("999")).rejects.toBeInstanceOf(NotFoundError);
     });

@@ -378,7 +378,7 @@ fn sliding_windows(keys: &Keys<'_>, family: Family, layers: usize) -> Result<Vec
             }
         }
     };
-    if windows.iter().any(|w| *w == Some(0)) {
+    if windows.contains(&Some(0)) {
         return Err(keys.err("`sliding_window` must be positive".into()));
     }
     Ok(windows)

@@ -26,7 +26,8 @@ export const DEFAULT_HUB_ENDPOINT = "https://huggingface.co";
 /** A 40-hex-digit git commit id. */
 export const COMMIT_HASH = /^[0-9a-f]{40}$/;
 
-function expandUser(path: string): string {
+/** `~` and `~/…` → the home directory, as Python's `expanduser`. */
+export function expandUser(path: string): string {
   if (path === "~") return homedir();
   if (path.startsWith("~/") || path.startsWith(`~${sep}`)) return join(homedir(), path.slice(2));
   return path;
@@ -49,9 +50,14 @@ export function hubCacheDir(env: HubEnv = process.env): string {
   return explicit ? resolve(expandUser(explicit)) : join(hfHome(env), "hub");
 }
 
-/** True when `HF_HUB_OFFLINE` is `1`, `ON`, `YES` or `TRUE` (any case), as in Python. */
+/**
+ * True when `HF_HUB_OFFLINE` (else the older `TRANSFORMERS_OFFLINE`) is `1`, `ON`, `YES` or
+ * `TRUE` (any case), as in Python.
+ */
 export function isOffline(env: HubEnv = process.env): boolean {
-  const value = nonEmpty(env.HF_HUB_OFFLINE)?.trim().toUpperCase();
+  const value = (nonEmpty(env.HF_HUB_OFFLINE) ?? nonEmpty(env.TRANSFORMERS_OFFLINE))
+    ?.trim()
+    .toUpperCase();
   return value === "1" || value === "ON" || value === "YES" || value === "TRUE";
 }
 

@@ -1,15 +1,30 @@
 /**
- * Downloads one repository file into the hub cache: metadata through `@huggingface/hub`
- * (`fileDownloadInfo`: size, ETag, final URL), bytes through `fetch` so the transfer can be
- * resumed (a `Range` request from an existing `blobs/<etag>.incomplete`, as Python does),
- * reported (bytes per file) and aborted. A blob only gets its final name after its size —
- * and, for LFS files, its sha256 — has been checked, so an interrupted download never
- * leaves a blob that looks complete.
+ * Downloads one repository file into the hub cache, the way Python's `hf_hub_download`
+ * does: a `HEAD` of `/{repo}/resolve/{commit}/{file}` whose headers are read from the
+ * hub's own answer (`X-Linked-Etag` — the sha256 of an LFS file — else `ETag`,
+ * `X-Linked-Size`, `X-Repo-Commit`), following relative redirects only; then the bytes
+ * through `fetch`, resumed with a `Range` request from an existing
+ * `blobs/<etag>.incomplete`, reported (bytes per file) and abortable. A blob only gets its
+ * final name after its size — and, for LFS files, its sha256 — has been checked, so an
+ * interrupted download never leaves a blob that looks complete.
+ *
+ * (Following the CDN redirect, as `@huggingface/hub`'s `fileDownloadInfo` does, would name
+ * LFS blobs after the CDN's ETag instead of the sha256 Python uses.)
  */
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { sleep } from "../../core/abort.js";
 import {
   ApiError,
   AuthenticationError,
@@ -148,16 +163,9 @@ export async function downloadFileToCache(ctx: DownloadContext, file: string): P
     return pointer;
   }
 
-  const { fileDownloadInfo } = await import("@huggingface/hub");
-  let info: Awaited<ReturnType<typeof fileDownloadInfo>>;
+  let info: FileMetadata | null;
   try {
-    info = await fileDownloadInfo({
-      repo: { type: "model", name: ctx.repo },
-      path: file,
-      revision: ctx.commit,
-      hubUrl: ctx.endpoint,
-      fetch: ctx.fetch,
-    });
+    info = await fileMetadata(ctx, file);
   } catch (error) {
     throw toHubError(error, `cannot look up ${ctx.repo}/${file}`, ctx.signal);
   }
@@ -175,9 +183,10 @@ export async function downloadFileToCache(ctx: DownloadContext, file: string): P
   if ((await fileSize(blob)) !== info.size) {
     let pending = inFlight.get(blob);
     if (pending === undefined) {
-      pending = downloadBlob(ctx, file, info.url, info.size, etag, blob).finally(() =>
-        inFlight.delete(blob),
-      );
+      const { url, size } = info;
+      pending = withBlobLock(ctx, etag, blob, size, () =>
+        downloadBlob(ctx, file, url, size, etag, blob),
+      ).finally(() => inFlight.delete(blob));
       inFlight.set(blob, pending);
       await pending;
     } else {
@@ -190,6 +199,132 @@ export async function downloadFileToCache(ctx: DownloadContext, file: string): P
     ctx.emit({ type: "file-done", file, totalBytes: info.size, cached: true });
   }
   return pointer;
+}
+
+/** How often a download waits for another process's lock to go. */
+const LOCK_POLL_MS = 250;
+
+/**
+ * Runs `download` holding `<cache>/.locks/models--org--name/<etag>.tunekit.lock` (created
+ * exclusively, holding the pid), so two processes never write the same `.incomplete` file.
+ * A lock whose process is gone is taken over; while another live process holds it, this
+ * waits (abortable) and returns as soon as the blob is complete. Python's own lock files
+ * (`<etag>.lock`, held with flock) are separate and left alone.
+ */
+async function withBlobLock(
+  ctx: DownloadContext,
+  etag: string,
+  blob: string,
+  size: number,
+  download: () => Promise<void>,
+): Promise<void> {
+  const dir = join(dirname(ctx.paths.root), ".locks", basename(ctx.paths.root));
+  await mkdir(dir, { recursive: true });
+  const lock = join(dir, `${etag}.tunekit.lock`);
+  for (;;) {
+    try {
+      await writeFile(lock, `${process.pid}\n`, { flag: "wx" });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    if (await isStaleLock(lock)) {
+      await rm(lock, { force: true });
+      continue;
+    }
+    await sleep(LOCK_POLL_MS, ctx.signal);
+    if ((await fileSize(blob)) === size) return;
+  }
+  try {
+    if ((await fileSize(blob)) !== size) await download();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+/** True when the lock's process no longer runs (or the lock is ours: a crash's leftover). */
+async function isStaleLock(lock: string): Promise<boolean> {
+  let text: string;
+  let age: number;
+  try {
+    [text, age] = await Promise.all([
+      readFile(lock, "utf8"),
+      stat(lock).then((info) => Date.now() - info.mtimeMs),
+    ]);
+  } catch {
+    return false; // Released meanwhile: try again.
+  }
+  const pid = Number.parseInt(text, 10);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return age > 60_000;
+  // Downloads in this process are already shared through `inFlight`.
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+/** What the hub says about one file. */
+export interface FileMetadata {
+  /** Normalised: the sha256 for LFS files, the git blob sha1 otherwise. */
+  etag: string;
+  size: number;
+  /** Where the bytes are (the CDN location when the hub redirects there). */
+  url: string;
+  commit: string | undefined;
+}
+
+/** Python's `get_hf_file_metadata`: HEAD, relative redirects followed, headers of the hub's reply. */
+export async function fileMetadata(
+  ctx: DownloadContext,
+  file: string,
+): Promise<FileMetadata | null> {
+  const path = file.split("/").map(encodeURIComponent).join("/");
+  let url = `${ctx.endpoint}/${ctx.repo}/resolve/${encodeURIComponent(ctx.commit)}/${path}`;
+  for (let hop = 0; ; hop++) {
+    const response = await ctx.fetch(url, {
+      method: "HEAD",
+      redirect: "manual",
+      headers: { "Accept-Encoding": "identity" },
+    });
+    const location = response.headers.get("location");
+    if (response.status >= 300 && response.status < 400 && location !== null) {
+      const next = new URL(location, url);
+      // A relative redirect (renamed repo) is followed; a CDN redirect ends the lookup.
+      if (next.origin === new URL(url).origin && !location.includes("://") && hop < 5) {
+        url = next.href;
+        continue;
+      }
+      return metadataFrom(response, next.href, file);
+    }
+    if (response.status === 404 && response.headers.get("x-error-code") === "EntryNotFound") {
+      return null;
+    }
+    if (!response.ok) {
+      const { HubApiError } = await import("@huggingface/hub");
+      throw new HubApiError(
+        url,
+        response.status,
+        response.headers.get("x-request-id") ?? undefined,
+        `HEAD ${url} answered ${response.status}`,
+      );
+    }
+    return metadataFrom(response, url, file);
+  }
+}
+
+function metadataFrom(response: Response, url: string, file: string): FileMetadata {
+  const headers = response.headers;
+  const rawEtag = headers.get("x-linked-etag") ?? headers.get("etag");
+  const size = Number(headers.get("x-linked-size") ?? headers.get("content-length") ?? Number.NaN);
+  if (rawEtag === null || !Number.isSafeInteger(size) || size < 0) {
+    throw new InvalidResponseError(
+      `the hub sent no ${rawEtag === null ? "ETag" : "size"} for ${file}; is this a Hugging Face hub endpoint?`,
+    );
+  }
+  return { etag: rawEtag, size, url, commit: headers.get("x-repo-commit") ?? undefined };
 }
 
 async function hashFile(path: string, hash: Hash, signal: AbortSignal | undefined): Promise<void> {

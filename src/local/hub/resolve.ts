@@ -2,12 +2,18 @@
  * `resolveModel`: turns what a user passes as a base model — a model directory, a GGUF
  * file or a hub id `org/name[@revision]` — into a local path the native core can load.
  */
-import { open, stat } from "node:fs/promises";
+import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
-import { InvalidOptionError, ModelLoadError, throwIfAborted } from "../../core/errors.js";
+import {
+  InvalidOptionError,
+  ModelLoadError,
+  NotFoundError,
+  throwIfAborted,
+} from "../../core/errors.js";
 import {
   COMMIT_HASH,
   exists,
+  expandUser,
   type HubEnv,
   hubCacheDir,
   hubEndpoint,
@@ -147,7 +153,7 @@ export async function resolveModel(
   }
   throwIfAborted(options.signal);
   const parsed = parseModelSpec(spec);
-  const asPath = resolvePath(parsed.kind === "path" ? parsed.path : spec.trim());
+  const asPath = resolvePath(expandUser(parsed.kind === "path" ? parsed.path : spec.trim()));
   if (parsed.kind === "path" || (await exists(asPath))) return resolveLocal(asPath, spec);
   return resolveHub(parsed.repo, parsed.revision, options);
 }
@@ -219,7 +225,7 @@ async function resolveHub(
   if (offline) {
     const cached = await fromCache(paths, repo, revision, cacheDir);
     if (cached.model) {
-      emit(resolvedEvent(cached.model, true));
+      emit(await resolvedEvent(cached.model, true));
       return cached.model;
     }
     throw new ModelLoadError(
@@ -229,6 +235,15 @@ async function resolveHub(
         hint: "Unset HF_HUB_OFFLINE to download it, or point HF_HUB_CACHE/HF_HOME at a cache that has it.",
       },
     );
+  }
+
+  // A commit never changes: a complete snapshot of it needs no network at all.
+  if (COMMIT_HASH.test(revision)) {
+    const cached = await fromCache(paths, repo, revision, cacheDir);
+    if (cached.model) {
+      emit(await resolvedEvent(cached.model, true));
+      return cached.model;
+    }
   }
 
   const endpoint = (options.endpoint ?? hubEndpoint(env)).replace(/\/+$/, "");
@@ -261,9 +276,16 @@ async function resolveHub(
           type: "warning",
           message: `${endpoint} is unreachable; using ${repo}@${revision} from the cache (commit ${cached.model.commit})`,
         });
-        emit(resolvedEvent(cached.model, true));
+        emit(await resolvedEvent(cached.model, true));
         return cached.model;
       }
+    }
+    if (mapped.code === "not_found" && mapped instanceof NotFoundError) {
+      throw new NotFoundError(
+        `${mapped.message} (and there is no local directory ${resolvePath(repo)})`,
+        { httpStatus: mapped.httpStatus },
+        { cause: mapped.cause, ...(mapped.hint ? { hint: mapped.hint } : {}) },
+      );
     }
     throw mapped;
   }
@@ -286,7 +308,6 @@ async function resolveHub(
   let planned: string[];
   if (siblings.includes(SAFETENSORS_INDEX)) {
     const indexPath = await downloadFileToCache(ctx, SAFETENSORS_INDEX);
-    const { readFile } = await import("node:fs/promises");
     weights = shardsFromIndex(await readFile(indexPath, "utf8"), `${repo}/${SAFETENSORS_INDEX}`);
     planned = [...metadata, SAFETENSORS_INDEX, ...weights];
   } else {
@@ -329,16 +350,16 @@ async function resolveHub(
   };
 }
 
-function resolvedEvent(
+async function resolvedEvent(
   model: ResolvedModel & { kind: "hub" },
   fromCache: boolean,
-): ModelDownloadEvent {
+): Promise<ModelDownloadEvent> {
   return {
     type: "resolved",
     repo: model.repo,
     revision: model.revision,
     commit: model.commit,
-    files: model.weights,
+    files: (await readdir(model.path)).sort(),
     fromCache,
   };
 }

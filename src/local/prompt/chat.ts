@@ -183,7 +183,10 @@ export function renderChat(
     throw new InvalidOptionError(
       "template",
       `the chat template failed: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
+      {
+        cause: error,
+        hint: 'Use template "plain", a custom template such as "User: {input}\\n\\nAssistant: ", or pass the templateArgs it expects.',
+      },
     );
   }
 }

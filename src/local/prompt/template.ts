@@ -70,7 +70,10 @@ export interface TextTemplateDescriptor extends DescriptorBase {
   prompt: string;
   /** The response, e.g. `"{output}"` (EOS id appended) or `"{output}{eos}"`. */
   completion: string;
-  /** How a non-empty instruction fills `{instruction}` (an empty one renders as ""). */
+  /**
+   * How a non-empty instruction fills `{instruction}` (an empty one renders as ""). A
+   * prompt without the slot gets the instruction and a blank line in front instead.
+   */
   instructionFormat: string;
 }
 
@@ -381,10 +384,12 @@ export function renderExample(descriptor: TemplateDescriptor, example: Example):
     bos: descriptor.bosToken ?? "",
     eos: descriptor.eosToken ?? "",
   };
-  return {
-    prompt: fill(descriptor.prompt, values),
-    completion: fill(descriptor.completion, values),
-  };
+  let prompt = fill(descriptor.prompt, values);
+  // A prompt without an {instruction} slot still gets the instruction, never loses it.
+  if (instruction !== "" && !descriptor.prompt.includes("{instruction}")) {
+    prompt = `${instruction}\n\n${prompt}`;
+  }
+  return { prompt, completion: fill(descriptor.completion, values) };
 }
 
 /** Options of {@link renderForInference}. */
@@ -430,6 +435,8 @@ export function cleanResponse(descriptor: TemplateDescriptor, text: string): str
     const prefix = descriptor.responsePrefix;
     if (out.startsWith(prefix)) out = out.slice(prefix.length);
     else if (out.startsWith(prefix.trim())) out = out.slice(prefix.trim().length).trimStart();
+    // Its tags were special tokens, skipped when decoding: only whitespace is left of it.
+    else if (prefix.replace(/<[^<>]*>/g, "").trim() === "") out = out.trimStart();
   }
   if (descriptor.endText !== undefined && out.endsWith(descriptor.endText)) {
     out = out.slice(0, -descriptor.endText.length);

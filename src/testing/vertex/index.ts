@@ -1,5 +1,8 @@
 /** The fake Vertex AI tuning service (exported from `tunekit/testing`). */
-export { AIPLATFORM_DISCOVERY_REVISION, AIPLATFORM_SCHEMAS } from "./aiplatform-schemas.generated.js";
+export {
+  AIPLATFORM_DISCOVERY_REVISION,
+  AIPLATFORM_SCHEMAS,
+} from "./aiplatform-schemas.generated.js";
 export {
   createFakeVertexHandlers,
   type FakeVertexHandlersOptions,
@@ -12,7 +15,11 @@ export {
   VERTEX_SCHEMAS,
   type VertexRoute,
 } from "./route-schemas.js";
-export { type FakeVertexServer, type FakeVertexServerOptions, startFakeVertexServer } from "./server.js";
+export {
+  type FakeVertexServer,
+  type FakeVertexServerOptions,
+  startFakeVertexServer,
+} from "./server.js";
 export {
   DEFAULT_VERTEX_BASE_MODELS,
   type FakeStorageObject,

@@ -20,7 +20,8 @@ export type VertexRoute =
   | "listTuningJobs"
   | "cancelTuningJob"
   | "generateContent"
-  | "uploadObject";
+  | "uploadObject"
+  | "uploadChunk";
 
 /** The aiplatform subset plus the Cloud Storage `Object` schema. */
 export const VERTEX_SCHEMAS: DiscoverySchemas = { ...AIPLATFORM_SCHEMAS, ...STORAGE_SCHEMAS };
@@ -40,6 +41,8 @@ export const VERTEX_ROUTE_RESPONSE_SCHEMAS: Record<VertexRoute, string> = {
   cancelTuningJob: "GoogleProtobufEmpty",
   generateContent: "GoogleCloudAiplatformV1GenerateContentResponse",
   uploadObject: "StorageObject",
+  // A 308 (Resume Incomplete) is not 2xx; the final chunk answers the object.
+  uploadChunk: "StorageObject",
 };
 
 /**

@@ -116,6 +116,16 @@ interface JobRecord {
   modelId: string;
 }
 
+/** A resumable upload in progress. */
+interface UploadSession {
+  bucket: string;
+  name: string;
+  contentType: string;
+  parts: Buffer[];
+  received: number;
+  object: FakeStorageObject | undefined;
+}
+
 interface Reply {
   status: number;
   body: unknown;
@@ -154,10 +164,16 @@ const ROUTES: ReadonlyArray<{ name: VertexRoute; method: string; pattern: RegExp
     pattern: /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/endpoints\/([^/:]+):generateContent$/,
   },
   { name: "uploadObject", method: "POST", pattern: /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/ },
+  { name: "uploadChunk", method: "PUT", pattern: /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/ },
 ];
 
 const JSON_HEADERS = { "content-type": "application/json; charset=UTF-8" };
-const SECRET_HEADERS = new Set(["authorization", "x-goog-api-key", "cookie", "proxy-authorization"]);
+const SECRET_HEADERS = new Set([
+  "authorization",
+  "x-goog-api-key",
+  "cookie",
+  "proxy-authorization",
+]);
 const LABEL = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
 const TERMINAL: ReadonlySet<Phase> = new Set(["succeeded", "failed", "cancelled"]);
 
@@ -213,6 +229,7 @@ export class FakeVertexService {
   readonly #options: FakeVertexServiceOptions;
   readonly #jobs = new Map<string, JobRecord>();
   readonly #objects = new Map<string, FakeStorageObject>();
+  readonly #sessions = new Map<string, UploadSession>();
   #random: () => number;
   #stepsPerPoll: number;
 
@@ -229,7 +246,9 @@ export class FakeVertexService {
 
   /** The token requests must carry (`null` when not checked). */
   get accessToken(): string | null {
-    return this.#options.accessToken === undefined ? "test-access-token" : this.#options.accessToken;
+    return this.#options.accessToken === undefined
+      ? "test-access-token"
+      : this.#options.accessToken;
   }
 
   get stepsPerPoll(): number {
@@ -269,6 +288,7 @@ export class FakeVertexService {
   reset(): void {
     this.#jobs.clear();
     this.#objects.clear();
+    this.#sessions.clear();
     this.faults.clear();
     this.requests.length = 0;
     this.#random = mulberry32(this.#options.seed ?? 1);
@@ -320,7 +340,7 @@ export class FakeVertexService {
     const basePath = (this.#options.basePath ?? "").replace(/\/+$/, "");
     if (basePath.length > 0 && path.startsWith(basePath)) path = path.slice(basePath.length) || "/";
     const route = this.#route(method, path);
-    const entry = this.#record(method, url, path, route, headers, request.body);
+    const entry = this.#record(method, url, path, route, headers, request.body, request.bodyBytes);
 
     for (const action of this.faults.take(route?.name, method)) {
       if (action.kind === "delay") {
@@ -332,15 +352,21 @@ export class FakeVertexService {
         return { kind: "network-error", reason: "dropped" };
       }
       if (action.kind === "error") {
-        return this.#finish(entry, this.#faultReply(action.status, action.retryAfterSeconds, action.message));
+        return this.#finish(
+          entry,
+          this.#faultReply(action.status, action.retryAfterSeconds, action.message),
+        );
       }
-      const reply = this.#dispatch(method, route, url, headers, request.body);
+      const reply = this.#dispatch(method, route, url, headers, request.body, request.bodyBytes);
       entry.outcome = "response-lost";
       entry.status = reply.status;
       entry.response = reply.body;
       return { kind: "network-error", reason: "response-lost" };
     }
-    return this.#finish(entry, this.#dispatch(method, route, url, headers, request.body));
+    return this.#finish(
+      entry,
+      this.#dispatch(method, route, url, headers, request.body, request.bodyBytes),
+    );
   }
 
   #finish(entry: RecordedRequest<VertexRoute>, reply: Reply): FakeHttpResult {
@@ -355,7 +381,11 @@ export class FakeVertexService {
     };
   }
 
-  #faultReply(status: number, retryAfterSeconds: number | undefined, message: string | undefined): Reply {
+  #faultReply(
+    status: number,
+    retryAfterSeconds: number | undefined,
+    message: string | undefined,
+  ): Reply {
     const name = statusNameForHttp(status);
     const details: ErrorDetail[] = [];
     const headers: Record<string, string> = {};
@@ -379,6 +409,7 @@ export class FakeVertexService {
     route: Route | undefined,
     headers: Record<string, string>,
     body: string | undefined,
+    bodyBytes: Uint8Array | undefined,
   ): RecordedRequest<VertexRoute> {
     const query: Record<string, string> = {};
     for (const [key, value] of url.searchParams) query[key] = key === "key" ? "[redacted]" : value;
@@ -386,8 +417,14 @@ export class FakeVertexService {
     for (const [key, value] of Object.entries(headers))
       safeHeaders[key] = SECRET_HEADERS.has(key) ? "[redacted]" : value;
     let parsed: unknown;
-    if (route?.name === "uploadObject") {
-      parsed = body === undefined ? undefined : { bytes: Buffer.byteLength(body, "utf8") };
+    if (
+      route?.name === "uploadChunk" ||
+      (route?.name === "uploadObject" && url.searchParams.get("uploadType") === "media")
+    ) {
+      parsed =
+        body === undefined
+          ? undefined
+          : { bytes: bodyBytes?.byteLength ?? Buffer.byteLength(body, "utf8") };
     } else if (body !== undefined && body.length > 0) {
       try {
         parsed = JSON.parse(body);
@@ -429,12 +466,19 @@ export class FakeVertexService {
     url: URL,
     headers: Record<string, string>,
     rawBody: string | undefined,
+    bodyBytes: Uint8Array | undefined,
   ): Reply {
     try {
       this.#authenticate(headers);
       if (route === undefined) fail("NOT_FOUND", `Method not found: ${method} ${url.pathname}`);
       const [first = "", second = "", third = ""] = route.params;
-      if (route.name === "uploadObject") return this.#upload(first, url.searchParams, headers, rawBody ?? "");
+      if (route.name === "uploadObject") {
+        return this.#upload(first, url, headers, rawBody ?? "");
+      }
+      if (route.name === "uploadChunk") {
+        const bytes = bodyBytes ?? Buffer.from(rawBody ?? "", "utf8");
+        return this.#uploadChunk(first, url.searchParams, headers, bytes);
+      }
       this.#checkLocation(url, first, second);
       const body = this.#parseBody(rawBody);
       switch (route.name) {
@@ -445,7 +489,11 @@ export class FakeVertexService {
         case "getTuningJob":
           return { status: 200, body: this.#jobJson(this.#poll(this.#find(first, second, third))) };
         case "cancelTuningJob":
-          this.#validate(body ?? {}, "GoogleCloudAiplatformV1CancelTuningJobRequest", "cancel_tuning_job_request");
+          this.#validate(
+            body ?? {},
+            "GoogleCloudAiplatformV1CancelTuningJobRequest",
+            "cancel_tuning_job_request",
+          );
           this.#cancel(this.#find(first, second, third));
           return { status: 200, body: {} };
         case "generateContent":
@@ -474,7 +522,11 @@ export class FakeVertexService {
       fail(
         "UNAUTHENTICATED",
         "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
-        [errorInfoDetail("ACCESS_TOKEN_TYPE_UNSUPPORTED", { service: "aiplatform.googleapis.com" })],
+        [
+          errorInfoDetail("ACCESS_TOKEN_TYPE_UNSUPPORTED", {
+            service: "aiplatform.googleapis.com",
+          }),
+        ],
       );
     }
   }
@@ -502,7 +554,9 @@ export class FakeVertexService {
     try {
       return JSON.parse(raw);
     } catch (error) {
-      invalid(`Invalid JSON payload received. ${error instanceof Error ? error.message : ""}`.trim());
+      invalid(
+        `Invalid JSON payload received. ${error instanceof Error ? error.message : ""}`.trim(),
+      );
     }
   }
 
@@ -521,23 +575,113 @@ export class FakeVertexService {
 
   // ---- Cloud Storage -------------------------------------------------------------------
 
-  #upload(bucket: string, query: URLSearchParams, headers: Record<string, string>, body: string): Reply {
+  /** `POST …/o?uploadType=media` stores the body; `uploadType=resumable` opens a session. */
+  #upload(bucket: string, url: URL, headers: Record<string, string>, body: string): Reply {
+    const query = url.searchParams;
     const uploadType = query.get("uploadType");
-    if (uploadType !== "media") {
+    if (uploadType !== "media" && uploadType !== "resumable") {
       invalid(
         uploadType === null
           ? "Upload requests must include an uploadType URL parameter and a URL path beginning with /upload/"
-          : `The fake Cloud Storage serves uploadType=media only, not ${uploadType}.`,
+          : `The fake Cloud Storage serves uploadType=media and uploadType=resumable, not ${uploadType}.`,
       );
     }
-    const name = query.get("name");
-    if (name === null || name.length === 0) invalid("Required parameter: name");
+    let name = query.get("name") ?? undefined;
+    if (uploadType === "resumable" && body.trim().length > 0) {
+      const metadata = this.#parseBody(body);
+      if (isRecord(metadata) && typeof metadata.name === "string") name ??= metadata.name;
+    }
+    if (name === undefined || name.length === 0) invalid("Required parameter: name");
     const buckets = this.#options.buckets;
     if (buckets !== undefined && !buckets.includes(bucket)) {
       fail("NOT_FOUND", "The specified bucket does not exist.");
     }
-    const object = this.#store(bucket, name, body, headers["content-type"] ?? "application/octet-stream");
+    if (uploadType === "resumable") {
+      const id = `ADPycd${this.#newId()}`;
+      this.#sessions.set(id, {
+        bucket,
+        name,
+        contentType: headers["x-upload-content-type"] ?? "application/octet-stream",
+        parts: [],
+        received: 0,
+        object: undefined,
+      });
+      const location = new URL(url.href);
+      location.search = "";
+      location.searchParams.set("uploadType", "resumable");
+      location.searchParams.set("name", name);
+      location.searchParams.set("upload_id", id);
+      return { status: 200, body: {}, headers: { location: location.href } };
+    }
+    const object = this.#store(
+      bucket,
+      name,
+      body,
+      headers["content-type"] ?? "application/octet-stream",
+    );
     return { status: 200, body: this.#objectJson(object) };
+  }
+
+  /**
+   * `PUT …?upload_id=` of a resumable session. `Content-Range: bytes a-b/total|*` appends a
+   * chunk (non-final chunks must be multiples of 256 KiB, and start where the session ends);
+   * `bytes *\/total|*` asks for the status. Answers 308 with `Range: bytes=0-N` until the last
+   * byte arrives, then 200 with the object.
+   */
+  #uploadChunk(
+    bucket: string,
+    query: URLSearchParams,
+    headers: Record<string, string>,
+    bytes: Uint8Array,
+  ): Reply {
+    const id = query.get("upload_id") ?? "";
+    const session = this.#sessions.get(id);
+    if (session === undefined || session.bucket !== bucket) {
+      fail("NOT_FOUND", "No such upload session.");
+    }
+    const range = headers["content-range"] ?? "";
+    const status = (): Reply =>
+      session.object
+        ? { status: 200, body: this.#objectJson(session.object) }
+        : {
+            status: 308,
+            body: {},
+            headers: session.received > 0 ? { range: `bytes=0-${session.received - 1}` } : {},
+          };
+    const query_ = /^bytes \*\/(\d+|\*)$/.exec(range);
+    if (query_) {
+      if (query_[1] !== "*" && Number(query_[1]) === session.received && !session.object) {
+        this.#finishSession(session);
+      }
+      return status();
+    }
+    const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range);
+    if (!match) invalid(`Invalid Content-Range header: ${JSON.stringify(range)}`);
+    const start = Number(match[1]);
+    const end = Number(match[2]);
+    const total = match[3] === "*" ? undefined : Number(match[3]);
+    if (end - start + 1 !== bytes.byteLength) {
+      invalid(`Content-Range ${range} does not match the ${bytes.byteLength} bytes sent.`);
+    }
+    if (session.object) return status();
+    if (start > session.received) {
+      invalid(`The chunk starts at ${start}, but the session holds ${session.received} bytes.`);
+    }
+    if (total === undefined && bytes.byteLength % (256 * 1024) !== 0) {
+      invalid("Non-final chunks must be a multiple of 256 KiB (262144 bytes).");
+    }
+    // Bytes the session already holds (a resend) are skipped.
+    const fresh = Buffer.from(bytes).subarray(session.received - start);
+    session.parts.push(fresh);
+    session.received += fresh.byteLength;
+    if (total !== undefined && session.received >= total) this.#finishSession(session);
+    return status();
+  }
+
+  #finishSession(session: UploadSession): void {
+    const text = Buffer.concat(session.parts).toString("utf8");
+    session.object = this.#store(session.bucket, session.name, text, session.contentType);
+    session.parts = [];
   }
 
   #store(bucket: string, name: string, text: string, contentType: string): FakeStorageObject {
@@ -583,7 +727,8 @@ export class FakeVertexService {
       require("tuning_job.base_model", "A base model is required.");
     }
     const spec = isRecord(body.supervisedTuningSpec) ? body.supervisedTuningSpec : undefined;
-    if (spec === undefined) require("tuning_job.supervised_tuning_spec", "A tuning spec is required.");
+    if (spec === undefined)
+      require("tuning_job.supervised_tuning_spec", "A tuning spec is required.");
     const training = typeof spec?.trainingDatasetUri === "string" ? spec.trainingDatasetUri : "";
     if (spec !== undefined && !/^gs:\/\/[^/]+\/.+/.test(training)) {
       require("tuning_job.supervised_tuning_spec.training_dataset_uri", "Must be a gs:// URI of a JSONL file.");
@@ -597,10 +742,7 @@ export class FakeVertexService {
       require("tuning_job.supervised_tuning_spec.hyper_parameters.epoch_count", "epoch_count must be positive.");
     }
     if (typeof hyper.learningRateMultiplier === "number" && !(hyper.learningRateMultiplier > 0)) {
-      require(
-        "tuning_job.supervised_tuning_spec.hyper_parameters.learning_rate_multiplier",
-        "learning_rate_multiplier must be positive.",
-      );
+      require("tuning_job.supervised_tuning_spec.hyper_parameters.learning_rate_multiplier", "learning_rate_multiplier must be positive.");
     }
     const labels = isRecord(body.labels) ? (body.labels as Record<string, string>) : {};
     for (const [key, value] of Object.entries(labels)) {
@@ -608,7 +750,10 @@ export class FakeVertexService {
         require(`tuning_job.labels.${key}`, "Label keys and values must be ≤ 63 lowercase letters, digits, '_' or '-'; keys start with a letter.");
       }
     }
-    if (typeof body.tunedModelDisplayName === "string" && [...body.tunedModelDisplayName].length > 128) {
+    if (
+      typeof body.tunedModelDisplayName === "string" &&
+      [...body.tunedModelDisplayName].length > 128
+    ) {
       require("tuning_job.tuned_model_display_name", "At most 128 characters.");
     }
     if (violations.length > 0) {
@@ -622,13 +767,18 @@ export class FakeVertexService {
     }
     for (const uri of [training, validationUri].filter((u): u is string => typeof u === "string")) {
       if (!this.#objects.has(uri)) {
-        fail("FAILED_PRECONDITION", `Failed to read ${uri}: the object does not exist or the Vertex AI service agent cannot read it.`);
+        fail(
+          "FAILED_PRECONDITION",
+          `Failed to read ${uri}: the object does not exist or the Vertex AI service agent cannot read it.`,
+        );
       }
     }
     const id = this.#newId();
     const now = this.clock.iso();
     const epochCount =
-      typeof hyper.epochCount === "string" ? Number(hyper.epochCount) : (this.#options.defaultEpochCount ?? 3);
+      typeof hyper.epochCount === "string"
+        ? Number(hyper.epochCount)
+        : (this.#options.defaultEpochCount ?? 3);
     const job: JobRecord = {
       id,
       name: `projects/${project}/locations/${location}/tuningJobs/${id}`,
@@ -665,7 +815,10 @@ export class FakeVertexService {
   #find(project: string, location: string, id: string): JobRecord {
     const job = this.#jobs.get(id);
     if (job === undefined || job.project !== project || job.location !== location) {
-      fail("NOT_FOUND", `The TuningJob does not exist: projects/${project}/locations/${location}/tuningJobs/${id}`);
+      fail(
+        "NOT_FOUND",
+        `The TuningJob does not exist: projects/${project}/locations/${location}/tuningJobs/${id}`,
+      );
     }
     return job;
   }
@@ -696,15 +849,25 @@ export class FakeVertexService {
       const target = Math.min(total, Math.floor((horizon - queued) / step));
       if (job.failure !== undefined && target >= job.failure.atStep) {
         const status = job.failure.status ?? "INTERNAL";
-        this.#end(job, "failed", new Date(start + queued + job.failure.atStep * step).toISOString(), {
-          code: RPC_CODES[status],
-          message: job.failure.message ?? `Tuning failed at step ${job.failure.atStep}.`,
-        });
+        this.#end(
+          job,
+          "failed",
+          new Date(start + queued + job.failure.atStep * step).toISOString(),
+          {
+            code: RPC_CODES[status],
+            message: job.failure.message ?? `Tuning failed at step ${job.failure.atStep}.`,
+          },
+        );
         return;
       }
       job.stepsDone = Math.max(job.stepsDone, target);
       if (job.stepsDone >= total) {
-        this.#end(job, "succeeded", new Date(start + queued + total * step).toISOString(), undefined);
+        this.#end(
+          job,
+          "succeeded",
+          new Date(start + queued + total * step).toISOString(),
+          undefined,
+        );
         return;
       }
     }
@@ -729,7 +892,10 @@ export class FakeVertexService {
     if (typeof spec.validationDatasetUri === "string") {
       const validation = this.#readDataset(spec.validationDatasetUri);
       if (typeof validation === "string") {
-        this.#end(job, "failed", at, { code: RPC_CODES.INVALID_ARGUMENT, message: `Validation dataset: ${validation}` });
+        this.#end(job, "failed", at, {
+          code: RPC_CODES.INVALID_ARGUMENT,
+          message: `Validation dataset: ${validation}`,
+        });
         return false;
       }
     }
@@ -784,7 +950,9 @@ export class FakeVertexService {
       }
       const text = (content: unknown) =>
         isRecord(content) && Array.isArray(content.parts)
-          ? content.parts.map((p) => (isRecord(p) && typeof p.text === "string" ? p.text : "")).join("")
+          ? content.parts
+              .map((p) => (isRecord(p) && typeof p.text === "string" ? p.text : ""))
+              .join("")
           : "";
       const contents = record.contents as unknown[];
       const roles = contents.map((c) => (isRecord(c) ? c.role : undefined));
@@ -795,7 +963,9 @@ export class FakeVertexService {
       const input = text(users.at(-1));
       const output = text(contents.at(-1));
       if (output.length === 0) return `Invalid example at ${where}: the model turn has no text.`;
-      const system = isRecord(record.systemInstruction) ? text(record.systemInstruction) : undefined;
+      const system = isRecord(record.systemInstruction)
+        ? text(record.systemInstruction)
+        : undefined;
       examples.push({ system: system || undefined, input, output });
     }
     if (examples.length === 0) return `${uri} holds no examples.`;
@@ -811,7 +981,10 @@ export class FakeVertexService {
 
   #cancel(job: JobRecord): void {
     if (TERMINAL.has(job.phase)) {
-      fail("FAILED_PRECONDITION", `Cannot cancel tuning job ${job.name} in state ${STATE_OF[job.phase]}.`);
+      fail(
+        "FAILED_PRECONDITION",
+        `Cannot cancel tuning job ${job.name} in state ${STATE_OF[job.phase]}.`,
+      );
     }
     if (job.cancelAtMs !== undefined) return;
     job.cancelAtMs = job.elapsedMs + (this.#options.cancelLatencySteps ?? 1) * this.#stepMs;
@@ -823,7 +996,14 @@ export class FakeVertexService {
   #jobJson(job: JobRecord): Record<string, unknown> {
     const request = job.request;
     const json: Record<string, unknown> = { name: job.name };
-    for (const key of ["baseModel", "tunedModelDisplayName", "description", "labels", "serviceAccount", "encryptionSpec"]) {
+    for (const key of [
+      "baseModel",
+      "tunedModelDisplayName",
+      "description",
+      "labels",
+      "serviceAccount",
+      "encryptionSpec",
+    ]) {
       if (request[key] !== undefined) json[key] = request[key];
     }
     const spec = { ...(request.supervisedTuningSpec as Record<string, unknown>) };
@@ -837,7 +1017,8 @@ export class FakeVertexService {
     if (job.endTime !== undefined) json.endTime = job.endTime;
     json.updateTime = job.updateTime;
     if (job.error !== undefined) json.error = { ...job.error };
-    if (job.stats !== undefined) json.tuningDataStats = { supervisedTuningDataStats: { ...job.stats } };
+    if (job.stats !== undefined)
+      json.tuningDataStats = { supervisedTuningDataStats: { ...job.stats } };
     if (job.phase === "succeeded") {
       const parent = `projects/${job.project}/locations/${job.location}`;
       json.tunedModel = {
@@ -862,7 +1043,8 @@ export class FakeVertexService {
     let pageSize = 100;
     if (rawSize !== null) {
       const parsed = Number(rawSize);
-      if (!Number.isInteger(parsed) || parsed < 0) invalid(`Invalid value for page_size: "${rawSize}".`);
+      if (!Number.isInteger(parsed) || parsed < 0)
+        invalid(`Invalid value for page_size: "${rawSize}".`);
       pageSize = parsed === 0 ? 100 : Math.min(parsed, 1000);
     }
     const token = query.get("pageToken") ?? "";
@@ -883,7 +1065,9 @@ export class FakeVertexService {
     const next = offset + pageSize;
     const body: Record<string, unknown> = { tuningJobs: items.map((job) => this.#jobJson(job)) };
     if (next < all.length) {
-      body.nextPageToken = Buffer.from(JSON.stringify({ o: next, f: filter }), "utf8").toString("base64url");
+      body.nextPageToken = Buffer.from(JSON.stringify({ o: next, f: filter }), "utf8").toString(
+        "base64url",
+      );
     }
     return { status: 200, body };
   }
@@ -891,7 +1075,11 @@ export class FakeVertexService {
   // ---- generate ------------------------------------------------------------------------
 
   #generate(project: string, location: string, endpointId: string, raw: unknown): Reply {
-    const body = this.#validate(raw ?? {}, "GoogleCloudAiplatformV1GenerateContentRequest", "generate_content_request");
+    const body = this.#validate(
+      raw ?? {},
+      "GoogleCloudAiplatformV1GenerateContentRequest",
+      "generate_content_request",
+    );
     const job = [...this.#jobs.values()].find(
       (candidate) =>
         candidate.endpointId === endpointId &&
@@ -900,9 +1088,14 @@ export class FakeVertexService {
         candidate.phase === "succeeded",
     );
     if (job === undefined) {
-      fail("NOT_FOUND", `Endpoint projects/${project}/locations/${location}/endpoints/${endpointId} not found.`);
+      fail(
+        "NOT_FOUND",
+        `Endpoint projects/${project}/locations/${location}/endpoints/${endpointId} not found.`,
+      );
     }
-    const contents = Array.isArray(body.contents) ? (body.contents as Array<Record<string, unknown>>) : [];
+    const contents = Array.isArray(body.contents)
+      ? (body.contents as Array<Record<string, unknown>>)
+      : [];
     if (contents.length === 0) {
       invalid("Unable to submit request because it has an empty contents field.", [
         { field: "contents", description: "contents is not specified" },
@@ -910,13 +1103,19 @@ export class FakeVertexService {
     }
     const textOf = (content: unknown) =>
       isRecord(content) && Array.isArray(content.parts)
-        ? content.parts.map((p) => (isRecord(p) && typeof p.text === "string" ? p.text : "")).join("")
+        ? content.parts
+            .map((p) => (isRecord(p) && typeof p.text === "string" ? p.text : ""))
+            .join("")
         : "";
     const input = textOf(contents.at(-1));
-    const system = isRecord(body.systemInstruction) ? textOf(body.systemInstruction) || undefined : undefined;
+    const system = isRecord(body.systemInstruction)
+      ? textOf(body.systemInstruction) || undefined
+      : undefined;
     const seen =
       job.examples.find((example) => example.input === input && example.system === system) ??
-      job.examples.find((example) => example.input.trim() === input.trim() && example.system === system);
+      job.examples.find(
+        (example) => example.input.trim() === input.trim() && example.system === system,
+      );
     const endpoint = `projects/${project}/locations/${location}/endpoints/${endpointId}`;
     let text =
       seen?.output ??
@@ -927,7 +1126,8 @@ export class FakeVertexService {
       });
     let finishReason = "STOP";
     const config = isRecord(body.generationConfig) ? body.generationConfig : {};
-    const maxTokens = typeof config.maxOutputTokens === "number" ? config.maxOutputTokens : undefined;
+    const maxTokens =
+      typeof config.maxOutputTokens === "number" ? config.maxOutputTokens : undefined;
     if (maxTokens !== undefined && fakeTokenCount(text) > maxTokens) {
       text = text.slice(0, maxTokens * 4);
       finishReason = "MAX_TOKENS";
@@ -987,7 +1187,9 @@ function parseFilter(filter: string): (job: Record<string, unknown>) => boolean 
     if (field === "state") return (job: Record<string, unknown>) => job.state === value;
     if (field === "base_model" || field === "baseModel")
       return (job: Record<string, unknown>) => job.baseModel === value;
-    invalid(`Unsupported filter field: ${field} (the fake supports labels.*, state and base_model)`);
+    return invalid(
+      `Unsupported filter field: ${field} (the fake supports labels.*, state and base_model)`,
+    );
   });
   return (job) => tests.every((test) => test(job));
 }

@@ -5,8 +5,11 @@
  * - `GET /api/models/{org}/{name}/revision/{rev}` → model info with `sha` and `siblings`;
  * - `GET /{org}/{name}/resolve/{rev}/{file}` → small files directly (`ETag` = git blob
  *   sha1, `X-Repo-Commit`); LFS files (`*.safetensors`) as a 302 to `/cdn/{sha256}` carrying
- *   `X-Linked-Etag`, `X-Linked-Size` and `X-Repo-Commit`, like the hub's CDN redirect;
- * - `GET /cdn/{sha256}` → the bytes, with `ETag` and `Range` support.
+ *   `X-Linked-Etag`, `X-Linked-Size` and `X-Repo-Commit`, like the hub's redirect to its CDN (here the
+ *   same server as `http://localhost:{port}`, another origin);
+ * - `GET /cdn/{sha256}` → the bytes, with `Range` support and an MD5 `ETag` (as S3 sends).
+ *
+ * `HEAD` works on every route (Node drops the body).
  *
  * Unknown repos, revisions and files answer 404 with the hub's `X-Error-Code`.
  */
@@ -30,6 +33,8 @@ export interface LoggedRequest {
 
 export interface FakeHub {
   url: string;
+  /** The same server under another origin (`localhost`), standing in for the CDN. */
+  cdnUrl: string;
   requests: LoggedRequest[];
   /** Serve at most this many bytes of a CDN blob, then stall until the client hangs up. */
   stall: { sha256: string; afterBytes: number } | undefined;
@@ -105,6 +110,7 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
 
   const hub: FakeHub = {
     url: "",
+    cdnUrl: "",
     requests: [],
     stall: undefined,
     ignoreRange: false,
@@ -149,7 +155,9 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
       const data = blobs.get(parts[1]);
       if (!data) return notFound(res, "EntryNotFound", "no blob");
       const stallAt = hub.stall?.sha256 === parts[1] ? hub.stall.afterBytes : undefined;
-      return sendBytes(req, res, data, { ETag: `"${parts[1]}"` }, hub, stallAt);
+      // Like S3/CloudFront: the CDN's ETag is an MD5, not the sha256 the cache is keyed by.
+      const md5 = createHash("md5").update(data).digest("hex");
+      return sendBytes(req, res, data, { ETag: `"${md5}"` }, hub, stallAt);
     }
 
     if (parts[2] === "resolve") {
@@ -165,7 +173,8 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
       if (isLfs(path)) {
         const oid = sha256(data);
         res.writeHead(302, {
-          Location: `/cdn/${oid}`,
+          // Another origin, like the hub's CDN: not followed for metadata, no token sent.
+          Location: `${hub.cdnUrl}/cdn/${oid}`,
           ETag: `"${gitBlobSha1(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${oid}\nsize ${data.length}\n`))}"`,
           "X-Linked-Etag": `"${oid}"`,
           "X-Linked-Size": String(data.length),
@@ -189,6 +198,7 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   hub.url = `http://127.0.0.1:${port}`;
+  hub.cdnUrl = `http://localhost:${port}`;
   hub.close = () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections();

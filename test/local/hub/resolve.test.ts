@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
   lstat,
@@ -12,7 +13,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   AbortedError,
@@ -193,6 +194,8 @@ describe("hub cache location and settings (Python's rules)", () => {
     for (const v of ["1", "ON", "yes", "True"]) expect(isOffline({ HF_HUB_OFFLINE: v })).toBe(true);
     for (const v of ["0", "", "off", undefined])
       expect(isOffline({ HF_HUB_OFFLINE: v })).toBe(false);
+    expect(isOffline({ TRANSFORMERS_OFFLINE: "1" })).toBe(true);
+    expect(isOffline({ HF_HUB_OFFLINE: "0", TRANSFORMERS_OFFLINE: "1" })).toBe(false);
     expect(hubEndpoint({ HF_ENDPOINT: "http://mirror:8080/" })).toBe("http://mirror:8080");
     expect(hubEndpoint({})).toBe("https://huggingface.co");
   });
@@ -256,7 +259,9 @@ describe("resolveModel from the hub", () => {
       fromCache: false,
       weights: ["model.safetensors"],
     });
-    expect(await readdir(cacheDir)).toEqual(["models--tiny-org--tiny-llama"]);
+    // Python keeps its lock files in <cache>/.locks/<repo folder>/ too; tunekit removes its own.
+    expect((await readdir(cacheDir)).sort()).toEqual([".locks", "models--tiny-org--tiny-llama"]);
+    expect(await readdir(join(cacheDir, ".locks", "models--tiny-org--tiny-llama"))).toEqual([]);
     expect(await tree(root)).toEqual(pythonLayout("main", C_MAIN, pick(MAIN_FILES, NEEDED)));
     expect(await readFile(join(root, "refs", "main"), "utf8")).toBe(C_MAIN); // no newline
     for (const name of NEEDED) {
@@ -282,7 +287,14 @@ describe("resolveModel from the hub", () => {
       join(scratch, "home", "hub", "models--tiny-org--tiny-llama", "snapshots", C_MAIN),
     );
     expect(hub.requests.length).toBeGreaterThan(0);
-    expect(hub.requests.every((r) => r.authorization === "Bearer hf_secret")).toBe(true);
+    const [toCdn, toHub] = [
+      hub.requests.filter((r) => r.path.startsWith("/cdn/")),
+      hub.requests.filter((r) => !r.path.startsWith("/cdn/")),
+    ];
+    expect(toHub.every((r) => r.authorization === "Bearer hf_secret")).toBe(true);
+    // The token never leaves the hub's origin.
+    expect(toCdn.length).toBeGreaterThan(0);
+    expect(toCdn.every((r) => r.authorization === undefined)).toBe(true);
   });
 
   it("reuses what is cached: a second run downloads nothing", async () => {
@@ -323,7 +335,7 @@ describe("resolveModel from the hub", () => {
 
     // Online, the files Python already has are not downloaded again.
     await resolveModel("tiny-org/tiny-llama", base());
-    const fetched = hub.requests.filter((r) => r.range !== "bytes=0-0").map((r) => r.path);
+    const fetched = hub.requests.filter((r) => r.method !== "HEAD").map((r) => r.path);
     expect(fetched.some((p) => p.endsWith("/config.json") || p.includes(sha256(BIG)))).toBe(false);
   });
 
@@ -372,6 +384,10 @@ describe("resolveModel from the hub", () => {
         "model.safetensors": OLD_WEIGHTS,
       }),
     );
+    // A pinned commit that is fully cached needs no network.
+    hub.requests.length = 0;
+    await fromHub(`tiny-org/tiny-llama@${C_V1}`, base());
+    expect(hub.requests).toEqual([]);
     // Offline, the pinned tag resolves through refs/v1.
     await resolveModel("tiny-org/tiny-llama@v1", base());
     hub.requests.length = 0;
@@ -386,11 +402,32 @@ describe("resolveModel from the hub", () => {
     await resolveModel("tiny-org/tiny-llama@v1", base());
     // tokenizer.json is identical in both commits: only its metadata was asked for.
     const tokenizerRequests = hub.requests.filter((r) => r.path.endsWith("/tokenizer.json"));
-    expect(tokenizerRequests.map((r) => r.range)).toEqual(["bytes=0-0"]);
+    expect(tokenizerRequests.map((r) => r.method)).toEqual(["HEAD"]);
     const root = join(cacheDir, "models--tiny-org--tiny-llama");
     expect(await readlink(join(root, "snapshots", C_V1, "tokenizer.json"))).toBe(
       await readlink(join(root, "snapshots", C_MAIN, "tokenizer.json")),
     );
+  });
+
+  it("stores a revision with slashes as Python does (refs/refs/pr/1)", async () => {
+    // The fake hub knows "refs/pr/1" only through the commit it points to.
+    const model = await fromHub(`tiny-org/tiny-llama@${C_V1}`, base());
+    expect(model.commit).toBe(C_V1);
+    const { writeRef, repoCachePaths, readRef } = await import("../../../src/local/hub/cache.js");
+    const paths = repoCachePaths(cacheDir, "tiny-org/tiny-llama");
+    await writeRef(paths, "refs/pr/1", C_V1);
+    expect(await readFile(join(paths.refs, "refs", "pr", "1"), "utf8")).toBe(C_V1);
+    expect(await readRef(paths, "refs/pr/1")).toBe(C_V1);
+    await expect(writeRef(paths, "../../escape", C_V1)).rejects.toThrow(/escapes/);
+  });
+
+  it("an already aborted signal sends nothing", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(
+      resolveModel("tiny-org/tiny-llama", { ...base(), signal: controller.signal }),
+    ).rejects.toBeInstanceOf(AbortedError);
+    expect(hub.requests).toEqual([]);
   });
 
   it("rejects a revision given twice", async () => {
@@ -416,7 +453,10 @@ describe("resolveModel from the hub", () => {
   });
 
   it("maps hub failures to typed errors", async () => {
-    await expect(resolveModel("tiny-org/missing", base())).rejects.toBeInstanceOf(NotFoundError);
+    const missing = await resolveModel("tiny-org/missing", base()).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(NotFoundError);
+    expect((missing as NotFoundError).httpStatus).toBe(404);
+    expect((missing as Error).message).toMatch(/no local directory .*tiny-org\/missing/);
     await expect(resolveModel("tiny-org/tiny-llama@nope", base())).rejects.toBeInstanceOf(
       NotFoundError,
     );
@@ -511,6 +551,48 @@ describe("interrupted downloads", () => {
     await expect(stat(`${bigBlob()}.incomplete`)).rejects.toThrow();
     const model = await fromHub("tiny-org/tiny-llama", base());
     expect(sha256(await readFile(join(model.path, "model.safetensors")))).toBe(sha256(BIG));
+  });
+});
+
+describe("two processes, one blob", () => {
+  const lockPath = () =>
+    join(cacheDir, ".locks", "models--tiny-org--tiny-llama", `${sha256(BIG)}.tunekit.lock`);
+
+  it("waits while another live process holds the blob's lock, then uses its blob", async () => {
+    const other = spawn(process.execPath, ["-e", "setTimeout(() => {}, 20000)"]);
+    try {
+      await mkdir(dirname(lockPath()), { recursive: true });
+      await writeFile(lockPath(), `${other.pid}\n`);
+      let done = false;
+      const pending = fromHub("tiny-org/tiny-llama", base()).then((m) => {
+        done = true;
+        return m;
+      });
+      await new Promise((r) => setTimeout(r, 600));
+      expect(done).toBe(false);
+      // The "other process" finishes: its blob appears, its lock goes.
+      const blobs = join(cacheDir, "models--tiny-org--tiny-llama", "blobs");
+      await mkdir(blobs, { recursive: true });
+      await writeFile(join(blobs, sha256(BIG)), BIG);
+      await rm(lockPath());
+      const model = await pending;
+      expect(sha256(await readFile(join(model.path, "model.safetensors")))).toBe(sha256(BIG));
+      expect(hub.requests.some((r) => r.path.startsWith("/cdn/") && r.method === "GET")).toBe(
+        false,
+      );
+    } finally {
+      other.kill();
+    }
+  });
+
+  it("takes over a lock left by a process that is gone", async () => {
+    const dead = spawn(process.execPath, ["-e", ""]);
+    await new Promise((r) => dead.on("exit", r));
+    await mkdir(dirname(lockPath()), { recursive: true });
+    await writeFile(lockPath(), `${dead.pid}\n`);
+    const model = await fromHub("tiny-org/tiny-llama", base());
+    expect(sha256(await readFile(join(model.path, "model.safetensors")))).toBe(sha256(BIG));
+    await expect(stat(lockPath())).rejects.toThrow();
   });
 });
 

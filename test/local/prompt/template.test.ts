@@ -127,6 +127,7 @@ describe("chat templates split exactly at the generation prompt", () => {
       completion: "<think>\n\n</think>\n\n42<|im_end|>",
     });
     expect(cleanResponse(thinking, "<think>\n\n</think>\n\n42")).toBe("42");
+    expect(cleanResponse(thinking, "\n\n\n\n42")).toBe("42"); // <think> decoded as a skipped special token
 
     const direct = resolveTemplate({ templateArgs: { enable_thinking: false } }, files);
     expect(renderExample(direct, ex("41", "42"))).toEqual({
@@ -168,6 +169,15 @@ describe("text templates", () => {
       prompt: "User: Increment: 1\n\nAssistant: ",
       completion: "2",
     });
+  });
+
+  it("a prompt without an {instruction} slot still carries the instruction", () => {
+    const t = resolveTemplate("Q: {input}\nA: ", deepseek);
+    expect(renderExample(t, ex("1", "2", "Add one."))).toEqual({
+      prompt: "Add one.\n\nQ: 1\nA: ",
+      completion: "2",
+    });
+    expect(renderForInference(t, "1", { instruction: "Add one." })).toBe("Add one.\n\nQ: 1\nA: ");
   });
 
   it("{eos} in the completion writes the EOS text and makes it the end text", () => {

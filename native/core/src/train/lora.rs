@@ -75,7 +75,13 @@ impl LoraConfig {
     }
 }
 
-/// State shared by every adapter of one model: train/eval mode and the dropout stream.
+/// State shared by every adapter of one model: train/eval mode, gradient mode and the
+/// dropout stream.
+///
+/// - `training`: dropout on (off for evaluation and generation).
+/// - `grad`: A and B are tracked by autograd. Off by default, so inference with attached
+///   adapters (e.g. a KV cache during generation) builds no graph; the trainer turns it on
+///   around the forward/backward of each micro-batch.
 ///
 /// Dropout masks are a pure function of `(seed, micro_step, adapter id)`, so recomputing a
 /// layer (gradient checkpointing) redraws the same mask, and resuming a run only needs the
@@ -83,19 +89,32 @@ impl LoraConfig {
 #[derive(Debug)]
 pub struct LoraShared {
     training: AtomicBool,
+    grad: AtomicBool,
     seed: AtomicU64,
     micro_step: AtomicU64,
 }
 
 impl LoraShared {
     pub fn new(seed: u64) -> Arc<Self> {
-        Arc::new(Self { training: AtomicBool::new(false), seed: AtomicU64::new(seed), micro_step: AtomicU64::new(0) })
+        Arc::new(Self {
+            training: AtomicBool::new(false),
+            grad: AtomicBool::new(false),
+            seed: AtomicU64::new(seed),
+            micro_step: AtomicU64::new(0),
+        })
     }
     pub fn set_training(&self, on: bool) {
         self.training.store(on, Ordering::Relaxed)
     }
     pub fn training(&self) -> bool {
         self.training.load(Ordering::Relaxed)
+    }
+    /// Sets gradient mode and returns the previous one.
+    pub fn set_grad_enabled(&self, on: bool) -> bool {
+        self.grad.swap(on, Ordering::Relaxed)
+    }
+    pub fn grad_enabled(&self) -> bool {
+        self.grad.load(Ordering::Relaxed)
     }
     /// The trainer sets this from its configured seed.
     pub fn set_seed(&self, seed: u64) {
@@ -166,8 +185,13 @@ impl LoraAdapter {
         if self.dropout > 0.0 && self.shared.training() {
             x2 = (x2 * self.dropout_mask(rows * in_f, x.device())?.reshape((rows, in_f))?)?;
         }
-        let low = x2.matmul(&self.a.t()?)?;
-        let y = (low.matmul(&self.b.t()?)? * self.scaling)?;
+        let (a, b) = if self.shared.grad_enabled() {
+            (self.a.as_tensor().clone(), self.b.as_tensor().clone())
+        } else {
+            (self.a.as_detached_tensor(), self.b.as_detached_tensor())
+        };
+        let low = x2.matmul(&a.t()?)?;
+        let y = (low.matmul(&b.t()?)? * self.scaling)?;
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().unwrap() = self.b.dim(0)?;
         y.reshape(out_dims)?.to_dtype(x.dtype())
@@ -277,10 +301,11 @@ mod tests {
         let bias = Tensor::randn(0f32, 1., 5, &dev)?;
         let a = Tensor::randn(0f32, 1., (3, 4), &dev)?;
         let b = Tensor::randn(0f32, 1., (5, 3), &dev)?;
+        shared.set_grad_enabled(true);
         let lin = LoraLinear {
             weight: w.clone(),
             bias: Some(bias.clone()),
-            adapter: Some(Arc::new(LoraAdapter::from_weights(&a, &b, &c, 0, shared)?)),
+            adapter: Some(Arc::new(LoraAdapter::from_weights(&a, &b, &c, 0, shared.clone())?)),
         };
         let x = Var::randn(0f32, 1., (2, 3, 4), &dev)?;
         let y = lin.forward(&x)?;
@@ -313,6 +338,14 @@ mod tests {
         let eb = assert_close(&g.get(&ad.b).unwrap().to_dtype(DType::F64)?, &nb, 1e-4)?;
         let ex = assert_close(&g.get(&x).unwrap().to_dtype(DType::F64)?, &nx, 1e-4)?;
         eprintln!("LoRA finite-difference max rel err: A {ea:.2e}, B {eb:.2e}, x {ex:.2e}");
+
+        // Gradient mode off (inference): same values, no graph through A and B.
+        shared.set_grad_enabled(false);
+        let y_off = lin.forward(&x)?;
+        assert_close(&y_off, &y, 0.0)?;
+        let g = y_off.sum_all()?.backward()?;
+        assert!(g.get(&ad.a).is_none() && g.get(&ad.b).is_none());
+        assert!(g.get(&x).is_some(), "the input gradient still flows through the frozen path");
         Ok(())
     }
 

@@ -5,6 +5,8 @@
 //! gets a weight gradient, the LM head never materialises `[tokens × vocab]` at once).
 //!
 //! - [`frozen_linear`]: `y = x·Wᵀ` whose backward yields only the input gradient.
+//! - [`ops`]: add/mul by a constant and softmax with backward passes that keep no gradient for
+//!   constants (masks, rope tables, norm weights).
 //! - [`lora`]: PEFT-compatible LoRA linear layers (init, scaling, dropout, rsLoRA).
 //! - [`loss`]: differentiable log-softmax / cross-entropy and the chunked LM-head loss.
 //! - [`optim`]: AdamW and global-norm clipping, numerically the same as `torch.optim.AdamW`.
@@ -24,6 +26,7 @@ pub mod lora;
 pub mod loss;
 pub mod memory;
 pub mod merge;
+pub mod ops;
 pub mod optim;
 pub mod peft;
 pub mod rng;

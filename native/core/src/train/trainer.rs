@@ -189,30 +189,45 @@ pub fn total_steps(n_examples: usize, cfg: &TrainConfig) -> u64 {
 }
 
 /// `Σ CE / scored tokens` of `examples` with dropout off.
-pub fn evaluate(
-    model: &dyn TrainableModel,
-    adapters: &Adapters,
-    examples: &[Example],
-    cfg: &TrainConfig,
-) -> Result<f64> {
+pub fn evaluate(model: &dyn TrainableModel, adapters: &Adapters, examples: &[Example], cfg: &TrainConfig) -> Result<f64> {
     let was = adapters.shared.training();
     adapters.shared.set_training(false);
-    let (mut sum, mut count) = (0f64, 0usize);
-    for chunk in examples.chunks(cfg.batch_size.max(1)) {
-        let batch = Batch::collate(&chunk.iter().collect::<Vec<_>>(), cfg.pad_id);
-        let (pos, tgt) = shifted_targets(&batch.labels);
-        let hidden = model.hidden_states(&batch.ids_tensor(model.device())?)?.detach();
-        let out = lm_head_loss(&hidden, &pos, &tgt, model.lm_head_weight(), 1.0, cfg.lm_head_chunk, false)?;
-        sum += out.sum;
-        count += out.count;
-    }
+    let grad_was = adapters.shared.set_grad_enabled(false);
+    let result = (|| -> Result<f64> {
+        let (mut sum, mut count) = (0f64, 0usize);
+        for chunk in examples.chunks(cfg.batch_size.max(1)) {
+            let batch = Batch::collate(&chunk.iter().collect::<Vec<_>>(), cfg.pad_id);
+            let (pos, tgt) = shifted_targets(&batch.labels);
+            let hidden = model.hidden_states(&batch.ids_tensor(model.device())?)?;
+            let out = lm_head_loss(&hidden, &pos, &tgt, model.lm_head_weight(), 1.0, cfg.lm_head_chunk, false)?;
+            sum += out.sum;
+            count += out.count;
+        }
+        Ok(sum / count.max(1) as f64)
+    })();
     adapters.shared.set_training(was);
-    Ok(sum / count.max(1) as f64)
+    adapters.shared.set_grad_enabled(grad_was);
+    result
 }
 
 /// Gradients (in `adapters.vars()` order) and loss of one accumulation window.
 /// Returns `None` when `cancel` fired before a micro-batch.
 pub fn window_gradients(
+    model: &dyn TrainableModel,
+    adapters: &Adapters,
+    vars: &[Var],
+    batches: &[Batch],
+    cfg: &TrainConfig,
+    first_micro_step: u64,
+    cancel: &dyn Fn() -> bool,
+) -> Result<Option<(Vec<Tensor>, f64)>> {
+    let was = adapters.shared.set_grad_enabled(true);
+    let out = window_gradients_inner(model, adapters, vars, batches, cfg, first_micro_step, cancel);
+    adapters.shared.set_grad_enabled(was);
+    out
+}
+
+fn window_gradients_inner(
     model: &dyn TrainableModel,
     adapters: &Adapters,
     vars: &[Var],
