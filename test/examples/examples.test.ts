@@ -13,7 +13,8 @@ async function runExample(file: string, env: NodeJS.ProcessEnv = {}) {
   expect(existsSync("dist/index.js"), "run `npm run build` first").toBe(true);
   const cleanEnv = { ...process.env, ...env };
   // No credentials: every remote example must fall back to tunekit's fake services.
-  for (const key of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"]) delete cleanEnv[key];
+  for (const key of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"])
+    delete cleanEnv[key];
   return run(process.execPath, [tsx, file], { env: cleanEnv, timeout: 120_000 });
 }
 

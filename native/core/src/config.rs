@@ -291,6 +291,20 @@ impl DecoderConfig {
             )));
         }
         let num_hidden_layers = keys.usize("num_hidden_layers")?;
+        // Bounds far above any real checkpoint. Without them a corrupted config.json could
+        // make the loader allocate per-layer state for 10^12 layers or overflow `heads * dim`
+        // before the tensor shape checks get a chance to reject it.
+        for (key, value, limit) in [
+            ("hidden_size", hidden_size, 1 << 20),
+            ("num_attention_heads", num_attention_heads, 1 << 14),
+            ("num_key_value_heads", num_key_value_heads, 1 << 14),
+            ("head_dim", head_dim, 1 << 16),
+            ("num_hidden_layers", num_hidden_layers, 1 << 12),
+        ] {
+            if value > limit {
+                return Err(keys.err(format!("`{key}` = {value} is implausibly large (limit {limit})")));
+            }
+        }
         let default_theta = match family {
             Family::Qwen2 | Family::Qwen3 => 1_000_000.0,
             _ => 10_000.0,
@@ -316,15 +330,22 @@ impl DecoderConfig {
         let eos_token_ids = keys.id_list("eos_token_id")?;
         let bos_token_id = keys.id_list("bos_token_id")?.first().copied();
 
+        let intermediate_size = keys.usize("intermediate_size")?;
+        let vocab_size = keys.usize("vocab_size")?;
+        if intermediate_size == 0 || intermediate_size > 1 << 22 || vocab_size == 0 || vocab_size > 1 << 24 {
+            return Err(keys.err(format!(
+                "intermediate_size ({intermediate_size}) and vocab_size ({vocab_size}) must be positive and plausible"
+            )));
+        }
         Ok(Self {
             family,
             hidden_size,
-            intermediate_size: keys.usize("intermediate_size")?,
+            intermediate_size,
             num_hidden_layers,
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            vocab_size: keys.usize("vocab_size")?,
+            vocab_size,
             max_position_embeddings: keys.opt_usize("max_position_embeddings")?.unwrap_or(4096),
             rms_norm_eps: keys.f64_or("rms_norm_eps", 1e-6)?,
             rope_theta,

@@ -364,3 +364,64 @@ fn fuzz_safetensors_headers() {
     println!("fuzz: {rejected} rejected, {accepted} accepted of {CASES}");
     assert!(rejected > CASES * 3 / 4, "only {rejected} of {CASES} mutations were rejected");
 }
+
+#[test]
+fn fuzz_config_json() {
+    const CASES: usize = 300;
+    let s = Scratch::of("llama3-scaled-sharded-bf16");
+    let original = fs::read_to_string(s.path("config.json")).unwrap();
+    let config: Value = serde_json::from_str(&original).unwrap();
+    let keys: Vec<String> = config.as_object().unwrap().keys().cloned().collect();
+    let weird = [
+        json!(-1),
+        json!(0),
+        json!(u64::MAX),
+        json!(1u64 << 40),
+        json!(3.5),
+        json!(-1e308),
+        json!("64"),
+        json!(null),
+        json!(true),
+        json!([]),
+        json!([1, 2]),
+        json!({"rope_type": "llama3", "factor": 0.0}),
+        json!({"type": "linear"}),
+        json!({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 0}),
+    ];
+    let mut rng = Rng(0xC0FFEE);
+    let (mut ok, mut rejected) = (0, 0);
+    for case in 0..CASES {
+        let text = if rng.below(5) == 0 {
+            // Blind byte damage to the JSON text.
+            const SPICE: &[u8] = b"{}[]\",:0-9e ";
+            let mut bytes = original.clone().into_bytes();
+            for _ in 0..=rng.below(4) {
+                let i = rng.below(bytes.len());
+                bytes[i] = SPICE[rng.below(SPICE.len())];
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            let mut c = config.clone();
+            for _ in 0..=rng.below(2) {
+                let key = &keys[rng.below(keys.len())];
+                if rng.below(6) == 0 {
+                    c.as_object_mut().unwrap().remove(key);
+                } else {
+                    c[key.as_str()] = weird[rng.below(weird.len())].clone();
+                }
+            }
+            c.to_string()
+        };
+        fs::write(s.path("config.json"), &text).unwrap();
+        match std::panic::catch_unwind(|| Model::load(&s.0).map(|_| ())) {
+            Err(_) => panic!("case {case} panicked on config.json:\n{text}"),
+            Ok(Ok(())) => ok += 1,
+            Ok(Err(e)) => {
+                assert_eq!(e.code(), "model_load", "case {case}: {e}");
+                rejected += 1;
+            }
+        }
+    }
+    println!("config fuzz: {rejected} rejected, {ok} loaded of {CASES}");
+    assert!(rejected > CASES / 2);
+}

@@ -24,7 +24,8 @@ fn merged_vs_adapter(name: &str) -> f32 {
 
     // Same files, same shard layout, same dtypes.
     let names = |d: &PathBuf| {
-        let mut v: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        let mut v: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
         v.sort();
         v
     };
@@ -33,8 +34,13 @@ fn merged_vs_adapter(name: &str) -> f32 {
     let ids: Vec<u32> = vec![1, 40, 7, 99, 250, 13, 5];
     let input = Tensor::from_slice(&ids, (1, ids.len()), &Device::Cpu).unwrap();
     let with_adapter = common::lora_decoder::load(&model_dir, &adapter_dir);
-    let want =
-        with_adapter.hidden_states(&input).unwrap().squeeze(0).unwrap().matmul(&with_adapter.lm_head_weight().t().unwrap()).unwrap();
+    let want = with_adapter
+        .hidden_states(&input)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .matmul(&with_adapter.lm_head_weight().t().unwrap())
+        .unwrap();
     let merged = Model::load(&out).unwrap();
     let got = merged.decoder.logits(&ids).unwrap();
     std::fs::remove_dir_all(&out).unwrap();
@@ -65,8 +71,11 @@ fn train_merged_export_rejects_a_foreign_adapter() {
     let err = export_merged(&root().join("models/llama-smol-mha-f16"), &adapter, &out).unwrap_err();
     assert!(err.to_string().contains("does not match"), "{err}");
     assert!(!out.exists(), "nothing written on failure");
-    let tmp_left = std::fs::read_dir(out.parent().unwrap())
-        .unwrap()
-        .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(&format!(".tmp-tunekit-merged-foreign-{}", std::process::id())));
+    let tmp_left = std::fs::read_dir(out.parent().unwrap()).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&format!(".tmp-tunekit-merged-foreign-{}", std::process::id()))
+    });
     assert!(!tmp_left, "the temporary directory is removed on failure");
 }

@@ -302,15 +302,15 @@ describe("FakeVertexService", () => {
       size: "3",
     });
     expect(service.getObject("gs://bucket/a/b.jsonl")?.text).toBe("{}\n");
-    const resumable = await call(
+    const multipart = await call(
       service,
       "POST",
-      "/upload/storage/v1/b/bucket/o?uploadType=resumable&name=x",
+      "/upload/storage/v1/b/bucket/o?uploadType=multipart&name=x",
       "",
       undefined,
       "https://storage.googleapis.com",
     );
-    expect(resumable.status).toBe(400);
+    expect(multipart.status).toBe(400);
     const nobucket = await call(
       service,
       "POST",
@@ -321,6 +321,55 @@ describe("FakeVertexService", () => {
     );
     expect(nobucket.status).toBe(404);
     expect(checkVertexTraffic(service.requests)).toEqual([]);
+  });
+});
+
+describe("resumable uploads", () => {
+  it("open a session, take 256 KiB-multiple chunks, report progress with 308 + Range, finish with the object", async () => {
+    const service = new FakeVertexService();
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const storage = "https://storage.googleapis.com";
+    const start = await service.handle({
+      method: "POST",
+      url: `${storage}/upload/storage/v1/b/bucket/o?uploadType=resumable&name=big.jsonl`,
+      headers: { ...auth, "x-upload-content-type": "application/jsonl" },
+      body: JSON.stringify({ name: "big.jsonl", contentType: "application/jsonl" }),
+    });
+    if (start.kind !== "response") throw new Error("no response");
+    const session = new URL(start.headers.location as string);
+    expect(session.searchParams.get("upload_id")).toMatch(/^ADPycd\d+$/);
+    const put = async (range: string, bytes: Uint8Array) => {
+      const result = await service.handle({
+        method: "PUT",
+        url: session.href,
+        headers: { ...auth, "content-range": range },
+        body: Buffer.from(bytes).toString("utf8"),
+        bodyBytes: bytes,
+      });
+      if (result.kind !== "response") throw new Error("no response");
+      return result;
+    };
+    const quantum = 256 * 1024;
+    // "é" is 2 bytes: a chunk boundary splits it, and the object must still decode.
+    const text = "é".repeat(quantum); // 512 KiB
+    const bytes = Buffer.from(text, "utf8");
+    expect((await put("bytes */*", new Uint8Array(0))).status).toBe(308);
+    expect((await put("bytes 0-99/*", bytes.subarray(0, 100))).status).toBe(400); // not a multiple
+    const first = await put(`bytes 0-${quantum - 1}/*`, bytes.subarray(0, quantum));
+    expect(first.status).toBe(308);
+    expect(first.headers.range).toBe(`bytes=0-${quantum - 1}`);
+    // A resend of bytes the session already has is skipped.
+    expect((await put(`bytes 0-${quantum - 1}/*`, bytes.subarray(0, quantum))).headers.range).toBe(
+      `bytes=0-${quantum - 1}`,
+    );
+    const last = await put(
+      `bytes ${quantum}-${2 * quantum - 1}/${2 * quantum}`,
+      bytes.subarray(quantum),
+    );
+    expect(last.status).toBe(200);
+    expect(JSON.parse(last.body)).toMatchObject({ name: "big.jsonl", size: String(2 * quantum) });
+    expect(service.getObject("gs://bucket/big.jsonl")?.text).toBe(text);
+    expect(service.getObject("gs://bucket/big.jsonl")?.contentType).toBe("application/jsonl");
   });
 });
 

@@ -8,13 +8,25 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
 
-/// Applies a frozen linear layer (`weight` is `[out, in]`, PyTorch layout) to `x: [.., in]`.
-/// The weight never receives a gradient, even if it happens to be a `Var`.
+/// Whether autograd can reach `t`: it is a `Var` or computed from one. Tensors for which this
+/// is false are constants to backprop, and computing a gradient for them is pure waste.
+pub fn needs_grad(t: &Tensor) -> bool {
+    !t.sorted_nodes().is_empty()
+}
+
+/// Applies a linear layer (`weight` is `[out, in]`, PyTorch layout) to `x: [.., in]`.
+///
+/// A frozen weight (one that does not [`needs_grad`]) gets no gradient computed; a weight
+/// that is a `Var` or derived from one (e.g. `W + s·B·A`) takes candle's ordinary matmul, so
+/// gradients are never silently cut.
 pub fn frozen_linear(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    if needs_grad(weight) {
+        return x.broadcast_matmul(&weight.t()?);
+    }
     if !x.device().is_cpu() {
-        // No GPU kernel yet: fall back to a matmul of the detached weight. Correct, but the
-        // weight gradient is computed and discarded.
-        return x.broadcast_matmul(&weight.detach().t()?);
+        // No GPU kernel yet: an ordinary matmul. Correct, but the weight gradient is
+        // computed and discarded.
+        return x.broadcast_matmul(&weight.t()?);
     }
     let x = x.contiguous()?;
     x.apply_op1(FrozenMatmul { w: weight.detach().contiguous()? })
@@ -65,18 +77,30 @@ mod tests {
     fn train_frozen_linear_matches_matmul_and_skips_weight_grad() -> Result<()> {
         let dev = Device::Cpu;
         let x = Var::randn(0f32, 1., (2, 3, 5), &dev)?;
-        let w = Var::randn(0f32, 1., (4, 5), &dev)?; // a Var on purpose: it must still get no grad
+        let w = Tensor::randn(0f32, 1., (4, 5), &dev)?;
         let target = Tensor::randn(0f32, 1., (2, 3, 4), &dev)?;
 
         let y_ref = x.broadcast_matmul(&w.t()?)?;
         let y = frozen_linear(&x, &w)?;
         assert_close(&y, &y_ref, 1e-6)?;
 
-        let g_ref = (y_ref * &target)?.sum_all()?.backward()?;
-        let g = (y * &target)?.sum_all()?.backward()?;
+        // `target` is a constant too: multiply through the frozen op's sibling so the only
+        // gradient left in the store is x's.
+        let g_ref = crate::train::ops::mul_const(&y_ref, &target)?.sum_all()?.backward()?;
+        let g = crate::train::ops::mul_const(&y, &target)?.sum_all()?.backward()?;
         assert_close(g.get(&x).unwrap(), g_ref.get(&x).unwrap(), 1e-6)?;
-        assert!(g_ref.get(&w).is_some(), "plain matmul computes a weight gradient");
-        assert!(g.get(&w).is_none(), "frozen-linear must not compute a weight gradient");
+        assert!(g_ref.get_ids().count() > 1, "plain matmul keeps a gradient for the frozen weight");
+        assert_eq!(g.get_ids().count(), 1, "frozen-linear computes no weight gradient");
+
+        // A trainable (or derived-from-trainable) weight still gets its gradient.
+        let wv = Var::from_tensor(&w)?;
+        let derived = (wv.as_tensor() * 2.0)?;
+        for weight in [wv.as_tensor(), &derived] {
+            assert!(needs_grad(weight));
+            let g = crate::train::ops::mul_const(&frozen_linear(&x, weight)?, &target)?.sum_all()?.backward()?;
+            assert!(g.get(&wv).is_some(), "a trainable weight is never cut off");
+        }
+        assert!(!needs_grad(&w));
         Ok(())
     }
 

@@ -31,6 +31,7 @@ pub mod optim;
 pub mod peft;
 pub mod rng;
 pub mod schedule;
+pub mod session;
 pub mod trainer;
 
 /// Errors of the training module. The binding maps each variant to a stable JS error code.

@@ -13,11 +13,14 @@
 //!   (`p ⊙ (g − Σ g⊙p)`), unlike candle-nn's fused one (no backward) or the composed one
 //!   (which keeps a gradient for the detached max).
 //!
-//! CPU kernels for f32/f64; other devices and dtypes fall back to candle's broadcast ops,
-//! which are correct but keep the constant's gradient.
+//! A "constant" that is in fact trainable (a `Var` or computed from one) takes candle's
+//! ordinary broadcast op, so no gradient is ever cut. CPU kernels for f32/f64; other devices
+//! and dtypes fall back to candle's broadcast ops (correct, but they keep the gradient).
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor, D};
+
+use super::frozen_linear::needs_grad;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -47,11 +50,16 @@ fn const_binary(x: &Tensor, c: &Tensor, kind: Kind) -> Result<Tensor> {
     let lead = c.dims().iter().take_while(|&&d| d == 1).count().min(c.rank().saturating_sub(1));
     let c_dims = &c.dims()[lead..];
     let fits = c_dims.len() <= x.rank() && x.dims().ends_with(c_dims);
-    let fast = fits && x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && c.dtype() == x.dtype();
+    let fast = fits
+        && x.device().is_cpu()
+        && matches!(x.dtype(), DType::F32 | DType::F64)
+        && c.dtype() == x.dtype()
+        && !needs_grad(c);
     if !fast {
+        // A trainable `c` (a `Var` or derived from one) keeps its gradient here.
         return match kind {
-            Kind::Add => x.broadcast_add(&c.detach()),
-            Kind::Mul => x.broadcast_mul(&c.detach()),
+            Kind::Add => x.broadcast_add(c),
+            Kind::Mul => x.broadcast_mul(c),
         };
     }
     let c = c.detach().reshape(c_dims)?.contiguous()?;
@@ -174,7 +182,11 @@ mod tests {
         let c = Tensor::randn(0f64, 1., (1, 4, 5), &dev)?;
         let w = Tensor::randn(0f64, 1., (2, 3, 4, 5), &dev)?;
         for (name, op, reference) in [
-            ("add", add_const as fn(&Tensor, &Tensor) -> Result<Tensor>, Tensor::broadcast_add as fn(&Tensor, &Tensor) -> Result<Tensor>),
+            (
+                "add",
+                add_const as fn(&Tensor, &Tensor) -> Result<Tensor>,
+                Tensor::broadcast_add as fn(&Tensor, &Tensor) -> Result<Tensor>,
+            ),
             ("mul", mul_const, Tensor::broadcast_mul),
         ] {
             let y = op(&x, &c)?;
@@ -190,6 +202,18 @@ mod tests {
             // The plain broadcast op keeps one for the constant (the waste these ops avoid).
             let kept = reference(&x, &c)?.tanh()?.mul(&w)?.sum_all()?.backward()?;
             assert!(kept.get_ids().count() > 1);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn train_const_ops_keep_gradients_of_trainable_constants() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1., (3, 4), &dev)?;
+        let c = Var::randn(0f32, 1., 4, &dev)?;
+        for op in [add_const, mul_const] {
+            let g = op(&x, c.as_tensor())?.sqr()?.sum_all()?.backward()?;
+            assert!(g.get(&c).is_some() && g.get(&x).is_some());
         }
         Ok(())
     }

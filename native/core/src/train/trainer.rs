@@ -189,7 +189,12 @@ pub fn total_steps(n_examples: usize, cfg: &TrainConfig) -> u64 {
 }
 
 /// `Σ CE / scored tokens` of `examples` with dropout off.
-pub fn evaluate(model: &dyn TrainableModel, adapters: &Adapters, examples: &[Example], cfg: &TrainConfig) -> Result<f64> {
+pub fn evaluate(
+    model: &dyn TrainableModel,
+    adapters: &Adapters,
+    examples: &[Example],
+    cfg: &TrainConfig,
+) -> Result<f64> {
     let was = adapters.shared.training();
     adapters.shared.set_training(false);
     let grad_was = adapters.shared.set_grad_enabled(false);

@@ -1,0 +1,344 @@
+//! The glue between a loaded [`Model`](crate::Model) and the trainer: LoRA adapters injected
+//! into the decoder's projections, so a model directory can be trained end to end
+//! ([`run`]) and an adapter directory can be applied for generation ([`LoraModel::merged`]).
+//!
+//! [`LoraModel`] runs the decoder's forward pass with every targeted projection computed as
+//! `frozen_linear(x, W) + b + scaling · (dropout(x)·Aᵀ)·Bᵀ` (PEFT's `LoraLayer.forward`): the
+//! frozen weight gets no gradient, dropout applies to the adapter input only, and A/B are the
+//! trainer's variables. The rest of the forward pass is the decoder's own building blocks
+//! (differentiable RMSNorm, rotary tables, primitive softmax), in the same order as
+//! `Decoder::forward_hidden`, so with B = 0 it computes exactly the base model.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{Device, Module, Tensor};
+
+use super::batching::Example;
+use super::frozen_linear::frozen_linear;
+use super::lora::{LoraAdapter, LoraConfig, LoraShared};
+use super::memory::{self, TrainShape};
+use super::peft::{self, PeftAdapter};
+use super::rng::Rng;
+use super::trainer::{self, Adapters, StepReport, TrainConfig, TrainOutcome, TrainableModel};
+use super::{Result, TrainError};
+use crate::config::Activation;
+use crate::decoder::{softmax_last_dim, Decoder, Linear, Rotary};
+
+/// The projections of one layer, in PEFT module-name order.
+const PROJECTIONS: [(&str, &str); 7] = [
+    ("self_attn", "q_proj"),
+    ("self_attn", "k_proj"),
+    ("self_attn", "v_proj"),
+    ("self_attn", "o_proj"),
+    ("mlp", "gate_proj"),
+    ("mlp", "up_proj"),
+    ("mlp", "down_proj"),
+];
+
+fn projection<'a>(d: &'a Decoder, layer: usize, which: usize) -> &'a Linear {
+    let l = &d.layers[layer];
+    match which {
+        0 => &l.self_attn.q_proj,
+        1 => &l.self_attn.k_proj,
+        2 => &l.self_attn.v_proj,
+        3 => &l.self_attn.o_proj,
+        4 => &l.mlp.gate_proj,
+        5 => &l.mlp.up_proj,
+        _ => &l.mlp.down_proj,
+    }
+}
+
+fn projection_mut(d: &mut Decoder, layer: usize, which: usize) -> &mut Linear {
+    let l = &mut d.layers[layer];
+    match which {
+        0 => &mut l.self_attn.q_proj,
+        1 => &mut l.self_attn.k_proj,
+        2 => &mut l.self_attn.v_proj,
+        3 => &mut l.self_attn.o_proj,
+        4 => &mut l.mlp.gate_proj,
+        5 => &mut l.mlp.up_proj,
+        _ => &mut l.mlp.down_proj,
+    }
+}
+
+fn module_path(layer: usize, which: usize) -> String {
+    let (block, proj) = PROJECTIONS[which];
+    format!("model.layers.{layer}.{block}.{proj}")
+}
+
+/// A decoder whose targeted projections carry LoRA adapters.
+pub struct LoraModel {
+    pub base: Decoder,
+    pub adapters: Adapters,
+    /// `slots[layer][projection]` = index into `adapters.modules`.
+    slots: Vec<[Option<usize>; 7]>,
+    rotary: Rotary,
+}
+
+impl LoraModel {
+    /// Fresh adapters with PEFT's initialisation (A kaiming-uniform from `seed`, B zero) on every
+    /// projection `config.target_modules` names.
+    pub fn new(base: Decoder, config: LoraConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let shared = LoraShared::new(seed);
+        let mut rng = Rng::derive(seed, "lora-init", 0);
+        let mut modules = Vec::new();
+        let mut slots = vec![[None; 7]; base.layers.len()];
+        for (layer, slot) in slots.iter_mut().enumerate() {
+            for (which, s) in slot.iter_mut().enumerate() {
+                let path = module_path(layer, which);
+                if !config.targets(&path) {
+                    continue;
+                }
+                let (out_f, in_f) = projection(&base, layer, which).weight.dims2()?;
+                let id = modules.len() as u64;
+                let a = LoraAdapter::init(in_f, out_f, &config, &mut rng, id, shared.clone(), base.device())?;
+                *s = Some(modules.len());
+                modules.push((path, Arc::new(a)));
+            }
+        }
+        check_targets(&config, &modules)?;
+        let rotary = Rotary::new(&base.cfg);
+        Ok(Self { base, adapters: Adapters { config, shared, modules }, slots, rotary })
+    }
+
+    /// The adapters of a PEFT directory (ours or Python's) on `base`.
+    pub fn from_peft(base: Decoder, adapter: &PeftAdapter) -> Result<Self> {
+        let model = Self::new(base, adapter.config.clone(), 0)?;
+        if let Some(extra) = adapter.modules.keys().find(|k| !model.adapters.modules.iter().any(|(p, _)| p == *k)) {
+            return Err(TrainError::Config(format!(
+                "the adapter has weights for {extra}, which is not a projection of this model \
+                 (is it the adapter of another base model?)"
+            )));
+        }
+        model.adapters.load_weights(adapter)?;
+        Ok(model)
+    }
+
+    /// The base decoder with every adapter merged into its weights (`W + scaling·B·A`):
+    /// identical outputs without dropout, and generation at the base model's speed.
+    pub fn merged(&self) -> Result<Decoder> {
+        let mut d = self.base.clone(); // tensors are reference-counted: a cheap copy
+        for (layer, slot) in self.slots.iter().enumerate() {
+            for (which, s) in slot.iter().enumerate() {
+                let Some(i) = s else { continue };
+                let delta = self.adapters.modules[*i].1.delta_weight()?.detach();
+                let lin = projection_mut(&mut d, layer, which);
+                lin.weight = (&lin.weight + delta.to_dtype(lin.weight.dtype())?)?;
+            }
+        }
+        Ok(d)
+    }
+
+    fn linear(&self, layer: usize, which: usize, x: &Tensor) -> candle_core::Result<Tensor> {
+        let lin = projection(&self.base, layer, which);
+        let mut y = frozen_linear(x, &lin.weight)?;
+        if let Some(b) = &lin.bias {
+            y = y.broadcast_add(b)?;
+        }
+        match self.slots[layer][which] {
+            Some(i) => y + self.adapters.modules[i].1.delta(x)?,
+            None => Ok(y),
+        }
+    }
+
+    fn attention(
+        &self,
+        layer: usize,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let cfg = &self.base.cfg;
+        let attn = &self.base.layers[layer].self_attn;
+        let (b, s, _) = x.dims3()?;
+        let (h, kvh, d) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+        let mut q = self.linear(layer, 0, x)?.reshape((b, s, h, d))?;
+        let mut k = self.linear(layer, 1, x)?.reshape((b, s, kvh, d))?;
+        let v = self.linear(layer, 2, x)?.reshape((b, s, kvh, d))?.transpose(1, 2)?.contiguous()?;
+        if let (Some(qn), Some(kn)) = (&attn.q_norm, &attn.k_norm) {
+            q = qn.forward(&q)?;
+            k = kn.forward(&k)?;
+        }
+        let q = Rotary::apply(&q.transpose(1, 2)?.contiguous()?, cos, sin)?;
+        let k = Rotary::apply(&k.transpose(1, 2)?.contiguous()?, cos, sin)?;
+        let groups = h / kvh;
+        let q = q.reshape((b, kvh, groups * s, d))?;
+        let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?.reshape((b, kvh, groups, s, s))?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = softmax_last_dim(&scores)?.reshape((b, kvh, groups * s, s))?;
+        let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
+        self.linear(layer, 3, &out)
+    }
+
+    fn mlp(&self, layer: usize, x: &Tensor) -> candle_core::Result<Tensor> {
+        let gate = self.linear(layer, 4, x)?;
+        let gate = match self.base.cfg.activation {
+            Activation::Silu => gate.silu()?,
+            Activation::GeluTanh => gate.gelu()?,
+        };
+        self.linear(layer, 6, &(gate * self.linear(layer, 5, x)?)?)
+    }
+}
+
+fn check_targets(config: &LoraConfig, modules: &[(String, Arc<LoraAdapter>)]) -> Result<()> {
+    let names: Vec<&str> = PROJECTIONS.iter().map(|(_, p)| *p).collect();
+    for t in &config.target_modules {
+        if !modules.iter().any(|(p, _)| p == t || p.ends_with(&format!(".{t}"))) {
+            return Err(TrainError::Config(format!(
+                "target module {t:?} matches no projection of this model; use any of {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Additive causal mask `[s, s]` (0 or -inf), with an optional sliding window.
+fn causal_mask(s: usize, window: Option<usize>, device: &Device) -> candle_core::Result<Option<Tensor>> {
+    let visible = |i: usize, j: usize| j <= i && window.is_none_or(|w| i - j < w);
+    if (0..s).all(|i| (0..s).all(|j| visible(i, j))) {
+        return Ok(None);
+    }
+    let values: Vec<f32> =
+        (0..s).flat_map(|i| (0..s).map(move |j| if visible(i, j) { 0.0 } else { f32::NEG_INFINITY })).collect();
+    Ok(Some(Tensor::from_vec(values, (s, s), device)?))
+}
+
+impl TrainableModel for LoraModel {
+    fn hidden_states(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let cfg = &self.base.cfg;
+        let (b, s) = ids.dims2()?;
+        let vocab = cfg.vocab_size as u32;
+        if let Some(bad) = ids.flatten_all()?.to_vec1::<u32>()?.into_iter().find(|&id| id >= vocab) {
+            candle_core::bail!("token id {bad} is out of range for a vocabulary of {vocab}")
+        }
+        let device = self.base.device();
+        let mut hidden =
+            self.base.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, cfg.hidden_size))?;
+        if let Some(scale) = cfg.embed_scale {
+            hidden = (hidden * scale)?;
+        }
+        let (cos, sin) =
+            self.rotary.tables(0, s, device).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let mut masks: Vec<(Option<usize>, Option<Tensor>)> = Vec::new();
+        for (i, layer) in self.base.layers.iter().enumerate() {
+            let window = cfg.sliding_window.get(i).copied().flatten();
+            let mask = match masks.iter().find(|(w, _)| *w == window) {
+                Some((_, m)) => m.clone(),
+                None => {
+                    let m = causal_mask(s, window, device)?;
+                    masks.push((window, m.clone()));
+                    m
+                }
+            };
+            let normed = layer.input_layernorm.forward(&hidden)?;
+            hidden = (hidden + self.attention(i, &normed, &cos, &sin, mask.as_ref())?)?;
+            let normed = layer.post_attention_layernorm.forward(&hidden)?;
+            hidden = (&hidden + self.mlp(i, &normed)?)?;
+        }
+        self.base.norm.forward(&hidden)
+    }
+
+    fn lm_head_weight(&self) -> &Tensor {
+        &self.base.lm_head
+    }
+
+    fn device(&self) -> &Device {
+        self.base.device()
+    }
+}
+
+/// Everything [`run`] needs besides the model.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub lora: LoraConfig,
+    pub train: TrainConfig,
+    /// Refuse to start when the memory estimate exceeds what the OS reports as available.
+    pub check_memory: bool,
+}
+
+/// How a [`run`] ended.
+#[derive(Debug)]
+pub struct SessionOutcome {
+    pub outcome: TrainOutcome,
+    /// The final PEFT adapter (written into `output_dir` itself) unless the run was cancelled.
+    pub adapter_dir: Option<PathBuf>,
+}
+
+/// Trains LoRA adapters on `base` (a loaded decoder) and, when the run completes, writes the
+/// final PEFT adapter into `cfg.train.output_dir` beside the `checkpoint-<step>` directories.
+/// Resumes from the latest checkpoint there when `cfg.train.resume` is set.
+pub fn run(
+    base: Decoder,
+    train: &[Example],
+    valid: &[Example],
+    cfg: &SessionConfig,
+    on_step: &mut dyn FnMut(&StepReport),
+    on_checkpoint: &mut dyn FnMut(&Path),
+    cancel: &dyn Fn() -> bool,
+) -> Result<SessionOutcome> {
+    if train.is_empty() {
+        return Err(TrainError::Config("the training set is empty".into()));
+    }
+    let vocab = base.cfg.vocab_size;
+    for (i, e) in train.iter().chain(valid).enumerate() {
+        if e.input_ids.len() != e.labels.len() {
+            return Err(TrainError::Config(format!("sequence {i}: inputIds and labels differ in length")));
+        }
+        if let Some(bad) = e.input_ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(TrainError::Config(format!(
+                "sequence {i}: token id {bad} is out of range for a vocabulary of {vocab}"
+            )));
+        }
+    }
+    if cfg.check_memory {
+        let shape = TrainShape {
+            batch_size: cfg.train.batch_size,
+            seq_len: train.iter().chain(valid).map(|e| e.input_ids.len()).max().unwrap_or(1),
+            lora_rank: cfg.lora.r,
+            target_modules: cfg.lora.target_modules.clone(),
+            lm_head_chunk: cfg.train.lm_head_chunk,
+            gradient_checkpointing: cfg.train.gradient_checkpointing,
+        };
+        if let Some(available) = memory::available_bytes() {
+            memory::check_fits(&memory::estimate(&base.cfg, &shape), &shape, available)?;
+        }
+    }
+    let model = LoraModel::new(base, cfg.lora.clone(), cfg.train.seed)?;
+    // The trainer writes a checkpoint right after reporting a step that is due one; it is
+    // announced once it exists (at the next step, or when the run returns).
+    let mut pending: Option<PathBuf> = None;
+    fn announce(pending: &mut Option<PathBuf>, on_checkpoint: &mut dyn FnMut(&Path)) {
+        if let Some(dir) = pending.take() {
+            if dir.join(super::checkpoint::STATE_NAME).is_file() {
+                on_checkpoint(&dir);
+            }
+        }
+    }
+    let outcome = {
+        let mut on_report = |r: &StepReport| {
+            announce(&mut pending, on_checkpoint);
+            on_step(r);
+            let due = cfg.train.save_steps.is_some_and(|n| n > 0 && r.step % n == 0) || r.step == r.total_steps;
+            if let (true, Some(dir)) = (due, &cfg.train.output_dir) {
+                pending = Some(super::checkpoint::checkpoint_dir(dir, r.step));
+            }
+        };
+        trainer::train(&model, &model.adapters, train, valid, &cfg.train, &mut on_report, cancel)?
+    };
+    announce(&mut pending, on_checkpoint);
+    let adapter_dir = match (&cfg.train.output_dir, outcome.cancelled) {
+        (Some(dir), false) => {
+            peft::save(dir, &model.adapters.to_peft(cfg.train.base_model.as_deref()))?;
+            Some(dir.clone())
+        }
+        _ => None,
+    };
+    Ok(SessionOutcome { outcome, adapter_dir })
+}
