@@ -187,11 +187,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="models/demo-counting")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=16, help="sequences of 128 tokens per step")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--docs", type=int, default=120_000)
+    parser.add_argument("--docs", type=int, default=40_000)
     args = parser.parse_args()
 
     import torch

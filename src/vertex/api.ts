@@ -100,6 +100,26 @@ export class VertexApi {
     });
   }
 
+  /** Opens the `:streamGenerateContent?alt=sse` stream (retrying until headers arrive); the body is the caller's. */
+  streamGenerateContent(
+    endpoint: string,
+    body: WireGenerateContentRequest,
+    options: CallOptions = {},
+  ): Promise<Response> {
+    const http = this.clientFor(endpoint);
+    const request: HttpRequest = {
+      method: "POST",
+      path: `${endpoint}:streamGenerateContent`,
+      query: { alt: "sse" },
+      body,
+      retry: true,
+      timeoutMs: this.generateTimeoutMs,
+      deadlineMs: this.generateTimeoutMs,
+      signal: options.signal,
+    };
+    return http.retrying((context) => http.send(request, context), request);
+  }
+
   /**
    * `POST upload/storage/v1/b/{bucket}/o?uploadType=media&name={object}`: a single-request
    * media upload, streamed. Retried when it fails: each attempt resends the whole object from

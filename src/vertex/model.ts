@@ -2,6 +2,7 @@
 import { InvalidOptionError, InvalidResponseError } from "../core/errors.js";
 import type { GenerateOptions, PromptTemplate, TunedModel, TunedModelInfo } from "../core/types.js";
 import { responseText } from "../gemini/model.js";
+import { readSseJson } from "../remote/sse.js";
 import type { VertexApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
 import type {
@@ -85,18 +86,46 @@ export class VertexTunedModel implements TunedModel {
    *   subclasses; InvalidResponseError when the reply has no text (e.g. blocked).
    */
   async generate(input: string, options: VertexGenerateOptions = {}): Promise<string> {
-    const endpoint = this.endpoint;
-    if (!endpoint) {
-      throw new InvalidOptionError(
-        "model",
-        `${this.name} has no endpoint to call (state ${this.#info.state}): only a succeeded tuning job serves a tuned model`,
-      );
-    }
+    const endpoint = this.#endpointOrThrow();
     const body = this.buildRequest(input, options);
     const response = await this.#api.generateContent(endpoint, body, { signal: options.signal });
     const text = responseText(response as Parameters<typeof responseText>[0]);
     if (text === undefined) throw noTextError(endpoint, response);
     return text;
+  }
+
+  /** Streams the reply chunk by chunk through `POST v1/{endpoint}:streamGenerateContent?alt=sse`. */
+  async *generateStream(
+    input: string,
+    options: VertexGenerateOptions = {},
+  ): AsyncGenerator<string, void, undefined> {
+    const endpoint = this.#endpointOrThrow();
+    const body = this.buildRequest(input, options);
+    const response = await this.#api.streamGenerateContent(endpoint, body, {
+      signal: options.signal,
+    });
+    if (!response.body) throw new InvalidResponseError(`${endpoint}: the stream had no body`);
+    let any = false;
+    let last: WireGenerateContentResponse | undefined;
+    for await (const chunk of readSseJson<WireGenerateContentResponse>(response.body)) {
+      last = chunk;
+      const text = responseText(chunk as Parameters<typeof responseText>[0]);
+      if (text) {
+        any = true;
+        yield text;
+      }
+    }
+    if (!any && last) throw noTextError(endpoint, last);
+  }
+
+  #endpointOrThrow(): string {
+    if (!this.endpoint) {
+      throw new InvalidOptionError(
+        "model",
+        `${this.name} has no endpoint to call (state ${this.#info.state}): only a succeeded tuning job serves a tuned model`,
+      );
+    }
+    return this.endpoint;
   }
 
   toJSON(): TunedModelInfo & { endpoint?: string; model?: string } {

@@ -5,6 +5,7 @@ import {
   AbortedError,
   ConnectionError,
   InvalidOptionError,
+  InvalidResponseError,
   TimeoutError,
   throwIfAborted,
   UnsupportedOptionError,
@@ -387,7 +388,9 @@ export class VertexTuner implements Tuner {
         return http.requestOnce<WireTuningJob>(request, context);
       }, request);
       if (typeof job.name !== "string" || job.name === "") {
-        throw new InvalidOptionError("response", "The create response carried no job name");
+        throw new InvalidResponseError(
+          `POST v1/${prepared.parent}/tuningJobs answered a TuningJob without a name`,
+        );
       }
       return { job, recovered };
     } catch (error) {
@@ -531,7 +534,8 @@ export class VertexTuner implements Tuner {
     if (vertex.adapterSize !== undefined)
       hyperParameters.adapterSize = ADAPTER_SIZES[vertex.adapterSize];
     const body: WireTuningJob = {
-      baseModel: request.baseModel.trim(),
+      // A Gemini API name ("models/gemini-…") names the same model as Vertex's bare id.
+      baseModel: request.baseModel.trim().replace(/^models\//, ""),
       supervisedTuningSpec: {
         ...(vertex.trainingDatasetUri ? { trainingDatasetUri: vertex.trainingDatasetUri } : {}),
         ...(vertex.validationDatasetUri

@@ -56,6 +56,7 @@ const ARCHITECTURES = [
   ["qwen2-untied-mqa-f16", "qwen2"],
   ["qwen3-tied-mha-bf16", "qwen3"],
   ["llama-smol-mha-f16", "llama"],
+  ["qwen2-layer-windows", "qwen2"],
 ] as const;
 
 describe("tunekit/local with the fixture models", () => {

@@ -183,6 +183,17 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
       // A fresh tuner reads the template back from the job.
       const again = await tuner().getModel(model.name);
       await expect(again.generate("3", { temperature: 0, maxOutputTokens: 10 })).resolves.toBe("4");
+      const chunks: string[] = [];
+      for await (const chunk of again.generateStream("5")) chunks.push(chunk);
+      expect(chunks.join("")).toBe("6");
+      const streamed = fake.service.requests.find((r) => r.route === "streamGenerateContent");
+      expect(streamed?.query.alt).toBe("sse");
+      const parts: string[] = [];
+      for await (const chunk of again.generateStream("tell me more", { template: null })) {
+        parts.push(chunk);
+      }
+      expect(parts.length).toBeGreaterThan(1);
+      expect(parts.join("")).toBe(`${(again as VertexTunedModel).endpoint} says: tell me more`);
       // Without the instruction the fake does not recognise the prompt.
       await expect(again.generate("3", { template: null })).resolves.toContain("says: 3");
     });

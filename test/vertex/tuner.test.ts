@@ -87,6 +87,48 @@ describe("options Vertex cannot honour fail before any I/O", () => {
   });
 });
 
+describe("the create body", () => {
+  it("takes a Gemini API model name as the same Vertex model, and sends epochCount as an int64 string", async () => {
+    const bodies: Record<string, unknown>[] = [];
+    const tuner = testTuner({
+      fetch: async (url, init) => {
+        if (url.includes("/upload/")) {
+          return new Response(JSON.stringify({ name: "x", bucket: "b" }), { status: 200 });
+        }
+        bodies.push(JSON.parse(String(init.body)) as Record<string, unknown>);
+        return new Response(
+          JSON.stringify({
+            name: "projects/p/locations/us-central1/tuningJobs/1",
+            state: "JOB_STATE_PENDING",
+          }),
+          { status: 200 },
+        );
+      },
+    });
+    const job = await tuner.tune({
+      baseModel: "models/gemini-2.5-flash",
+      dataset: incrementDataset(),
+      hyperparameters: { epochCount: 4 },
+      vertex: {
+        adapterSize: 16,
+        exportLastCheckpointOnly: true,
+        serviceAccount: "sa@p.iam.gserviceaccount.com",
+        kmsKeyName: "k",
+      },
+    });
+    job.detach();
+    expect(bodies[0]).toMatchObject({
+      baseModel: "gemini-2.5-flash",
+      supervisedTuningSpec: {
+        hyperParameters: { epochCount: "4", adapterSize: "ADAPTER_SIZE_SIXTEEN" },
+        exportLastCheckpointOnly: true,
+      },
+      serviceAccount: "sa@p.iam.gserviceaccount.com",
+      encryptionSpec: { kmsKeyName: "k" },
+    });
+  });
+});
+
 describe("construction", () => {
   it("needs a project; reads GOOGLE_CLOUD_PROJECT / GOOGLE_CLOUD_LOCATION", () => {
     expect(() => new VertexTuner({ accessToken: "t", env: {} })).toThrow(InvalidOptionError);

@@ -156,10 +156,43 @@ impl Rotary {
 }
 
 /// Keys and values seen so far by one layer, `[b, kv_heads, t, head_dim]`, after rope.
+///
+/// Stored in buffers with spare capacity that grow by doubling, written in place with
+/// `slice_set`: appending with `cat` would copy the whole cache on every token, which turns
+/// long generations quadratic. Generation-only state: nothing here is differentiated.
 #[derive(Debug, Clone, Default)]
 pub struct LayerCache {
     k: Option<Tensor>,
     v: Option<Tensor>,
+    len: usize,
+}
+
+impl LayerCache {
+    /// Appends `k`, `v` (contiguous, `[b, kv_heads, s, d]`) and returns views of everything
+    /// cached so far.
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let added = k.dim(2)?;
+        let needed = self.len + added;
+        let capacity = self.k.as_ref().map_or(0, |t| t.dim(2).unwrap_or(0));
+        if needed > capacity {
+            let (b, kvh, _, d) = k.dims4()?;
+            let grown = needed.max(2 * capacity).max(64);
+            let fresh = |old: &Option<Tensor>| -> candle_core::Result<Tensor> {
+                let buf = Tensor::zeros((b, kvh, grown, d), k.dtype(), k.device())?;
+                if let Some(old) = old {
+                    buf.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                }
+                Ok(buf)
+            };
+            self.k = Some(fresh(&self.k)?);
+            self.v = Some(fresh(&self.v)?);
+        }
+        let (kb, vb) = (self.k.as_ref().expect("allocated above"), self.v.as_ref().expect("allocated above"));
+        kb.slice_set(k, 2, self.len)?;
+        vb.slice_set(v, 2, self.len)?;
+        self.len = needed;
+        Ok((kb.narrow(2, 0, needed)?, vb.narrow(2, 0, needed)?))
+    }
 }
 
 /// The KV cache of a whole model for one sequence batch.
@@ -219,19 +252,7 @@ impl Attention {
         let q = Rotary::apply(&q.transpose(1, 2)?.contiguous()?, cos, sin)?;
         let k = Rotary::apply(&k.transpose(1, 2)?.contiguous()?, cos, sin)?;
         let (k, v) = match cache {
-            Some(c) => {
-                let k = match &c.k {
-                    Some(prev) => Tensor::cat(&[prev, &k], 2)?,
-                    None => k,
-                };
-                let v = match &c.v {
-                    Some(prev) => Tensor::cat(&[prev, &v], 2)?,
-                    None => v.contiguous()?,
-                };
-                c.k = Some(k.clone());
-                c.v = Some(v.clone());
-                (k, v)
-            }
+            Some(c) => c.append(&k, &v.contiguous()?)?,
             None => (k, v.contiguous()?),
         };
         let t = k.dim(2)?;

@@ -100,6 +100,11 @@ fn qwen3_tied_mha_small_head_dim_bf16() {
 }
 
 #[test]
+fn qwen2_per_layer_sliding_windows() {
+    check("qwen2-layer-windows");
+}
+
+#[test]
 fn every_fixture_has_a_parity_test() {
     // A fixture added to the generator without a test above would silently go unchecked.
     let src = include_str!("parity.rs");

@@ -152,6 +152,12 @@ fn train_cancel_and_resume_reproduce_the_trajectory() {
         .map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
         .collect::<Vec<_>>();
     assert_eq!(final_a, final_b, "same final adapter");
+
+    // Resuming with settings that change the batches is refused, not silently different.
+    let (model, adapters) = toy(5, 0.1);
+    let other = TrainConfig { resume: true, batch_size: 3, ..cfg(dir_b.clone()) };
+    let err = trainer::train(&model, &adapters, &examples, &[], &other, &mut |_| {}, &never).unwrap_err();
+    assert!(err.to_string().contains("cannot resume"), "{err}");
     let _ = std::fs::remove_dir_all(dir_a);
     let _ = std::fs::remove_dir_all(dir_b);
 }

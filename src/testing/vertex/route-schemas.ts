@@ -20,6 +20,7 @@ export type VertexRoute =
   | "listTuningJobs"
   | "cancelTuningJob"
   | "generateContent"
+  | "streamGenerateContent"
   | "uploadObject"
   | "uploadChunk";
 
@@ -31,6 +32,7 @@ export const VERTEX_ROUTE_REQUEST_SCHEMAS: Partial<Record<VertexRoute, string>> 
   createTuningJob: "GoogleCloudAiplatformV1TuningJob",
   cancelTuningJob: "GoogleCloudAiplatformV1CancelTuningJobRequest",
   generateContent: "GoogleCloudAiplatformV1GenerateContentRequest",
+  streamGenerateContent: "GoogleCloudAiplatformV1GenerateContentRequest",
 };
 
 /** Route → schema of its successful response body. */
@@ -40,6 +42,8 @@ export const VERTEX_ROUTE_RESPONSE_SCHEMAS: Record<VertexRoute, string> = {
   listTuningJobs: "GoogleCloudAiplatformV1ListTuningJobsResponse",
   cancelTuningJob: "GoogleProtobufEmpty",
   generateContent: "GoogleCloudAiplatformV1GenerateContentResponse",
+  // A sequence of responses (the log stores them as an array).
+  streamGenerateContent: "GoogleCloudAiplatformV1GenerateContentResponse",
   uploadObject: "StorageObject",
   // A 308 (Resume Incomplete) is not 2xx; the final chunk answers the object.
   uploadChunk: "StorageObject",
@@ -70,9 +74,15 @@ export function checkVertexTraffic(
     const status = entry.status;
     if (status === undefined || status < 200 || status >= 300) continue;
     const schema = VERTEX_ROUTE_RESPONSE_SCHEMAS[entry.route];
-    const result = validateAgainstSchema(entry.response, schema, { schemas: VERTEX_SCHEMAS });
-    if (!result.valid) {
-      found.push({ ...base, direction: "response", schema, issues: result.issues });
+    const bodies =
+      entry.route === "streamGenerateContent" && Array.isArray(entry.response)
+        ? entry.response
+        : [entry.response];
+    for (const body of bodies) {
+      const result = validateAgainstSchema(body, schema, { schemas: VERTEX_SCHEMAS });
+      if (!result.valid) {
+        found.push({ ...base, direction: "response", schema, issues: result.issues });
+      }
     }
   }
   return found;

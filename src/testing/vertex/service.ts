@@ -6,7 +6,7 @@
  */
 import { FakeClock } from "../clock.js";
 import { FaultInjector, type TuningFailureSpec } from "../faults.js";
-import { defaultResponder, type FakeResponder, fakeTokenCount } from "../generate.js";
+import { chunkText, defaultResponder, type FakeResponder, fakeTokenCount } from "../generate.js";
 import {
   type ErrorDetail,
   errorInfoDetail,
@@ -130,6 +130,8 @@ interface Reply {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** Already-serialised body (SSE). */
+  raw?: string;
 }
 
 interface Route {
@@ -162,6 +164,12 @@ const ROUTES: ReadonlyArray<{ name: VertexRoute; method: string; pattern: RegExp
     name: "generateContent",
     method: "POST",
     pattern: /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/endpoints\/([^/:]+):generateContent$/,
+  },
+  {
+    name: "streamGenerateContent",
+    method: "POST",
+    pattern:
+      /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/endpoints\/([^/:]+):streamGenerateContent$/,
   },
   { name: "uploadObject", method: "POST", pattern: /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/ },
   { name: "uploadChunk", method: "PUT", pattern: /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/ },
@@ -277,10 +285,19 @@ export class FakeVertexService {
 
   /** Run every unfinished job to its end (success, its planned failure, or its cancellation). */
   completeAll(): void {
-    for (let guard = 0; guard < 10_000; guard++) {
-      const open = [...this.#jobs.values()].filter((job) => !TERMINAL.has(job.phase));
-      if (open.length === 0) return;
-      this.tick(1);
+    const step = this.#stepMs;
+    const queued = (this.#options.queuedSteps ?? 1) * step;
+    for (let round = 0; round < 100; round++) {
+      let needMs = 0;
+      for (const job of this.#jobs.values()) {
+        if (TERMINAL.has(job.phase)) continue;
+        // Before it runs, its step count is unknown: first move it past the queue.
+        const end = job.startTime === undefined ? queued : queued + (job.totalSteps ?? 1) * step;
+        const until = job.cancelAtMs === undefined ? end : Math.min(end, job.cancelAtMs);
+        needMs = Math.max(needMs, until - job.elapsedMs, step);
+      }
+      if (needMs === 0) return;
+      this.clock.advance(needMs);
     }
   }
 
@@ -377,7 +394,7 @@ export class FakeVertexService {
       kind: "response",
       status: reply.status,
       headers: { ...JSON_HEADERS, ...reply.headers },
-      body: JSON.stringify(reply.body),
+      body: reply.raw ?? JSON.stringify(reply.body),
     };
   }
 
@@ -498,6 +515,8 @@ export class FakeVertexService {
           return { status: 200, body: {} };
         case "generateContent":
           return this.#generate(first, second, third, body);
+        case "streamGenerateContent":
+          return this.#stream(this.#generate(first, second, third, body), url.searchParams);
       }
     } catch (error) {
       if (error instanceof HttpFailure) {
@@ -543,7 +562,7 @@ export class FakeVertexService {
     if (this.#options.project !== undefined && project !== this.#options.project) {
       fail(
         "PERMISSION_DENIED",
-        `Permission 'aiplatform.tuningJobs.create' denied on resource '//aiplatform.googleapis.com/projects/${project}/locations/${location}' (or it may not exist).`,
+        `Permission denied on resource '//aiplatform.googleapis.com/projects/${project}/locations/${location}' (or it may not exist).`,
         [errorInfoDetail("IAM_PERMISSION_DENIED", { service: "aiplatform.googleapis.com" })],
       );
     }
@@ -648,9 +667,13 @@ export class FakeVertexService {
             body: {},
             headers: session.received > 0 ? { range: `bytes=0-${session.received - 1}` } : {},
           };
-    const query_ = /^bytes \*\/(\d+|\*)$/.exec(range);
-    if (query_) {
-      if (query_[1] !== "*" && Number(query_[1]) === session.received && !session.object) {
+    const statusQuery = /^bytes \*\/(\d+|\*)$/.exec(range);
+    if (statusQuery) {
+      if (
+        statusQuery[1] !== "*" &&
+        Number(statusQuery[1]) === session.received &&
+        !session.object
+      ) {
         this.#finishSession(session);
       }
       return status();
@@ -1073,6 +1096,40 @@ export class FakeVertexService {
   }
 
   // ---- generate ------------------------------------------------------------------------
+
+  /**
+   * `:streamGenerateContent`: the answer split into chunks at word boundaries, as SSE events
+   * with `?alt=sse`, else as a JSON array (the log records the array either way).
+   */
+  #stream(reply: Reply, query: URLSearchParams): Reply {
+    const whole = reply.body as {
+      candidates: Array<{ content: { parts: Array<{ text: string }> }; finishReason: string }>;
+    } & Record<string, unknown>;
+    const candidate = whole.candidates[0];
+    const chunks = chunkText(candidate?.content.parts[0]?.text ?? "");
+    const events = chunks.map((text, index) => {
+      const final = index === chunks.length - 1;
+      return {
+        ...whole,
+        candidates: [
+          {
+            content: { role: "model", parts: [{ text }] },
+            ...(final ? { finishReason: candidate?.finishReason ?? "STOP" } : {}),
+            index: 0,
+          },
+        ],
+      };
+    });
+    if (query.get("alt") === "sse") {
+      return {
+        status: 200,
+        body: events,
+        raw: events.map((event) => `data: ${JSON.stringify(event)}\r\n\r\n`).join(""),
+        headers: { "content-type": "text/event-stream" },
+      };
+    }
+    return { status: 200, body: events };
+  }
 
   #generate(project: string, location: string, endpointId: string, raw: unknown): Reply {
     const body = this.#validate(

@@ -62,6 +62,18 @@ pub struct TrainerState {
     pub schedule: Schedule,
     pub optimizer_step: u64,
     pub log_history: Vec<LogEntry>,
+    /// What the data order depends on; a resume with different values is refused.
+    #[serde(default)]
+    pub data: Option<DataFingerprint>,
+}
+
+/// The settings that determine the batches of every step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataFingerprint {
+    pub examples: usize,
+    pub batch_size: usize,
+    pub grad_accum: usize,
+    pub group_by_length: bool,
 }
 
 impl TrainerState {
@@ -78,6 +90,7 @@ impl TrainerState {
             schedule,
             optimizer_step: 0,
             log_history: Vec::new(),
+            data: None,
         }
     }
 }

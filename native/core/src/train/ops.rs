@@ -2,9 +2,10 @@
 //!
 //! candle's backward pass computes a gradient for *both* operands of every binary op and keeps
 //! the ones of untracked leaves (masks, rope tables, norm weights, a detached max) in the
-//! `GradStore` until it is dropped: one activation-sized tensor per use. On a 41M-parameter
-//! Llama at 4×256 tokens that is 74 tensors, 221 MiB, at the peak of every step (measured;
-//! see the notes of issue #5). These ops take the constant out of the graph:
+//! `GradStore` until it is dropped: one activation-sized tensor per use. Measured on a
+//! 41M-parameter Llama (LoRA r 8, 4×256 tokens, frozen-linear projections): 74 such tensors,
+//! 221 MiB, alive at the peak of every step; with these ops, 10 tensors, 13 MiB. These ops
+//! take the constant out of the graph:
 //!
 //! - [`add_const`] / [`mul_const`]: `x + c`, `x ⊙ c` with `c` broadcast over `x`'s leading
 //!   dims (the mask on scores, the cos/sin tables on q/k, a norm weight on hidden states);

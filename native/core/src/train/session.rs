@@ -224,8 +224,7 @@ impl TrainableModel for LoraModel {
         if let Some(scale) = cfg.embed_scale {
             hidden = (hidden * scale)?;
         }
-        let (cos, sin) =
-            self.rotary.tables(0, s, device).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let (cos, sin) = self.rotary.tables(0, s, device).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let mut masks: Vec<(Option<usize>, Option<Tensor>)> = Vec::new();
         for (i, layer) in self.base.layers.iter().enumerate() {
             let window = cfg.sliding_window.get(i).copied().flatten();

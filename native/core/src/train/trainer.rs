@@ -14,7 +14,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor, Var};
 
 use super::batching::{epoch_batches, Batch, BatchPlan, Example};
-use super::checkpoint::{self, DataPosition, LogEntry, TrainerState};
+use super::checkpoint::{self, DataFingerprint, DataPosition, LogEntry, TrainerState};
 use super::lora::{LoraAdapter, LoraConfig, LoraShared};
 use super::loss::{lm_head_loss, shifted_targets};
 use super::optim::{clip_grad_norm, AdamW, AdamWConfig};
@@ -336,12 +336,35 @@ pub fn train(
     let schedule = Schedule::new(cfg.schedule, cfg.learning_rate, cfg.warmup, total);
     let vars = adapters.vars();
     let mut opt = AdamW::new(vars.clone(), cfg.adamw)?;
-    let mut state = TrainerState::new(cfg.seed, schedule);
+    let fingerprint = DataFingerprint {
+        examples: train.len(),
+        batch_size: cfg.batch_size,
+        grad_accum: cfg.grad_accum,
+        group_by_length: cfg.group_by_length,
+    };
+    let mut state = TrainerState { data: Some(fingerprint), ..TrainerState::new(cfg.seed, schedule) };
     let mut last_checkpoint = None;
 
     if let (true, Some(dir)) = (cfg.resume, &cfg.output_dir) {
         checkpoint::remove_stale_temp(dir)?;
         if let Some(c) = checkpoint::latest(dir, &device)? {
+            // Resuming only reproduces the run if every step sees the same batches and rates.
+            let same = c.state.seed == cfg.seed
+                && c.state.schedule == schedule
+                && c.state.data.is_none_or(|d| d == fingerprint);
+            if !same {
+                return Err(TrainError::Config(format!(
+                    "cannot resume from {}: it was written by a run with different settings \
+                     (seed {}, {:?}, {:?}; now seed {}, {:?}, {:?}); use a new output directory or the same settings",
+                    c.dir.display(),
+                    c.state.seed,
+                    c.state.schedule,
+                    c.state.data,
+                    cfg.seed,
+                    schedule,
+                    fingerprint
+                )));
+            }
             adapters.load_weights(&c.adapter)?;
             opt.load_state_tensors(c.state.optimizer_step, &c.optimizer)?;
             state = c.state;
