@@ -3,7 +3,7 @@
  * start a supervised tuning job, watch it, then call the tuned model.
  *
  *   npx tsx examples/vertex-tune.ts       # no project/bucket: runs against tunekit's fake service
- *   GOOGLE_CLOUD_PROJECT=my-project TUNEKIT_STAGING_URI=gs://my-bucket/tuning \
+ *   GOOGLE_CLOUD_PROJECT=my-project TUNEKIT_VERTEX_STAGING_URI=gs://my-bucket/tuning \
  *     npx tsx examples/vertex-tune.ts [base model, default gemini-2.5-flash]
  *
  * Real runs use Application Default Credentials (`gcloud auth application-default login`, or
@@ -20,7 +20,7 @@ import { startFakeVertexServer } from "tunekit/testing";
 import { VertexTuner } from "tunekit/vertex";
 
 const project = process.env.GOOGLE_CLOUD_PROJECT;
-const stagingUri = process.env.TUNEKIT_STAGING_URI;
+const stagingUri = process.env.TUNEKIT_VERTEX_STAGING_URI;
 const baseModel = process.argv[2] ?? "gemini-2.5-flash";
 
 async function main(): Promise<void> {
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     : await startFakeVertexServer({ accessToken: "example-token", stepsPerPoll: 25 });
   if (fake) {
     console.log(
-      `No GOOGLE_CLOUD_PROJECT / TUNEKIT_STAGING_URI: using the fake Vertex AI service at ${fake.url}`,
+      `No GOOGLE_CLOUD_PROJECT / TUNEKIT_VERTEX_STAGING_URI: using the fake Vertex AI service at ${fake.url}`,
     );
   }
   const tuner = fake

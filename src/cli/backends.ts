@@ -2,10 +2,11 @@ import { existsSync } from "node:fs";
 import { InvalidOptionError, TuningUnavailableError } from "../core/errors.js";
 import type { Tuner } from "../core/types.js";
 import { GeminiTuner, type GeminiTunerOptions } from "../gemini/tuner.js";
+import { VertexTuner, type VertexTunerOptions } from "../vertex/tuner.js";
 import { parseNumber } from "./flags.js";
 
 /** The backends `tunekit tune --backend` accepts. */
-export const BACKENDS = ["gemini", "local"] as const;
+export const BACKENDS = ["gemini", "vertex", "local"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /** Connection flags every remote command takes (`--base-url`, `--poll-interval`). */
@@ -63,6 +64,27 @@ export function geminiTuner(flags: RemoteFlags, env: NodeJS.ProcessEnv): GeminiT
 }
 
 /**
+ * A `VertexTuner` from environment: `GOOGLE_CLOUD_PROJECT`, `GOOGLE_CLOUD_LOCATION`,
+ * `TUNEKIT_VERTEX_STAGING_URI` (a `gs://bucket/prefix` for datasets), credentials from
+ * Application Default Credentials, and `--base-url` / `TUNEKIT_VERTEX_BASE_URL` plus
+ * `TUNEKIT_STORAGE_BASE_URL` to point at fakes.
+ */
+export function vertexTuner(flags: RemoteFlags, env: NodeJS.ProcessEnv): VertexTuner {
+  const options: VertexTunerOptions = { env };
+  const baseUrl = flags.baseUrl ?? (env.TUNEKIT_VERTEX_BASE_URL || undefined);
+  if (baseUrl !== undefined) options.baseUrl = baseUrl;
+  if (env.TUNEKIT_STORAGE_BASE_URL) options.storageBaseUrl = env.TUNEKIT_STORAGE_BASE_URL;
+  if (env.TUNEKIT_VERTEX_STAGING_URI) options.stagingUri = env.TUNEKIT_VERTEX_STAGING_URI;
+  if (env.TUNEKIT_VERTEX_ACCESS_TOKEN) options.accessToken = env.TUNEKIT_VERTEX_ACCESS_TOKEN;
+  const interval = flags.pollInterval ?? (env.TUNEKIT_POLL_INTERVAL || undefined);
+  if (interval !== undefined) {
+    const ms = parseNumber("--poll-interval", interval, { min: 0.01 }) * 1000;
+    Object.assign(options, { pollIntervalMs: ms, pollMultiplier: 1, maxPollIntervalMs: ms });
+  }
+  return new VertexTuner(options);
+}
+
+/**
  * The local tuner, loaded only when chosen so remote commands never touch the native addon.
  * Until `tunekit/local` exports `LocalTuner`, this says local tuning is not in this build.
  */
@@ -93,6 +115,14 @@ export async function createBackend(
       reattach: (job) => `tunekit watch ${job}`,
     };
   }
+  if (name === "vertex") {
+    return {
+      name,
+      tuner: vertexTuner(flags, env),
+      interrupt: "detach",
+      reattach: (job) => `tunekit watch ${job}`,
+    };
+  }
   if (name === "local") return { name, tuner: await localTuner(), interrupt: "cancel" };
   throw new InvalidOptionError(
     "--backend",
@@ -101,9 +131,11 @@ export async function createBackend(
 }
 
 /**
- * Which backend owns a job or model name: an existing path (a local run or adapter directory)
- * is local; anything else (`tunedModels/…`, a bare id) is a Gemini name.
+ * Which backend owns a job or model name: `projects/…/tuningJobs/…` is Vertex AI; an
+ * existing path (a local run or adapter directory) is local; anything else
+ * (`tunedModels/…`, a bare id) is a Gemini name.
  */
 export function backendForName(name: string): BackendName {
+  if (/^projects\/[^/]+\/locations\/[^/]+\/tuningJobs\//.test(name)) return "vertex";
   return !name.startsWith("tunedModels/") && existsSync(name) ? "local" : "gemini";
 }

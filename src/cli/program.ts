@@ -29,6 +29,12 @@ Environment:
   GEMINI_API_KEY, GOOGLE_API_KEY  Gemini API key (sent only in the x-goog-api-key header)
   TUNEKIT_GEMINI_BASE_URL         Gemini API base URL (e.g. a \`tunekit fake-server\`)
   TUNEKIT_POLL_INTERVAL           seconds between status checks of a job
+  GOOGLE_CLOUD_PROJECT, GOOGLE_CLOUD_LOCATION
+                                  Vertex AI project and region (credentials: Application
+                                  Default Credentials, or TUNEKIT_VERTEX_ACCESS_TOKEN)
+  TUNEKIT_VERTEX_STAGING_URI      gs://bucket/prefix where tune uploads datasets for Vertex AI
+  TUNEKIT_VERTEX_BASE_URL, TUNEKIT_STORAGE_BASE_URL
+                                  Vertex AI / Cloud Storage base URLs (e.g. tunekit's fakes)
 
 Exit codes:
   0 success · 1 unexpected failure · 2 bad command line · 3 invalid dataset, option or file
@@ -127,7 +133,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .argument("<data>", "dataset file (.jsonl, .json, .csv)")
     .addOption(
       new Option("--backend <backend>", "where to tune")
-        .choices(["gemini", "local"])
+        .choices(["gemini", "vertex", "local"])
         .default("gemini"),
     )
     .option(
@@ -193,7 +199,9 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .command("list")
     .description("list tuned models (all pages)")
     .addOption(
-      new Option("--backend <backend>", "which service").choices(["gemini"]).default("gemini"),
+      new Option("--backend <backend>", "which service")
+        .choices(["gemini", "vertex"])
+        .default("gemini"),
     )
     .option("--page-size <n>", "models per request (1–1000)")
     .option("--filter <filter>", 'service-side filter, e.g. "owner:me" or "readers:everyone"')

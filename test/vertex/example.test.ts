@@ -15,7 +15,7 @@ describe("examples/vertex-tune.ts", () => {
     for (const key of [
       "GOOGLE_CLOUD_PROJECT",
       "GCLOUD_PROJECT",
-      "TUNEKIT_STAGING_URI",
+      "TUNEKIT_VERTEX_STAGING_URI",
       "GOOGLE_APPLICATION_CREDENTIALS",
     ]) {
       delete env[key];

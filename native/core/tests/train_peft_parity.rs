@@ -54,10 +54,15 @@ fn examples(fixture: &Path) -> (Vec<Example>, u32) {
 }
 
 fn check(name: &str) {
-    let fixture = root().join("train/lora").join(name);
+    check_at(name, &root().join("train/lora").join(name));
+}
+
+fn check_at(name: &str, fixture: &Path) {
+    let fixture = fixture.to_path_buf();
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture.join("expected.json")).unwrap()).unwrap();
-    let model = lora_decoder::load(&root().join("models").join(name), &fixture.join("init"));
+    let model_name = expected["model"].as_str().unwrap();
+    let model = lora_decoder::load(&root().join("models").join(model_name), &fixture.join("init"));
     let (data, pad_id) = examples(&fixture);
     let device = Device::Cpu;
 
@@ -137,7 +142,7 @@ fn check(name: &str) {
     std::fs::remove_dir_all(&dir).unwrap();
 
     // 5. PEFT's trained adapter loaded here reproduces PEFT's logits.
-    let trained = lora_decoder::load(&root().join("models").join(name), &fixture.join("trained"));
+    let trained = lora_decoder::load(&root().join("models").join(model_name), &fixture.join("trained"));
     let ids = &data[0].input_ids;
     let hidden = trained.hidden_states(&Tensor::from_slice(ids, (1, ids.len()), &device).unwrap()).unwrap();
     let logits = hidden.squeeze(0).unwrap().matmul(&trained.lm_head_weight().t().unwrap()).unwrap();
@@ -243,33 +248,51 @@ fn train_peft_parity_qwen3_tied_mha_bf16() {
     check("qwen3-tied-mha-bf16");
 }
 
-/// Every model fixture has LoRA reference data and a test above.
+#[test]
+fn train_peft_parity_qwen2_layer_windows() {
+    check("qwen2-layer-windows");
+}
+
+/// rsLoRA (scaling alpha/√r) at r 8.
+#[test]
+fn train_peft_parity_rslora() {
+    let fixture = root().join("train/lora-variants/qwen3-qknorm-rslora");
+    let cfg = peft::load(&fixture.join("init"), &Device::Cpu).unwrap().config;
+    assert!(cfg.use_rslora && cfg.r == 8 && (cfg.scaling() - 16.0 / 8f64.sqrt()).abs() < 1e-12);
+    check_at("qwen3-qknorm-rslora", &fixture);
+}
+
+/// Every model fixture has LoRA reference data; any without a named test above is checked here.
 #[test]
 fn train_peft_parity_covers_every_fixture() {
-    const CHECKED: [&str; 8] = [
+    const NAMED: [&str; 9] = [
         "llama-smol-mha-f16",
         "llama-tied-gqa",
         "llama3-scaled-sharded-bf16",
         "mistral-window",
         "qwen2-bias",
+        "qwen2-layer-windows",
         "qwen2-untied-mqa-f16",
         "qwen3-qknorm",
         "qwen3-tied-mha-bf16",
     ];
-    let list = |dir: PathBuf| -> Vec<String> {
+    let list = |dir: PathBuf, marker: &str| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap())
-            .filter(|e| e.path().join("config.json").exists() || e.path().join("expected.json").exists())
+            .filter(|e| e.path().join(marker).exists())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         v.sort();
         v
     };
+    let models = list(root().join("models"), "config.json");
     assert_eq!(
-        list(root().join("models")),
-        CHECKED,
-        "a model fixture without a LoRA parity test (run make_train_fixtures.py)"
+        models,
+        list(root().join("train/lora"), "expected.json"),
+        "LoRA fixtures out of date: run scripts/fixtures/make_train_fixtures.py"
     );
-    assert_eq!(list(root().join("train/lora")), CHECKED, "LoRA fixtures out of date (run make_train_fixtures.py)");
+    for name in models.iter().filter(|m| !NAMED.contains(&m.as_str())) {
+        check(name);
+    }
 }

@@ -14,6 +14,8 @@ import type { Output } from "../output.js";
 
 /** The base model `tune --backend gemini` uses without `--model`. */
 export const DEFAULT_GEMINI_MODEL = "models/gemini-1.5-flash-001-tuning";
+/** A Gemini model Vertex AI tunes today (supervised fine-tuning). */
+export const DEFAULT_VERTEX_MODEL = "gemini-2.5-flash";
 
 /** Flags of `tunekit tune` as commander hands them over (all strings until parsed). */
 export interface TuneFlags extends RemoteFlags {
@@ -38,7 +40,7 @@ export interface TuneFlags extends RemoteFlags {
 }
 
 const LOCAL_ONLY = ["rank", "alpha", "dropout", "maxLength", "out"] as const;
-const GEMINI_ONLY = ["tunedModelId", "skipPreflight", "baseUrl"] as const;
+const GEMINI_ONLY = ["tunedModelId", "skipPreflight"] as const;
 
 /**
  * `tunekit tune <data>`: loads the dataset, starts a job on the chosen backend and (unless
@@ -64,7 +66,8 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
   const backend = await createBackend(backendName, flags, out.io.env);
 
   const request: TuneRequest = {
-    baseModel: flags.model ?? DEFAULT_GEMINI_MODEL,
+    baseModel:
+      flags.model ?? (backendName === "vertex" ? DEFAULT_VERTEX_MODEL : DEFAULT_GEMINI_MODEL),
     dataset,
     hyperparameters,
     ...(flags.displayName === undefined ? {} : { displayName: flags.displayName }),
