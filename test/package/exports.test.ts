@@ -41,7 +41,7 @@ describe("the built package", () => {
     expect(JSON.parse(out)).toEqual(expected);
   });
 
-  it.each(["tunekit", "tunekit/gemini", "tunekit/testing"])(
+  it.each(["tunekit", "tunekit/gemini", "tunekit/vertex", "tunekit/testing"])(
     "importing %s never loads a native addon",
     (specifier) => {
       const script = `
