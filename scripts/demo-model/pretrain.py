@@ -140,7 +140,7 @@ def corpus(seed: int, docs: int) -> list[str]:
                 rng.choice([f"after {a} comes {b}.", f"the number after {a} is {b}."])
             )
             continue
-        length = rng.randint(3, 6) if style == "words" and abs(n) >= 1000 else rng.randint(3, 10)
+        length = rng.randint(3, 6) if style == "words" and abs(n) >= 1000 else rng.randint(4, 12)
         out.append(rng.choice(seps[style]).join(fmt(n + i) for i in range(length)))
     return out
 
@@ -192,13 +192,19 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--docs", type=int, default=40_000)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args()
+
+    import os
+
+    if args.device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
     import torch
     import transformers
 
     torch.set_num_threads(args.threads)
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=args.device != "cpu")
     torch.manual_seed(args.seed)
     began = time.time()
 
@@ -219,7 +225,7 @@ def main() -> int:
         mlp_bias=False,
         **MODEL,
     )
-    model = transformers.LlamaForCausalLM(config)
+    model = transformers.LlamaForCausalLM(config).to(args.device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params:,} parameters")
 
@@ -238,7 +244,7 @@ def main() -> int:
     running = 0.0
     for step in range(args.steps):
         idx = order[(torch.arange(args.batch) + step * args.batch) % len(chunks)]
-        batch = chunks[idx]
+        batch = chunks[idx].to(args.device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
         loss = model(input_ids=batch, labels=batch).loss
@@ -263,7 +269,7 @@ def main() -> int:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    model.eval()
+    model = model.to("cpu").eval()
     model.save_pretrained(out, safe_serialization=True)
     for extra in out.glob("generation_config.json"):
         extra.unlink()
@@ -298,6 +304,8 @@ def main() -> int:
             )[0, len(ids) :].tolist()
         samples[prompt] = tok.decode(gen)
         print(f"greedy {prompt!r} -> {samples[prompt]!r}")
+    accuracy = counting_accuracy(ref, tok, args.seed + 1)
+    print(f"counting accuracy (greedy next number after three): {accuracy}")
     write_json(
         out / "pretraining.json",
         {
@@ -315,6 +323,8 @@ def main() -> int:
             "final_loss": round(final_loss, 4),  # mean of the last logged window
             "seconds": round(train_seconds),
             "greedy_samples": samples,
+            "counting_accuracy": accuracy,
+            "device": args.device,
             "versions": {
                 "torch": torch.__version__,
                 "transformers": transformers.__version__,
@@ -324,6 +334,40 @@ def main() -> int:
     )
     print(f"wrote {out} in {time.time() - began:.0f}s")
     return 0
+
+
+def counting_accuracy(model, tok, seed: int, per_style: int = 50) -> dict[str, float]:
+    """Share of fresh counting prompts ("a a+1 a+2") greedily continued with " a+3 a+4"
+    (or " a+3" and the end of the document)."""
+    import torch
+
+    rng = random.Random(seed)
+    styles = {
+        "digits": (str, lambda: rng.randint(0, 999_999)),
+        "negative": (str, lambda: -rng.randint(4, 9_999)),
+        "commas": (with_commas, lambda: rng.randint(1_000, 99_999_999)),
+        "words": (to_words, lambda: rng.randint(0, 9_999_999)),
+    }
+    result = {}
+    for style, (fmt, draw) in styles.items():
+        hits = 0
+        for _ in range(per_style):
+            n = draw()
+            prompt = " ".join(fmt(n + i) for i in range(3))
+            want = f" {fmt(n + 3)} {fmt(n + 4)}"
+            ids = tok.encode(prompt).ids
+            with torch.no_grad():
+                gen = model.generate(
+                    torch.tensor([ids]),
+                    max_new_tokens=len(tok.encode(want, add_special_tokens=False).ids),
+                    do_sample=False,
+                    eos_token_id=2,
+                    pad_token_id=3,
+                )[0, len(ids) :].tolist()
+            text = tok.decode(gen, skip_special_tokens=False)
+            hits += text == want or text == f" {fmt(n + 3)}</s>"
+        result[style] = hits / per_style
+    return result
 
 
 SAMPLE_PROMPTS = [

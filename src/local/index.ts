@@ -19,6 +19,33 @@
  */
 export { fromNativeError, type ModelLoadErrorKind, modelLoadErrorKind } from "./errors.js";
 export {
+  checkModelDirectory,
+  DEFAULT_HUB_ENDPOINT,
+  type HubEnv,
+  hfHome,
+  hubCacheDir,
+  hubEndpoint,
+  hubToken,
+  isOffline,
+  MODEL_METADATA_FILES,
+  type ModelDirectoryCheck,
+  type ModelDownloadEvent,
+  type ModelSpec,
+  normalizeEtag,
+  parseModelSpec,
+  type ResolvedModel,
+  type ResolveModelOptions,
+  repoFolderName,
+  resolveModel,
+  SAFETENSORS_INDEX,
+} from "./hub/index.js";
+export {
+  type LocalReporter,
+  type LocalRunRecord,
+  type LocalStepMetrics,
+  LocalTuningJob,
+} from "./job.js";
+export {
   type FinishReason,
   type GenerateOptions,
   type GenerationChunk,
@@ -31,3 +58,46 @@ export {
   loadModel,
 } from "./model.js";
 export { addonFileName, addonPath, NATIVE_PATH_ENV } from "./native.js";
+export { createLocalProfile, type LocalProfileOptions } from "./profile.js";
+export {
+  type ChatMessage,
+  type ChatTemplateDescriptor,
+  cleanResponse,
+  findChatTemplate,
+  type InferenceRenderOptions,
+  loadTemplate,
+  type ModelTemplateFiles,
+  PLAIN_TEMPLATE,
+  type RenderedExample,
+  readModelTemplateFiles,
+  renderChat,
+  renderExample,
+  renderForInference,
+  resolveTemplate,
+  saveTemplate,
+  sharedInstruction,
+  stopStrings,
+  TEMPLATE_FORMAT_VERSION,
+  type TemplateDescriptor,
+  type TemplateOption,
+  type TemplateSpec,
+  type TextTemplateDescriptor,
+  TUNEKIT_FILE,
+  toPromptTemplate,
+} from "./prompt/index.js";
+export {
+  type BuildSequencesOptions,
+  type BuiltSequences,
+  buildSequences,
+  encodePrompt,
+  endTokenIds,
+  IGNORE_INDEX,
+  type InferencePrompt,
+  inferencePrompt,
+  type SequenceTokenizer,
+  type SequenceWarning,
+  type TrainingSequence,
+  tokenizerFromModel,
+} from "./sequences.js";
+export { LocalTunedModel, METRICS_FILE } from "./tuned-model.js";
+export { LOCAL_DEFAULTS, LocalTuner, type LocalTunerOptions } from "./tuner.js";

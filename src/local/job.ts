@@ -3,10 +3,10 @@
  * trainer's events, writes every event to `metrics.jsonl`, and forwards metrics to a reporter.
  */
 import { appendFileSync } from "node:fs";
-import { readFile, writeFile, rename } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalTrainingError, TuningCancelledError } from "../core/errors.js";
-import { JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
+import { type JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
 import type { JobState, TunedModelInfo, TuningSnapshot } from "../core/types.js";
 import { fromNativeError } from "./errors.js";
 import type { NativeCancelToken } from "./native.js";
@@ -37,10 +37,23 @@ export interface LocalStepMetrics {
 export type LocalRunRecord =
   | { type: "state"; state: JobState; at: string }
   | { type: "started"; totalSteps: number; resumedFromStep: number; at: string }
-  | { type: "step"; step: number; totalSteps: number; epoch: number; metrics: LocalStepMetrics; at: string }
+  | {
+      type: "step";
+      step: number;
+      totalSteps: number;
+      epoch: number;
+      metrics: LocalStepMetrics;
+      at: string;
+    }
   | { type: "snapshot"; snapshot: TuningSnapshot; at: string }
   | { type: "checkpoint"; step: number; path: string; at: string }
-  | { type: "log"; level: "debug" | "info" | "warning"; message: string; data?: unknown; at: string }
+  | {
+      type: "log";
+      level: "debug" | "info" | "warning";
+      message: string;
+      data?: unknown;
+      at: string;
+    }
   | { type: "error"; error: { name: string; code: string; message: string }; at: string };
 
 /**
@@ -151,7 +164,8 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
     try {
       appendFileSync(metricsFile, `${JSON.stringify(line)}\n`);
     } catch (error) {
-      if (!reporterFailed) machine.log("warning", `could not append to ${metricsFile}: ${String(error)}`);
+      if (!reporterFailed)
+        machine.log("warning", `could not append to ${metricsFile}: ${String(error)}`);
     }
     if (reporter) {
       try {
@@ -172,7 +186,11 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
   const now = () => new Date().toISOString();
   const log = (level: "debug" | "info" | "warning", message: string, data?: unknown) => {
     machine.log(level, message, data);
-    write(data === undefined ? { type: "log", level, message, at: now() } : { type: "log", level, message, data, at: now() });
+    write(
+      data === undefined
+        ? { type: "log", level, message, at: now() }
+        : { type: "log", level, message, data, at: now() },
+    );
   };
   const setState = (state: JobState) => write({ type: "state", state, at: now() });
   const saveRecord = (patch: Partial<RunRecord>) => {
@@ -204,7 +222,8 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         machine.start();
         setState("running");
         write({ type: "started", totalSteps, resumedFromStep, at: now() });
-        if (resumedFromStep > 0) log("info", `resumed from the checkpoint of step ${resumedFromStep}`);
+        if (resumedFromStep > 0)
+          log("info", `resumed from the checkpoint of step ${resumedFromStep}`);
         machine.setProgress({
           completedSteps: resumedFromStep,
           totalSteps,
@@ -238,7 +257,11 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
             `the training loss became ${loss} at step ${step}: training diverged`,
             { hint: "Lower the learning rate (hyperparameters.learningRate) or the LoRA alpha" },
           );
-          write({ type: "error", error: { name: error.name, code: error.code, message: error.message }, at });
+          write({
+            type: "error",
+            error: { name: error.name, code: error.code, message: error.message },
+            at,
+          });
           setState("failed");
           saveRecord({ state: "failed", completedSteps: step, error: error.message });
           machine.fail(error);
@@ -278,26 +301,36 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
           const patch: Partial<RunRecord> = { state: "cancelled", completedSteps };
           if (lastCheckpoint) patch.lastCheckpoint = lastCheckpoint;
           saveRecord(patch);
-          machine.cancelled(`Tuning job ${machine.name} was cancelled after step ${completedSteps}${where}`);
+          machine.cancelled(
+            `Tuning job ${machine.name} was cancelled after step ${completedSteps}${where}`,
+          );
           return;
         }
         const patch: Partial<RunRecord> = { state: "succeeded", completedSteps };
         if (lastCheckpoint) patch.lastCheckpoint = lastCheckpoint;
         Object.assign(record, patch, { updateTime: now() });
         writeRunRecord(outputDir, record)
-          .catch((error: unknown) => log("warning", `could not update ${RUN_FILE}: ${String(error)}`))
+          .catch((error: unknown) =>
+            log("warning", `could not update ${RUN_FILE}: ${String(error)}`),
+          )
           .then(() => {
             const model = new LocalTunedModel(
               outputDir,
               params.baseModel,
               params.baseModelPath,
               params.template,
-              { ...params.modelInfo, snapshots: machine.progress.snapshots, updateTime: record.updateTime },
+              {
+                ...params.modelInfo,
+                snapshots: machine.progress.snapshots,
+                updateTime: record.updateTime,
+              },
             );
             setState("succeeded");
             machine.succeed(model);
           })
-          .catch((error: unknown) => machine.fail(error instanceof Error ? error : new Error(String(error))));
+          .catch((error: unknown) =>
+            machine.fail(error instanceof Error ? error : new Error(String(error))),
+          );
         return;
       }
       case "error": {
@@ -305,7 +338,11 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         const error = fromNativeError(event.error ?? { code: "internal", message: "no details" }, {
           path: params.baseModelPath,
         });
-        write({ type: "error", error: { name: error.name, code: error.code, message: error.message }, at: now() });
+        write({
+          type: "error",
+          error: { name: error.name, code: error.code, message: error.message },
+          at: now(),
+        });
         setState("failed");
         saveRecord({ state: "failed", error: error.message });
         machine.fail(error);

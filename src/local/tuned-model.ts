@@ -6,12 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { InvalidOptionError, ModelLoadError } from "../core/errors.js";
-import type {
-  GenerateOptions,
-  TunedModel,
-  TunedModelInfo,
-  TuningSnapshot,
-} from "../core/types.js";
+import type { GenerateOptions, TunedModel, TunedModelInfo, TuningSnapshot } from "../core/types.js";
 import { fromNativeError } from "./errors.js";
 import { type ResolveModelOptions, resolveModel } from "./hub/resolve.js";
 import { type GenerateOptions as LocalGenerateOptions, LocalModel } from "./model.js";
@@ -150,14 +145,20 @@ export class LocalTunedModel implements TunedModel {
     if (template === undefined) {
       throw new ModelLoadError(
         `${absolute} has no tunekit.json, so the prompt template used in training is unknown`,
-        { path: absolute, hint: "Load it with loadModel and build prompts yourself, or retrain with tunekit" },
+        {
+          path: absolute,
+          hint: "Load it with loadModel and build prompts yourself, or retrain with tunekit",
+        },
       );
     }
     const resolved = await resolveModel(baseModel, options.hub ?? {});
     if (resolved.kind === "gguf") {
-      throw new ModelLoadError(`base model ${baseModel} is a GGUF file; adapters need a safetensors model`, {
-        path: resolved.path,
-      });
+      throw new ModelLoadError(
+        `base model ${baseModel} is a GGUF file; adapters need a safetensors model`,
+        {
+          path: resolved.path,
+        },
+      );
     }
     const info: Partial<TunedModelInfo> = { ...options.info };
     if (info.snapshots === undefined) {

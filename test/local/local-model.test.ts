@@ -156,6 +156,28 @@ describe("tunekit/local with the fixture models", () => {
     ).rejects.toBeInstanceOf(AbortedError);
   });
 
+  it("runs concurrent generations on one model independently", async () => {
+    const exp = expected(name);
+    const options = { maxNewTokens: exp.greedy_ids.length, eosTokenIds: [] };
+    const controller = new AbortController();
+    const cancelled = model.generate(exp.input_ids, {
+      ...options,
+      maxNewTokens: 90,
+      signal: controller.signal,
+    });
+    const results = await Promise.all([
+      model.generate(exp.input_ids, options),
+      model.generate(exp.input_ids, options),
+      (async () => {
+        controller.abort();
+        return cancelled.catch((e: unknown) => e);
+      })(),
+    ]);
+    expect(results[0].tokenIds).toEqual(exp.greedy_ids);
+    expect(results[1].tokenIds).toEqual(exp.greedy_ids);
+    expect(results[2]).toBeInstanceOf(AbortedError);
+  });
+
   it("stops on a stop string and leaves it out", async () => {
     const prompt = expected(name).prompt;
     const full = await model.generate(prompt, { maxNewTokens: 24, eosTokenIds: [] });
