@@ -16,13 +16,16 @@ model knows how to count but not how to answer that prompt; LoRA tuning on
 examples/data/increment.jsonl teaches it, and the held-out answers improve.
 
 Usage:
-  python3 scripts/demo-model/pretrain.py [--out models/demo-counting] [--steps N] [--threads 1]
+  python3 scripts/demo-model/pretrain.py --device cuda --threads 2   # the committed model (~4 min on one GPU)
+  python3 scripts/demo-model/pretrain.py                             # the same recipe on CPU (slow, see README)
+  python3 scripts/demo-model/pretrain.py --steps 2500 --batch 16 --threads 4   # a weaker CPU model, ~5 min
 
 Reproducibility: everything is drawn from `--seed` (Python's `random.Random` for the corpus,
 `torch.manual_seed` for the weights and batch order), the tokenizer trainer is deterministic,
 and torch runs with `--threads` intra-op threads (default 1) and deterministic algorithms.
-The same seed, thread count and torch/transformers/tokenizers versions give the same bytes;
-another thread count or CPU may change the float rounding, hence the weights, slightly.
+On CPU the same seed, thread count and torch/transformers/tokenizers versions give the same
+bytes; another thread count, CPU, device or version changes float rounding, hence the bytes of
+the weights (not what the model has learned). CUDA runs are not bit-for-bit reproducible.
 """
 
 from __future__ import annotations
@@ -187,8 +190,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="models/demo-counting")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--batch", type=int, default=16, help="sequences of 128 tokens per step")
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--batch", type=int, default=32, help="sequences of 128 tokens per step")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--docs", type=int, default=40_000)

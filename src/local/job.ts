@@ -2,8 +2,8 @@
  * A local LoRA run as a `TuningJob`: drives the common `JobStateMachine` from the native
  * trainer's events, writes every event to `metrics.jsonl`, and forwards metrics to a reporter.
  */
-import { appendFileSync } from "node:fs";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { appendFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalTrainingError, TuningCancelledError } from "../core/errors.js";
 import { type JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
@@ -91,11 +91,12 @@ export async function readRunRecord(dir: string): Promise<RunRecord | undefined>
   }
 }
 
-export async function writeRunRecord(dir: string, record: RunRecord): Promise<void> {
+/** Writes `tunekit-run.json` atomically (synchronously: it is small, and its order matters). */
+export function writeRunRecord(dir: string, record: RunRecord): void {
   const file = join(dir, RUN_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
-  await rename(tmp, file);
+  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  renameSync(tmp, file);
 }
 
 /** A local tuning job. `name` is its output directory (the adapter directory once it succeeds). */
@@ -147,6 +148,8 @@ export interface NativeRunParams {
   record: RunRecord;
   reporter: LocalReporter | undefined;
   modelInfo: Partial<TunedModelInfo>;
+  /** Warnings found while preparing the run (truncation, …), logged first. */
+  warnings?: readonly string[];
   /** Snapshots of earlier segments (a resumed run), so `progress()` shows the whole curve. */
   previousSnapshots?: readonly TuningSnapshot[];
 }
@@ -158,14 +161,17 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
   const cancel: NativeCancelToken = new addon.CancelToken();
   const metricsFile = join(outputDir, METRICS_FILE);
   let reporterFailed = false;
+  let metricsFailed = false;
   let nanSeen = false;
 
   const write = (line: LocalRunRecord) => {
     try {
       appendFileSync(metricsFile, `${JSON.stringify(line)}\n`);
     } catch (error) {
-      if (!reporterFailed)
+      if (!metricsFailed) {
         machine.log("warning", `could not append to ${metricsFile}: ${String(error)}`);
+      }
+      metricsFailed = true;
     }
     if (reporter) {
       try {
@@ -195,11 +201,14 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
   const setState = (state: JobState) => write({ type: "state", state, at: now() });
   const saveRecord = (patch: Partial<RunRecord>) => {
     Object.assign(record, patch, { updateTime: now() });
-    writeRunRecord(outputDir, record).catch((error: unknown) =>
-      log("warning", `could not update ${RUN_FILE}: ${String(error)}`),
-    );
+    try {
+      writeRunRecord(outputDir, record);
+    } catch (error) {
+      log("warning", `could not update ${RUN_FILE}: ${String(error)}`);
+    }
   };
 
+  for (const warning of params.warnings ?? []) log("warning", warning);
   if (params.previousSnapshots?.length) {
     machine.setProgress({ snapshots: params.previousSnapshots });
   }
@@ -308,29 +317,20 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         }
         const patch: Partial<RunRecord> = { state: "succeeded", completedSteps };
         if (lastCheckpoint) patch.lastCheckpoint = lastCheckpoint;
-        Object.assign(record, patch, { updateTime: now() });
-        writeRunRecord(outputDir, record)
-          .catch((error: unknown) =>
-            log("warning", `could not update ${RUN_FILE}: ${String(error)}`),
-          )
-          .then(() => {
-            const model = new LocalTunedModel(
-              outputDir,
-              params.baseModel,
-              params.baseModelPath,
-              params.template,
-              {
-                ...params.modelInfo,
-                snapshots: machine.progress.snapshots,
-                updateTime: record.updateTime,
-              },
-            );
-            setState("succeeded");
-            machine.succeed(model);
-          })
-          .catch((error: unknown) =>
-            machine.fail(error instanceof Error ? error : new Error(String(error))),
-          );
+        saveRecord(patch);
+        const model = new LocalTunedModel(
+          outputDir,
+          params.baseModel,
+          params.baseModelPath,
+          params.template,
+          {
+            ...params.modelInfo,
+            snapshots: machine.progress.snapshots,
+            updateTime: record.updateTime,
+          },
+        );
+        setState("succeeded");
+        machine.succeed(model);
         return;
       }
       case "error": {

@@ -459,11 +459,11 @@ export class LocalTuner implements Tuner {
       join(outputDir, SEQUENCES_FILE),
       JSON.stringify({ train: sequences, validation: validationSequences ?? null }),
     );
-    await writeRunRecord(outputDir, record);
+    writeRunRecord(outputDir, record);
 
     const machine = new JobStateMachine(outputDir);
-    for (const warning of warnings) machine.log("warning", warning);
     return this.#start(machine, {
+      warnings,
       sequences,
       validation: validationSequences,
       template,
@@ -502,6 +502,7 @@ export class LocalTuner implements Tuner {
       template: TemplateDescriptor;
       record: RunRecord;
       resume: boolean;
+      warnings?: readonly string[];
       previousSnapshots?: readonly TuningSnapshot[];
     },
   ): LocalTuningJob {
@@ -527,6 +528,7 @@ export class LocalTuner implements Tuner {
       modelInfo,
     };
     if (run.previousSnapshots) params.previousSnapshots = run.previousSnapshots;
+    if (run.warnings) params.warnings = run.warnings;
     const cancel = startNativeRun(params);
     const job = new LocalTuningJob(machine, cancel, () => this.resume(outputDir));
     this.#live.set(outputDir, job);

@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeGeminiServer, startFakeGeminiServer } from "../../src/testing/index.js";
 import { runTunekit, startTunekit } from "./helpers.js";
@@ -87,15 +89,17 @@ describe("tunekit tune --backend gemini", () => {
     expect(run.stdout).toMatch(/watch: +tunekit watch tunedModels\/later-\w+/);
   });
 
-  it("rejects local-only flags and says local tuning is not in this build", async () => {
+  it("rejects local-only flags; --backend local resolves --model (offline: from the cache only)", async () => {
     const rank = await runTunekit(["tune", DATA, "--rank", "8"], { env });
     expect(rank.code).toBe(3);
     expect(rank.stderr).toContain("--rank applies to --backend local only");
     const local = await runTunekit(["tune", DATA, "--backend", "local", "--model", "some/model"], {
-      env,
+      env: { ...env, HF_HUB_OFFLINE: "1", HF_HOME: join(tmpdir(), "tunekit-cli-no-hf-cache") },
     });
-    expect(local.code).toBe(6);
-    expect(local.stderr).toMatch(/^error: Local tuning is not available in this build/);
+    expect(local.code).not.toBe(0);
+    expect(local.stderr).toMatch(
+      /^error: some\/model@main is not in the hub cache .* offline mode is on/m,
+    );
     expect(local.stderr).toMatch(/^hint: /m);
   });
 });

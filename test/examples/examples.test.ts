@@ -1,6 +1,8 @@
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
@@ -24,5 +26,40 @@ describe("examples", () => {
     expect(stdout).toContain("using the fake Gemini service");
     expect(stdout).toMatch(/step \d+\/\d+/);
     expect(stdout).toContain("state: succeeded");
+  });
+
+  it("local-tune.ts tunes the demo model on this machine and shows answers before and after", async () => {
+    const output = mkdtempSync(join(tmpdir(), "tunekit-example-local-"));
+    try {
+      const { stdout } = await runExample("examples/local-tune.ts", {
+        TUNEKIT_EXAMPLES: "40",
+        TUNEKIT_EPOCHS: "1",
+        TUNEKIT_OUTPUT: join(output, "run"),
+      });
+      expect(stdout).toContain("Before tuning:");
+      expect(stdout).toMatch(/step 5\/5 {2}loss \d/);
+      expect(stdout).toContain("state: succeeded");
+      expect(stdout).toContain("After tuning");
+      expect(stdout).toContain(`Adapter directory: ${join(output, "run")}`);
+      expect(existsSync(join(output, "run", "adapter_model.safetensors"))).toBe(true);
+    } finally {
+      rmSync(output, { recursive: true, force: true });
+    }
+  });
+
+  it("one-code-two-backends.ts runs the same function on both backends", async () => {
+    const output = mkdtempSync(join(tmpdir(), "tunekit-example-both-"));
+    try {
+      for (const backend of ["gemini", "local"]) {
+        const { stdout } = await runExample("examples/one-code-two-backends.ts", {
+          TUNEKIT_BACKEND: backend,
+          TUNEKIT_OUTPUT_ROOT: output,
+        });
+        expect(stdout).toContain(`[${backend}] state: succeeded`);
+        expect(stdout).toContain(`[${backend}] 9 → 10`);
+      }
+    } finally {
+      rmSync(output, { recursive: true, force: true });
+    }
   });
 });

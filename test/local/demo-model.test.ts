@@ -68,12 +68,34 @@ describe("the demo model", () => {
     }
   });
 
+  it("does not answer the quick start's task before tuning", async () => {
+    // The corpus never shows the `User: …\n\nAssistant: …` format: that is the LoRA's job.
+    const heldout = readFileSync(
+      join(DEMO, "..", "..", "examples", "data", "increment-heldout.jsonl"),
+      "utf8",
+    )
+      .trim()
+      .split("\n")
+      .slice(0, 20)
+      .map((line) => JSON.parse(line) as { text_input: string; output: string });
+    let right = 0;
+    for (const { text_input, output } of heldout) {
+      const out = await model.generate(`User: ${text_input}\n\nAssistant: `, {
+        maxNewTokens: 16,
+        addSpecialTokens: false,
+      });
+      if (out.text.trim() === output) right++;
+    }
+    expect(right).toBeLessThanOrEqual(2);
+  });
+
   it.each([
     ["41 42 43", " 44 45 46"],
     ["1,998 1,999", " 2,000 2,001"],
     ["-3 -2 -1", " 0 1 2"],
     ["twenty two twenty three", " twenty four twenty five"],
-    ["nine hundred ninety eight, nine hundred ninety nine", ", one thousand"],
+    ["ninety eight, ninety nine", ", one hundred, one hundred one"],
+    ["the number after 1,999 is", " 2,000."],
   ])("counts on greedily: %j", async (prompt, next) => {
     const out = await model.generate(prompt, { maxNewTokens: 24, eosTokenIds: [] });
     expect(out.text.startsWith(next)).toBe(true);

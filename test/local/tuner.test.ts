@@ -2,7 +2,7 @@
  * `LocalTuner` end to end over the real native addon and the committed tiny fixture model
  * (`llama-tied-gqa`, 2 layers, hidden 64). Needs `npm run build:native` first.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -11,7 +11,6 @@ import {
   AbortedError,
   InvalidDatasetError,
   InvalidOptionError,
-  LocalTrainingError,
   ModelLoadError,
   TuningCancelledError,
   TuningFailedError,
@@ -215,7 +214,7 @@ describe("LocalTuner", () => {
     const job = await tuner.tune({
       ...learnRequest(dataset, dir),
       hyperparameters: { epochCount: 1, batchSize: 2, learningRate: 1e-3 },
-      local: { outputDir: dir, template: SEED_TEMPLATE, maxLength: 12 },
+      local: { outputDir: dir, template: SEED_TEMPLATE, maxLength: 24 },
     });
     const events = await collect(job.events());
     await job.wait();
@@ -223,11 +222,11 @@ describe("LocalTuner", () => {
       (e): e is Extract<JobEvent, { type: "log" }> => e.type === "log" && e.level === "warning",
     );
     expect(warnings.map((w) => w.message).join("\n")).toMatch(
-      /1 example of 2 exceed maxLength 12: \d+ response tokens? cut .*index 0/,
+      /1 example of 2 exceed maxLength 24: \d+ response tokens? cut .*index 0/,
     );
     expect(
       records(dir).some(
-        (r) => r.type === "log" && r.level === "warning" && /maxLength 12/.test(r.message),
+        (r) => r.type === "log" && r.level === "warning" && /maxLength 24/.test(r.message),
       ),
     ).toBe(true);
   });
@@ -279,7 +278,11 @@ describe("LocalTuner", () => {
     expect(
       records(dir).some((r) => r.type === "started" && r.resumedFromStep === lastCheckpoint),
     ).toBe(true);
-    expect((await model.generate("41", { maxOutputTokens: 16 })).trim()).toBe("42");
+    for (const example of dataset.examples) {
+      expect((await model.generate(example.input, { maxOutputTokens: 16 })).trim()).toBe(
+        example.output,
+      );
+    }
   });
 
   it("wait({ signal }) stops waiting only; the job keeps running", async () => {
@@ -297,20 +300,57 @@ describe("LocalTuner", () => {
     expect(model.name).toBe(dir);
   });
 
-  it("fails with TuningFailedError (cause LocalTrainingError) when training diverges", async () => {
+  it("a run whose base model disappeared fails on resume with TuningFailedError (cause ModelLoadError)", async () => {
+    const base = join(root, "moved-model");
+    cpSync(MODEL, base, { recursive: true });
     const tuner = new LocalTuner();
-    const dir = outDir("diverge");
+    const dir = outDir("moved");
     const job = await tuner.tune({
-      ...learnRequest(await Dataset.load(SEED), dir),
-      hyperparameters: { epochCount: 60, batchSize: 5, learningRate: 1e8 },
-      local: { outputDir: dir, template: SEED_TEMPLATE, lora: { alpha: 1e6, dropout: 0 } },
+      ...learnRequest(await Dataset.load(SEED), dir, { baseModel: base }),
     });
-    const error = await job.wait().catch((e: unknown) => e);
+    for await (const event of job.events()) {
+      if (event.type === "snapshot" && event.snapshot.step >= 3) {
+        await job.cancel();
+        break;
+      }
+    }
+    rmSync(base, { recursive: true });
+    const resumed = await (await tuner.getJob(dir)).resume();
+    const error = await resumed.wait().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TuningFailedError);
-    expect((error as TuningFailedError).cause).toBeInstanceOf(LocalTrainingError);
-    expect(job.state()).toBe("failed");
-    const attached = await tuner.getJob(dir);
-    expect(attached.state()).toBe("failed");
+    expect((error as TuningFailedError).cause).toBeInstanceOf(ModelLoadError);
+    expect(resumed.state()).toBe("failed");
+    expect((await tuner.getJob(dir)).state()).toBe("failed");
+    expect(records(dir).at(-1)).toMatchObject({ type: "state", state: "failed" });
+  });
+
+  it("evaluates a validation set (evalLoss in snapshots); gradient checkpointing keeps the trajectory", async () => {
+    const dataset = await Dataset.load(SEED);
+    const { train, validation } = dataset.split({ validationFraction: 0.2, seed: 1 });
+    const run = async (gradientCheckpointing: boolean) => {
+      const job = await new LocalTuner({ gradientCheckpointing }).tune({
+        ...learnRequest(train, outDir(`ckpt-${gradientCheckpointing}`)),
+        validation,
+        hyperparameters: { epochCount: 2, batchSize: 4, learningRate: 1e-2 },
+        local: {
+          outputDir: outDir(`ckpt-${gradientCheckpointing}`),
+          template: SEED_TEMPLATE,
+          lora: { alpha: 16, dropout: 0.1 },
+          evalSteps: 2,
+          seed: 3,
+        },
+      });
+      await job.wait();
+      return job.progress().snapshots;
+    };
+    const plain = await run(false);
+    const recomputed = await run(true);
+    expect(plain.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(plain.filter((s) => s.evalLoss !== undefined).map((s) => s.step)).toEqual([2, 4, 6]);
+    for (const [i, s] of plain.entries()) {
+      const other = recomputed[i] as TuningSnapshot;
+      expect(Math.abs(other.meanLoss - s.meanLoss)).toBeLessThan(1e-4 * Math.max(1, s.meanLoss));
+    }
   });
 
   it("lists and deletes only its own directories", async () => {

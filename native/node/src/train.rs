@@ -218,10 +218,15 @@ fn configs(o: &NativeTrainOptions) -> StdResult<SessionConfig, CoreErrorOrTrain>
             .unwrap_or_else(|| DEFAULT_TARGET_MODULES.iter().map(|s| s.to_string()).collect()),
     };
     if train.batch_size == 0 || train.grad_accum == 0 || train.epochs == 0 {
-        return Err(TrainError::Config("epochs, batchSize and gradientAccumulationSteps must be at least 1".into()).into());
+        return Err(TrainError::Config(
+            "epochs, batchSize and gradientAccumulationSteps must be at least 1".into(),
+        )
+        .into());
     }
     if !(train.learning_rate.is_finite() && train.learning_rate > 0.0) {
-        return Err(TrainError::Config(format!("learningRate must be > 0, got {}", train.learning_rate)).into());
+        return Err(
+            TrainError::Config(format!("learningRate must be > 0, got {}", train.learning_rate)).into()
+        );
     }
     Ok(SessionConfig { lora, train, check_memory: o.check_memory.unwrap_or(true) })
 }
@@ -234,7 +239,11 @@ fn examples(seqs: Vec<NativeTrainSequence>) -> Vec<Example> {
 
 fn error_event(info: ErrorInfo) -> NativeTrainEvent {
     let mut e = event("error");
-    e.error = Some(NativeErrorInfo { code: info.code.into(), message: info.message, kind: info.kind.map(Into::into) });
+    e.error = Some(NativeErrorInfo {
+        code: info.code.into(),
+        message: info.message,
+        kind: info.kind.map(Into::into),
+    });
     e
 }
 
@@ -262,8 +271,11 @@ pub fn train(
             let model = Model::load(&model_path)?;
             let resumed = if cfg.train.resume {
                 tunekit_core::train::checkpoint::remove_stale_temp(cfg.train.output_dir.as_deref().unwrap())?;
-                tunekit_core::train::checkpoint::latest(cfg.train.output_dir.as_deref().unwrap(), model.decoder.device())?
-                    .map_or(0, |c| c.state.global_step)
+                tunekit_core::train::checkpoint::latest(
+                    cfg.train.output_dir.as_deref().unwrap(),
+                    model.decoder.device(),
+                )?
+                .map_or(0, |c| c.state.global_step)
             } else {
                 0
             };
@@ -316,7 +328,11 @@ pub fn train(
         emit(last);
     });
     if let Err(e) = spawned {
-        let info = ErrorInfo { code: "internal", message: format!("could not start a training thread: {e}"), kind: None };
+        let info = ErrorInfo {
+            code: "internal",
+            message: format!("could not start a training thread: {e}"),
+            kind: None,
+        };
         return Err(to_js_error(&env, &info));
     }
     Ok(())

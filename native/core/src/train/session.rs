@@ -20,7 +20,7 @@ use super::lora::{LoraAdapter, LoraConfig, LoraShared};
 use super::memory::{self, TrainShape};
 use super::peft::{self, PeftAdapter};
 use super::rng::Rng;
-use super::trainer::{self, Adapters, StepReport, TrainConfig, TrainOutcome, TrainableModel};
+use super::trainer::{self, Adapters, LayeredModel, StepReport, TrainConfig, TrainOutcome, TrainableModel};
 use super::{Result, TrainError};
 use crate::config::Activation;
 use crate::decoder::{softmax_last_dim, Decoder, Linear, Rotary};
@@ -36,7 +36,7 @@ const PROJECTIONS: [(&str, &str); 7] = [
     ("mlp", "down_proj"),
 ];
 
-fn projection<'a>(d: &'a Decoder, layer: usize, which: usize) -> &'a Linear {
+fn projection(d: &Decoder, layer: usize, which: usize) -> &Linear {
     let l = &d.layers[layer];
     match which {
         0 => &l.self_attn.q_proj,
@@ -106,7 +106,9 @@ impl LoraModel {
     /// The adapters of a PEFT directory (ours or Python's) on `base`.
     pub fn from_peft(base: Decoder, adapter: &PeftAdapter) -> Result<Self> {
         let model = Self::new(base, adapter.config.clone(), 0)?;
-        if let Some(extra) = adapter.modules.keys().find(|k| !model.adapters.modules.iter().any(|(p, _)| p == *k)) {
+        if let Some(extra) =
+            adapter.modules.keys().find(|k| !model.adapters.modules.iter().any(|(p, _)| p == *k))
+        {
             return Err(TrainError::Config(format!(
                 "the adapter has weights for {extra}, which is not a projection of this model \
                  (is it the adapter of another base model?)"
@@ -205,41 +207,87 @@ fn causal_mask(s: usize, window: Option<usize>, device: &Device) -> candle_core:
     if (0..s).all(|i| (0..s).all(|j| visible(i, j))) {
         return Ok(None);
     }
-    let values: Vec<f32> =
-        (0..s).flat_map(|i| (0..s).map(move |j| if visible(i, j) { 0.0 } else { f32::NEG_INFINITY })).collect();
+    let values: Vec<f32> = (0..s)
+        .flat_map(|i| (0..s).map(move |j| if visible(i, j) { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
     Ok(Some(Tensor::from_vec(values, (s, s), device)?))
 }
 
-impl TrainableModel for LoraModel {
-    fn hidden_states(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+impl LoraModel {
+    /// Rotary tables for positions `0..s`.
+    fn tables(&self, s: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        self.rotary.tables(0, s, self.base.device()).map_err(|e| candle_core::Error::Msg(e.to_string()))
+    }
+
+    /// One decoder layer over a full sequence from position 0.
+    fn layer_forward(
+        &self,
+        i: usize,
+        hidden: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
+        mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let layer = &self.base.layers[i];
+        let normed = layer.input_layernorm.forward(hidden)?;
+        let hidden = (hidden + self.attention(i, &normed, cos, sin, mask)?)?;
+        let normed = layer.post_attention_layernorm.forward(&hidden)?;
+        &hidden + self.mlp(i, &normed)?
+    }
+
+    fn window(&self, i: usize) -> Option<usize> {
+        self.base.cfg.sliding_window.get(i).copied().flatten()
+    }
+}
+
+impl LayeredModel for LoraModel {
+    fn num_layers(&self) -> usize {
+        self.base.layers.len()
+    }
+
+    fn embed(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let cfg = &self.base.cfg;
         let (b, s) = ids.dims2()?;
         let vocab = cfg.vocab_size as u32;
         if let Some(bad) = ids.flatten_all()?.to_vec1::<u32>()?.into_iter().find(|&id| id >= vocab) {
             candle_core::bail!("token id {bad} is out of range for a vocabulary of {vocab}")
         }
-        let device = self.base.device();
-        let mut hidden =
+        let hidden =
             self.base.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, cfg.hidden_size))?;
-        if let Some(scale) = cfg.embed_scale {
-            hidden = (hidden * scale)?;
+        match cfg.embed_scale {
+            Some(scale) => hidden * scale,
+            None => Ok(hidden),
         }
-        let (cos, sin) = self.rotary.tables(0, s, device).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    }
+
+    fn layer(&self, i: usize, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        let (_, s, _) = hidden.dims3()?;
+        let (cos, sin) = self.tables(s)?;
+        let mask = causal_mask(s, self.window(i), self.base.device())?;
+        self.layer_forward(i, hidden, (&cos, &sin), mask.as_ref())
+    }
+
+    fn final_norm(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        self.base.norm.forward(hidden)
+    }
+}
+
+impl TrainableModel for LoraModel {
+    fn hidden_states(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let mut hidden = self.embed(ids)?;
+        let (_, s) = ids.dims2()?;
+        let (cos, sin) = self.tables(s)?;
         let mut masks: Vec<(Option<usize>, Option<Tensor>)> = Vec::new();
-        for (i, layer) in self.base.layers.iter().enumerate() {
-            let window = cfg.sliding_window.get(i).copied().flatten();
+        for i in 0..self.base.layers.len() {
+            let window = self.window(i);
             let mask = match masks.iter().find(|(w, _)| *w == window) {
                 Some((_, m)) => m.clone(),
                 None => {
-                    let m = causal_mask(s, window, device)?;
+                    let m = causal_mask(s, window, self.base.device())?;
                     masks.push((window, m.clone()));
                     m
                 }
             };
-            let normed = layer.input_layernorm.forward(&hidden)?;
-            hidden = (hidden + self.attention(i, &normed, &cos, &sin, mask.as_ref())?)?;
-            let normed = layer.post_attention_layernorm.forward(&hidden)?;
-            hidden = (&hidden + self.mlp(i, &normed)?)?;
+            hidden = self.layer_forward(i, &hidden, (&cos, &sin), mask.as_ref())?;
         }
         self.base.norm.forward(&hidden)
     }
@@ -250,6 +298,10 @@ impl TrainableModel for LoraModel {
 
     fn device(&self) -> &Device {
         self.base.device()
+    }
+
+    fn layered(&self) -> Option<&dyn LayeredModel> {
+        Some(self)
     }
 }
 
@@ -324,7 +376,8 @@ pub fn run(
         let mut on_report = |r: &StepReport| {
             announce(&mut pending, on_checkpoint);
             on_step(r);
-            let due = cfg.train.save_steps.is_some_and(|n| n > 0 && r.step % n == 0) || r.step == r.total_steps;
+            let due =
+                cfg.train.save_steps.is_some_and(|n| r.step.is_multiple_of(n)) || r.step == r.total_steps;
             if let (true, Some(dir)) = (due, &cfg.train.output_dir) {
                 pending = Some(super::checkpoint::checkpoint_dir(dir, r.step));
             }
@@ -340,4 +393,87 @@ pub fn run(
         _ => None,
     };
     Ok(SessionOutcome { outcome, adapter_dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Model;
+
+    /// The LoRA forward pass equals the base decoder's forward pass on merged weights
+    /// (`W + s·B·A`), for every fixture architecture (GQA/MQA, biases, q/k norm, windows, dtypes).
+    #[test]
+    fn train_session_lora_forward_matches_merged_weights() {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures/models");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let dir = entry.unwrap().path();
+            if !dir.join("config.json").is_file() {
+                continue;
+            }
+            let model = Model::load(&dir).unwrap();
+            let cfg = LoraConfig { r: 4, alpha: 8.0, dropout: 0.0, ..LoraConfig::default() };
+            let lora = LoraModel::new(model.decoder.clone(), cfg, 3).unwrap();
+            let mut rng = Rng::new(11);
+            for (_, a) in &lora.adapters.modules {
+                let (out, r) = a.b.dims2().unwrap();
+                let b =
+                    Tensor::from_vec(rng.uniform_vec(out * r, -0.1, 0.1), (out, r), &Device::Cpu).unwrap();
+                a.b.set(&b).unwrap();
+            }
+            let ids = Tensor::from_slice(&[1u32, 40, 7, 99, 250, 13, 5, 17], (1, 8), &Device::Cpu).unwrap();
+            let got = lora.hidden_states(&ids).unwrap();
+            let want = lora.merged().unwrap().forward_hidden(&ids, None).unwrap();
+            let base = model.decoder.forward_hidden(&ids, None).unwrap();
+            let diff = |x: &Tensor, y: &Tensor| {
+                (x - y)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .max(0)
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            };
+            let scale =
+                want.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff(&got, &want) <= 1e-4 * scale.max(1.0), "{}: {}", dir.display(), diff(&got, &want));
+            assert!(diff(&base, &want) > 1e-3, "{}: the adapters must change the output", dir.display());
+
+            // Gradient checkpointing (layer-by-layer recompute) gives the same gradients.
+            let example = Example::prompt_response(&[1, 40, 7, 99], &[250, 13, 5, 17]);
+            let batch = super::super::batching::Batch::collate(&[&example], 0);
+            let vars = lora.adapters.vars();
+            let grads = |checkpointing: bool| {
+                let cfg = TrainConfig { gradient_checkpointing: checkpointing, ..TrainConfig::default() };
+                trainer::window_gradients(
+                    &lora,
+                    &lora.adapters,
+                    &vars,
+                    std::slice::from_ref(&batch),
+                    &cfg,
+                    0,
+                    &|| false,
+                )
+                .unwrap()
+                .unwrap()
+            };
+            let (plain, loss_plain) = grads(false);
+            let (ckpt, loss_ckpt) = grads(true);
+            assert!((loss_plain - loss_ckpt).abs() <= 1e-5 * loss_plain.abs().max(1.0), "{}", dir.display());
+            for (p, c) in plain.iter().zip(&ckpt) {
+                let scale =
+                    p.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+                assert!(
+                    diff(p, c) <= 1e-4 * scale.max(1e-6),
+                    "{}: checkpointed gradient differs",
+                    dir.display()
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 5, "fixtures found: {checked}");
+    }
 }
