@@ -9,7 +9,7 @@ import { LocalTrainingError, TuningCancelledError } from "../core/errors.js";
 import { type JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
 import type { JobState, TunedModelInfo, TuningSnapshot } from "../core/types.js";
 import { fromNativeError } from "./errors.js";
-import type { NativeCancelToken } from "./native.js";
+import type { NativeCancelToken, NativeModelHandle } from "./native.js";
 import {
   loadTrainingAddon,
   type NativeTrainEvent,
@@ -148,6 +148,8 @@ export interface NativeRunParams {
   record: RunRecord;
   reporter: LocalReporter | undefined;
   modelInfo: Partial<TunedModelInfo>;
+  /** The base model already loaded by the tuner (trained without a second load); else `baseModelPath` is loaded. */
+  model?: NativeModelHandle;
   /** Warnings found while preparing the run (truncation, …), logged first. */
   warnings?: readonly string[];
   /** Snapshots of earlier segments (a resumed run), so `progress()` shows the whole curve. */
@@ -352,14 +354,25 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
   };
 
   try {
-    addon.train(
-      params.baseModelPath,
-      params.sequences,
-      params.validation ?? null,
-      params.options,
-      cancel,
-      onEvent,
-    );
+    if (params.model) {
+      addon.trainModel(
+        params.model,
+        params.sequences,
+        params.validation ?? null,
+        params.options,
+        cancel,
+        onEvent,
+      );
+    } else {
+      addon.train(
+        params.baseModelPath,
+        params.sequences,
+        params.validation ?? null,
+        params.options,
+        cancel,
+        onEvent,
+      );
+    }
   } catch (error) {
     const failure = fromNativeError(error, { path: params.baseModelPath });
     setState("failed");

@@ -78,13 +78,26 @@ export interface NativeTrainingAddon extends NativeAddon {
     cancel: NativeCancelToken,
     onEvent: (event: NativeTrainEvent) => void,
   ): void;
+  /** `train` on a model already loaded with `loadModel`: no second load, the weights are shared. */
+  trainModel(
+    model: NativeModelHandle,
+    sequences: NativeTrainSequence[],
+    validation: NativeTrainSequence[] | undefined | null,
+    options: NativeTrainOptions,
+    cancel: NativeCancelToken,
+    onEvent: (event: NativeTrainEvent) => void,
+  ): void;
   loadModelWithAdapter(modelPath: string, adapterDir: string): Promise<NativeModelHandle>;
 }
 
 /** The addon with its training exports; a build without them is reported as stale. */
 export function loadTrainingAddon(): NativeTrainingAddon {
   const addon = loadNative() as Partial<NativeTrainingAddon> & NativeAddon;
-  if (typeof addon.train !== "function" || typeof addon.loadModelWithAdapter !== "function") {
+  if (
+    typeof addon.train !== "function" ||
+    typeof addon.trainModel !== "function" ||
+    typeof addon.loadModelWithAdapter !== "function"
+  ) {
     throw new NativeLoadError(
       `The tunekit native addon at ${addonPath()} has no training support (a stale build). ` +
         "Rebuild it from the package root with `npm run build:native`.",

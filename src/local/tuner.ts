@@ -18,6 +18,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
+import { raceAbort } from "../core/abort.js";
 import { Dataset } from "../core/dataset/dataset.js";
 import {
   InvalidOptionError,
@@ -35,6 +36,7 @@ import type {
   Tuner,
   TuningSnapshot,
 } from "../core/types.js";
+import { fromNativeError } from "./errors.js";
 import { type ResolveModelOptions, resolveModel } from "./hub/resolve.js";
 import {
   type LocalReporter,
@@ -46,8 +48,13 @@ import {
   startNativeRun,
   writeRunRecord,
 } from "./job.js";
-import { type LocalModel, loadModel } from "./model.js";
-import type { NativeTrainOptions, NativeTrainSequence } from "./native-train.js";
+import { LocalModel } from "./model.js";
+import type { NativeModelHandle } from "./native.js";
+import {
+  loadTrainingAddon,
+  type NativeTrainOptions,
+  type NativeTrainSequence,
+} from "./native-train.js";
 import { createLocalProfile } from "./profile.js";
 import { readModelTemplateFiles } from "./prompt/chat.js";
 import { loadTemplate, saveTemplate } from "./prompt/store.js";
@@ -245,6 +252,21 @@ export function parseLocalOptions(local: LocalTuneOptions | undefined): LocalSet
   };
 }
 
+/** Loads the base model's native handle (shared by tokenization and training). */
+async function loadHandle(
+  path: string,
+  signal: AbortSignal | undefined,
+): Promise<NativeModelHandle> {
+  const loading = loadTrainingAddon()
+    .loadModel(path)
+    .catch((error: unknown) => {
+      throw fromNativeError(error, { path });
+    });
+  // If the caller stops waiting, a later failure must not become an unhandled rejection.
+  loading.catch(() => {});
+  return raceAbort(loading, { signal, what: "loading the base model" });
+}
+
 const slug = (text: string) =>
   text
     .toLowerCase()
@@ -383,7 +405,9 @@ export class LocalTuner implements Tuner {
         { path: resolved.path },
       );
     }
-    const model = await loadModel(resolved.path, signal ? { signal } : {});
+    // Loaded once: tokenized here, then trained by the native core with the same weights.
+    const handle = await loadHandle(resolved.path, signal);
+    const model = new LocalModel(resolved.path, handle);
     const template = resolveTemplate(local.template, await readModelTemplateFiles(resolved.path));
     const maxLength =
       local.maxLength ?? Math.min(LOCAL_DEFAULTS.maxLength, model.config.maxPositionEmbeddings);
@@ -463,6 +487,7 @@ export class LocalTuner implements Tuner {
 
     const machine = new JobStateMachine(outputDir);
     return this.#start(machine, {
+      model: handle,
       warnings,
       sequences,
       validation: validationSequences,
@@ -502,6 +527,7 @@ export class LocalTuner implements Tuner {
       template: TemplateDescriptor;
       record: RunRecord;
       resume: boolean;
+      model?: NativeModelHandle;
       warnings?: readonly string[];
       previousSnapshots?: readonly TuningSnapshot[];
     },
@@ -529,6 +555,7 @@ export class LocalTuner implements Tuner {
     };
     if (run.previousSnapshots) params.previousSnapshots = run.previousSnapshots;
     if (run.warnings) params.warnings = run.warnings;
+    if (run.model) params.model = run.model;
     const cancel = startNativeRun(params);
     const job = new LocalTuningJob(machine, cancel, () => this.resume(outputDir));
     this.#live.set(outputDir, job);

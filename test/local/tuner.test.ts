@@ -285,6 +285,40 @@ describe("LocalTuner", () => {
     }
   });
 
+  it("a cancelled and resumed run follows the uninterrupted run's loss trajectory (dropout on)", async () => {
+    const dataset = await Dataset.load(SEED);
+    const request = (outputDir: string): TuneRequest => ({
+      ...learnRequest(dataset, outputDir),
+      hyperparameters: { epochCount: 10, batchSize: 5, learningRate: 5e-3 },
+      local: { outputDir, template: SEED_TEMPLATE, lora: { dropout: 0.1 }, saveSteps: 4, seed: 11 },
+    });
+    const tuner = new LocalTuner({ warmupRatio: 0.1, schedule: "cosine" });
+    const straight = await tuner.tune(request(outDir("straight")));
+    await straight.wait();
+
+    const dir = outDir("interrupted");
+    const first = await tuner.tune(request(dir));
+    for await (const event of first.events()) {
+      if (event.type === "snapshot" && event.snapshot.step >= 6) {
+        await first.cancel();
+        break;
+      }
+    }
+    expect(first.state()).toBe("cancelled");
+    const resumed = await tuner.resume(dir);
+    await resumed.wait();
+
+    const want = straight.progress().snapshots;
+    const got = resumed.progress().snapshots;
+    expect(got.map((s) => s.step)).toEqual(want.map((s) => s.step));
+    for (const [i, s] of want.entries()) {
+      const other = got[i] as TuningSnapshot;
+      expect(Math.abs(other.meanLoss - s.meanLoss), `step ${s.step}`).toBeLessThanOrEqual(
+        1e-6 * Math.max(1, s.meanLoss),
+      );
+    }
+  });
+
   it("wait({ signal }) stops waiting only; the job keeps running", async () => {
     const tuner = new LocalTuner();
     const dir = outDir("wait");

@@ -7,11 +7,13 @@
 //!   is complete, and exactly one final `done` or `error`. Cancel (`cancel.cancel()`) is checked
 //!   before every micro-batch; a cancelled run ends with `done` + `cancelled: true` and keeps its
 //!   last checkpoint. `options.resume` continues from the latest checkpoint in `outputDir`.
+//!   `trainModel(model, …)` is the same on a model loaded with `loadModel` (weights shared).
 //! - `loadModelWithAdapter(modelPath, adapterDir)` loads a base model with a PEFT adapter merged
 //!   in, as an ordinary `NativeModel` for tokenize/logits/generate.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -247,11 +249,44 @@ fn error_event(info: ErrorInfo) -> NativeTrainEvent {
     e
 }
 
+/// Where the base model comes from: a directory to load, or a model already loaded for JS
+/// (its weights are shared, not copied).
+enum Source {
+    Path(String),
+    Loaded(Arc<Model>),
+}
+
 /// Starts LoRA training of the model in `model_path` on its own thread and returns at once.
 #[napi(catch_unwind)]
 pub fn train(
     env: Env,
     model_path: String,
+    sequences: Vec<NativeTrainSequence>,
+    validation: Option<Vec<NativeTrainSequence>>,
+    options: NativeTrainOptions,
+    cancel: &CancelToken,
+    on_event: TrainSink,
+) -> napi::Result<()> {
+    start(env, Source::Path(model_path), sequences, validation, options, cancel, on_event)
+}
+
+/// Like `train`, on a model already loaded with `loadModel` (no second load, shared weights).
+#[napi(catch_unwind)]
+pub fn train_model(
+    env: Env,
+    model: &NativeModel,
+    sequences: Vec<NativeTrainSequence>,
+    validation: Option<Vec<NativeTrainSequence>>,
+    options: NativeTrainOptions,
+    cancel: &CancelToken,
+    on_event: TrainSink,
+) -> napi::Result<()> {
+    start(env, Source::Loaded(model.inner.clone()), sequences, validation, options, cancel, on_event)
+}
+
+fn start(
+    env: Env,
+    source: Source,
     sequences: Vec<NativeTrainSequence>,
     validation: Option<Vec<NativeTrainSequence>>,
     options: NativeTrainOptions,
@@ -268,12 +303,15 @@ pub fn train(
         };
         let outcome = guarded_train(|| {
             let cfg = configs(&options)?;
-            let model = Model::load(&model_path)?;
+            let decoder = match source {
+                Source::Path(path) => Model::load(&path)?.decoder,
+                Source::Loaded(model) => model.decoder.clone(), // reference-counted tensors
+            };
             let resumed = if cfg.train.resume {
                 tunekit_core::train::checkpoint::remove_stale_temp(cfg.train.output_dir.as_deref().unwrap())?;
                 tunekit_core::train::checkpoint::latest(
                     cfg.train.output_dir.as_deref().unwrap(),
-                    model.decoder.device(),
+                    decoder.device(),
                 )?
                 .map_or(0, |c| c.state.global_step)
             } else {
@@ -285,7 +323,7 @@ pub fn train(
             started.resumed_from_step = Some(resumed as u32);
             emit(started);
             let result = session::run(
-                model.decoder,
+                decoder,
                 &train_set,
                 &valid_set,
                 &cfg,
@@ -358,7 +396,7 @@ impl Task for AdapterLoadTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeModel> {
-        throw(&env, output).map(|m| NativeModel { inner: std::sync::Arc::new(m) })
+        throw(&env, output).map(|m| NativeModel { inner: Arc::new(m) })
     }
 }
 
