@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       hyperparameters: {
         epochCount: Number(process.env.TUNEKIT_EPOCHS ?? 3),
         batchSize: 8,
-        learningRate: 1e-2,
+        learningRate: 1e-3,
       },
       local,
     });

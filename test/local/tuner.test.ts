@@ -257,7 +257,8 @@ describe("LocalTuner", () => {
     await expect(job.wait()).rejects.toBeInstanceOf(TuningCancelledError);
     const stoppedAt = job.progress().completedSteps;
     expect(stoppedAt).toBeGreaterThanOrEqual(cancelledAt);
-    expect(stoppedAt).toBeLessThan(180);
+    // Backpressure keeps the trainer a few events ahead of JS: it stops soon after the cancel.
+    expect(stoppedAt - cancelledAt).toBeLessThanOrEqual(10);
     expect(existsSync(join(dir, "adapter_model.safetensors"))).toBe(false); // no final adapter
     const lastCheckpoint = Math.floor(stoppedAt / 5) * 5;
     const checkpoint = join(dir, `checkpoint-${lastCheckpoint}`);

@@ -116,7 +116,12 @@ fn event(kind: &str) -> NativeTrainEvent {
     }
 }
 
-type TrainSink = ThreadsafeFunction<NativeTrainEvent, (), NativeTrainEvent, Status, false>;
+/// Bounded queue + blocking calls = backpressure: the training thread runs at most this many
+/// events ahead of the JS thread, so a cancel issued while JS handles step n stops training a
+/// few steps later at most, even for a model that trains faster than JS consumes events.
+const EVENT_QUEUE: usize = 8;
+type TrainSink =
+    ThreadsafeFunction<NativeTrainEvent, (), NativeTrainEvent, Status, false, false, EVENT_QUEUE>;
 
 /// Training errors keep the core's stable codes: bad settings and bad adapter files are
 /// `invalid_option`, everything else that fails while training is `local_training`.

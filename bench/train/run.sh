@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench/train: one LoRA epoch, native core vs transformers + PEFT (PyTorch CPU), same model,
+# data, hyperparameters, batch, length and thread count, in one run. See README.md.
+#
+#   bench/train/run.sh                     # threads "1 2", 64 sequences x 128 tokens, batch 4
+#   THREADS="1" REPEATS=2 SEQUENCES=64 LENGTH=128 BATCH=4 DROPOUT=0 bench/train/run.sh
+#
+# Env: THREADS (list), REPEATS (runs of each side per thread count, alternating order),
+# SEQUENCES, LENGTH, BATCH, DROPOUT, CHECKPOINTING=1 (both sides), PROFILE_STEPS (native
+# per-phase profile after the measured epoch), SKIP_BUILD=1, PERF=1 (also `perf record` one
+# native 1-thread run and print its top symbols).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+THREADS="${THREADS:-1 2}"
+REPEATS="${REPEATS:-1}"
+SEQUENCES="${SEQUENCES:-64}"
+LENGTH="${LENGTH:-128}"
+BATCH="${BATCH:-4}"
+DROPOUT="${DROPOUT:-0}"
+PROFILE_STEPS="${PROFILE_STEPS:-4}"
+CACHE="${TUNEKIT_BENCH_CACHE:-$HOME/.cache/tunekit/bench}"
+MODEL="$CACHE/smollm2-135m-shape-v1"
+DATA="$CACHE/train-data-${SEQUENCES}x${LENGTH}.json"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tunekit/cargo-target}"
+BIN="$CARGO_TARGET_DIR/release/examples/train_bench"
+CKPT_FLAG=()
+[[ "${CHECKPOINTING:-0}" == 1 ]] && CKPT_FLAG=(--checkpointing)
+
+mkdir -p "$CACHE"
+if [[ ! -f "$MODEL/model.safetensors" ]]; then
+  echo "writing the random SmolLM2-135M-shaped model to $MODEL (needs torch + transformers) ..." >&2
+  python3 "$HERE/baseline.py" write-model "$MODEL.tmp" \
+    --tokenizer-json "$ROOT/test/fixtures/models/llama-tied-gqa/tokenizer.json"
+  rm -rf "$MODEL" && mv "$MODEL.tmp" "$MODEL"
+fi
+[[ -f "$DATA" ]] || python3 "$HERE/baseline.py" write-data "$DATA" --sequences "$SEQUENCES" --length "$LENGTH"
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  (cd "$ROOT/native" && cargo build --release --example train_bench -p tunekit-core >&2)
+fi
+
+OUT="$(mktemp -d)"
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+BASELINE_SKIPPED=""
+
+run_native() { # threads rep
+  local load; load="$(cut -d' ' -f1 /proc/loadavg)"
+  RAYON_NUM_THREADS="$1" "$BIN" "$MODEL" "$DATA" --batch "$BATCH" --dropout "$DROPOUT" \
+    --profile-steps "$PROFILE_STEPS" "${CKPT_FLAG[@]}" >"$OUT/n.json"
+  python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); r.update(rep=int(sys.argv[2]), load=float(sys.argv[3])); print(json.dumps(r))' \
+    "$OUT/n.json" "$2" "$load" >>"$RESULTS"
+}
+
+run_torch() { # threads rep
+  [[ -n "$BASELINE_SKIPPED" ]] && return 0
+  local load rc=0; load="$(cut -d' ' -f1 /proc/loadavg)"
+  OMP_NUM_THREADS="$1" MKL_NUM_THREADS="$1" python3 "$HERE/baseline.py" train "$MODEL" "$DATA" \
+    --threads "$1" --batch "$BATCH" --dropout "$DROPOUT" "${CKPT_FLAG[@]}" >"$OUT/t.json" 2>"$OUT/t.err" || rc=$?
+  if [[ $rc == 3 ]]; then BASELINE_SKIPPED="$(cat "$OUT/t.err")"; echo "$BASELINE_SKIPPED" >&2; return 0; fi
+  cat "$OUT/t.err" >&2
+  [[ $rc == 0 ]] || { echo "baseline failed (exit $rc)" >&2; return 0; }
+  python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); r.update(rep=int(sys.argv[2]), load=float(sys.argv[3])); print(json.dumps(r))' \
+    "$OUT/t.json" "$2" "$load" >>"$RESULTS"
+}
+
+echo "model $MODEL, data $SEQUENCES x $LENGTH tokens, batch $BATCH, dropout $DROPOUT, threads [$THREADS], repeats $REPEATS, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+for t in $THREADS; do
+  for ((rep = 1; rep <= REPEATS; rep++)); do
+    # Alternate which side goes first, so a load spike does not always hit the same side.
+    if ((rep % 2)); then run_native "$t" "$rep"; run_torch "$t" "$rep"; else run_torch "$t" "$rep"; run_native "$t" "$rep"; fi
+  done
+done
+
+if [[ "${PERF:-0}" == 1 ]] && command -v perf >/dev/null; then
+  RAYON_NUM_THREADS=1 perf record -F 499 -g -o "$OUT/perf.data" "$BIN" "$MODEL" "$DATA" --batch "$BATCH" \
+    --dropout "$DROPOUT" --profile-steps 0 "${CKPT_FLAG[@]}" >/dev/null 2>&1 || true
+  echo "perf (native, 1 thread, one epoch incl. model load), top self-time symbols:"
+  perf report -i "$OUT/perf.data" --no-children --sort sym --percent-limit 1.5 --stdio 2>/dev/null \
+    | grep -E '^ +[0-9]' | head -25 || true
+fi
+
+python3 "$HERE/table.py" "$RESULTS"
+[[ -n "$BASELINE_SKIPPED" ]] && echo "(baseline skipped: $BASELINE_SKIPPED)"
+echo "raw results: $RESULTS"

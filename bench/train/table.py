@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Prints bench/train's table from the JSON lines run.sh collected (one per side and run)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main() -> int:
+    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    native = [r for r in rows if r["side"] == "native"]
+    torch = {(r["threads"], r["rep"]): r for r in rows if r["side"] == "torch"}
+    if native:
+        n = native[0]
+        print(
+            f"\none LoRA epoch: {n['examples']} sequences x {n['max_len']} tokens, batch {n['batch']}, "
+            f"{n['steps']} steps, r 8 / alpha 32, 7 projections, AdamW lr 1e-4, clip 1.0\n"
+        )
+    print(
+        "| threads | run | native tok/s | torch tok/s | throughput ratio | native peak RSS | torch peak RSS "
+        "| RSS ratio | loss step 1 native / torch | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in native:
+        t = torch.get((n["threads"], n["rep"]))
+        tput = f"{n['tokens_per_s']:.1f}"
+        peak = f"{n['peak_rss_mib']:.0f} MiB"
+        if t:
+            print(
+                f"| {n['threads']} | {n['rep']} | {tput} | {t['tokens_per_s']:.1f} | "
+                f"**{n['tokens_per_s'] / t['tokens_per_s']:.2f}x** | {peak} | {t['peak_rss_mib']:.0f} MiB | "
+                f"**{n['peak_rss_mib'] / t['peak_rss_mib']:.2f}x** | {n['loss_first']:.4f} / {t['loss_first']:.4f} "
+                f"| {n['load']:.1f} / {t['load']:.1f} |"
+            )
+        else:
+            print(f"| {n['threads']} | {n['rep']} | {tput} | - | - | {peak} | - | - | {n['loss_first']:.4f} | {n['load']:.1f} |")
+
+    print("\nafter model load (RSS): " + ", ".join(
+        f"{r['side']} {r['threads']}t {r['rss_after_load_mib']:.0f} MiB" for r in rows))
+    print("\nwhere the time goes")
+    for r in rows:
+        p = r["profile"]
+        if r["side"] == "native":
+            if not p["steps"]:
+                continue
+            total = sum(v for k, v in p.items() if k.endswith("_s"))
+            parts = [(k[:-2], v) for k, v in p.items() if k.endswith("_s")]
+            head = f"native {r['threads']}t run {r['rep']} ({p['steps']} extra steps, {p['tokens'] / total:.1f} tok/s)"
+        else:
+            total = sum(p.values())
+            parts = [(k[:-2], v) for k, v in p.items()]
+            head = f"torch  {r['threads']}t run {r['rep']} (the measured epoch)"
+        print(f"  {head}: " + " · ".join(f"{k} {100 * v / total:.0f}% ({v:.2f}s)" for k, v in parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
