@@ -19,7 +19,7 @@
 use std::time::Instant;
 
 use candle_core::Tensor;
-use tunekit_core::train::batching::{Batch, Example};
+use tunekit_core::train::batching::{epoch_batches, Batch, BatchPlan, Example};
 use tunekit_core::train::lora::LoraConfig;
 use tunekit_core::train::loss::{lm_head_loss, shifted_targets};
 use tunekit_core::train::optim::{clip_grad_norm, AdamW};
@@ -38,6 +38,11 @@ fn rss_now() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+/// Resets this process's VmHWM to its current RSS (Linux: `5` into `/proc/self/clear_refs`).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 fn mib(b: Option<u64>) -> f64 {
@@ -67,6 +72,13 @@ fn main() {
             Example::prompt_response(&ids[..prompt_len], &ids[prompt_len..])
         })
         .collect();
+    if args.iter().any(|a| a == "--print-order") {
+        // The trainer's batch order for epoch 0 (seed 42), so the baseline can use the same one.
+        let lengths: Vec<usize> = examples.iter().map(|e| e.input_ids.len()).collect();
+        let plan = BatchPlan { batch_size, group_by_length: false, seed: TrainConfig::default().seed };
+        println!("{}", serde_json::json!(epoch_batches(&lengths, &plan, 0)));
+        return;
+    }
     let tokens: usize = examples.iter().map(|e| e.input_ids.len()).sum();
     let max_len = examples.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
 
@@ -125,6 +137,13 @@ fn main() {
     shared.set_training(true);
     shared.set_grad_enabled(true);
     let (mut fwd, mut head, mut bwd, mut acc, mut optim) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    // Per-phase peak RSS above the RSS at the start of the step (max over the profiled steps),
+    // and the bytes candle's GradStore holds after backward besides the LoRA gradients.
+    let can_reset = reset_peak();
+    let (mut pk_fwd, mut pk_head, mut pk_bwd) = (0f64, 0f64, 0f64);
+    let mut store_bytes = 0usize;
+    let mut store_tensors = 0usize;
+    let var_ids: std::collections::HashSet<_> = vars.iter().map(|v| v.id()).collect();
     let mut prof_tokens = 0usize;
     let steps = profile_steps.min(examples.len().div_ceil(batch_size));
     for (i, chunk) in examples.chunks(batch_size).take(steps).enumerate() {
@@ -132,17 +151,35 @@ fn main() {
         let batch = Batch::collate(&chunk.iter().collect::<Vec<_>>(), 0);
         prof_tokens += batch.tokens();
         let denom = batch.scored_tokens().max(1) as f64;
+        let base = rss_now();
+        reset_peak();
         let t = Instant::now();
         let ids = batch.ids_tensor(model.device()).unwrap();
         let (pos, tgt) = shifted_targets(&batch.labels);
         let hidden = model.hidden_states(&ids).unwrap();
         fwd += t.elapsed().as_secs_f64();
+        let up = |b: Option<u64>| mib(peak_rss_bytes()) - mib(b);
+        pk_fwd = pk_fwd.max(up(base));
+        reset_peak();
         let t = Instant::now();
         let out = lm_head_loss(&hidden, &pos, &tgt, model.lm_head_weight(), denom, tc.lm_head_chunk, true).unwrap();
         head += t.elapsed().as_secs_f64();
+        pk_head = pk_head.max(up(base));
+        reset_peak();
         let t = Instant::now();
         let store = out.loss.backward().unwrap();
         bwd += t.elapsed().as_secs_f64();
+        pk_bwd = pk_bwd.max(up(base));
+        let (mut nb, mut nt) = (0usize, 0usize);
+        for id in store.get_ids() {
+            if !var_ids.contains(id) {
+                let g = store.get_id(*id).unwrap();
+                nb += g.elem_count() * g.dtype().size_in_bytes();
+                nt += 1;
+            }
+        }
+        store_bytes = store_bytes.max(nb);
+        store_tensors = store_tensors.max(nt);
         let t = Instant::now();
         let mut grads: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().zeros_like().unwrap()).collect();
         for (g, v) in grads.iter_mut().zip(&vars) {
@@ -168,6 +205,11 @@ fn main() {
             100.0 * bwd / total,
             100.0 * acc / total,
             100.0 * optim / total
+        );
+        eprintln!(
+            "native memory per phase (peak above the step's starting RSS {}): forward +{pk_fwd:.0} MiB · LM head+loss +{pk_head:.0} MiB · backward +{pk_bwd:.0} MiB; GradStore after backward holds {store_tensors} non-LoRA gradients = {:.0} MiB",
+            if can_reset { "" } else { "(clear_refs unavailable: cumulative)" },
+            store_bytes as f64 / 1048576.0
         );
     }
 
@@ -197,6 +239,13 @@ fn main() {
             "grad_accumulate_s": acc,
             "clip_adamw_s": optim,
         },
+        "phase_peak_above_step_start_mib": {
+            "forward": pk_fwd,
+            "lm_head_loss": pk_head,
+            "backward": pk_bwd,
+            "valid": can_reset,
+        },
+        "gradstore_non_lora": { "tensors": store_tensors, "mib": store_bytes as f64 / 1048576.0 },
     });
     println!("{json}");
 }

@@ -84,7 +84,7 @@ export type TemplateDescriptor = ChatTemplateDescriptor | TextTemplateDescriptor
  * How a user picks a template (`local.template`):
  * - `"auto"` (default): the model's chat template, else `"plain"`;
  * - `"chat"`: the model's chat template (an error when it has none);
- * - `"plain"`: `"{instruction}User: {input}\n\nAssistant: "` → `"{output}"` + EOS, where a
+ * - `"plain"`: `"{instruction}User: {input}\n\nAssistant:"` → `" {output}"` + EOS, where a
  *   non-empty instruction renders as `"{instruction}\n\n"`;
  * - any other string: a custom prompt with `{input}` (and optionally `{instruction}`,
  *   `{bos}`, `{eos}`) — or, when it contains `{%` or `{{`, a Jinja chat template;
@@ -115,9 +115,12 @@ export interface TemplateSpec extends PromptTemplate {
 }
 
 /** The default template for models without a chat template (the seed's format). */
+// The space after "Assistant:" belongs to the response: byte-level BPE tokenizers attach a
+// space to the following word (" 42"), so a prompt ending in a space splits tokens the model
+// never saw together and the prompt/response boundary stops being a token boundary.
 export const PLAIN_TEMPLATE = Object.freeze({
-  prompt: "{instruction}User: {input}\n\nAssistant: ",
-  completion: "{output}",
+  prompt: "{instruction}User: {input}\n\nAssistant:",
+  completion: " {output}",
   instructionFormat: "{instruction}\n\n",
 });
 
@@ -437,6 +440,12 @@ export function cleanResponse(descriptor: TemplateDescriptor, text: string): str
     else if (out.startsWith(prefix.trim())) out = out.slice(prefix.trim().length).trimStart();
     // Its tags were special tokens, skipped when decoding: only whitespace is left of it.
     else if (prefix.replace(/<[^<>]*>/g, "").trim() === "") out = out.trimStart();
+  }
+  if (descriptor.kind === "text") {
+    // Literal text the completion format puts before the output (the plain template's
+    // leading space) is part of the format, not of the answer.
+    const prefix = descriptor.completion.split("{output}")[0]?.replace(/\{(bos|eos)\}/g, "") ?? "";
+    if (prefix !== "" && out.startsWith(prefix)) out = out.slice(prefix.length);
   }
   if (descriptor.endText !== undefined && out.endsWith(descriptor.endText)) {
     out = out.slice(0, -descriptor.endText.length);

@@ -192,9 +192,12 @@ describe("text templates", () => {
   it("plain is the default without a chat template; a non-empty instruction gets a blank line", () => {
     const t = resolveTemplate("auto", deepseek);
     expect(t).toMatchObject({ kind: "text", name: "plain" });
-    expect(renderExample(t, ex("1", "2")).prompt).toBe("User: 1\n\nAssistant: ");
+    expect(renderExample(t, ex("1", "2"))).toEqual({
+      prompt: "User: 1\n\nAssistant:",
+      completion: expect.stringMatching(/^ 2/),
+    });
     expect(renderExample(t, ex("1", "2", "Add one.")).prompt).toBe(
-      "Add one.\n\nUser: 1\n\nAssistant: ",
+      "Add one.\n\nUser: 1\n\nAssistant:",
     );
   });
 
@@ -308,5 +311,15 @@ describe("tunekit.json", () => {
       bosToken: "<s>",
       eosToken: "</s>",
     });
+  });
+});
+
+describe("cleanResponse with a text template", () => {
+  it("drops the literal text the completion format puts before the output", () => {
+    const plain = resolveTemplate("plain", {});
+    expect(cleanResponse(plain, " 42")).toBe("42");
+    const custom = resolveTemplate({ prompt: "Q: {input}\nA:", completion: " => {output}" }, {});
+    expect(cleanResponse(custom, " => 42")).toBe("42");
+    expect(cleanResponse(custom, "42")).toBe("42");
   });
 });
