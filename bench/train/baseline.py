@@ -131,9 +131,12 @@ def train(args: argparse.Namespace) -> int:
     model.train()
     params = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    order = list(range(len(seqs)))
-    random.Random(42).shuffle(order)
-    batches = [order[i : i + args.batch] for i in range(0, len(order), args.batch)]
+    if "order" in data and all(len(b) <= args.batch for b in data["order"]):
+        batches = data["order"]  # the native trainer's epoch-0 batches (run.sh writes them)
+    else:
+        order = list(range(len(seqs)))
+        random.Random(42).shuffle(order)
+        batches = [order[i : i + args.batch] for i in range(0, len(order), args.batch)]
     total = len(batches)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: max(0.0, (total - step) / total))
 

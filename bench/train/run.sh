@@ -40,6 +40,15 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   (cd "$ROOT/native" && cargo build --release --example train_bench -p tunekit-core >&2)
 fi
 
+# Put the native trainer's epoch-0 batch order into the data, so both sides see the same batches
+# (the loss of step 1 then doubles as a check that both compute the same thing).
+python3 - "$DATA" "$("$BIN" "$MODEL" "$DATA" --batch "$BATCH" --print-order)" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+data["order"] = json.loads(sys.argv[2])
+json.dump(data, open(sys.argv[1], "w"))
+PY
+
 OUT="$(mktemp -d)"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"

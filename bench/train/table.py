@@ -7,6 +7,12 @@ import json
 import sys
 
 
+def steady(r: dict) -> float:
+    """tokens/s of the median step after the first (warm-up: allocator, thread pools)."""
+    xs = sorted(r["step_s"][1:]) or r["step_s"]
+    return r["tokens"] / r["steps"] / xs[len(xs) // 2]
+
+
 def main() -> int:
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     native = [r for r in rows if r["side"] == "native"]
@@ -36,6 +42,11 @@ def main() -> int:
         else:
             print(f"| {n['threads']} | {n['rep']} | {tput} | - | - | {peak} | - | - | {n['loss_first']:.4f} | {n['load']:.1f} |")
 
+    print("\nsteady state (median step after the first), tokens/s:")
+    for n in native:
+        t = torch.get((n["threads"], n["rep"]))
+        extra = f" · torch {steady(t):.1f} · ratio {steady(n) / steady(t):.2f}x" if t else ""
+        print(f"  {n['threads']}t run {n['rep']}: native {steady(n):.1f}{extra}")
     print("\nafter model load (RSS): " + ", ".join(
         f"{r['side']} {r['threads']}t {r['rss_after_load_mib']:.0f} MiB" for r in rows))
     print("\nwhere the time goes")
@@ -52,6 +63,13 @@ def main() -> int:
             parts = [(k[:-2], v) for k, v in p.items()]
             head = f"torch  {r['threads']}t run {r['rep']} (the measured epoch)"
         print(f"  {head}: " + " · ".join(f"{k} {100 * v / total:.0f}% ({v:.2f}s)" for k, v in parts))
+        if r["side"] == "native" and "phase_peak_above_step_start_mib" in r:
+            m, g = r["phase_peak_above_step_start_mib"], r["gradstore_non_lora"]
+            print(
+                f"    memory: peak above step start: forward +{m['forward']:.0f} MiB, LM head+loss "
+                f"+{m['lm_head_loss']:.0f} MiB, backward +{m['backward']:.0f} MiB; GradStore keeps "
+                f"{g['tensors']} non-LoRA gradients ({g['mib']:.0f} MiB) until backward returns"
+            )
     return 0
 
 

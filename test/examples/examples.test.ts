@@ -11,13 +11,13 @@ import { describe, expect, it } from "vitest";
 const run = promisify(execFile);
 const tsx = createRequire(import.meta.url).resolve("tsx/cli");
 
-async function runExample(file: string, env: NodeJS.ProcessEnv = {}) {
+async function runExample(file: string, env: NodeJS.ProcessEnv = {}, args: string[] = []) {
   expect(existsSync("dist/index.js"), "run `npm run build` first").toBe(true);
   const cleanEnv = { ...process.env, ...env };
   // No credentials: every remote example must fall back to tunekit's fake services.
   for (const key of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"])
     delete cleanEnv[key];
-  return run(process.execPath, [tsx, file], { env: cleanEnv, timeout: 120_000 });
+  return run(process.execPath, [tsx, file, ...args], { env: cleanEnv, timeout: 240_000 });
 }
 
 describe("examples", () => {
@@ -61,5 +61,19 @@ describe("examples", () => {
     } finally {
       rmSync(output, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the quick start", () => {
+  it("tunes the demo model offline and held-out answers improve", async () => {
+    const out = mkdtempSync(join(tmpdir(), "tunekit-quickstart-"));
+    const { stdout } = await runExample("examples/quickstart.ts", {}, ["--out", out]);
+    const match = /Held-out exact match: (\d+)% → (\d+)%/.exec(stdout);
+    expect(match, stdout).not.toBeNull();
+    const [before, after] = [Number(match?.[1]), Number(match?.[2])];
+    expect(after).toBeGreaterThanOrEqual(90);
+    expect(after).toBeGreaterThan(before + 50);
+    expect(existsSync(join(out, "adapter_model.safetensors"))).toBe(true);
+    expect(existsSync(join(out, "loss.svg"))).toBe(true);
   });
 });

@@ -60,6 +60,9 @@ fn main() {
     let lr: f64 = arg(&args, "--lr", 1e-4);
     let profile_steps: usize = arg(&args, "--profile-steps", 4);
     let checkpointing = args.iter().any(|a| a == "--checkpointing");
+    // Profile only (a fresh process, so the per-phase RSS figures start from the loaded model
+    // rather than from whatever the allocator kept after an epoch).
+    let no_epoch = args.iter().any(|a| a == "--no-epoch");
 
     let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data_path).unwrap()).unwrap();
     let prompt_len = data["prompt_len"].as_u64().unwrap() as usize;
@@ -103,7 +106,10 @@ fn main() {
     let mut losses = Vec::new();
     let mut last = Instant::now();
     let t0 = Instant::now();
-    let outcome = trainer::train(
+    let outcome = if no_epoch {
+        None
+    } else {
+        Some(trainer::train(
         &model,
         &model.adapters,
         &examples,
@@ -116,11 +122,12 @@ fn main() {
         },
         &|| false,
     )
-    .unwrap();
+    .unwrap())
+    };
     let seconds = t0.elapsed().as_secs_f64();
     let peak = peak_rss_bytes();
-    assert!(!outcome.cancelled);
-    eprintln!(
+    assert!(outcome.is_none_or(|o| !o.cancelled));
+    if !no_epoch { eprintln!(
         "native: {} steps, {tokens} tokens in {seconds:.2}s = {:.1} tok/s, peak RSS {:.0} MiB (after load {:.0} MiB), loss {:.4} -> {:.4}",
         step_s.len(),
         tokens as f64 / seconds,
@@ -128,7 +135,7 @@ fn main() {
         mib(rss_after_load),
         losses.first().unwrap_or(&f64::NAN),
         losses.last().unwrap_or(&f64::NAN)
-    );
+    ); }
 
     // Phase 2: per-phase profile of a few more steps, same pieces as trainer::window_gradients.
     let shared = &model.adapters.shared;
@@ -148,8 +155,13 @@ fn main() {
     let steps = profile_steps.min(examples.len().div_ceil(batch_size));
     for (i, chunk) in examples.chunks(batch_size).take(steps).enumerate() {
         shared.set_micro_step(1_000_000 + i as u64);
+        // The first profiled step warms up the allocator and thread pool: its memory counts,
+        // its time does not (when there are more steps).
+        let w = if i == 0 && steps > 1 { 0.0 } else { 1.0 };
         let batch = Batch::collate(&chunk.iter().collect::<Vec<_>>(), 0);
-        prof_tokens += batch.tokens();
+        if i > 0 || steps == 1 {
+            prof_tokens += batch.tokens();
+        }
         let denom = batch.scored_tokens().max(1) as f64;
         let base = rss_now();
         reset_peak();
@@ -157,18 +169,18 @@ fn main() {
         let ids = batch.ids_tensor(model.device()).unwrap();
         let (pos, tgt) = shifted_targets(&batch.labels);
         let hidden = model.hidden_states(&ids).unwrap();
-        fwd += t.elapsed().as_secs_f64();
+        fwd += w * t.elapsed().as_secs_f64();
         let up = |b: Option<u64>| mib(peak_rss_bytes()) - mib(b);
         pk_fwd = pk_fwd.max(up(base));
         reset_peak();
         let t = Instant::now();
         let out = lm_head_loss(&hidden, &pos, &tgt, model.lm_head_weight(), denom, tc.lm_head_chunk, true).unwrap();
-        head += t.elapsed().as_secs_f64();
+        head += w * t.elapsed().as_secs_f64();
         pk_head = pk_head.max(up(base));
         reset_peak();
         let t = Instant::now();
         let store = out.loss.backward().unwrap();
-        bwd += t.elapsed().as_secs_f64();
+        bwd += w * t.elapsed().as_secs_f64();
         pk_bwd = pk_bwd.max(up(base));
         let (mut nb, mut nt) = (0usize, 0usize);
         for id in store.get_ids() {
@@ -188,17 +200,18 @@ fn main() {
             }
         }
         drop(store);
-        acc += t.elapsed().as_secs_f64();
+        acc += w * t.elapsed().as_secs_f64();
         let t = Instant::now();
         clip_grad_norm(&mut grads, 1.0).unwrap();
         opt.step(&grads, lr).unwrap();
-        optim += t.elapsed().as_secs_f64();
+        optim += w * t.elapsed().as_secs_f64();
     }
     shared.set_training(false);
     let total = fwd + head + bwd + acc + optim;
     if steps > 0 {
         eprintln!(
-            "native profile ({steps} steps, {:.1} tok/s): forward {:.0}% · LM head+loss {:.0}% · backward {:.0}% · grad accumulate {:.0}% · clip+AdamW {:.0}%",
+            "native profile ({} timed steps after 1 warm-up, {:.1} tok/s): forward {:.0}% · LM head+loss {:.0}% · backward {:.0}% · grad accumulate {:.0}% · clip+AdamW {:.0}%",
+            steps.saturating_sub(1).max(1),
             prof_tokens as f64 / total,
             100.0 * fwd / total,
             100.0 * head / total,
