@@ -7,8 +7,8 @@
 #
 # Env: THREADS (list), REPEATS (runs of each side per thread count, alternating order),
 # SEQUENCES, LENGTH, BATCH, DROPOUT, CHECKPOINTING=1 (both sides), PROFILE_STEPS (native
-# per-phase profile after the measured epoch), SKIP_BUILD=1, PERF=1 (also `perf record` one
-# native 1-thread run and print its top symbols).
+# per-phase profile: a separate process per thread count, first step untimed; 0 = off),
+# SKIP_BUILD=1, PERF=1 (also `perf record` one native 1-thread epoch, print top symbols).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -57,9 +57,17 @@ BASELINE_SKIPPED=""
 run_native() { # threads rep
   local load; load="$(cut -d' ' -f1 /proc/loadavg)"
   RAYON_NUM_THREADS="$1" "$BIN" "$MODEL" "$DATA" --batch "$BATCH" --dropout "$DROPOUT" \
-    --profile-steps "$PROFILE_STEPS" "${CKPT_FLAG[@]}" >"$OUT/n.json"
+    --profile-steps 0 "${CKPT_FLAG[@]}" >"$OUT/n.json"
   python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); r.update(rep=int(sys.argv[2]), load=float(sys.argv[3])); print(json.dumps(r))' \
     "$OUT/n.json" "$2" "$load" >>"$RESULTS"
+}
+
+run_profile() { # threads: a separate process, so its per-phase RSS starts from the loaded model
+  ((PROFILE_STEPS > 0)) || return 0
+  RAYON_NUM_THREADS="$1" "$BIN" "$MODEL" "$DATA" --batch "$BATCH" --dropout "$DROPOUT" --no-epoch \
+    --profile-steps "$PROFILE_STEPS" "${CKPT_FLAG[@]}" 2>&1 >"$OUT/p.json" | cat >&2
+  python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); r["side"]="native-profile"; print(json.dumps(r))' \
+    "$OUT/p.json" >>"$RESULTS"
 }
 
 run_torch() { # threads rep
@@ -80,6 +88,7 @@ for t in $THREADS; do
     # Alternate which side goes first, so a load spike does not always hit the same side.
     if ((rep % 2)); then run_native "$t" "$rep"; run_torch "$t" "$rep"; else run_torch "$t" "$rep"; run_native "$t" "$rep"; fi
   done
+  run_profile "$t"
 done
 
 if [[ "${PERF:-0}" == 1 ]] && command -v perf >/dev/null; then

@@ -16,6 +16,7 @@ def steady(r: dict) -> float:
 def main() -> int:
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     native = [r for r in rows if r["side"] == "native"]
+    profiles = [r for r in rows if r["side"] == "native-profile"]
     torch = {(r["threads"], r["rep"]): r for r in rows if r["side"] == "torch"}
     if native:
         n = native[0]
@@ -48,25 +49,23 @@ def main() -> int:
         extra = f" · torch {steady(t):.1f} · ratio {steady(n) / steady(t):.2f}x" if t else ""
         print(f"  {n['threads']}t run {n['rep']}: native {steady(n):.1f}{extra}")
     print("\nafter model load (RSS): " + ", ".join(
-        f"{r['side']} {r['threads']}t {r['rss_after_load_mib']:.0f} MiB" for r in rows))
+        f"{r['side']} {r['threads']}t {r['rss_after_load_mib']:.0f} MiB" for r in rows if r["side"] != "native-profile"))
     print("\nwhere the time goes")
-    for r in rows:
+    for r in profiles + [r for r in rows if r["side"] == "torch"]:
         p = r["profile"]
-        if r["side"] == "native":
-            if not p["steps"]:
-                continue
+        if r["side"] == "native-profile":
             total = sum(v for k, v in p.items() if k.endswith("_s"))
             parts = [(k[:-2], v) for k, v in p.items() if k.endswith("_s")]
-            head = f"native {r['threads']}t run {r['rep']} ({p['steps']} extra steps, {p['tokens'] / total:.1f} tok/s)"
+            head = f"native {r['threads']}t ({p['steps']} steps in a fresh process, first untimed; {p['tokens'] / total:.1f} tok/s)"
         else:
             total = sum(p.values())
             parts = [(k[:-2], v) for k, v in p.items()]
             head = f"torch  {r['threads']}t run {r['rep']} (the measured epoch)"
         print(f"  {head}: " + " · ".join(f"{k} {100 * v / total:.0f}% ({v:.2f}s)" for k, v in parts))
-        if r["side"] == "native" and "phase_peak_above_step_start_mib" in r:
+        if r["side"] == "native-profile":
             m, g = r["phase_peak_above_step_start_mib"], r["gradstore_non_lora"]
             print(
-                f"    memory: peak above step start: forward +{m['forward']:.0f} MiB, LM head+loss "
+                f"    memory: peak RSS above the step's start (max over steps): forward +{m['forward']:.0f} MiB, LM head+loss "
                 f"+{m['lm_head_loss']:.0f} MiB, backward +{m['backward']:.0f} MiB; GradStore keeps "
                 f"{g['tensors']} non-LoRA gradients ({g['mib']:.0f} MiB) until backward returns"
             )

@@ -260,7 +260,9 @@ describe("LocalTuner", () => {
     // Backpressure keeps the trainer a few events ahead of JS: it stops soon after the cancel.
     expect(stoppedAt - cancelledAt).toBeLessThanOrEqual(10);
     expect(existsSync(join(dir, "adapter_model.safetensors"))).toBe(false); // no final adapter
-    const lastCheckpoint = Math.floor(stoppedAt / 5) * 5;
+    // Cancelling saves the state after the last completed step, beside the periodic ones.
+    const lastCheckpoint = stoppedAt;
+    expect(existsSync(join(dir, `checkpoint-${Math.floor(stoppedAt / 5) * 5}`))).toBe(true);
     const checkpoint = join(dir, `checkpoint-${lastCheckpoint}`);
     expect(existsSync(join(checkpoint, "trainer_state.json"))).toBe(true);
 

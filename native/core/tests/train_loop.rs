@@ -115,7 +115,8 @@ fn train_cancel_and_resume_reproduce_the_trajectory() {
         .map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
         .collect::<Vec<_>>();
 
-    // Cancelled after step 5 (the last checkpoint is step 4), then resumed.
+    // Cancelled after step 5 (periodic checkpoints every 2 steps): the cancel itself saves
+    // checkpoint-5, so no finished step is lost; then resumed.
     let dir_b = tmp("resumed");
     let (model, adapters) = toy(5, 0.1);
     let done = Cell::new(0u64);
@@ -125,7 +126,8 @@ fn train_cancel_and_resume_reproduce_the_trajectory() {
             .unwrap();
     assert!(out.cancelled);
     assert_eq!(out.state.global_step, 5);
-    assert_eq!(out.last_checkpoint, Some(dir_b.join("checkpoint-4")));
+    assert_eq!(out.last_checkpoint, Some(dir_b.join("checkpoint-5")));
+    assert!(dir_b.join("checkpoint-4").is_dir(), "the periodic checkpoint is kept too");
 
     // A fresh process would build the model with some other init; the checkpoint overrides it.
     let (model, adapters) = toy(99, 0.1);
@@ -141,7 +143,7 @@ fn train_cancel_and_resume_reproduce_the_trajectory() {
     )
     .unwrap();
     assert!(!out.cancelled);
-    assert_eq!(resumed.first().unwrap().0, 5, "resumes after checkpoint-4");
+    assert_eq!(resumed.first().unwrap().0, 6, "resumes after checkpoint-5");
     for (step, loss) in &resumed {
         let want = full[*step as usize - 1];
         assert!((loss - want).abs() <= 1e-6 * want.abs(), "step {step}: {loss} vs uninterrupted {want}");

@@ -4,7 +4,8 @@
 //! forward → chunked LM-head loss (divided by the window's scored-token count) → backward,
 //! gradients summed over the window → global-norm clip → AdamW with the scheduled rate.
 //! Cancel is checked before every micro-batch; a cancelled window is discarded, so the state
-//! is always the one after the last completed step, and the last checkpoint stays intact.
+//! is always the one after the last completed step, and that state is saved as a checkpoint
+//! (atomically, like every other) before the trainer returns.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -314,6 +315,11 @@ fn checkpointed_backward(
     Ok(out.sum)
 }
 
+/// The step of a `checkpoint-<step>` directory.
+fn checkpoint_step(dir: &std::path::Path) -> Option<u64> {
+    dir.file_name()?.to_str()?.strip_prefix("checkpoint-")?.parse().ok()
+}
+
 /// Trains `adapters` on `train`; resumes from the latest checkpoint in `cfg.output_dir` when
 /// `cfg.resume` is set and one exists. `valid` (may be empty) is evaluated every
 /// `cfg.eval_steps` and at the end.
@@ -390,6 +396,13 @@ pub fn train(
             let Some((mut grads, loss)) =
                 window_gradients(model, adapters, &vars, &batches, cfg, state.micro_step, cancel)?
             else {
+                // The state is the one after the last completed step: keep it, so a cancel
+                // (Ctrl-C) never loses the steps since the last periodic checkpoint.
+                let saved_here = last_checkpoint.as_ref().is_some_and(|d| checkpoint_step(d) == Some(state.global_step));
+                if let (true, false, Some(dir)) = (state.global_step > 0, saved_here, &cfg.output_dir) {
+                    let adapter = adapters.to_peft(cfg.base_model.as_deref());
+                    last_checkpoint = Some(checkpoint::save(dir, &state, &adapter, &opt)?);
+                }
                 return Ok(true);
             };
             let grad_norm = clip_grad_norm(&mut grads, cfg.max_grad_norm)?;

@@ -1,0 +1,79 @@
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runTunekit, startTunekit } from "./helpers.js";
+
+const DEMO = "models/demo-counting";
+const DATA = "examples/data/increment.jsonl";
+
+describe("tunekit tune --backend local", () => {
+  it("tunes the demo model, then generate, status and plot use the adapter directory", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "tunekit-cli-local-")), "run");
+    const run = await runTunekit(
+      [
+        "tune",
+        DATA,
+        "--backend",
+        "local",
+        "--model",
+        DEMO,
+        "--out",
+        out,
+        "--epochs",
+        "2",
+        "--learning-rate",
+        "0.001",
+        "--batch-size",
+        "8",
+      ],
+      { timeoutMs: 120_000 },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/step \d+\/100 .*tok\/s/); // non-TTY progress lines with tokens/s
+    expect(existsSync(join(out, "adapter_model.safetensors"))).toBe(true);
+
+    const answer = await runTunekit(["generate", out, "41"]);
+    expect(answer.code, answer.stderr).toBe(0);
+    expect(answer.stdout.trim()).toBe("42");
+
+    const status = await runTunekit(["--json", "status", out]);
+    expect(JSON.parse(status.stdout)).toMatchObject({ state: "succeeded" });
+
+    const plot = await runTunekit(["plot", out, "--out", join(out, "curve.svg")]);
+    expect(plot.code, plot.stderr).toBe(0);
+    expect(existsSync(join(out, "curve.svg"))).toBe(true);
+  });
+
+  it("Ctrl-C cancels cleanly, exits 130 and leaves a loadable checkpoint", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "tunekit-cli-sigint-")), "run");
+    const tune = startTunekit([
+      "tune",
+      DATA,
+      "--backend",
+      "local",
+      "--model",
+      DEMO,
+      "--out",
+      out,
+      "--epochs",
+      "20",
+      "--batch-size",
+      "4",
+      "--learning-rate",
+      "0.001",
+    ]);
+    await tune.waitFor(/step [1-9]\d*\/2000/, 60_000);
+    tune.child.kill("SIGINT");
+    const run = await tune.done;
+    expect(run.code).toBe(130);
+    expect(run.stderr).toMatch(/the last checkpoint is .*checkpoint-\d+/);
+    const checkpoints = readdirSync(out).filter((name) => /^checkpoint-\d+$/.test(name));
+    expect(checkpoints).toHaveLength(1);
+    expect(readdirSync(out).some((name) => name.startsWith(".tmp-"))).toBe(false);
+
+    const answer = await runTunekit(["generate", join(out, checkpoints[0] as string), "41"]);
+    expect(answer.code, answer.stderr).toBe(0);
+    expect(answer.stdout.trim()).not.toBe("");
+  });
+});
