@@ -11,8 +11,15 @@ import { fromNativeError } from "./errors.js";
 import { type ResolveModelOptions, resolveModel } from "./hub/resolve.js";
 import { type GenerateOptions as LocalGenerateOptions, LocalModel } from "./model.js";
 import { loadTrainingAddon } from "./native-train.js";
+import { readModelTemplateFiles } from "./prompt/chat.js";
 import { loadTemplate } from "./prompt/store.js";
-import { cleanResponse, type TemplateDescriptor, toPromptTemplate } from "./prompt/template.js";
+import {
+  cleanResponse,
+  resolveTemplate,
+  type TemplateDescriptor,
+  type TemplateOption,
+  toPromptTemplate,
+} from "./prompt/template.js";
 import { inferencePrompt, tokenizerFromModel } from "./sequences.js";
 
 /** PEFT's adapter files. */
@@ -32,6 +39,12 @@ export interface OpenTunedModelOptions {
   hub?: ResolveModelOptions;
   /** Extra facts for `info()` (the tuner passes what it knows about the run). */
   info?: Partial<TunedModelInfo>;
+  /**
+   * The prompt template to use when the directory has no `tunekit.json` — an adapter trained
+   * elsewhere (e.g. with Python PEFT). Same forms as `local.template` (`"auto"` picks the base
+   * model's chat template). Ignored when `tunekit.json` exists.
+   */
+  template?: TemplateOption;
 }
 
 /** `base_model_name_or_path` from `adapter_config.json`. */
@@ -141,13 +154,19 @@ export class LocalTunedModel implements TunedModel {
   static async open(dir: string, options: OpenTunedModelOptions = {}): Promise<LocalTunedModel> {
     const absolute = resolve(dir);
     const baseModel = await readAdapterBaseModel(absolute);
-    const template = await findTemplate(absolute);
+    let template = await findTemplate(absolute);
+    if (template === undefined && options.template !== undefined) {
+      const base = await resolveModel(baseModel, options.hub ?? {});
+      if (base.kind !== "gguf") {
+        template = resolveTemplate(options.template, await readModelTemplateFiles(base.path));
+      }
+    }
     if (template === undefined) {
       throw new ModelLoadError(
         `${absolute} has no tunekit.json, so the prompt template used in training is unknown`,
         {
           path: absolute,
-          hint: "Load it with loadModel and build prompts yourself, or retrain with tunekit",
+          hint: 'Pass the template it was trained with, e.g. LocalTunedModel.open(dir, { template: "auto" }) for the base model\'s chat template',
         },
       );
     }

@@ -415,3 +415,17 @@ describe("LocalTuner", () => {
     expect(existsSync(model.name)).toBe(false);
   });
 });
+
+describe("adapters trained elsewhere", () => {
+  const PEFT_ADAPTER = "test/fixtures/train/lora/llama-tied-gqa/trained"; // saved by Python PEFT
+
+  it("opens a PEFT adapter directory once told which template it was trained with", async () => {
+    const error = await LocalTunedModel.open(PEFT_ADAPTER).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    expect((error as ModelLoadError).hint).toContain('template: "auto"');
+
+    const model = await LocalTunedModel.open(PEFT_ADAPTER, { template: "plain" });
+    expect(model.baseModel).toBe("test/fixtures/models/llama-tied-gqa");
+    expect(typeof (await model.generate("1", { maxOutputTokens: 3 }))).toBe("string");
+  });
+});
