@@ -12,7 +12,6 @@ import {
 } from "../core/errors.js";
 import { JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
 import { poll } from "../core/poll.js";
-import { isRetryableError } from "../core/retry.js";
 import {
   isTerminalState,
   type JobEvent,
@@ -21,6 +20,7 @@ import {
   type WaitOptions,
 } from "../core/types.js";
 import { grpcCodeName } from "../remote/errors.js";
+import { RemoteJobWatcher } from "../remote/job-watcher.js";
 import type { GeminiApi } from "./api.js";
 import { progressFromMetadata, progressFromModel } from "./convert.js";
 import { GeminiTunedModel } from "./model.js";
@@ -73,9 +73,7 @@ export class GeminiTuningJob extends ManagedTuningJob {
   readonly #api: GeminiApi;
   readonly #options: WatchOptions;
   #operation: string | undefined;
-  #watching: Promise<void> | undefined;
-  #stop: AbortController | undefined;
-  #lastCheck = 0;
+  readonly #watcher: RemoteJobWatcher;
   #cancelRequested = false;
 
   /** @internal Built by `GeminiTuner` (`tune`, `getJob`). */
@@ -91,6 +89,7 @@ export class GeminiTuningJob extends ManagedTuningJob {
     this.#machine = machine;
     this.#api = api;
     this.#options = options;
+    this.#watcher = new RemoteJobWatcher(machine, (signal) => this.#check(signal), options);
     this.tunedModelName = target.tunedModel;
     this.#operation = target.operation;
   }
@@ -106,12 +105,12 @@ export class GeminiTuningJob extends ManagedTuningJob {
   }
 
   override events(options: { signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
-    this.#watch();
+    this.#watcher.start();
     return super.events(options);
   }
 
   override wait(options?: WaitOptions): Promise<TunedModel> {
-    this.#watch();
+    this.#watcher.start();
     return super.wait(options);
   }
 
@@ -123,12 +122,12 @@ export class GeminiTuningJob extends ManagedTuningJob {
 
   /** Stops polling. `events()`/`wait()` start it again. */
   detach(): void {
-    this.#stop?.abort();
+    this.#watcher.stop();
   }
 
   /** @internal Applies an operation fetched elsewhere (the create response, a listing). */
   async applyOperation(op: WireOperation, signal?: AbortSignal): Promise<boolean> {
-    this.#lastCheck = Date.now();
+    this.#watcher.touch();
     if (op.name && !this.#operation) this.#operation = op.name;
     const progress = progressFromMetadata(op.metadata);
     if (!op.done) {
@@ -166,7 +165,7 @@ export class GeminiTuningJob extends ManagedTuningJob {
 
   /** @internal Applies a tuned model's state (used when no operation is at hand). */
   applyModel(model: WireTunedModel): boolean {
-    this.#lastCheck = Date.now();
+    this.#watcher.touch();
     const progress = progressFromModel(model);
     switch (model.state) {
       case "ACTIVE":
@@ -226,52 +225,6 @@ export class GeminiTuningJob extends ManagedTuningJob {
     }
     const model = await this.#api.getTunedModel(this.tunedModelName, { signal });
     return this.applyModel(model);
-  }
-
-  #watch(): void {
-    if (this.#watching || isTerminalState(this.#machine.state)) return;
-    const stop = new AbortController();
-    this.#stop = stop;
-    let failures = 0;
-    const { pollIntervalMs, pollMultiplier, maxPollIntervalMs, maxPollFailures } = this.#options;
-    this.#watching = poll<void>(
-      async ({ attempt, signal }) => {
-        // The create/getJob call just read the status: wait one interval before the first check.
-        if (attempt === 1 && Date.now() - this.#lastCheck < pollIntervalMs) return { done: false };
-        try {
-          const done = await this.#check(signal);
-          failures = 0;
-          return done ? { done: true, value: undefined } : { done: false };
-        } catch (error) {
-          if (stop.signal.aborted || isTerminalState(this.#machine.state)) throw error;
-          failures++;
-          const message = error instanceof Error ? error.message : String(error);
-          if (isRetryableError(error) && failures < maxPollFailures) {
-            this.#machine.log("warning", `Status check failed (${message}); trying again`);
-            return { done: false };
-          }
-          this.#machine.fail(
-            new TuningFailedError(
-              this.name,
-              `Lost track of tuning job ${this.name}: ${message}. The job may still be running; re-attach later with tuner.getJob("${this.name}")`,
-              { cause: error },
-            ),
-          );
-          return { done: true, value: undefined };
-        }
-      },
-      {
-        intervalMs: pollIntervalMs,
-        multiplier: pollMultiplier,
-        maxIntervalMs: maxPollIntervalMs,
-        signal: stop.signal,
-      },
-    )
-      .catch(() => {})
-      .finally(() => {
-        this.#watching = undefined;
-        this.#stop = undefined;
-      });
   }
 
   async #findOperation(signal?: AbortSignal): Promise<string | undefined> {

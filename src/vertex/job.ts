@@ -14,7 +14,6 @@
 import { TimeoutError, TuningFailedError } from "../core/errors.js";
 import { JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
 import { poll } from "../core/poll.js";
-import { isRetryableError } from "../core/retry.js";
 import {
   isTerminalState,
   type JobEvent,
@@ -22,6 +21,7 @@ import {
   type WaitOptions,
 } from "../core/types.js";
 import { grpcCodeName } from "../remote/errors.js";
+import { RemoteJobWatcher } from "../remote/job-watcher.js";
 import type { VertexApi } from "./api.js";
 import {
   describeDataStats,
@@ -67,9 +67,7 @@ export class VertexTuningJob extends ManagedTuningJob {
   readonly #options: VertexWatchOptions;
   #wire: WireTuningJob;
   #stats: VertexDataStats | undefined;
-  #watching: Promise<void> | undefined;
-  #stop: AbortController | undefined;
-  #lastCheck = 0;
+  readonly #watcher: RemoteJobWatcher;
 
   /** @internal Built by `VertexTuner` (`tune`, `getJob`). */
   constructor(api: VertexApi, job: WireTuningJob, options: VertexWatchOptions) {
@@ -80,6 +78,7 @@ export class VertexTuningJob extends ManagedTuningJob {
     this.#machine = machine;
     this.#api = api;
     this.#options = options;
+    this.#watcher = new RemoteJobWatcher(machine, (signal) => this.#check(signal), options);
     this.#wire = job;
     this.apply(job);
   }
@@ -110,12 +109,12 @@ export class VertexTuningJob extends ManagedTuningJob {
   }
 
   override events(options: { signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
-    this.#watch();
+    this.#watcher.start();
     return super.events(options);
   }
 
   override wait(options?: WaitOptions): Promise<TunedModel> {
-    this.#watch();
+    this.#watcher.start();
     return super.wait(options);
   }
 
@@ -127,12 +126,12 @@ export class VertexTuningJob extends ManagedTuningJob {
 
   /** Stops polling. `events()`/`wait()` start it again. */
   detach(): void {
-    this.#stop?.abort();
+    this.#watcher.stop();
   }
 
   /** @internal Applies a job fetched elsewhere; true when it reached a terminal state. */
   apply(job: WireTuningJob): boolean {
-    this.#lastCheck = Date.now();
+    this.#watcher.touch();
     this.#wire = job;
     const stats = toDataStats(job.tuningDataStats?.supervisedTuningDataStats);
     if (stats && JSON.stringify(stats) !== JSON.stringify(this.#stats)) {
@@ -182,52 +181,6 @@ export class VertexTuningJob extends ManagedTuningJob {
   async #check(signal: AbortSignal | undefined): Promise<boolean> {
     const job = await this.#api.getTuningJob(this.name, { signal });
     return this.apply(job);
-  }
-
-  #watch(): void {
-    if (this.#watching || isTerminalState(this.#machine.state)) return;
-    const stop = new AbortController();
-    this.#stop = stop;
-    let failures = 0;
-    const { pollIntervalMs, pollMultiplier, maxPollIntervalMs, maxPollFailures } = this.#options;
-    this.#watching = poll<void>(
-      async ({ attempt, signal }) => {
-        // The create/getJob call just read the status: wait one interval before the first check.
-        if (attempt === 1 && Date.now() - this.#lastCheck < pollIntervalMs) return { done: false };
-        try {
-          const done = await this.#check(signal);
-          failures = 0;
-          return done ? { done: true, value: undefined } : { done: false };
-        } catch (error) {
-          if (stop.signal.aborted || isTerminalState(this.#machine.state)) throw error;
-          failures++;
-          const message = error instanceof Error ? error.message : String(error);
-          if (isRetryableError(error) && failures < maxPollFailures) {
-            this.#machine.log("warning", `Status check failed (${message}); trying again`);
-            return { done: false };
-          }
-          this.#machine.fail(
-            new TuningFailedError(
-              this.name,
-              `Lost track of tuning job ${this.name}: ${message}. The job may still be running; re-attach later with tuner.getJob("${this.name}")`,
-              { cause: error },
-            ),
-          );
-          return { done: true, value: undefined };
-        }
-      },
-      {
-        intervalMs: pollIntervalMs,
-        multiplier: pollMultiplier,
-        maxIntervalMs: maxPollIntervalMs,
-        signal: stop.signal,
-      },
-    )
-      .catch(() => {})
-      .finally(() => {
-        this.#watching = undefined;
-        this.#stop = undefined;
-      });
   }
 
   /**
