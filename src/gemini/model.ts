@@ -6,6 +6,7 @@ import {
   UnsupportedOptionError,
 } from "../core/errors.js";
 import type { GenerateOptions, PromptTemplate, TunedModel, TunedModelInfo } from "../core/types.js";
+import { samplingConfig } from "../remote/generation-config.js";
 import { readSseJson } from "../remote/sse.js";
 import type { GeminiApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
@@ -13,7 +14,6 @@ import { renderPrompt } from "./template.js";
 import type {
   WireGenerateContentRequest,
   WireGenerateContentResponse,
-  WireGenerationConfig,
   WireTunedModel,
 } from "./wire.js";
 
@@ -131,7 +131,7 @@ export class GeminiTunedModel implements TunedModel {
     const body: WireGenerateContentRequest = {
       contents: [{ role: "user", parts: [{ text: prompt }] }],
     };
-    const config = generationConfig(options);
+    const config = samplingConfig(options);
     if (config) body.generationConfig = config;
     return body;
   }
@@ -177,38 +177,6 @@ export class GeminiTunedModel implements TunedModel {
   toJSON(): TunedModelInfo {
     return this.#info;
   }
-}
-
-function generationConfig(options: GenerateOptions): WireGenerationConfig | undefined {
-  const config: WireGenerationConfig = {};
-  const check = (
-    name: string,
-    value: number | undefined,
-    ok: (v: number) => boolean,
-    rule: string,
-  ) => {
-    if (value === undefined) return;
-    if (typeof value !== "number" || !ok(value)) {
-      throw new InvalidOptionError(name, `${name} must be ${rule}, got ${String(value)}`);
-    }
-  };
-  check("temperature", options.temperature, (v) => v >= 0 && v <= 2, "between 0 and 2");
-  check("topP", options.topP, (v) => v >= 0 && v <= 1, "between 0 and 1");
-  check("topK", options.topK, (v) => Number.isInteger(v) && v >= 1, "a whole number ≥ 1");
-  check(
-    "maxOutputTokens",
-    options.maxOutputTokens,
-    (v) => Number.isInteger(v) && v >= 1,
-    "a whole number ≥ 1",
-  );
-  check("seed", options.seed, Number.isInteger, "a whole number");
-  if (options.temperature !== undefined) config.temperature = options.temperature;
-  if (options.topP !== undefined) config.topP = options.topP;
-  if (options.topK !== undefined) config.topK = options.topK;
-  if (options.maxOutputTokens !== undefined) config.maxOutputTokens = options.maxOutputTokens;
-  if (options.seed !== undefined) config.seed = options.seed;
-  if (options.stopSequences !== undefined) config.stopSequences = [...options.stopSequences];
-  return Object.keys(config).length > 0 ? config : undefined;
 }
 
 /** The text of the first candidate (thought parts skipped), or undefined when there is none. */

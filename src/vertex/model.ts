@@ -2,6 +2,7 @@
 import { InvalidOptionError, InvalidResponseError } from "../core/errors.js";
 import type { GenerateOptions, PromptTemplate, TunedModel, TunedModelInfo } from "../core/types.js";
 import { responseText } from "../gemini/model.js";
+import { samplingConfig } from "../remote/generation-config.js";
 import { readSseJson } from "../remote/sse.js";
 import type { VertexApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
@@ -74,7 +75,7 @@ export class VertexTunedModel implements TunedModel {
     };
     if (hasInstruction && input.length > 0)
       body.systemInstruction = { parts: [{ text: instruction }] };
-    const config = generationConfig(options);
+    const config = samplingConfig(options);
     if (config) body.generationConfig = config;
     return body;
   }
@@ -135,39 +136,6 @@ export class VertexTunedModel implements TunedModel {
       ...(this.model ? { model: this.model } : {}),
     };
   }
-}
-
-function generationConfig(
-  options: GenerateOptions,
-): WireGenerateContentRequest["generationConfig"] {
-  const config: NonNullable<WireGenerateContentRequest["generationConfig"]> = {};
-  const check = (
-    name: string,
-    value: number | undefined,
-    ok: (v: number) => boolean,
-    rule: string,
-  ) => {
-    if (value !== undefined && (typeof value !== "number" || !ok(value))) {
-      throw new InvalidOptionError(name, `${name} must be ${rule}, got ${String(value)}`);
-    }
-  };
-  check("temperature", options.temperature, (v) => v >= 0 && v <= 2, "between 0 and 2");
-  check("topP", options.topP, (v) => v >= 0 && v <= 1, "between 0 and 1");
-  check("topK", options.topK, (v) => Number.isInteger(v) && v >= 1, "a whole number ≥ 1");
-  check(
-    "maxOutputTokens",
-    options.maxOutputTokens,
-    (v) => Number.isInteger(v) && v >= 1,
-    "a whole number ≥ 1",
-  );
-  check("seed", options.seed, Number.isInteger, "a whole number");
-  if (options.temperature !== undefined) config.temperature = options.temperature;
-  if (options.topP !== undefined) config.topP = options.topP;
-  if (options.topK !== undefined) config.topK = options.topK;
-  if (options.maxOutputTokens !== undefined) config.maxOutputTokens = options.maxOutputTokens;
-  if (options.seed !== undefined) config.seed = options.seed;
-  if (options.stopSequences !== undefined) config.stopSequences = [...options.stopSequences];
-  return Object.keys(config).length > 0 ? config : undefined;
 }
 
 function noTextError(
