@@ -3,6 +3,8 @@
  * operations, a controllable clock, fault injection and a request log. The msw handlers
  * and the real HTTP server both call {@link FakeGeminiService.handle}.
  */
+
+import { mulberry32 } from "../core/dataset/split.js";
 import { DEFAULT_BASE_MODELS, type FakeBaseModel, TUNABLE_BASE_MODEL } from "./base-models.js";
 import { FakeClock } from "./clock.js";
 import { type FakeRoute, FaultInjector, type TuningFailureSpec } from "./faults.js";
@@ -343,18 +345,6 @@ export function normalizeHeaders(headers: FakeHttpRequest["headers"]): Record<st
     out[key.toLowerCase()] = Array.isArray(value) ? value.join(", ") : String(value);
   }
   return out;
-}
-
-/** @internal */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 function sleep(ms: number): Promise<void> {

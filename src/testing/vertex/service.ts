@@ -4,6 +4,8 @@
  * API's media upload, so a client can stage its data and tune against one object. The msw
  * handlers and the real HTTP server both call {@link FakeVertexService.handle}.
  */
+
+import { mulberry32 } from "../../core/dataset/split.js";
 import { FakeClock } from "../clock.js";
 import { FaultInjector, type TuningFailureSpec } from "../faults.js";
 import { chunkText, defaultResponder, type FakeResponder, fakeTokenCount } from "../generate.js";
@@ -24,7 +26,6 @@ import {
   fail,
   HttpFailure,
   invalid,
-  mulberry32,
   normalizeHeaders,
   type RecordedRequest,
   schemaViolations,
