@@ -173,6 +173,7 @@ fn check_at(name: &str, fixture: &Path) {
     let ids = &data[0].input_ids;
     let hidden = trained.hidden_states(&Tensor::from_slice(ids, (1, ids.len()), &device).unwrap()).unwrap();
     let logits = hidden.squeeze(0).unwrap().matmul(&trained.lm_head_weight().t().unwrap()).unwrap();
+    let logits = tunekit_core::decoder::softcap(&logits, trained.final_logit_softcap()).unwrap();
     let want_logits = candle_core::safetensors::load(fixture.join("trained_logits.safetensors"), &device).unwrap();
     let max_diff =
         (logits - &want_logits["logits"]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
@@ -282,6 +283,17 @@ fn train_peft_parity_qwen2_layer_windows() {
     check("qwen2-layer-windows");
 }
 
+#[test]
+fn train_peft_parity_gemma3_sliding_gqa() {
+    check("gemma3-sliding-gqa");
+}
+
+/// Final logit soft-capping enters the loss gradient.
+#[test]
+fn train_peft_parity_gemma3_legacy_mqa_softcap_bf16() {
+    check("gemma3-legacy-mqa-softcap-bf16");
+}
+
 /// rsLoRA (scaling alpha/√r) at r 8.
 #[test]
 fn train_peft_parity_rslora() {
@@ -294,7 +306,9 @@ fn train_peft_parity_rslora() {
 /// Every model fixture has LoRA reference data; any without a named test above is checked here.
 #[test]
 fn train_peft_parity_covers_every_fixture() {
-    const NAMED: [&str; 9] = [
+    const NAMED: [&str; 11] = [
+        "gemma3-legacy-mqa-softcap-bf16",
+        "gemma3-sliding-gqa",
         "llama-smol-mha-f16",
         "llama-tied-gqa",
         "llama3-scaled-sharded-bf16",
