@@ -443,7 +443,8 @@ function startGeneration(
  * it is not built this throws `NativeLoadError` explaining how to build it.
  *
  * Supported: Llama family (Llama 2/3 incl. llama3 rope scaling, SmolLM2, Mistral,
- * DeepSeek-LLM), Qwen2/2.5, Qwen3. Weights in f32/f16/bf16 are computed in f32.
+ * DeepSeek-LLM), Qwen2/2.5, Qwen3, Gemma 3 text (`gemma3_text`, Gemma3ForCausalLM). Weights
+ * in f32/f16/bf16 are computed in f32.
  *
  * @throws {ModelLoadError} the directory is missing, malformed or unsupported; `kind` says
  *   what exactly (`truncated`, `shape_mismatch`, `missing_tokenizer`, …).

@@ -57,6 +57,8 @@ const ARCHITECTURES = [
   ["qwen3-tied-mha-bf16", "qwen3"],
   ["llama-smol-mha-f16", "llama"],
   ["qwen2-layer-windows", "qwen2"],
+  ["gemma3-sliding-gqa", "gemma3_text"],
+  ["gemma3-legacy-mqa-softcap-bf16", "gemma3_text"],
 ] as const;
 
 describe("tunekit/local with the fixture models", () => {

@@ -2,8 +2,8 @@
 //!
 //! Every supported family is the same pre-norm decoder with switches (biases, q/k norm,
 //! norm offset, activation, embedding scale, per-layer sliding window, rope variant), so
-//! adding an architecture (Gemma 3 next) means filling in these fields from its keys rather
-//! than writing a new model.
+//! adding an architecture means filling in these fields from its keys rather than writing a
+//! new model.
 
 use std::path::Path;
 
@@ -18,6 +18,7 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("mistral", "MistralForCausalLM"),
     ("qwen2", "Qwen2ForCausalLM"),
     ("qwen3", "Qwen3ForCausalLM"),
+    ("gemma3_text", "Gemma3ForCausalLM"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,7 @@ pub enum Family {
     Mistral,
     Qwen2,
     Qwen3,
+    Gemma3,
 }
 
 impl Family {
@@ -35,6 +37,7 @@ impl Family {
             Self::Mistral => "mistral",
             Self::Qwen2 => "qwen2",
             Self::Qwen3 => "qwen3",
+            Self::Gemma3 => "gemma3_text",
         }
     }
 }
@@ -60,6 +63,16 @@ pub enum RopeScaling {
         high_freq_factor: f64,
         original_max_position_embeddings: f64,
     },
+}
+
+/// The rotary embedding of sliding-window layers when it differs from the global one
+/// (Gemma 3: `rope_local_base_freq`, or `rope_parameters.sliding_attention`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalRope {
+    pub theta: f64,
+    pub scaling: RopeScaling,
+    /// Per layer: whether it uses this rope instead of `rope_theta` / `rope_scaling`.
+    pub layers: Vec<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +106,13 @@ pub struct DecoderConfig {
     pub attn_scale: f64,
     /// Per layer: how many most-recent keys a query may see, or None for full causal.
     pub sliding_window: Vec<Option<usize>>,
+    /// A second rope for some layers (Gemma 3's sliding layers); None: one rope for all.
+    pub local_rope: Option<LocalRope>,
+    /// Gemma 3's extra norms on the attention and MLP outputs, before each residual add
+    /// (`post_attention_layernorm` / `post_feedforward_layernorm` in its checkpoints).
+    pub sandwich_norms: bool,
+    /// `logits = cap · tanh(logits / cap)` when set (Gemma's `final_logit_softcapping`).
+    pub final_logit_softcapping: Option<f64>,
     pub bos_token_id: Option<u32>,
     /// From config.json; generation_config.json may add more (see `model::Model`).
     pub eos_token_ids: Vec<u32>,
@@ -177,8 +197,17 @@ fn family_of(keys: &Keys<'_>) -> Result<Family> {
         "mistral" => Some(Family::Mistral),
         "qwen2" => Some(Family::Qwen2),
         "qwen3" => Some(Family::Qwen3),
+        "gemma3_text" => Some(Family::Gemma3),
         _ => None,
     };
+    if keys.str("model_type") == Some("gemma3") {
+        return Err(Error::load(
+            LoadErrorKind::UnsupportedArchitecture,
+            keys.path,
+            "model_type `gemma3` is the multimodal Gemma3ForConditionalGeneration, whose weights live under \
+             another prefix; only the text-only gemma3_text (Gemma3ForCausalLM) checkpoints are supported",
+        ));
+    }
     if let Some(t) = keys.str("model_type") {
         return from_type(t).ok_or_else(|| unsupported(keys.path, &format!("model_type `{t}`")));
     }
@@ -222,6 +251,11 @@ fn rope_of(keys: &Keys<'_>, default_theta: f64) -> Result<(f64, RopeScaling)> {
         }
     };
     let Some(p) = params else { return Ok((theta, RopeScaling::None)) };
+    Ok((theta, scaling_of(keys, p)?))
+}
+
+/// The scaling described by a `rope_parameters` / `rope_scaling` object.
+fn scaling_of(keys: &Keys<'_>, p: &Map<String, Value>) -> Result<RopeScaling> {
     let kind = p.get("rope_type").or_else(|| p.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
     let num = |k: &str| -> Result<f64> {
         p.get(k)
@@ -245,7 +279,39 @@ fn rope_of(keys: &Keys<'_>, default_theta: f64) -> Result<(f64, RopeScaling)> {
             ))
         }
     };
-    Ok((theta, scaling))
+    Ok(scaling)
+}
+
+/// Gemma 3's two ropes, `(global, sliding)`: transformers 5 nests them in `rope_parameters`
+/// under `full_attention` / `sliding_attention`; older checkpoints (the Hub's 270M among them)
+/// carry `rope_theta` + `rope_scaling` for the global layers and `rope_local_base_freq` for the
+/// sliding ones. Defaults 1e6 and 1e4 as in `Gemma3TextConfig`.
+fn gemma3_ropes(keys: &Keys<'_>) -> Result<((f64, RopeScaling), (f64, RopeScaling))> {
+    let legacy_global = keys.f64_or("rope_theta", 1_000_000.0)?;
+    let legacy_local = keys.f64_or("rope_local_base_freq", 10_000.0)?;
+    match keys.present("rope_parameters") {
+        Some(Value::Object(p)) if p.contains_key("full_attention") || p.contains_key("sliding_attention") => {
+            let one = |name: &str, default: f64| -> Result<(f64, RopeScaling)> {
+                match p.get(name) {
+                    None | Some(Value::Null) => Ok((default, RopeScaling::None)),
+                    Some(Value::Object(q)) => {
+                        let theta = match q.get("rope_theta") {
+                            None => default,
+                            Some(v) => v.as_f64().ok_or_else(|| {
+                                keys.err(format!("`rope_parameters.{name}.rope_theta` must be a number"))
+                            })?,
+                        };
+                        Ok((theta, scaling_of(keys, q)?))
+                    }
+                    Some(other) => {
+                        Err(keys.err(format!("`rope_parameters.{name}` must be an object, got {other}")))
+                    }
+                }
+            };
+            Ok((one("full_attention", legacy_global)?, one("sliding_attention", legacy_local)?))
+        }
+        _ => Ok((rope_of(keys, 1_000_000.0)?, (legacy_local, RopeScaling::None))),
+    }
 }
 
 impl DecoderConfig {
@@ -276,8 +342,11 @@ impl DecoderConfig {
                 "num_attention_heads ({num_attention_heads}) must be a multiple of num_key_value_heads ({num_key_value_heads})"
             )));
         }
+        let gemma = family == Family::Gemma3;
         let head_dim = match keys.opt_usize("head_dim")? {
             Some(d) => d,
+            // Gemma3TextConfig's default, not hidden / heads.
+            None if gemma => 256,
             None if hidden_size % num_attention_heads == 0 => hidden_size / num_attention_heads,
             None => {
                 return Err(keys.err(format!(
@@ -306,17 +375,35 @@ impl DecoderConfig {
             }
         }
         let default_theta = match family {
-            Family::Qwen2 | Family::Qwen3 => 1_000_000.0,
+            Family::Qwen2 | Family::Qwen3 | Family::Gemma3 => 1_000_000.0,
             _ => 10_000.0,
         };
-        let (rope_theta, rope_scaling) = rope_of(&keys, default_theta)?;
-
-        let hidden_act = keys.str("hidden_act").unwrap_or("silu");
-        let activation = match hidden_act {
-            "silu" | "swish" => Activation::Silu,
-            "gelu_pytorch_tanh" => Activation::GeluTanh,
-            other => return Err(keys.err(format!("hidden_act `{other}` is not supported (expected silu)"))),
+        let (rope_theta, rope_scaling, local) = if gemma {
+            let (global, local) = gemma3_ropes(&keys)?;
+            (global.0, global.1, Some(local))
+        } else {
+            let (theta, scaling) = rope_of(&keys, default_theta)?;
+            (theta, scaling, None)
         };
+
+        // Gemma names the key `hidden_activation` (its modeling code reads only that one).
+        let (act_key, default_act) =
+            if gemma { ("hidden_activation", "gelu_pytorch_tanh") } else { ("hidden_act", "silu") };
+        let activation = match keys.str(act_key).unwrap_or(default_act) {
+            "silu" | "swish" if !gemma => Activation::Silu,
+            "gelu_pytorch_tanh" => Activation::GeluTanh,
+            other => {
+                let expected = if gemma { "gelu_pytorch_tanh" } else { "silu" };
+                return Err(keys.err(format!("{act_key} `{other}` is not supported (expected {expected})")));
+            }
+        };
+        if gemma && keys.bool_or("use_bidirectional_attention", false)? {
+            return Err(Error::load(
+                LoadErrorKind::UnsupportedArchitecture,
+                keys.path,
+                "use_bidirectional_attention (EmbeddingGemma) is not supported: only causal language models are",
+            ));
+        }
 
         let attention_bias = keys.bool_or("attention_bias", false)?;
         let (qkv_bias, o_bias) = match family {
@@ -326,7 +413,31 @@ impl DecoderConfig {
             _ => (attention_bias, attention_bias),
         };
 
-        let sliding_window = sliding_windows(&keys, family, num_hidden_layers)?;
+        let (sliding_window, sliding_layers) = sliding_windows(&keys, family, num_hidden_layers)?;
+        let local_rope = local.map(|(theta, scaling)| LocalRope { theta, scaling, layers: sliding_layers });
+        // Gemma 3 scales scores by query_pre_attn_scalar^-0.5 instead of head_dim^-0.5.
+        let attn_scale = if gemma {
+            let scalar = keys.f64_or("query_pre_attn_scalar", 256.0)?;
+            if !(scalar > 0.0 && scalar.is_finite()) {
+                return Err(keys.err(format!("`query_pre_attn_scalar` must be positive, got {scalar}")));
+            }
+            1.0 / scalar.sqrt()
+        } else {
+            1.0 / (head_dim as f64).sqrt()
+        };
+        // transformers 5's Gemma 3 attention never applies `attn_logit_softcapping` (it is null
+        // in every released Gemma 3 config), so it is ignored here as well.
+        let final_logit_softcapping = match (gemma, keys.present("final_logit_softcapping")) {
+            (true, Some(v)) => match v.as_f64() {
+                Some(c) if c > 0.0 && c.is_finite() => Some(c),
+                _ => {
+                    return Err(
+                        keys.err(format!("`final_logit_softcapping` must be a positive number, got {v}"))
+                    )
+                }
+            },
+            _ => None,
+        };
         let eos_token_ids = keys.id_list("eos_token_id")?;
         let bos_token_id = keys.id_list("bos_token_id")?.first().copied();
 
@@ -350,16 +461,20 @@ impl DecoderConfig {
             rms_norm_eps: keys.f64_or("rms_norm_eps", 1e-6)?,
             rope_theta,
             rope_scaling,
-            tie_word_embeddings: keys.bool_or("tie_word_embeddings", false)?,
+            tie_word_embeddings: keys.bool_or("tie_word_embeddings", gemma)?,
             qkv_bias,
             o_bias,
             mlp_bias: keys.bool_or("mlp_bias", false)?,
-            qk_norm: family == Family::Qwen3,
-            norm_weight_offset: false,
+            qk_norm: matches!(family, Family::Qwen3 | Family::Gemma3),
+            norm_weight_offset: gemma,
             activation,
-            embed_scale: None,
-            attn_scale: 1.0 / (head_dim as f64).sqrt(),
+            // sqrt(hidden), applied in the embedding's dtype (f32 here: weights load as f32).
+            embed_scale: gemma.then(|| (hidden_size as f64).sqrt()),
+            attn_scale,
             sliding_window,
+            local_rope,
+            sandwich_norms: gemma,
+            final_logit_softcapping,
             bos_token_id,
             eos_token_ids,
         })
@@ -374,9 +489,57 @@ impl DecoderConfig {
 /// - mistral: `sliding_window` (null = full) on every layer;
 /// - qwen2/qwen3: only with `use_sliding_window`, from `layer_types` when given, else layers
 ///   at index >= `max_window_layers`;
-/// - llama: never.
-fn sliding_windows(keys: &Keys<'_>, family: Family, layers: usize) -> Result<Vec<Option<usize>>> {
+/// - llama: never;
+/// - gemma3_text: `layer_types` when given, else every `sliding_window_pattern`-th layer (6 by
+///   default) is global and the others slide.
+///
+/// Also returns which layers are of the sliding type (they use Gemma 3's local rope even if
+/// `sliding_window` is null).
+fn sliding_windows(
+    keys: &Keys<'_>,
+    family: Family,
+    layers: usize,
+) -> Result<(Vec<Option<usize>>, Vec<bool>)> {
     let window = keys.opt_usize("sliding_window")?;
+    let layer_types = || -> Result<Option<Vec<bool>>> {
+        let Some(types) = keys.present("layer_types") else { return Ok(None) };
+        let types = types.as_array().ok_or_else(|| keys.err("`layer_types` must be a list".into()))?;
+        if types.len() != layers {
+            return Err(keys.err(format!("`layer_types` has {} entries for {layers} layers", types.len())));
+        }
+        types
+            .iter()
+            .map(|t| match t.as_str() {
+                Some("sliding_attention") => Ok(true),
+                Some("full_attention") => Ok(false),
+                _ => Err(keys.err(format!(
+                    "`layer_types` entries must be \"sliding_attention\" or \"full_attention\", got {t}"
+                ))),
+            })
+            .collect::<Result<Vec<bool>>>()
+            .map(Some)
+    };
+    if family == Family::Gemma3 {
+        let sliding = match layer_types()? {
+            Some(types) => types,
+            None => {
+                // `sliding_window_pattern` (older configs) or `_sliding_window_pattern`.
+                let pattern = match keys.opt_usize("sliding_window_pattern")? {
+                    Some(p) => p,
+                    None => keys.opt_usize("_sliding_window_pattern")?.unwrap_or(6),
+                };
+                if pattern == 0 {
+                    return Err(keys.err("`sliding_window_pattern` must be positive".into()));
+                }
+                (0..layers).map(|i| (i + 1) % pattern != 0).collect()
+            }
+        };
+        if window == Some(0) {
+            return Err(keys.err("`sliding_window` must be positive".into()));
+        }
+        let windows = sliding.iter().map(|&s| if s { window } else { None }).collect();
+        return Ok((windows, sliding));
+    }
     let windows = match family {
         Family::Llama => vec![None; layers],
         Family::Mistral => vec![window; layers],
@@ -398,11 +561,13 @@ fn sliding_windows(keys: &Keys<'_>, family: Family, layers: usize) -> Result<Vec
                 (0..layers).map(|i| if i >= first { window } else { None }).collect()
             }
         }
+        Family::Gemma3 => unreachable!("handled above"),
     };
     if windows.contains(&Some(0)) {
         return Err(keys.err("`sliding_window` must be positive".into()));
     }
-    Ok(windows)
+    let sliding = windows.iter().map(Option::is_some).collect();
+    Ok((windows, sliding))
 }
 
 #[cfg(test)]
@@ -465,6 +630,68 @@ mod tests {
         let mut v = base();
         v["hidden_size"] = json!("64");
         assert!(parse(v).unwrap_err().to_string().contains("hidden_size"));
+    }
+
+    fn gemma3() -> Value {
+        json!({"model_type": "gemma3_text", "hidden_size": 48, "intermediate_size": 96, "num_hidden_layers": 7,
+               "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 32, "vocab_size": 320,
+               "sliding_window": 8, "query_pre_attn_scalar": 24})
+    }
+
+    #[test]
+    fn gemma3_legacy_keys_and_default_pattern() {
+        let mut v = gemma3();
+        v["rope_theta"] = json!(100000.0);
+        v["rope_local_base_freq"] = json!(500.0);
+        v["rope_scaling"] = json!({"rope_type": "linear", "factor": 4.0});
+        let c = parse(v.clone()).unwrap();
+        assert_eq!(c.family, Family::Gemma3);
+        let w = Some(8);
+        assert_eq!(c.sliding_window, vec![w, w, w, w, w, None, w]);
+        let local = c.local_rope.as_ref().unwrap();
+        assert_eq!(local.layers, vec![true, true, true, true, true, false, true]);
+        assert_eq!((local.theta, &local.scaling), (500.0, &RopeScaling::None));
+        assert_eq!((c.rope_theta, &c.rope_scaling), (100000.0, &RopeScaling::Linear { factor: 4.0 }));
+        assert!(c.qk_norm && c.norm_weight_offset && c.sandwich_norms && c.tie_word_embeddings);
+        assert_eq!(c.activation, Activation::GeluTanh);
+        assert_eq!(c.embed_scale, Some(48f64.sqrt()));
+        assert_eq!(c.attn_scale, 1.0 / 24f64.sqrt());
+        assert_eq!(c.final_logit_softcapping, None);
+
+        v["sliding_window_pattern"] = json!(3);
+        v["final_logit_softcapping"] = json!(30.0);
+        let c = parse(v.clone()).unwrap();
+        assert_eq!(c.sliding_window, vec![w, w, None, w, w, None, w]);
+        assert_eq!(c.final_logit_softcapping, Some(30.0));
+        v.as_object_mut().unwrap().remove("head_dim");
+        assert_eq!(parse(v).unwrap().head_dim, 256);
+    }
+
+    #[test]
+    fn gemma3_nested_rope_parameters_and_layer_types() {
+        let mut v = gemma3();
+        v["num_hidden_layers"] = json!(3);
+        v["layer_types"] = json!(["full_attention", "sliding_attention", "full_attention"]);
+        v["rope_parameters"] = json!({
+            "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}});
+        let c = parse(v.clone()).unwrap();
+        assert_eq!(c.sliding_window, vec![None, Some(8), None]);
+        assert_eq!((c.rope_theta, &c.rope_scaling), (1e6, &RopeScaling::Linear { factor: 8.0 }));
+        assert_eq!(c.local_rope.as_ref().unwrap().theta, 1e4);
+
+        let mut bad = v.clone();
+        bad["layer_types"] = json!(["full_attention", "chunked_attention", "full_attention"]);
+        assert!(parse(bad).unwrap_err().to_string().contains("layer_types"));
+        let mut bad = v.clone();
+        bad["hidden_activation"] = json!("silu");
+        assert!(parse(bad).unwrap_err().to_string().contains("hidden_activation"));
+        let mut bad = v.clone();
+        bad["use_bidirectional_attention"] = json!(true);
+        assert_eq!(parse(bad).unwrap_err().load_kind(), Some(LoadErrorKind::UnsupportedArchitecture));
+        let mut multimodal = v;
+        multimodal["model_type"] = json!("gemma3");
+        assert!(parse(multimodal).unwrap_err().to_string().contains("gemma3_text"));
     }
 
     #[test]

@@ -7,10 +7,13 @@
 //!
 //! Per layer: `h += o(attn(norm_in(h)))`, `h += down(act(gate(x)) * up(x))` with
 //! `x = norm_post(h)`; final norm; logits = lm_head(h) (the embedding when tied).
+//! Gemma 3 ("sandwich" norms) also normalises each block's output before its residual add:
+//! `h += norm_attn_out(o(attn(norm_in(h))))`, `h += norm_mlp_out(mlp(norm_pre_mlp(h)))`,
+//! uses a second rope on its sliding-window layers, and soft-caps the logits when configured.
 
 use candle_core::{DType, Device, Module, Tensor, D};
 
-use crate::config::{Activation, DecoderConfig, RopeScaling};
+use crate::config::{Activation, DecoderConfig, LocalRope, RopeScaling};
 use crate::error::{Error, Result};
 use crate::weights::Weights;
 
@@ -82,20 +85,34 @@ pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// Rotary position embedding in the Hugging Face "rotate half" layout (dimension i pairs
 /// with i + d/2).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rotary {
     inv_freq: Vec<f32>,
 }
 
 impl Rotary {
+    /// The global rope (`rope_theta`, `rope_scaling`) of `cfg`.
     pub fn new(cfg: &DecoderConfig) -> Self {
-        let dim = cfg.head_dim;
+        Self::with(cfg.head_dim, cfg.rope_theta, &cfg.rope_scaling)
+    }
+
+    /// The rope of layer `layer`: the global one, or [`LocalRope`]'s for the layers it lists.
+    pub fn for_layer(cfg: &DecoderConfig, layer: usize) -> Self {
+        match &cfg.local_rope {
+            Some(LocalRope { theta, scaling, layers }) if layers.get(layer) == Some(&true) => {
+                Self::with(cfg.head_dim, *theta, scaling)
+            }
+            _ => Self::new(cfg),
+        }
+    }
+
+    pub fn with(dim: usize, theta: f64, scaling: &RopeScaling) -> Self {
         // Same arithmetic as transformers (f32 pow of the base), so angles at long positions
         // round the way the reference does.
-        let base = cfg.rope_theta as f32;
+        let base = theta as f32;
         let mut inv_freq: Vec<f32> =
             (0..dim / 2).map(|i| 1.0f32 / base.powf((2 * i) as f32 / dim as f32)).collect();
-        match cfg.rope_scaling {
+        match *scaling {
             RopeScaling::None => {}
             RopeScaling::Linear { factor } => {
                 for f in &mut inv_freq {
@@ -295,9 +312,36 @@ impl Module for Mlp {
 pub struct Layer {
     pub input_layernorm: RmsNorm,
     pub self_attn: Attention,
+    /// The norm in front of the MLP (Llama's `post_attention_layernorm`; Gemma 3's
+    /// `pre_feedforward_layernorm`).
     pub post_attention_layernorm: RmsNorm,
     pub mlp: Mlp,
-    sliding_window: Option<usize>,
+    /// Gemma 3's norm of the attention output before the residual add (its checkpoints call
+    /// it `post_attention_layernorm`).
+    pub attn_output_norm: Option<RmsNorm>,
+    /// Gemma 3's `post_feedforward_layernorm`, on the MLP output before the residual add.
+    pub mlp_output_norm: Option<RmsNorm>,
+    pub sliding_window: Option<usize>,
+    /// Index into [`Decoder::rotaries`].
+    pub rope: usize,
+}
+
+impl Layer {
+    /// `h + norm?(attn_out)`: the attention block's residual add.
+    pub fn add_attention(&self, hidden: &Tensor, attn: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.attn_output_norm {
+            Some(n) => hidden + n.forward(attn)?,
+            None => hidden + attn,
+        }
+    }
+
+    /// `h + norm?(mlp_out)`: the MLP block's residual add.
+    pub fn add_mlp(&self, hidden: &Tensor, mlp: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.mlp_output_norm {
+            Some(n) => hidden + n.forward(mlp)?,
+            None => hidden + mlp,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -308,8 +352,17 @@ pub struct Decoder {
     pub norm: RmsNorm,
     /// `[vocab, hidden]`; the same tensor as `embed_tokens` when tied.
     pub lm_head: Tensor,
-    rotary: Rotary,
+    /// The distinct ropes of the layers (one, or Gemma 3's global and local).
+    pub rotaries: Vec<Rotary>,
     device: Device,
+}
+
+/// `cap · tanh(x / cap)` (Gemma's final logit soft-capping), or `x` unchanged without a cap.
+pub fn softcap(x: &Tensor, cap: Option<f64>) -> candle_core::Result<Tensor> {
+    match cap {
+        Some(c) => (x / c)?.tanh()? * c,
+        None => Ok(x.clone()),
+    }
 }
 
 /// Additive mask `[s, t]` (0 or -inf) for queries at `offset..offset+s` over keys `0..t`.
@@ -336,6 +389,7 @@ impl Decoder {
         let embed_tokens =
             w.get("model.embed_tokens.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}"))?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        let mut rotaries: Vec<Rotary> = Vec::new();
         for i in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{i}");
             let qk_norm = |name: &str| -> Result<Option<RmsNorm>> {
@@ -399,25 +453,37 @@ impl Decoder {
                 activation: cfg.activation,
             };
             let hid_why = format!("hidden_size={hid}");
+            let norm = |name: &str| RmsNorm::load(w, &format!("{p}.{name}.weight"), hid, &cfg, &hid_why);
+            let (pre_mlp, attn_output_norm, mlp_output_norm) = if cfg.sandwich_norms {
+                (
+                    norm("pre_feedforward_layernorm")?,
+                    Some(norm("post_attention_layernorm")?),
+                    Some(norm("post_feedforward_layernorm")?),
+                )
+            } else {
+                (norm("post_attention_layernorm")?, None, None)
+            };
+            let rotary = Rotary::for_layer(&cfg, i);
+            let rope = match rotaries.iter().position(|r| *r == rotary) {
+                Some(k) => k,
+                None => {
+                    rotaries.push(rotary);
+                    rotaries.len() - 1
+                }
+            };
             layers.push(Layer {
-                input_layernorm: RmsNorm::load(
-                    w,
-                    &format!("{p}.input_layernorm.weight"),
-                    hid,
-                    &cfg,
-                    &hid_why,
-                )?,
+                input_layernorm: norm("input_layernorm")?,
                 self_attn,
-                post_attention_layernorm: RmsNorm::load(
-                    w,
-                    &format!("{p}.post_attention_layernorm.weight"),
-                    hid,
-                    &cfg,
-                    &hid_why,
-                )?,
+                post_attention_layernorm: pre_mlp,
                 mlp,
+                attn_output_norm,
+                mlp_output_norm,
                 sliding_window: cfg.sliding_window[i],
+                rope,
             });
+        }
+        if rotaries.is_empty() {
+            rotaries.push(Rotary::new(&cfg));
         }
         let norm = RmsNorm::load(w, "model.norm.weight", hid, &cfg, &format!("hidden_size={hid}"))?;
         let lm_head = if cfg.tie_word_embeddings {
@@ -429,15 +495,7 @@ impl Decoder {
                 &format!("vocab_size={v}, hidden_size={hid}, tie_word_embeddings=false"),
             )?
         };
-        Ok(Self {
-            rotary: Rotary::new(&cfg),
-            cfg,
-            embed_tokens,
-            layers,
-            norm,
-            lm_head,
-            device: device.clone(),
-        })
+        Ok(Self { rotaries, cfg, embed_tokens, layers, norm, lm_head, device: device.clone() })
     }
 
     pub fn device(&self) -> &Device {
@@ -461,7 +519,11 @@ impl Decoder {
         if let Some(scale) = self.cfg.embed_scale {
             hidden = (hidden * scale)?;
         }
-        let (cos, sin) = self.rotary.tables(offset, s, &self.device)?;
+        let tables = self
+            .rotaries
+            .iter()
+            .map(|r| r.tables(offset, s, &self.device))
+            .collect::<Result<Vec<(Tensor, Tensor)>>>()?;
         let mut masks: Vec<(Option<usize>, Option<Tensor>)> = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             let mask = match masks.iter().find(|(w, _)| *w == layer.sliding_window) {
@@ -473,11 +535,12 @@ impl Decoder {
                 }
             };
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let (cos, sin) = &tables[layer.rope];
             let normed = layer.input_layernorm.forward(&hidden)?;
-            let attn = layer.self_attn.forward(&normed, &cos, &sin, mask.as_ref(), layer_cache)?;
-            hidden = (hidden + attn)?;
+            let attn = layer.self_attn.forward(&normed, cos, sin, mask.as_ref(), layer_cache)?;
+            hidden = layer.add_attention(&hidden, &attn)?;
             let mlp = layer.mlp.forward(&layer.post_attention_layernorm.forward(&hidden)?)?;
-            hidden = (hidden + mlp)?;
+            hidden = layer.add_mlp(&hidden, &mlp)?;
         }
         if let Some(c) = cache {
             c.len += s;
@@ -487,7 +550,8 @@ impl Decoder {
 
     /// Logits `[.., vocab]` from final hidden states `[.., hidden]`.
     pub fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(Linear { weight: self.lm_head.clone(), bias: None }.forward(hidden)?)
+        let logits = Linear { weight: self.lm_head.clone(), bias: None }.forward(hidden)?;
+        Ok(softcap(&logits, self.cfg.final_logit_softcapping)?)
     }
 
     /// Logits `[s, vocab]` for one sequence, no cache.

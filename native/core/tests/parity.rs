@@ -118,6 +118,16 @@ fn llama3_long_context_rope_and_mask() {
 }
 
 #[test]
+fn gemma3_sliding_pattern_gqa() {
+    check("gemma3-sliding-gqa");
+}
+
+#[test]
+fn gemma3_legacy_keys_mqa_softcap_bf16() {
+    check("gemma3-legacy-mqa-softcap-bf16");
+}
+
+#[test]
 fn every_fixture_has_a_parity_test() {
     // A fixture added to the generator without a test above would silently go unchecked.
     let src = include_str!("parity.rs");

@@ -19,6 +19,7 @@ use tunekit_core::train::batching::Example;
 use tunekit_core::train::optim::AdamWConfig;
 use tunekit_core::train::peft;
 use tunekit_core::train::schedule::{ScheduleKind, Warmup};
+use tunekit_core::train::session::LoraModel;
 use tunekit_core::train::trainer::{self, TrainConfig, TrainableModel};
 
 fn root() -> PathBuf {
@@ -173,15 +174,48 @@ fn check_at(name: &str, fixture: &Path) {
     let ids = &data[0].input_ids;
     let hidden = trained.hidden_states(&Tensor::from_slice(ids, (1, ids.len()), &device).unwrap()).unwrap();
     let logits = hidden.squeeze(0).unwrap().matmul(&trained.lm_head_weight().t().unwrap()).unwrap();
+    let logits = tunekit_core::decoder::softcap(&logits, trained.final_logit_softcap()).unwrap();
     let want_logits = candle_core::safetensors::load(fixture.join("trained_logits.safetensors"), &device).unwrap();
     let max_diff =
         (logits - &want_logits["logits"]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     assert!(max_diff <= 1e-4, "{name}: logits with PEFT's adapter differ by {max_diff:e}");
 
+    // 6. The training session's own LoRA forward (session.rs: unmerged adapters beside frozen
+    //    weights) agrees with PEFT as well: loss and gradients at the init, and the logits of
+    //    PEFT's trained adapter.
+    let base = tunekit_core::Model::load(root().join("models").join(model_name)).unwrap().decoder;
+    let init = peft::load(&fixture.join("init"), &device).unwrap();
+    let session = LoraModel::from_peft(base.clone(), &init).unwrap();
+    let cfg = TrainConfig { pad_id, batch_size: data.len(), lm_head_chunk: 7, ..TrainConfig::default() };
+    let vars = session.adapters.vars();
+    let batch = trainer_batch(&data, pad_id);
+    let (grads, loss) = trainer::window_gradients(&session, &session.adapters, &vars, &[batch], &cfg, 0, &|| false)
+        .unwrap()
+        .unwrap();
+    let session_loss_err = (loss - want_loss).abs() / want_loss;
+    assert!(session_loss_err <= 1e-4, "{name}: session loss {loss} vs PEFT {want_loss}");
+    let mut session_grad_err = 0f64;
+    for (i, (path, _)) in session.adapters.modules.iter().enumerate() {
+        for (j, half) in ["lora_A", "lora_B"].iter().enumerate() {
+            let key = format!("base_model.model.{path}.{half}.weight");
+            let e = rel_err(&grads[2 * i + j], &reference[&key]);
+            assert!(e <= 1e-4, "{name}: session gradient of {key}: rel err {e:e}");
+            session_grad_err = session_grad_err.max(e);
+        }
+    }
+    let trained = LoraModel::from_peft(base, &peft::load(&fixture.join("trained"), &device).unwrap()).unwrap();
+    let hidden = trained.hidden_states(&Tensor::from_slice(ids, (1, ids.len()), &device).unwrap()).unwrap();
+    let logits = hidden.squeeze(0).unwrap().matmul(&trained.lm_head_weight().t().unwrap()).unwrap();
+    let logits = tunekit_core::decoder::softcap(&logits, trained.final_logit_softcap()).unwrap();
+    let session_diff =
+        (logits - &want_logits["logits"]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(session_diff <= 1e-4, "{name}: session logits with PEFT's adapter differ by {session_diff:e}");
+
     println!(
         "{name}: loss rel err {loss_err:.1e}, max grad rel err {grad_err:.1e}, FD rel err {fd_err:.1e}, \
          20-step loss rel err {traj_err:.1e} (final {final_err:.1e}), trained weights {weight_err:.1e}, \
-         PEFT-adapter logits max |diff| {max_diff:.1e}"
+         PEFT-adapter logits max |diff| {max_diff:.1e}; session LoRA forward: loss {session_loss_err:.1e}, \
+         grads {session_grad_err:.1e}, logits {session_diff:.1e}"
     );
 }
 
@@ -282,6 +316,17 @@ fn train_peft_parity_qwen2_layer_windows() {
     check("qwen2-layer-windows");
 }
 
+#[test]
+fn train_peft_parity_gemma3_sliding_gqa() {
+    check("gemma3-sliding-gqa");
+}
+
+/// Final logit soft-capping enters the loss gradient.
+#[test]
+fn train_peft_parity_gemma3_legacy_mqa_softcap_bf16() {
+    check("gemma3-legacy-mqa-softcap-bf16");
+}
+
 /// rsLoRA (scaling alpha/√r) at r 8.
 #[test]
 fn train_peft_parity_rslora() {
@@ -294,7 +339,9 @@ fn train_peft_parity_rslora() {
 /// Every model fixture has LoRA reference data; any without a named test above is checked here.
 #[test]
 fn train_peft_parity_covers_every_fixture() {
-    const NAMED: [&str; 9] = [
+    const NAMED: [&str; 11] = [
+        "gemma3-legacy-mqa-softcap-bf16",
+        "gemma3-sliding-gqa",
         "llama-smol-mha-f16",
         "llama-tied-gqa",
         "llama3-scaled-sharded-bf16",

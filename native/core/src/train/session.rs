@@ -73,7 +73,6 @@ pub struct LoraModel {
     pub adapters: Adapters,
     /// `slots[layer][projection]` = index into `adapters.modules`.
     slots: Vec<[Option<usize>; 7]>,
-    rotary: Rotary,
 }
 
 impl LoraModel {
@@ -99,8 +98,7 @@ impl LoraModel {
             }
         }
         check_targets(&config, &modules)?;
-        let rotary = Rotary::new(&base.cfg);
-        Ok(Self { base, adapters: Adapters { config, shared, modules }, slots, rotary })
+        Ok(Self { base, adapters: Adapters { config, shared, modules }, slots })
     }
 
     /// The adapters of a PEFT directory (ours or Python's) on `base`.
@@ -214,9 +212,14 @@ fn causal_mask(s: usize, window: Option<usize>, device: &Device) -> candle_core:
 }
 
 impl LoraModel {
-    /// Rotary tables for positions `0..s`.
-    fn tables(&self, s: usize) -> candle_core::Result<(Tensor, Tensor)> {
-        self.rotary.tables(0, s, self.base.device()).map_err(|e| candle_core::Error::Msg(e.to_string()))
+    /// Rotary tables for positions `0..s`, one pair per distinct rope of the decoder
+    /// (`Decoder::rotaries`, indexed by `Layer::rope`).
+    fn tables(&self, s: usize) -> candle_core::Result<Vec<(Tensor, Tensor)>> {
+        self.base
+            .rotaries
+            .iter()
+            .map(|r| r.tables(0, s, self.base.device()).map_err(|e| candle_core::Error::Msg(e.to_string())))
+            .collect()
     }
 
     /// One decoder layer over a full sequence from position 0.
@@ -229,9 +232,9 @@ impl LoraModel {
     ) -> candle_core::Result<Tensor> {
         let layer = &self.base.layers[i];
         let normed = layer.input_layernorm.forward(hidden)?;
-        let hidden = (hidden + self.attention(i, &normed, cos, sin, mask)?)?;
+        let hidden = layer.add_attention(hidden, &self.attention(i, &normed, cos, sin, mask)?)?;
         let normed = layer.post_attention_layernorm.forward(&hidden)?;
-        &hidden + self.mlp(i, &normed)?
+        layer.add_mlp(&hidden, &self.mlp(i, &normed)?)
     }
 
     fn window(&self, i: usize) -> Option<usize> {
@@ -261,7 +264,10 @@ impl LayeredModel for LoraModel {
 
     fn layer(&self, i: usize, hidden: &Tensor) -> candle_core::Result<Tensor> {
         let (_, s, _) = hidden.dims3()?;
-        let (cos, sin) = self.tables(s)?;
+        let rope = self.base.layers[i].rope;
+        let (cos, sin) = self.base.rotaries[rope]
+            .tables(0, s, self.base.device())
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let mask = causal_mask(s, self.window(i), self.base.device())?;
         self.layer_forward(i, hidden, (&cos, &sin), mask.as_ref())
     }
@@ -275,7 +281,7 @@ impl TrainableModel for LoraModel {
     fn hidden_states(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let mut hidden = self.embed(ids)?;
         let (_, s) = ids.dims2()?;
-        let (cos, sin) = self.tables(s)?;
+        let tables = self.tables(s)?;
         let mut masks: Vec<(Option<usize>, Option<Tensor>)> = Vec::new();
         for i in 0..self.base.layers.len() {
             let window = self.window(i);
@@ -287,13 +293,18 @@ impl TrainableModel for LoraModel {
                     m
                 }
             };
-            hidden = self.layer_forward(i, &hidden, (&cos, &sin), mask.as_ref())?;
+            let (cos, sin) = &tables[self.base.layers[i].rope];
+            hidden = self.layer_forward(i, &hidden, (cos, sin), mask.as_ref())?;
         }
         self.base.norm.forward(&hidden)
     }
 
     fn lm_head_weight(&self) -> &Tensor {
         &self.base.lm_head
+    }
+
+    fn final_logit_softcap(&self) -> Option<f64> {
+        self.base.cfg.final_logit_softcapping
     }
 
     fn device(&self) -> &Device {

@@ -17,7 +17,7 @@ use candle_core::{Device, Tensor, Var};
 use super::batching::{epoch_batches, Batch, BatchPlan, Example};
 use super::checkpoint::{self, DataFingerprint, DataPosition, LogEntry, TrainerState};
 use super::lora::{LoraAdapter, LoraConfig, LoraShared};
-use super::loss::{lm_head_loss, shifted_targets};
+use super::loss::{lm_head_loss_capped, shifted_targets};
 use super::optim::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peft::{AdapterWeights, PeftAdapter};
 use super::schedule::{Schedule, ScheduleKind, Warmup};
@@ -30,6 +30,10 @@ pub trait TrainableModel {
     fn hidden_states(&self, ids: &Tensor) -> candle_core::Result<Tensor>;
     /// The output projection `[vocab, hidden]` (the embedding when tied).
     fn lm_head_weight(&self) -> &Tensor;
+    /// `cap` of `logits = cap · tanh(logits / cap)` (Gemma's `final_logit_softcapping`).
+    fn final_logit_softcap(&self) -> Option<f64> {
+        None
+    }
     fn device(&self) -> &Device;
     /// Per-layer access, needed for gradient checkpointing; `None` when not available.
     fn layered(&self) -> Option<&dyn LayeredModel> {
@@ -205,7 +209,16 @@ pub fn evaluate(
             let batch = Batch::collate(&chunk.iter().collect::<Vec<_>>(), cfg.pad_id);
             let (pos, tgt) = shifted_targets(&batch.labels);
             let hidden = model.hidden_states(&batch.ids_tensor(model.device())?)?;
-            let out = lm_head_loss(&hidden, &pos, &tgt, model.lm_head_weight(), 1.0, cfg.lm_head_chunk, false)?;
+            let out = lm_head_loss_capped(
+                &hidden,
+                &pos,
+                &tgt,
+                model.lm_head_weight(),
+                model.final_logit_softcap(),
+                1.0,
+                cfg.lm_head_chunk,
+                false,
+            )?;
             sum += out.sum;
             count += out.count;
         }
@@ -252,8 +265,10 @@ fn window_gradients_inner(
         adapters.shared.set_micro_step(first_micro_step + i as u64);
         let ids = batch.ids_tensor(model.device())?;
         let (pos, tgt) = shifted_targets(&batch.labels);
-        let head =
-            |hidden: &Tensor| lm_head_loss(hidden, &pos, &tgt, model.lm_head_weight(), denom, cfg.lm_head_chunk, true);
+        let cap = model.final_logit_softcap();
+        let head = |hidden: &Tensor| {
+            lm_head_loss_capped(hidden, &pos, &tgt, model.lm_head_weight(), cap, denom, cfg.lm_head_chunk, true)
+        };
         let sum = match (cfg.gradient_checkpointing, model.layered()) {
             (false, _) => {
                 let out = head(&model.hidden_states(&ids)?)?;

@@ -76,6 +76,9 @@ impl TrainableModel for LoraDecoder {
     fn lm_head_weight(&self) -> &Tensor {
         &self.base.lm_head
     }
+    fn final_logit_softcap(&self) -> Option<f64> {
+        self.base.cfg.final_logit_softcapping
+    }
     fn device(&self) -> &Device {
         self.base.device()
     }
