@@ -173,4 +173,33 @@ mod gguf {
             }
         }
     }
+
+    #[test]
+    fn decoder_loaded_from_gguf_matches_the_safetensors_model() {
+        use tunekit_core::decoder::Decoder;
+        use tunekit_core::weights::Weights;
+        let ids = [1u32, 5, 17, 42, 99, 3, 250, 7];
+        for model in MODELS {
+            let dir = model_dir(model);
+            let reference = tunekit_core::Model::load(&dir).unwrap();
+            let want: Vec<f32> =
+                reference.decoder.logits(&ids).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            for quantise in [false, true] {
+                let (_, _, bytes) = to_gguf(&dir, quantise);
+                let path = write_tmp(&bytes, &format!("dec-{model}-{quantise}"));
+                let g = Gguf::open(&path).unwrap();
+                let weights = Weights::from_gguf(&g, &Device::Cpu).unwrap();
+                let decoder = Decoder::load(decoder_config(&g).unwrap(), &weights, &Device::Cpu).unwrap();
+                std::fs::remove_file(&path).unwrap();
+                let got: Vec<f32> = decoder.logits(&ids).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+                assert_eq!(got.len(), want.len());
+                let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+                // F32: identical weights, only rms eps differs (GGUF stores it as f32).
+                let tol = if quantise { 0.05 * scale } else { 1e-4 };
+                eprintln!("{model} quantised={quantise}: max logit error {err:.3e} (max |logit| {scale:.2})");
+                assert!(err <= tol, "{model} quantised={quantise}: max logit error {err}");
+            }
+        }
+    }
 }
