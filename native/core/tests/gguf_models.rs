@@ -202,4 +202,94 @@ mod gguf {
             }
         }
     }
+
+    /// tokenizer.json → GGUF tokenizer metadata the way llama.cpp's converter writes a
+    /// byte-level BPE vocabulary.
+    fn tokenizer_meta(dir: &Path, w: Writer) -> Writer {
+        let t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap()).unwrap();
+        let vocab = t["model"]["vocab"].as_object().unwrap();
+        let mut tokens = vec![String::new(); vocab.len()];
+        for (s, id) in vocab {
+            tokens[id.as_u64().unwrap() as usize] = s.clone();
+        }
+        let mut types = vec![1i32; tokens.len()];
+        for a in t["added_tokens"].as_array().unwrap() {
+            let id = a["id"].as_u64().unwrap() as usize;
+            types[id] = if a["special"].as_bool().unwrap() { 3 } else { 4 };
+        }
+        let merges: Vec<String> = t["model"]["merges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| match m {
+                serde_json::Value::String(s) => s.clone(),
+                pair => format!("{} {}", pair[0].as_str().unwrap(), pair[1].as_str().unwrap()),
+            })
+            .collect();
+        use tunekit_core::gguf::Array;
+        w.kv("tokenizer.ggml.model", Value::String("gpt2".into()))
+            .kv("tokenizer.ggml.tokens", Value::Array(Array::String(tokens)))
+            .kv("tokenizer.ggml.token_type", Value::Array(Array::I32(types)))
+            .kv("tokenizer.ggml.merges", Value::Array(Array::String(merges)))
+            .kv("tokenizer.ggml.add_bos_token", Value::Bool(true))
+    }
+
+    #[test]
+    fn tokenizer_from_gguf_matches_tokenizer_json() {
+        let texts = [
+            "Hello world",
+            " leading space and  double  spaces",
+            "numbers 12345 and punctuation!?",
+            "ünïcödé ✓ and emoji 🙂",
+            "<s>special</s> in text",
+            "",
+            "line\nbreaks\r\n\ttabs",
+        ];
+        for model in ["llama-tied-gqa", "qwen3-qknorm"] {
+            let dir = model_dir(model);
+            let (_, _, bytes) = to_gguf(&dir, false);
+            let g0 = Gguf::parse(&bytes, Path::new("x.gguf")).unwrap();
+            // Re-write with tokenizer metadata added (bos/eos ids are already present).
+            let mut w = Writer::default();
+            w.kv = g0.metadata.clone();
+            let w = tokenizer_meta(&dir, w);
+            let g = Gguf::parse(&w.bytes(), Path::new("tok.gguf")).unwrap();
+            let ours = tunekit_core::gguf::GgufTokenizer::from_gguf(&g)
+                .unwrap()
+                .to_hf(Path::new("tok.gguf"))
+                .unwrap();
+            let hf = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+            for text in texts {
+                for special in [false, true] {
+                    let a = ours.encode(text, special).unwrap();
+                    let b = hf.encode(text, special).unwrap();
+                    assert_eq!(a.get_ids(), b.get_ids(), "{model}: {text:?} (special {special})");
+                    let ids = b.get_ids();
+                    assert_eq!(
+                        ours.decode(ids, false).unwrap(),
+                        hf.decode(ids, false).unwrap(),
+                        "{model}: {text:?}"
+                    );
+                    assert_eq!(
+                        ours.decode(ids, true).unwrap(),
+                        hf.decode(ids, true).unwrap(),
+                        "{model}: {text:?}"
+                    );
+                }
+            }
+        }
+        // Unsupported models and pre-tokenizers are refused, not approximated.
+        let mut t = tunekit_core::gguf::GgufTokenizer::from_gguf(&{
+            let w = tokenizer_meta(&model_dir("llama-tied-gqa"), Writer::default());
+            Gguf::parse(&w.bytes(), Path::new("t.gguf")).unwrap()
+        })
+        .unwrap();
+        t.pre = Some("llama-bpe".into());
+        assert!(t.to_hf(Path::new("t.gguf")).is_err());
+        t.pre = None;
+        t.model = "llama".into();
+        let e = t.to_hf(Path::new("t.gguf")).unwrap_err();
+        assert_eq!(e.load_kind(), Some(tunekit_core::LoadErrorKind::InvalidTokenizer));
+    }
 }

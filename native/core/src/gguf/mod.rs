@@ -12,6 +12,7 @@ pub mod convert;
 pub mod dequant;
 pub mod metadata;
 pub mod reader;
+pub mod tokenizer;
 
 pub use metadata::{decoder_config, GgufTokenizer, Hparams};
 pub use reader::{Array, GgmlType, Gguf, TensorInfo, Value, ValueType};
