@@ -82,8 +82,7 @@ mod gguf {
         b.extend_from_slice(&0xFFFF_0000u32.to_le_bytes());
         b.extend((0..16u8).map(|j| j | (j << 4)));
         let y = dequantize(GgmlType::Q5_0, &b, 32).unwrap();
-        let want: Vec<f32> =
-            (0..32).map(|j| (j as i32 % 16 + if j >= 16 { 16 } else { 0 } - 16) as f32).collect();
+        let want: Vec<f32> = (0..32).map(|j| (j % 16 + if j >= 16 { 16 } else { 0 } - 16) as f32).collect();
         assert_eq!(y, want);
 
         // Q4_K: d = 1, dmin = 0.5; sub-block scales 1..=8 and mins 0..=7 (6-bit packing), all

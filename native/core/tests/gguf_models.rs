@@ -14,7 +14,7 @@ mod gguf {
 
     use crate::gguf_common::{quantize_q8_0, Writer};
     use candle_core::Device;
-    use tunekit_core::gguf::convert::{gguf_name, hf_tensors, permute_qk};
+    use tunekit_core::gguf::convert::{gguf_name, hf_tensors, permute_qk, HfTensor};
     use tunekit_core::gguf::{decoder_config, GgmlType, Gguf, Value};
     use tunekit_core::safetensors::SafetensorsFile;
     use tunekit_core::DecoderConfig;
@@ -24,7 +24,7 @@ mod gguf {
     }
 
     /// HF checkpoint → GGUF bytes, like convert_hf_to_gguf.py (F32, or Q8_0 for matrices).
-    fn to_gguf(dir: &Path, quantise: bool) -> (DecoderConfig, Vec<(String, Vec<usize>, Vec<f32>)>, Vec<u8>) {
+    fn to_gguf(dir: &Path, quantise: bool) -> (DecoderConfig, Vec<HfTensor>, Vec<u8>) {
         let cfg = DecoderConfig::from_file(&dir.join("config.json")).unwrap();
         let arch = cfg.family.model_type();
         let k = |s: &str| format!("{arch}.{s}");
@@ -61,7 +61,7 @@ mod gguf {
                 data.clone()
             };
             let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
-            w = if quantise && shape.len() == 2 && cols % 32 == 0 {
+            w = if quantise && shape.len() == 2 && cols.is_multiple_of(32) {
                 w.tensor(&g, &dims, GgmlType::Q8_0, quantize_q8_0(&stored))
             } else {
                 w.f32_tensor(&g, &dims, &stored)
@@ -251,8 +251,7 @@ mod gguf {
             let (_, _, bytes) = to_gguf(&dir, false);
             let g0 = Gguf::parse(&bytes, Path::new("x.gguf")).unwrap();
             // Re-write with tokenizer metadata added (bos/eos ids are already present).
-            let mut w = Writer::default();
-            w.kv = g0.metadata.clone();
+            let w = Writer { kv: g0.metadata.clone(), ..Writer::default() };
             let w = tokenizer_meta(&dir, w);
             let g = Gguf::parse(&w.bytes(), Path::new("tok.gguf")).unwrap();
             let ours = tunekit_core::gguf::GgufTokenizer::from_gguf(&g)

@@ -98,7 +98,7 @@ fn check_shape(len: usize, rows: usize, cols: usize, n_head: usize) -> Result<us
     if rows.checked_mul(cols) != Some(len) {
         return Err(format!("{len} values do not form a {rows}x{cols} matrix"));
     }
-    if n_head == 0 || rows % n_head != 0 || (rows / n_head) % 2 != 0 {
+    if n_head == 0 || !rows.is_multiple_of(n_head) || !(rows / n_head).is_multiple_of(2) {
         return Err(format!("{rows} rows cannot be split into {n_head} heads of even size"));
     }
     Ok(rows / n_head)
@@ -167,11 +167,14 @@ pub fn to_hf(
     Ok((name, data))
 }
 
+/// An HF tensor name, its PyTorch-order shape and its values.
+pub type HfTensor = (String, Vec<usize>, Vec<f32>);
+
 /// Reads every tensor of a GGUF base, dequantises it to f32 and converts it to its HF name
 /// and layout ([`to_hf`]). Returns `(hf_name, pytorch_shape, values)` in file order.
 /// Tensors with no HF counterpart (`rope_freqs.weight`, …) are an error, so nothing is
 /// silently dropped.
-pub fn hf_tensors(g: &crate::gguf::Gguf) -> crate::Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+pub fn hf_tensors(g: &crate::gguf::Gguf) -> crate::Result<Vec<HfTensor>> {
     use crate::error::{Error, LoadErrorKind};
     let h = crate::gguf::Hparams::from_gguf(g)?;
     let mut file = std::fs::File::open(&g.path).map_err(|e| Error::io(&g.path, &e))?;

@@ -64,7 +64,7 @@ pub fn dequantize(t: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, Dequan
     }
     let (block, block_bytes) = t.block_layout();
     let (block, block_bytes) = (block as usize, block_bytes as usize);
-    let expected = if n % block == 0 { (n / block).checked_mul(block_bytes) } else { None };
+    let expected = if n.is_multiple_of(block) { (n / block).checked_mul(block_bytes) } else { None };
     if expected != Some(data.len()) {
         return Err(DequantError::Length {
             ggml_type: t,

@@ -133,7 +133,7 @@ impl Writer {
             offsets.push(offset);
             offset = (offset + t.data.len() as u64).div_ceil(a) * a;
         }
-        while out.len() as u64 % a != 0 {
+        while !(out.len() as u64).is_multiple_of(a) {
             out.push(0);
         }
         let base = out.len();
