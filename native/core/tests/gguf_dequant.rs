@@ -52,7 +52,10 @@ mod gguf {
             );
             seen.insert(ty.to_string());
         }
-        for ty in ["F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_K", "Q6_K", "Q4_0", "Q4_1", "Q5_1"] {
+        for ty in [
+            "F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_K", "Q6_K", "Q4_0", "Q4_1", "Q5_1", "Q2_K", "Q3_K",
+            "Q5_K",
+        ] {
             assert!(seen.contains(ty), "fixture lacks {ty}");
         }
     }
@@ -127,8 +130,8 @@ mod gguf {
         assert!(matches!(dequantize(GgmlType::Q8_0, &[0; 34], 31), Err(DequantError::Length { .. })));
         assert!(matches!(dequantize(GgmlType::F32, &[0; 7], 2), Err(DequantError::Length { .. })));
         assert!(matches!(
-            dequantize(GgmlType::Q2_K, &[0; 84], 256),
-            Err(DequantError::Unsupported(GgmlType::Q2_K))
+            dequantize(GgmlType::Q8_K, &[0; 292], 256),
+            Err(DequantError::Unsupported(GgmlType::Q8_K))
         ));
         assert_eq!(dequantize(GgmlType::Q4_K, &[], 0).unwrap(), Vec::<f32>::new());
     }

@@ -362,7 +362,7 @@ mod gguf {
 
     #[test]
     fn a_known_but_undequantisable_type_errors_at_load() {
-        let w = Writer::default().tensor("q2", &[256], GgmlType::Q2_K, vec![0; 84]);
+        let w = Writer::default().tensor("q2", &[256], GgmlType::Q8_K, vec![0; 292]);
         let bytes = w.bytes();
         let g = Gguf::parse(&bytes, p()).unwrap();
         let e = g.load_f32_from(&bytes, "q2").unwrap_err();
