@@ -25,7 +25,8 @@ export type ModelLoadErrorKind =
   | "shape_mismatch"
   | "missing_tensor"
   | "missing_tokenizer"
-  | "invalid_tokenizer";
+  | "invalid_tokenizer"
+  | "malformed_gguf";
 
 interface NativeErrorShape {
   code?: unknown;

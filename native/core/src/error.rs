@@ -36,6 +36,9 @@ pub enum LoadErrorKind {
     MissingTokenizer,
     /// `tokenizer.json` exists but cannot be parsed.
     InvalidTokenizer,
+    /// A GGUF file's structure is invalid: bad magic or version, lying counts, lengths or
+    /// offsets, overlapping or misaligned tensors, values of the wrong type.
+    MalformedGguf,
 }
 
 impl LoadErrorKind {
@@ -54,6 +57,7 @@ impl LoadErrorKind {
             Self::MissingTensor => "missing_tensor",
             Self::MissingTokenizer => "missing_tokenizer",
             Self::InvalidTokenizer => "invalid_tokenizer",
+            Self::MalformedGguf => "malformed_gguf",
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct Weights {
     files: Vec<SafetensorsFile>,
     /// Tensor name → index into `files`.
     index: HashMap<String, usize>,
+    /// Tensors already in memory (a dequantised GGUF base), by HF name.
+    memory: HashMap<String, Tensor>,
     device: Device,
 }
 
@@ -29,7 +31,13 @@ impl Weights {
         } else if single.is_file() {
             let file = SafetensorsFile::open(&single)?;
             let index = file.tensors().keys().map(|k| (k.clone(), 0)).collect();
-            Ok(Self { dir: dir.to_path_buf(), files: vec![file], index, device: device.clone() })
+            Ok(Self {
+                dir: dir.to_path_buf(),
+                files: vec![file],
+                index,
+                memory: HashMap::new(),
+                device: device.clone(),
+            })
         } else {
             Err(Error::load(
                 LoadErrorKind::NotFound,
@@ -76,16 +84,45 @@ impl Weights {
             }
             index.insert(tensor.clone(), slot);
         }
-        Ok(Self { dir: dir.to_path_buf(), files, index, device: device.clone() })
+        Ok(Self { dir: dir.to_path_buf(), files, index, memory: HashMap::new(), device: device.clone() })
+    }
+
+    /// Reads every tensor of a GGUF base, dequantised to f32 and converted to HF names and
+    /// layout (see [`crate::gguf::convert::hf_tensors`]).
+    pub fn from_gguf(g: &crate::gguf::Gguf, device: &Device) -> Result<Self> {
+        let mut memory = HashMap::with_capacity(g.tensors.len());
+        for (name, shape, data) in crate::gguf::convert::hf_tensors(g)? {
+            memory.insert(name, Tensor::from_vec(data, shape, device)?);
+        }
+        Ok(Self {
+            dir: g.path.clone(),
+            files: Vec::new(),
+            index: HashMap::new(),
+            memory,
+            device: device.clone(),
+        })
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        self.index.contains_key(name) || self.memory.contains_key(name)
     }
 
     /// Loads `name` as f32, checking its shape against `shape` first. `why` says which config
     /// values imply that shape, for the error message.
     pub fn get(&self, name: &str, shape: &[usize], why: &str) -> Result<Tensor> {
+        if let Some(t) = self.memory.get(name) {
+            if t.dims() != shape {
+                return Err(Error::load(
+                    LoadErrorKind::ShapeMismatch,
+                    &self.dir,
+                    format!(
+                        "tensor `{name}` has shape {:?} but the config ({why}) implies {shape:?}",
+                        t.dims()
+                    ),
+                ));
+            }
+            return Ok(t.clone());
+        }
         let slot = *self.index.get(name).ok_or_else(|| {
             Error::load(
                 LoadErrorKind::MissingTensor,

@@ -1,0 +1,329 @@
+//! GGUF metadata → architecture hyperparameters, [`DecoderConfig`], and tokenizer data.
+//!
+//! Keys follow gguf-py's `constants.py`: `general.architecture` names the arch, and
+//! hyperparameters live under `{arch}.…` (`block_count`, `embedding_length`, …).
+
+use crate::config::{Activation, DecoderConfig, Family, RopeScaling};
+use crate::error::{Error, LoadErrorKind, Result};
+use crate::gguf::reader::{Array, Gguf, Value};
+
+/// Architecture hyperparameters read from `{arch}.*` keys, before any arch-specific defaults
+/// are applied. Fields the file lacks are `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hparams {
+    pub architecture: String,
+    pub block_count: usize,
+    pub embedding_length: usize,
+    pub feed_forward_length: usize,
+    pub head_count: usize,
+    pub head_count_kv: usize,
+    pub context_length: Option<usize>,
+    pub rms_eps: Option<f64>,
+    pub rope_freq_base: Option<f64>,
+    pub rope_dimension_count: Option<usize>,
+    pub rope_scaling_type: Option<String>,
+    pub rope_scaling_factor: Option<f64>,
+    pub key_length: Option<usize>,
+    pub value_length: Option<usize>,
+    pub sliding_window: Option<usize>,
+    pub vocab_size: Option<usize>,
+    pub final_logit_softcapping: Option<f64>,
+}
+
+fn err(g: &Gguf, kind: LoadErrorKind, message: String) -> Error {
+    Error::load(kind, &g.path, message)
+}
+
+fn opt_usize(g: &Gguf, key: &str) -> Result<Option<usize>> {
+    match g.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()).map(Some).ok_or_else(|| {
+            err(g, LoadErrorKind::InvalidConfig, format!("`{key}` must be a non-negative integer, got {v:?}"))
+        }),
+    }
+}
+
+fn req_usize(g: &Gguf, key: &str) -> Result<usize> {
+    opt_usize(g, key)?
+        .ok_or_else(|| err(g, LoadErrorKind::InvalidConfig, format!("GGUF metadata lacks `{key}`")))
+}
+
+fn opt_f64(g: &Gguf, key: &str) -> Result<Option<f64>> {
+    match g.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_f64().map(Some).ok_or_else(|| {
+            err(g, LoadErrorKind::InvalidConfig, format!("`{key}` must be a number, got {v:?}"))
+        }),
+    }
+}
+
+fn opt_str<'a>(g: &'a Gguf, key: &str) -> Result<Option<&'a str>> {
+    match g.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_str().map(Some).ok_or_else(|| {
+            err(g, LoadErrorKind::InvalidConfig, format!("`{key}` must be a string, got {v:?}"))
+        }),
+    }
+}
+
+fn opt_bool(g: &Gguf, key: &str) -> Result<Option<bool>> {
+    match g.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_bool().map(Some).ok_or_else(|| {
+            err(g, LoadErrorKind::InvalidConfig, format!("`{key}` must be a bool, got {v:?}"))
+        }),
+    }
+}
+
+fn opt_u32(g: &Gguf, key: &str) -> Result<Option<u32>> {
+    match opt_usize(g, key)? {
+        None => Ok(None),
+        Some(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| err(g, LoadErrorKind::InvalidConfig, format!("`{key}` = {n} is not a token id"))),
+    }
+}
+
+impl Hparams {
+    pub fn from_gguf(g: &Gguf) -> Result<Self> {
+        let arch = opt_str(g, "general.architecture")?
+            .ok_or_else(|| {
+                err(g, LoadErrorKind::InvalidConfig, "GGUF metadata lacks `general.architecture`".into())
+            })?
+            .to_string();
+        let k = |s: &str| format!("{arch}.{s}");
+        let head_count = req_usize(g, &k("attention.head_count"))?;
+        Ok(Self {
+            block_count: req_usize(g, &k("block_count"))?,
+            embedding_length: req_usize(g, &k("embedding_length"))?,
+            feed_forward_length: req_usize(g, &k("feed_forward_length"))?,
+            head_count,
+            // llama.cpp defaults head_count_kv to head_count.
+            head_count_kv: opt_usize(g, &k("attention.head_count_kv"))?.unwrap_or(head_count),
+            context_length: opt_usize(g, &k("context_length"))?,
+            rms_eps: opt_f64(g, &k("attention.layer_norm_rms_epsilon"))?,
+            rope_freq_base: opt_f64(g, &k("rope.freq_base"))?,
+            rope_dimension_count: opt_usize(g, &k("rope.dimension_count"))?,
+            rope_scaling_type: opt_str(g, &k("rope.scaling.type"))?.map(str::to_string),
+            rope_scaling_factor: opt_f64(g, &k("rope.scaling.factor"))?,
+            key_length: opt_usize(g, &k("attention.key_length"))?,
+            value_length: opt_usize(g, &k("attention.value_length"))?,
+            sliding_window: opt_usize(g, &k("attention.sliding_window"))?,
+            vocab_size: opt_usize(g, &k("vocab_size"))?,
+            final_logit_softcapping: opt_f64(g, &k("final_logit_softcapping"))?,
+            architecture: arch,
+        })
+    }
+}
+
+/// Tokenizer data stored in GGUF metadata (`tokenizer.ggml.*`, `tokenizer.chat_template`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GgufTokenizer {
+    /// `llama` (SentencePiece), `gpt2` (byte-level BPE), …
+    pub model: String,
+    /// The pre-tokenizer name for BPE vocabularies (`qwen2`, `smollm`, …), if given.
+    pub pre: Option<String>,
+    pub tokens: Vec<String>,
+    pub scores: Option<Vec<f32>>,
+    pub token_types: Option<Vec<i32>>,
+    pub merges: Option<Vec<String>>,
+    pub bos_token_id: Option<u32>,
+    pub eos_token_id: Option<u32>,
+    pub padding_token_id: Option<u32>,
+    pub unknown_token_id: Option<u32>,
+    pub add_bos_token: Option<bool>,
+    pub add_eos_token: Option<bool>,
+    pub chat_template: Option<String>,
+}
+
+impl GgufTokenizer {
+    pub fn from_gguf(g: &Gguf) -> Result<Self> {
+        let bad = |m: String| err(g, LoadErrorKind::InvalidTokenizer, m);
+        let model = opt_str(g, "tokenizer.ggml.model")?
+            .ok_or_else(|| bad("GGUF metadata lacks `tokenizer.ggml.model`".into()))?
+            .to_string();
+        let tokens = match g.get("tokenizer.ggml.tokens") {
+            Some(Value::Array(Array::String(t))) => t.clone(),
+            Some(v) => {
+                return Err(bad(format!(
+                    "`tokenizer.ggml.tokens` must be an array of strings, got {:?}",
+                    v.value_type()
+                )))
+            }
+            None => return Err(bad("GGUF metadata lacks `tokenizer.ggml.tokens`".into())),
+        };
+        let n = tokens.len();
+        let scores = match g.get("tokenizer.ggml.scores") {
+            None => None,
+            Some(Value::Array(Array::F32(s))) if s.len() == n => Some(s.clone()),
+            Some(_) => return Err(bad(format!("`tokenizer.ggml.scores` must be {n} f32 values"))),
+        };
+        let token_types = match g.get("tokenizer.ggml.token_type") {
+            None => None,
+            Some(Value::Array(Array::I32(s))) if s.len() == n => Some(s.clone()),
+            Some(_) => return Err(bad(format!("`tokenizer.ggml.token_type` must be {n} i32 values"))),
+        };
+        let merges = match g.get("tokenizer.ggml.merges") {
+            None => None,
+            Some(Value::Array(Array::String(m))) => Some(m.clone()),
+            Some(_) => return Err(bad("`tokenizer.ggml.merges` must be an array of strings".into())),
+        };
+        let id = |key: &str| -> Result<Option<u32>> {
+            let id = opt_u32(g, key)?;
+            match id {
+                Some(i) if i as usize >= n => {
+                    Err(bad(format!("`{key}` = {i} is outside the {n}-token vocabulary")))
+                }
+                _ => Ok(id),
+            }
+        };
+        Ok(Self {
+            pre: opt_str(g, "tokenizer.ggml.pre")?.map(str::to_string),
+            bos_token_id: id("tokenizer.ggml.bos_token_id")?,
+            eos_token_id: id("tokenizer.ggml.eos_token_id")?,
+            padding_token_id: id("tokenizer.ggml.padding_token_id")?,
+            unknown_token_id: id("tokenizer.ggml.unknown_token_id")?,
+            add_bos_token: opt_bool(g, "tokenizer.ggml.add_bos_token")?,
+            add_eos_token: opt_bool(g, "tokenizer.ggml.add_eos_token")?,
+            chat_template: opt_str(g, "tokenizer.chat_template")?.map(str::to_string),
+            model,
+            tokens,
+            scores,
+            token_types,
+            merges,
+        })
+    }
+}
+
+/// Builds the decoder configuration for a GGUF base. Supports the `llama` (also Mistral),
+/// `qwen2` and `qwen3` architectures; others (`gemma3` until the decoder grows a Gemma
+/// family) are `UnsupportedArchitecture`.
+pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
+    let h = Hparams::from_gguf(g)?;
+    let invalid = |m: String| err(g, LoadErrorKind::InvalidConfig, m);
+    let family = match h.architecture.as_str() {
+        "llama" => Family::Llama,
+        "qwen2" => Family::Qwen2,
+        "qwen3" => Family::Qwen3,
+        other => {
+            return Err(err(
+                g,
+                LoadErrorKind::UnsupportedArchitecture,
+                format!("GGUF architecture `{other}` is not supported; supported: llama, qwen2, qwen3"),
+            ))
+        }
+    };
+    if h.embedding_length == 0
+        || h.head_count == 0
+        || h.head_count_kv == 0
+        || h.head_count % h.head_count_kv != 0
+    {
+        return Err(invalid(format!(
+            "head counts {} / {} and embedding length {} are inconsistent",
+            h.head_count, h.head_count_kv, h.embedding_length
+        )));
+    }
+    let head_dim = match h.key_length {
+        Some(d) => d,
+        None if h.embedding_length % h.head_count == 0 => h.embedding_length / h.head_count,
+        None => {
+            return Err(invalid(
+                "embedding_length is not divisible by head_count and no key_length is given".into(),
+            ))
+        }
+    };
+    if head_dim == 0 || head_dim % 2 != 0 || h.value_length.is_some_and(|v| v != head_dim) {
+        return Err(invalid(format!("head dim {head_dim} must be positive, even and equal to value_length")));
+    }
+    for (key, value, limit) in [
+        ("embedding_length", h.embedding_length, 1 << 20),
+        ("attention.head_count", h.head_count, 1 << 14),
+        ("key_length", head_dim, 1 << 16),
+        ("block_count", h.block_count, 1 << 12),
+        ("feed_forward_length", h.feed_forward_length, 1 << 22),
+    ] {
+        if value > limit {
+            return Err(invalid(format!("`{key}` = {value} is implausibly large (limit {limit})")));
+        }
+    }
+    // Llama 3.x frequency scaling is stored as a `rope_freqs.weight` tensor, not metadata;
+    // mapping it back to the HF parameters is not implemented.
+    if g.tensor("rope_freqs.weight").is_some() {
+        return Err(err(
+            g,
+            LoadErrorKind::UnsupportedArchitecture,
+            "GGUF rope scaling via `rope_freqs.weight` (Llama 3.x) is not supported yet".into(),
+        ));
+    }
+    let rope_scaling = match h.rope_scaling_type.as_deref() {
+        None | Some("none") => RopeScaling::None,
+        Some("linear") => match h.rope_scaling_factor {
+            Some(f) if f > 0.0 => RopeScaling::Linear { factor: f },
+            _ => return Err(invalid("linear rope scaling needs a positive rope.scaling.factor".into())),
+        },
+        Some(other) => {
+            return Err(err(
+                g,
+                LoadErrorKind::UnsupportedArchitecture,
+                format!("GGUF rope scaling type `{other}` is not supported; supported: none, linear"),
+            ))
+        }
+    };
+    let vocab_size = match h.vocab_size {
+        Some(v) => v,
+        None => {
+            match (g.get("tokenizer.ggml.tokens").and_then(Value::as_array), g.tensor("token_embd.weight")) {
+                (_, Some(t)) if t.dims.len() == 2 => t.dims[1] as usize,
+                (Some(a), _) => a.len(),
+                _ => {
+                    return Err(invalid(
+                        "cannot tell the vocabulary size (no vocab_size, token_embd.weight or tokens)".into(),
+                    ))
+                }
+            }
+        }
+    };
+    if vocab_size == 0 || vocab_size > 1 << 24 || h.feed_forward_length == 0 {
+        return Err(invalid(format!(
+            "vocab size {vocab_size} / feed_forward_length {} out of range",
+            h.feed_forward_length
+        )));
+    }
+    let has = |name: &str| g.tensor(name).is_some();
+    let (qkv_bias, o_bias) = match family {
+        Family::Qwen2 => (true, false),
+        _ => (has("blk.0.attn_q.bias"), has("blk.0.attn_output.bias")),
+    };
+    let default_theta = match family {
+        Family::Qwen2 | Family::Qwen3 => 1_000_000.0,
+        _ => 10_000.0,
+    };
+    let eos = opt_u32(g, "tokenizer.ggml.eos_token_id")?;
+    Ok(DecoderConfig {
+        family,
+        hidden_size: h.embedding_length,
+        intermediate_size: h.feed_forward_length,
+        num_hidden_layers: h.block_count,
+        num_attention_heads: h.head_count,
+        num_key_value_heads: h.head_count_kv,
+        head_dim,
+        vocab_size,
+        max_position_embeddings: h.context_length.unwrap_or(4096),
+        rms_norm_eps: h.rms_eps.unwrap_or(1e-6),
+        rope_theta: h.rope_freq_base.unwrap_or(default_theta),
+        rope_scaling,
+        tie_word_embeddings: !has("output.weight"),
+        qkv_bias,
+        o_bias,
+        mlp_bias: has("blk.0.ffn_up.bias"),
+        qk_norm: family == Family::Qwen3,
+        norm_weight_offset: false,
+        activation: Activation::Silu,
+        embed_scale: None,
+        attn_scale: 1.0 / (head_dim as f64).sqrt(),
+        // llama.cpp runs llama/qwen2/qwen3 GGUFs with full attention on every layer.
+        sliding_window: vec![None; h.block_count],
+        bos_token_id: opt_u32(g, "tokenizer.ggml.bos_token_id")?,
+        eos_token_ids: eos.into_iter().collect(),
+    })
+}

@@ -1,0 +1,294 @@
+//! GGUF bases end to end on the committed HF fixture models: each model is written as a GGUF
+//! the way llama.cpp's converter lays it out (GGUF names, `{arch}.*` metadata, llama q/k
+//! rows permuted), then read back: the config must equal the one from config.json and every
+//! tensor must come back in HF layout, exactly (F32) or within Q8_0's step (quantised).
+//!
+//! `TUNEKIT_GGUF_REAL=/path/model.gguf` additionally parses a real llama.cpp file and
+//! dequantises all of its tensors (not run in CI).
+
+mod gguf_common;
+
+/// Named `gguf` so `cargo test gguf` selects these tests.
+mod gguf {
+    use std::path::{Path, PathBuf};
+
+    use crate::gguf_common::{quantize_q8_0, Writer};
+    use candle_core::Device;
+    use tunekit_core::gguf::convert::{gguf_name, hf_tensors, permute_qk, HfTensor};
+    use tunekit_core::gguf::{decoder_config, GgmlType, Gguf, Value};
+    use tunekit_core::safetensors::SafetensorsFile;
+    use tunekit_core::DecoderConfig;
+
+    fn model_dir(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures/models").join(name)
+    }
+
+    /// HF checkpoint → GGUF bytes, like convert_hf_to_gguf.py (F32, or Q8_0 for matrices).
+    fn to_gguf(dir: &Path, quantise: bool) -> (DecoderConfig, Vec<HfTensor>, Vec<u8>) {
+        let cfg = DecoderConfig::from_file(&dir.join("config.json")).unwrap();
+        let arch = cfg.family.model_type();
+        let k = |s: &str| format!("{arch}.{s}");
+        let mut w = Writer::default()
+            .kv("general.architecture", Value::String(arch.into()))
+            .kv(&k("block_count"), Value::U32(cfg.num_hidden_layers as u32))
+            .kv(&k("context_length"), Value::U32(cfg.max_position_embeddings as u32))
+            .kv(&k("embedding_length"), Value::U32(cfg.hidden_size as u32))
+            .kv(&k("feed_forward_length"), Value::U32(cfg.intermediate_size as u32))
+            .kv(&k("attention.head_count"), Value::U32(cfg.num_attention_heads as u32))
+            .kv(&k("attention.head_count_kv"), Value::U32(cfg.num_key_value_heads as u32))
+            .kv(&k("attention.key_length"), Value::U32(cfg.head_dim as u32))
+            .kv(&k("attention.value_length"), Value::U32(cfg.head_dim as u32))
+            .kv(&k("rope.freq_base"), Value::F32(cfg.rope_theta as f32))
+            .kv(&k("attention.layer_norm_rms_epsilon"), Value::F32(cfg.rms_norm_eps as f32))
+            .kv("tokenizer.ggml.bos_token_id", Value::U32(cfg.bos_token_id.unwrap()))
+            .kv("tokenizer.ggml.eos_token_id", Value::U32(cfg.eos_token_ids[0]));
+        let st = SafetensorsFile::open(dir.join("model.safetensors")).unwrap();
+        let mut names: Vec<&String> = st.tensors().keys().collect();
+        names.sort();
+        let mut originals = Vec::new();
+        for name in names {
+            let t = st.load_f32(name, &Device::Cpu).unwrap();
+            let shape = t.dims().to_vec();
+            let data: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+            let g = gguf_name(arch, name).unwrap_or_else(|| panic!("no GGUF name for {name}"));
+            let rows = shape[0];
+            let cols: usize = shape[1..].iter().product();
+            let stored = if arch == "llama" && (g.contains(".attn_q.") || g.contains(".attn_k.")) {
+                let heads =
+                    if g.contains(".attn_q.") { cfg.num_attention_heads } else { cfg.num_key_value_heads };
+                permute_qk(&data, rows, cols, heads).unwrap()
+            } else {
+                data.clone()
+            };
+            let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
+            w = if quantise && shape.len() == 2 && cols.is_multiple_of(32) {
+                w.tensor(&g, &dims, GgmlType::Q8_0, quantize_q8_0(&stored))
+            } else {
+                w.f32_tensor(&g, &dims, &stored)
+            };
+            originals.push((name.clone(), shape, data));
+        }
+        (cfg, originals, w.bytes())
+    }
+
+    fn write_tmp(bytes: &[u8], tag: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("tunekit-gguf-{tag}-{}.gguf", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    const MODELS: &[&str] = &[
+        "llama-tied-gqa",
+        "llama-smol-mha-f16",
+        "qwen2-bias",
+        "qwen2-untied-mqa-f16",
+        "qwen3-qknorm",
+        "qwen3-tied-mha-bf16",
+    ];
+
+    #[test]
+    fn fixture_models_round_trip_through_gguf() {
+        for model in MODELS {
+            let (cfg, originals, bytes) = to_gguf(&model_dir(model), false);
+            let path = write_tmp(&bytes, model);
+            let g = Gguf::open(&path).unwrap();
+            let mut got = decoder_config(&g).unwrap();
+            // GGUF stores eps as f32.
+            assert!((got.rms_norm_eps - cfg.rms_norm_eps).abs() < 1e-12, "{model}");
+            got.rms_norm_eps = cfg.rms_norm_eps;
+            assert_eq!(got, cfg, "{model}: config from GGUF metadata differs from config.json");
+            let tensors = hf_tensors(&g).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            let mut tensors: Vec<_> = tensors.into_iter().collect();
+            tensors.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(tensors.len(), originals.len(), "{model}");
+            for ((n, s, d), (on, os, od)) in tensors.iter().zip(&originals) {
+                assert_eq!((n, s), (on, os), "{model}");
+                assert!(d == od, "{model}: {n} differs after the GGUF round trip");
+            }
+        }
+    }
+
+    #[test]
+    fn quantised_fixture_model_dequantises_close_to_the_original() {
+        let (_, originals, bytes) = to_gguf(&model_dir("llama-tied-gqa"), true);
+        let path = write_tmp(&bytes, "q8");
+        let g = Gguf::open(&path).unwrap();
+        assert!(g.tensors.iter().any(|t| t.ggml_type == GgmlType::Q8_0));
+        let mut tensors = hf_tensors(&g).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((n, _, d), (_, _, od)) in tensors.iter().zip(&originals) {
+            // Q8_0's step is amax/127 per 32 values; half a step plus f16 scale rounding.
+            let amax = od.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let err = d.iter().zip(od).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(err <= amax / 127.0 * 0.51 + 1e-6, "{n}: max error {err}, amax {amax}");
+        }
+    }
+
+    /// Opt-in: `TUNEKIT_GGUF_REAL=/path/to/model.gguf cargo test -p tunekit-core real_gguf -- --nocapture`.
+    #[test]
+    fn real_gguf_file_parses_and_dequantises() {
+        let Ok(path) = std::env::var("TUNEKIT_GGUF_REAL") else {
+            eprintln!("TUNEKIT_GGUF_REAL not set; skipping");
+            return;
+        };
+        let g = Gguf::open(Path::new(&path)).unwrap();
+        let h = tunekit_core::gguf::Hparams::from_gguf(&g).unwrap();
+        eprintln!("{h:?}");
+        let mut counts = std::collections::BTreeMap::new();
+        for t in &g.tensors {
+            *counts.entry(t.ggml_type.to_string()).or_insert(0) += 1;
+        }
+        eprintln!("{} tensors: {counts:?}", g.tensors.len());
+        if let Ok(tok) = tunekit_core::gguf::GgufTokenizer::from_gguf(&g) {
+            eprintln!(
+                "tokenizer {} with {} tokens, template: {}",
+                tok.model,
+                tok.tokens.len(),
+                tok.chat_template.is_some()
+            );
+        }
+        let mut file = std::fs::File::open(&path).unwrap();
+        for t in &g.tensors {
+            let bytes = g.read_tensor_bytes(&mut file, &t.name).unwrap();
+            let data = g.dequantize(&t.name, &bytes).unwrap();
+            assert!(data.iter().all(|v| v.is_finite()), "{} has non-finite values", t.name);
+        }
+        let dump = std::env::var("TUNEKIT_GGUF_DUMP").ok();
+        if let Some(dir) = dump {
+            // Writes a few dequantised tensors for comparison with gguf-py.
+            for name in [
+                "token_embd.weight",
+                "blk.0.attn_q.weight",
+                "blk.0.attn_output.weight",
+                "blk.0.ffn_down.weight",
+            ] {
+                if let Some(t) = g.tensor(name) {
+                    let bytes = g.read_tensor_bytes(&mut file, name).unwrap();
+                    let data = g.dequantize(name, &bytes).unwrap();
+                    let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    std::fs::write(Path::new(&dir).join(format!("{name}.{}.f32", t.ggml_type)), raw).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decoder_loaded_from_gguf_matches_the_safetensors_model() {
+        use tunekit_core::decoder::Decoder;
+        use tunekit_core::weights::Weights;
+        let ids = [1u32, 5, 17, 42, 99, 3, 250, 7];
+        for model in MODELS {
+            let dir = model_dir(model);
+            let reference = tunekit_core::Model::load(&dir).unwrap();
+            let want: Vec<f32> =
+                reference.decoder.logits(&ids).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            for quantise in [false, true] {
+                let (_, _, bytes) = to_gguf(&dir, quantise);
+                let path = write_tmp(&bytes, &format!("dec-{model}-{quantise}"));
+                let g = Gguf::open(&path).unwrap();
+                let weights = Weights::from_gguf(&g, &Device::Cpu).unwrap();
+                let decoder = Decoder::load(decoder_config(&g).unwrap(), &weights, &Device::Cpu).unwrap();
+                std::fs::remove_file(&path).unwrap();
+                let got: Vec<f32> = decoder.logits(&ids).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+                assert_eq!(got.len(), want.len());
+                let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+                // F32: identical weights, only rms eps differs (GGUF stores it as f32).
+                let tol = if quantise { 0.05 * scale } else { 1e-4 };
+                eprintln!("{model} quantised={quantise}: max logit error {err:.3e} (max |logit| {scale:.2})");
+                assert!(err <= tol, "{model} quantised={quantise}: max logit error {err}");
+            }
+        }
+    }
+
+    /// tokenizer.json → GGUF tokenizer metadata the way llama.cpp's converter writes a
+    /// byte-level BPE vocabulary.
+    fn tokenizer_meta(dir: &Path, w: Writer) -> Writer {
+        let t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap()).unwrap();
+        let vocab = t["model"]["vocab"].as_object().unwrap();
+        let mut tokens = vec![String::new(); vocab.len()];
+        for (s, id) in vocab {
+            tokens[id.as_u64().unwrap() as usize] = s.clone();
+        }
+        let mut types = vec![1i32; tokens.len()];
+        for a in t["added_tokens"].as_array().unwrap() {
+            let id = a["id"].as_u64().unwrap() as usize;
+            types[id] = if a["special"].as_bool().unwrap() { 3 } else { 4 };
+        }
+        let merges: Vec<String> = t["model"]["merges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| match m {
+                serde_json::Value::String(s) => s.clone(),
+                pair => format!("{} {}", pair[0].as_str().unwrap(), pair[1].as_str().unwrap()),
+            })
+            .collect();
+        use tunekit_core::gguf::Array;
+        w.kv("tokenizer.ggml.model", Value::String("gpt2".into()))
+            .kv("tokenizer.ggml.tokens", Value::Array(Array::String(tokens)))
+            .kv("tokenizer.ggml.token_type", Value::Array(Array::I32(types)))
+            .kv("tokenizer.ggml.merges", Value::Array(Array::String(merges)))
+            .kv("tokenizer.ggml.add_bos_token", Value::Bool(true))
+    }
+
+    #[test]
+    fn tokenizer_from_gguf_matches_tokenizer_json() {
+        let texts = [
+            "Hello world",
+            " leading space and  double  spaces",
+            "numbers 12345 and punctuation!?",
+            "ünïcödé ✓ and emoji 🙂",
+            "<s>special</s> in text",
+            "",
+            "line\nbreaks\r\n\ttabs",
+        ];
+        for model in ["llama-tied-gqa", "qwen3-qknorm"] {
+            let dir = model_dir(model);
+            let (_, _, bytes) = to_gguf(&dir, false);
+            let g0 = Gguf::parse(&bytes, Path::new("x.gguf")).unwrap();
+            // Re-write with tokenizer metadata added (bos/eos ids are already present).
+            let w = Writer { kv: g0.metadata.clone(), ..Writer::default() };
+            let w = tokenizer_meta(&dir, w);
+            let g = Gguf::parse(&w.bytes(), Path::new("tok.gguf")).unwrap();
+            let ours = tunekit_core::gguf::GgufTokenizer::from_gguf(&g)
+                .unwrap()
+                .to_hf(Path::new("tok.gguf"))
+                .unwrap();
+            let hf = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+            for text in texts {
+                for special in [false, true] {
+                    let a = ours.encode(text, special).unwrap();
+                    let b = hf.encode(text, special).unwrap();
+                    assert_eq!(a.get_ids(), b.get_ids(), "{model}: {text:?} (special {special})");
+                    let ids = b.get_ids();
+                    assert_eq!(
+                        ours.decode(ids, false).unwrap(),
+                        hf.decode(ids, false).unwrap(),
+                        "{model}: {text:?}"
+                    );
+                    assert_eq!(
+                        ours.decode(ids, true).unwrap(),
+                        hf.decode(ids, true).unwrap(),
+                        "{model}: {text:?}"
+                    );
+                }
+            }
+        }
+        // Unsupported models and pre-tokenizers are refused, not approximated.
+        let mut t = tunekit_core::gguf::GgufTokenizer::from_gguf(&{
+            let w = tokenizer_meta(&model_dir("llama-tied-gqa"), Writer::default());
+            Gguf::parse(&w.bytes(), Path::new("t.gguf")).unwrap()
+        })
+        .unwrap();
+        t.pre = Some("llama-bpe".into());
+        assert!(t.to_hf(Path::new("t.gguf")).is_err());
+        t.pre = None;
+        t.model = "llama".into();
+        let e = t.to_hf(Path::new("t.gguf")).unwrap_err();
+        assert_eq!(e.load_kind(), Some(tunekit_core::LoadErrorKind::InvalidTokenizer));
+    }
+}
