@@ -323,6 +323,10 @@ pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
         attn_scale: 1.0 / (head_dim as f64).sqrt(),
         // llama.cpp runs llama/qwen2/qwen3 GGUFs with full attention on every layer.
         sliding_window: vec![None; h.block_count],
+        // Gemma 3 (the only family using these) is not read from GGUF yet.
+        local_rope: None,
+        sandwich_norms: false,
+        final_logit_softcapping: None,
         bos_token_id: opt_u32(g, "tokenizer.ggml.bos_token_id")?,
         eos_token_ids: eos.into_iter().collect(),
     })
