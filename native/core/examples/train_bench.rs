@@ -109,25 +109,28 @@ fn main() {
     let outcome = if no_epoch {
         None
     } else {
-        Some(trainer::train(
-        &model,
-        &model.adapters,
-        &examples,
-        &[],
-        &tc,
-        &mut |r: &StepReport| {
-            step_s.push(last.elapsed().as_secs_f64());
-            losses.push(r.loss);
-            last = Instant::now();
-        },
-        &|| false,
-    )
-    .unwrap())
+        Some(
+            trainer::train(
+                &model,
+                &model.adapters,
+                &examples,
+                &[],
+                &tc,
+                &mut |r: &StepReport| {
+                    step_s.push(last.elapsed().as_secs_f64());
+                    losses.push(r.loss);
+                    last = Instant::now();
+                },
+                &|| false,
+            )
+            .unwrap(),
+        )
     };
     let seconds = t0.elapsed().as_secs_f64();
     let peak = peak_rss_bytes();
     assert!(outcome.is_none_or(|o| !o.cancelled));
-    if !no_epoch { eprintln!(
+    if !no_epoch {
+        eprintln!(
         "native: {} steps, {tokens} tokens in {seconds:.2}s = {:.1} tok/s, peak RSS {:.0} MiB (after load {:.0} MiB), loss {:.4} -> {:.4}",
         step_s.len(),
         tokens as f64 / seconds,
@@ -135,7 +138,8 @@ fn main() {
         mib(rss_after_load),
         losses.first().unwrap_or(&f64::NAN),
         losses.last().unwrap_or(&f64::NAN)
-    ); }
+    );
+    }
 
     // Phase 2: per-phase profile of a few more steps, same pieces as trainer::window_gradients.
     let shared = &model.adapters.shared;
@@ -174,7 +178,8 @@ fn main() {
         pk_fwd = pk_fwd.max(up(base));
         reset_peak();
         let t = Instant::now();
-        let out = lm_head_loss(&hidden, &pos, &tgt, model.lm_head_weight(), denom, tc.lm_head_chunk, true).unwrap();
+        let out =
+            lm_head_loss(&hidden, &pos, &tgt, model.lm_head_weight(), denom, tc.lm_head_chunk, true).unwrap();
         head += w * t.elapsed().as_secs_f64();
         pk_head = pk_head.max(up(base));
         reset_peak();

@@ -25,14 +25,15 @@ fn train_tiny_model_learns_increment_seed() {
     let started = Instant::now();
     let model = Model::load(repo().join("test/fixtures/models/llama-tied-gqa")).unwrap();
     let eos = 2u32;
-    let pairs: Vec<(String, String)> = std::fs::read_to_string(repo().join("examples/data/increment-seed.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["text_input"].as_str().unwrap().to_string(), v["output"].as_str().unwrap().to_string())
-        })
-        .collect();
+    let pairs: Vec<(String, String)> =
+        std::fs::read_to_string(repo().join("examples/data/increment-seed.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["text_input"].as_str().unwrap().to_string(), v["output"].as_str().unwrap().to_string())
+            })
+            .collect();
     let encode = |s: &str| model.tokenizer.encode(s, false).unwrap();
     let prompt = |x: &str| encode(&format!("Input: {x}\nOutput:"));
     let data: Vec<Example> = pairs
@@ -62,7 +63,8 @@ fn train_tiny_model_learns_increment_seed() {
         for (name, lin) in projs {
             let (out_f, in_f) = lin.weight.dims2().unwrap();
             let id = modules.len() as u64;
-            let a = LoraAdapter::init(in_f, out_f, &config, &mut rng, id, shared.clone(), &Device::Cpu).unwrap();
+            let a =
+                LoraAdapter::init(in_f, out_f, &config, &mut rng, id, shared.clone(), &Device::Cpu).unwrap();
             modules.push((format!("model.layers.{i}.{name}"), Arc::new(a)));
         }
     }
@@ -80,8 +82,10 @@ fn train_tiny_model_learns_increment_seed() {
     let mut last = 0.0;
     trainer::train(&lora, &lora.adapters, &data, &[], &cfg, &mut |r| last = r.loss, &|| false).unwrap();
 
-    let tuned =
-        Model { decoder: lora.merged(), ..Model::load(repo().join("test/fixtures/models/llama-tied-gqa")).unwrap() };
+    let tuned = Model {
+        decoder: lora.merged(),
+        ..Model::load(repo().join("test/fixtures/models/llama-tied-gqa")).unwrap()
+    };
     let opts = GenerateOptions { max_new_tokens: 16, eos_token_ids: Some(vec![eos]), ..Default::default() };
     let mut wrong = Vec::new();
     for (x, y) in &pairs {

@@ -39,12 +39,15 @@ impl TrainableModel for Toy {
 fn toy(init_seed: u64, dropout: f64) -> (Toy, Adapters) {
     let dev = Device::Cpu;
     let mut base = Rng::new(1);
-    let mut t =
-        |shape: (usize, usize)| Tensor::from_vec(base.uniform_vec(shape.0 * shape.1, -1.0, 1.0), shape, &dev).unwrap();
+    let mut t = |shape: (usize, usize)| {
+        Tensor::from_vec(base.uniform_vec(shape.0 * shape.1, -1.0, 1.0), shape, &dev).unwrap()
+    };
     let (embed, weight, lm_head) = (t((VOCAB, DIM)), t((DIM, DIM)), t((VOCAB, DIM)));
-    let config = LoraConfig { r: 8, alpha: 16.0, dropout, use_rslora: false, target_modules: vec!["proj".into()] };
+    let config =
+        LoraConfig { r: 8, alpha: 16.0, dropout, use_rslora: false, target_modules: vec!["proj".into()] };
     let shared = LoraShared::new(init_seed);
-    let mut adapter = LoraAdapter::init(DIM, DIM, &config, &mut Rng::new(init_seed), 0, shared.clone(), &dev).unwrap();
+    let mut adapter =
+        LoraAdapter::init(DIM, DIM, &config, &mut Rng::new(init_seed), 0, shared.clone(), &dev).unwrap();
     // PEFT's B = 0 would be fine for training; a non-zero B makes the first steps' A gradients non-zero too.
     adapter.b = candle_core::Var::from_tensor(&(adapter.b.as_tensor() + 0.01).unwrap()).unwrap();
     let adapter = Arc::new(adapter);
@@ -75,8 +78,10 @@ fn train_grad_accumulation_equals_one_big_batch() {
     let never = || false;
     let one = vec![Batch::collate(&[&a, &b], 0)];
     let two = vec![Batch::collate(&[&a], 0), Batch::collate(&[&b], 0)];
-    let (g1, l1) = trainer::window_gradients(&model, &adapters, &vars, &one, &cfg, 0, &never).unwrap().unwrap();
-    let (g2, l2) = trainer::window_gradients(&model, &adapters, &vars, &two, &cfg, 0, &never).unwrap().unwrap();
+    let (g1, l1) =
+        trainer::window_gradients(&model, &adapters, &vars, &one, &cfg, 0, &never).unwrap().unwrap();
+    let (g2, l2) =
+        trainer::window_gradients(&model, &adapters, &vars, &two, &cfg, 0, &never).unwrap().unwrap();
     assert!((l1 - l2).abs() < 1e-6 * l1, "loss {l1} vs {l2}");
     for (x, y) in g1.iter().zip(&g2) {
         let d = (x - y).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
@@ -104,9 +109,16 @@ fn train_cancel_and_resume_reproduce_the_trajectory() {
     let dir_a = tmp("full");
     let (model, adapters) = toy(5, 0.1);
     let mut full = Vec::new();
-    let out =
-        trainer::train(&model, &adapters, &examples, &[], &cfg(dir_a.clone()), &mut |r| full.push(r.loss), &never)
-            .unwrap();
+    let out = trainer::train(
+        &model,
+        &adapters,
+        &examples,
+        &[],
+        &cfg(dir_a.clone()),
+        &mut |r| full.push(r.loss),
+        &never,
+    )
+    .unwrap();
     assert!(!out.cancelled);
     assert_eq!(full.len(), 9); // 5 batches/epoch → 3 windows/epoch × 3 epochs
     let final_a = adapters
@@ -121,9 +133,16 @@ fn train_cancel_and_resume_reproduce_the_trajectory() {
     let (model, adapters) = toy(5, 0.1);
     let done = Cell::new(0u64);
     let cancel = || done.get() >= 5;
-    let out =
-        trainer::train(&model, &adapters, &examples, &[], &cfg(dir_b.clone()), &mut |r| done.set(r.step), &cancel)
-            .unwrap();
+    let out = trainer::train(
+        &model,
+        &adapters,
+        &examples,
+        &[],
+        &cfg(dir_b.clone()),
+        &mut |r| done.set(r.step),
+        &cancel,
+    )
+    .unwrap();
     assert!(out.cancelled);
     assert_eq!(out.state.global_step, 5);
     assert_eq!(out.last_checkpoint, Some(dir_b.join("checkpoint-5")));
@@ -186,15 +205,20 @@ fn train_crash_during_checkpoint_child() {
     let Ok(dir) = std::env::var(CRASH_DIR_ENV) else { return };
     tunekit_core::train::checkpoint::AFTER_FILE_WRITTEN
         .set(|p| {
-            let in_ckpt4 =
-                p.parent().and_then(|d| d.file_name()).is_some_and(|n| n.to_string_lossy().contains("checkpoint-4"));
+            let in_ckpt4 = p
+                .parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|n| n.to_string_lossy().contains("checkpoint-4"));
             if in_ckpt4 && p.ends_with("adapter_config.json") {
                 std::process::abort();
             }
         })
         .unwrap();
     let (model, adapters) = toy(5, 0.1);
-    trainer::train(&model, &adapters, &data(10), &[], &resume_cfg(PathBuf::from(dir)), &mut |_| {}, &|| false).unwrap();
+    trainer::train(&model, &adapters, &data(10), &[], &resume_cfg(PathBuf::from(dir)), &mut |_| {}, &|| {
+        false
+    })
+    .unwrap();
     unreachable!("the hook aborts during checkpoint-4");
 }
 
@@ -206,8 +230,16 @@ fn train_abrupt_exit_during_checkpoint_resumes_from_last_complete() {
     let (model, adapters) = toy(5, 0.1);
     let dir_a = tmp("crash-ref");
     let mut full = Vec::new();
-    trainer::train(&model, &adapters, &data(10), &[], &resume_cfg(dir_a.clone()), &mut |r| full.push(r.loss), &never)
-        .unwrap();
+    trainer::train(
+        &model,
+        &adapters,
+        &data(10),
+        &[],
+        &resume_cfg(dir_a.clone()),
+        &mut |r| full.push(r.loss),
+        &never,
+    )
+    .unwrap();
     let final_a: Vec<Vec<f32>> =
         adapters.vars().iter().map(|v| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect();
 
@@ -257,7 +289,10 @@ fn train_toy_model_learns_increment() {
     let cfg = TrainConfig { epochs: 30, batch_size: 7, learning_rate: 3e-2, ..TrainConfig::default() };
     let before = trainer::evaluate(&model, &adapters, &examples, &cfg).unwrap();
     let mut reports = Vec::new();
-    trainer::train(&model, &adapters, &examples, &examples, &cfg, &mut |r| reports.push(r.clone()), &|| false).unwrap();
+    trainer::train(&model, &adapters, &examples, &examples, &cfg, &mut |r| reports.push(r.clone()), &|| {
+        false
+    })
+    .unwrap();
     let after = trainer::evaluate(&model, &adapters, &examples, &cfg).unwrap();
     let last = reports.last().unwrap();
     assert_eq!(last.eval_loss.map(|l| (l - after).abs() < 1e-9), Some(true), "eval at the end");
@@ -313,7 +348,8 @@ impl TrainableModel for Stack {
 fn train_gradient_checkpointing_gives_the_same_gradients() {
     let dev = Device::Cpu;
     let mut rng = Rng::new(2);
-    let config = LoraConfig { r: 4, alpha: 8.0, dropout: 0.2, use_rslora: false, target_modules: vec!["proj".into()] };
+    let config =
+        LoraConfig { r: 4, alpha: 8.0, dropout: 0.2, use_rslora: false, target_modules: vec!["proj".into()] };
     let shared = LoraShared::new(5);
     let mut modules = Vec::new();
     let mut layers = Vec::new();
@@ -321,7 +357,8 @@ fn train_gradient_checkpointing_gives_the_same_gradients() {
         let w = Tensor::from_vec(rng.uniform_vec(DIM * DIM, -0.5, 0.5), (DIM, DIM), &dev).unwrap();
         let b = Tensor::from_vec(rng.uniform_vec(DIM * 4, -0.1, 0.1), (DIM, 4), &dev).unwrap();
         let init = LoraAdapter::init(DIM, DIM, &config, &mut rng, i, shared.clone(), &dev).unwrap();
-        let a = Arc::new(LoraAdapter::from_weights(init.a.as_tensor(), &b, &config, i, shared.clone()).unwrap());
+        let a =
+            Arc::new(LoraAdapter::from_weights(init.a.as_tensor(), &b, &config, i, shared.clone()).unwrap());
         modules.push((format!("layers.{i}.proj"), a.clone()));
         layers.push(LoraLinear { weight: w, bias: None, adapter: Some(a) });
     }
@@ -341,7 +378,8 @@ fn train_gradient_checkpointing_gives_the_same_gradients() {
     let ckpt = TrainConfig { gradient_checkpointing: true, ..TrainConfig::default() };
     let (g1, l1) =
         trainer::window_gradients(&model, &adapters, &vars, &batches, &plain, 4, &|| false).unwrap().unwrap();
-    let (g2, l2) = trainer::window_gradients(&model, &adapters, &vars, &batches, &ckpt, 4, &|| false).unwrap().unwrap();
+    let (g2, l2) =
+        trainer::window_gradients(&model, &adapters, &vars, &batches, &ckpt, 4, &|| false).unwrap().unwrap();
     assert!((l1 - l2).abs() <= 1e-6 * l1);
     for (x, y) in g1.iter().zip(&g2) {
         let d = (x - y).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
@@ -350,6 +388,14 @@ fn train_gradient_checkpointing_gives_the_same_gradients() {
     }
     // The toy without per-layer access refuses instead of silently not checkpointing.
     let (toy_model, toy_adapters) = toy(1, 0.0);
-    let err = trainer::window_gradients(&toy_model, &toy_adapters, &toy_adapters.vars(), &batches, &ckpt, 0, &|| false);
+    let err = trainer::window_gradients(
+        &toy_model,
+        &toy_adapters,
+        &toy_adapters.vars(),
+        &batches,
+        &ckpt,
+        0,
+        &|| false,
+    );
     assert!(err.is_err());
 }

@@ -36,8 +36,12 @@ fn train_adamw_clip_and_linear_schedule_match_torch() {
     )
     .unwrap();
     let total = cfg["total_steps"].as_u64().unwrap();
-    let schedule =
-        Schedule::new(ScheduleKind::Linear, f("lr"), Warmup::Steps(cfg["warmup_steps"].as_u64().unwrap()), total);
+    let schedule = Schedule::new(
+        ScheduleKind::Linear,
+        f("lr"),
+        Warmup::Steps(cfg["warmup_steps"].as_u64().unwrap()),
+        total,
+    );
     let mut worst = 0f64;
     for step in 0..total {
         let mut grads: Vec<Tensor> = (0..2).map(|i| t[&format!("grad.{step}.{i}")].clone()).collect();

@@ -57,7 +57,8 @@ fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
 
 /// The fixture batch as unpadded examples (the trainer pads them again).
 fn examples(fixture: &Path) -> (Vec<Example>, u32) {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(fixture.join("batch.json")).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("batch.json")).unwrap()).unwrap();
     let rows = |k: &str| -> Vec<Vec<i64>> {
         v[k].as_array()
             .unwrap()
@@ -69,7 +70,10 @@ fn examples(fixture: &Path) -> (Vec<Example>, u32) {
     let ex = (0..ids.len())
         .map(|i| {
             let n = mask[i].iter().sum::<i64>() as usize;
-            Example { input_ids: ids[i][..n].iter().map(|&x| x as u32).collect(), labels: labels[i][..n].to_vec() }
+            Example {
+                input_ids: ids[i][..n].iter().map(|&x| x as u32).collect(),
+                labels: labels[i][..n].to_vec(),
+            }
         })
         .collect();
     (ex, v["pad_id"].as_u64().unwrap() as u32)
@@ -99,7 +103,9 @@ fn check_at(name: &str, fixture: &Path) {
     let vars = model.adapters.vars();
     let batch = trainer_batch(&data, pad_id);
     let (grads, loss) =
-        trainer::window_gradients(&model, &model.adapters, &vars, &[batch], &cfg, 0, &|| false).unwrap().unwrap();
+        trainer::window_gradients(&model, &model.adapters, &vars, &[batch], &cfg, 0, &|| false)
+            .unwrap()
+            .unwrap();
     let want_loss = expected["loss"].as_f64().unwrap();
     let loss_err = (loss - want_loss).abs() / want_loss;
     assert!(loss_err <= 1e-4, "{name}: loss {loss} vs PEFT {want_loss}");
@@ -134,12 +140,16 @@ fn check_at(name: &str, fixture: &Path) {
         schedule: ScheduleKind::Linear,
         warmup: Warmup::Steps(train["warmup_steps"].as_u64().unwrap()),
         max_grad_norm: train["max_grad_norm"].as_f64().unwrap(),
-        adamw: AdamWConfig { weight_decay: train["weight_decay"].as_f64().unwrap(), ..AdamWConfig::default() },
+        adamw: AdamWConfig {
+            weight_decay: train["weight_decay"].as_f64().unwrap(),
+            ..AdamWConfig::default()
+        },
         pad_id,
         ..TrainConfig::default()
     };
     let mut losses = Vec::new();
-    trainer::train(&model, &model.adapters, &data, &[], &cfg, &mut |r| losses.push(r.loss), &|| false).unwrap();
+    trainer::train(&model, &model.adapters, &data, &[], &cfg, &mut |r| losses.push(r.loss), &|| false)
+        .unwrap();
     let want: Vec<f64> = expected["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     let mut traj_err = 0f64;
     for (k, (got, want)) in losses.iter().zip(&want).enumerate() {
@@ -157,7 +167,8 @@ fn check_at(name: &str, fixture: &Path) {
     let theirs = peft::load(&fixture.join("trained"), &device).unwrap();
     let mut weight_err = 0f64;
     for (path, w) in &theirs.modules {
-        weight_err = weight_err.max(rel_err(&ours.modules[path].a, &w.a)).max(rel_err(&ours.modules[path].b, &w.b));
+        weight_err =
+            weight_err.max(rel_err(&ours.modules[path].a, &w.a)).max(rel_err(&ours.modules[path].b, &w.b));
     }
     assert!(weight_err <= 1e-3, "{name}: trained adapter rel err {weight_err:e}");
     let dir = std::env::temp_dir().join(format!("tunekit-peft-export-{name}-{}", std::process::id()));
@@ -175,9 +186,16 @@ fn check_at(name: &str, fixture: &Path) {
     let hidden = trained.hidden_states(&Tensor::from_slice(ids, (1, ids.len()), &device).unwrap()).unwrap();
     let logits = hidden.squeeze(0).unwrap().matmul(&trained.lm_head_weight().t().unwrap()).unwrap();
     let logits = tunekit_core::decoder::softcap(&logits, trained.final_logit_softcap()).unwrap();
-    let want_logits = candle_core::safetensors::load(fixture.join("trained_logits.safetensors"), &device).unwrap();
-    let max_diff =
-        (logits - &want_logits["logits"]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let want_logits =
+        candle_core::safetensors::load(fixture.join("trained_logits.safetensors"), &device).unwrap();
+    let max_diff = (logits - &want_logits["logits"])
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(max_diff <= 1e-4, "{name}: logits with PEFT's adapter differ by {max_diff:e}");
 
     // 6. The training session's own LoRA forward (session.rs: unmerged adapters beside frozen
@@ -189,9 +207,10 @@ fn check_at(name: &str, fixture: &Path) {
     let cfg = TrainConfig { pad_id, batch_size: data.len(), lm_head_chunk: 7, ..TrainConfig::default() };
     let vars = session.adapters.vars();
     let batch = trainer_batch(&data, pad_id);
-    let (grads, loss) = trainer::window_gradients(&session, &session.adapters, &vars, &[batch], &cfg, 0, &|| false)
-        .unwrap()
-        .unwrap();
+    let (grads, loss) =
+        trainer::window_gradients(&session, &session.adapters, &vars, &[batch], &cfg, 0, &|| false)
+            .unwrap()
+            .unwrap();
     let session_loss_err = (loss - want_loss).abs() / want_loss;
     assert!(session_loss_err <= 1e-4, "{name}: session loss {loss} vs PEFT {want_loss}");
     let mut session_grad_err = 0f64;
@@ -203,12 +222,19 @@ fn check_at(name: &str, fixture: &Path) {
             session_grad_err = session_grad_err.max(e);
         }
     }
-    let trained = LoraModel::from_peft(base, &peft::load(&fixture.join("trained"), &device).unwrap()).unwrap();
+    let trained =
+        LoraModel::from_peft(base, &peft::load(&fixture.join("trained"), &device).unwrap()).unwrap();
     let hidden = trained.hidden_states(&Tensor::from_slice(ids, (1, ids.len()), &device).unwrap()).unwrap();
     let logits = hidden.squeeze(0).unwrap().matmul(&trained.lm_head_weight().t().unwrap()).unwrap();
     let logits = tunekit_core::decoder::softcap(&logits, trained.final_logit_softcap()).unwrap();
-    let session_diff =
-        (logits - &want_logits["logits"]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let session_diff = (logits - &want_logits["logits"])
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(session_diff <= 1e-4, "{name}: session logits with PEFT's adapter differ by {session_diff:e}");
 
     println!(
@@ -232,7 +258,9 @@ fn directional_fd(model: &LoraDecoder, data: &[Example], grads: &[Tensor], cfg: 
     let saved: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap()).collect();
     let sq = |ts: &[Tensor]| -> f64 {
         ts.iter()
-            .map(|t| t.sqr().unwrap().sum_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap())
+            .map(|t| {
+                t.sqr().unwrap().sum_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+            })
             .sum()
     };
     let theta_norm = sq(&saved).sqrt();
@@ -252,14 +280,20 @@ fn directional_fd(model: &LoraDecoder, data: &[Example], grads: &[Tensor], cfg: 
         let dirs: Vec<Tensor> = grads
             .iter()
             .map(|g| {
-                let s = if seed == 0 { vec![1f32; g.elem_count()] } else { rng.uniform_vec(g.elem_count(), 0.0, 2.0) };
+                let s = if seed == 0 {
+                    vec![1f32; g.elem_count()]
+                } else {
+                    rng.uniform_vec(g.elem_count(), 0.0, 2.0)
+                };
                 (g * Tensor::from_vec(s, g.shape(), g.device()).unwrap()).unwrap()
             })
             .collect();
         let analytic: f64 = grads
             .iter()
             .zip(&dirs)
-            .map(|(g, d)| (g * d).unwrap().sum_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap())
+            .map(|(g, d)| {
+                (g * d).unwrap().sum_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+            })
             .sum();
         // Steps of 0.3% and 0.15% of the parameters' norm, combined by Richardson
         // extrapolation (cancels the O(ε²) error of central differences).

@@ -16,7 +16,10 @@ fn repo() -> PathBuf {
 }
 
 fn python_with_peft() -> bool {
-    Command::new("python3").args(["-c", "import torch, transformers, peft"]).output().is_ok_and(|o| o.status.success())
+    Command::new("python3")
+        .args(["-c", "import torch, transformers, peft"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]

@@ -121,8 +121,9 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// Creates directory `final_dir` atomically: `fill` writes into a temporary sibling, which is
 /// fsynced and renamed into place. An existing `final_dir` is replaced.
 pub fn write_dir_atomic(final_dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let parent =
-        final_dir.parent().ok_or_else(|| TrainError::Config(format!("{} has no parent", final_dir.display())))?;
+    let parent = final_dir
+        .parent()
+        .ok_or_else(|| TrainError::Config(format!("{} has no parent", final_dir.display())))?;
     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     let name = final_dir.file_name().unwrap().to_string_lossy().to_string();
     let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
@@ -163,7 +164,12 @@ pub fn checkpoint_dir(output_dir: &Path, step: u64) -> PathBuf {
 }
 
 /// Saves `checkpoint-<global_step>` atomically and returns its path.
-pub fn save(output_dir: &Path, state: &TrainerState, adapter: &PeftAdapter, optimizer: &AdamW) -> Result<PathBuf> {
+pub fn save(
+    output_dir: &Path,
+    state: &TrainerState,
+    adapter: &PeftAdapter,
+    optimizer: &AdamW,
+) -> Result<PathBuf> {
     let dir = checkpoint_dir(output_dir, state.global_step);
     let (config, weights) = peft::to_bytes(adapter)?;
     let opt = peft::serialize_tensors(optimizer.state_tensors().into_iter().collect())?;
@@ -181,12 +187,15 @@ pub fn save(output_dir: &Path, state: &TrainerState, adapter: &PeftAdapter, opti
 pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
     let state_path = dir.join(STATE_NAME);
     let text = std::fs::read(&state_path).map_err(io_err(&state_path))?;
-    let state: TrainerState =
-        serde_json::from_slice(&text).map_err(|source| TrainError::Json { path: state_path.clone(), source })?;
+    let state: TrainerState = serde_json::from_slice(&text)
+        .map_err(|source| TrainError::Json { path: state_path.clone(), source })?;
     if state.format_version != FORMAT_VERSION {
         return Err(TrainError::BadFile {
             path: state_path,
-            message: format!("checkpoint format {} is not supported (expected {FORMAT_VERSION})", state.format_version),
+            message: format!(
+                "checkpoint format {} is not supported (expected {FORMAT_VERSION})",
+                state.format_version
+            ),
         });
     }
     let adapter = peft::load(dir, device)?;
@@ -329,8 +338,10 @@ mod tests {
             .status()
             .unwrap();
         assert!(!status.success(), "the child must die mid-write");
-        let leftovers: Vec<String> =
-            std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        let leftovers: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
         assert!(
             leftovers.iter().any(|n| n.starts_with(".tmp-checkpoint-9")),
             "the crash left a temp dir: {leftovers:?}"

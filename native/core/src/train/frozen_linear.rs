@@ -46,7 +46,10 @@ impl CustomOp1 for FrozenMatmul {
         let (out_f, in_f) = self.w.dims2()?;
         let dims = xl.dims();
         if dims.last() != Some(&in_f) || !xl.is_contiguous() {
-            candle_core::bail!("frozen-linear: input {:?} does not match weight [{out_f}, {in_f}]", xl.shape())
+            candle_core::bail!(
+                "frozen-linear: input {:?} does not match weight [{out_f}, {in_f}]",
+                xl.shape()
+            )
         }
         let m = xl.shape().elem_count() / in_f;
         let x2 = Layout::contiguous_with_offset((m, in_f), xl.start_offset());
@@ -97,7 +100,8 @@ mod tests {
         let derived = (wv.as_tensor() * 2.0)?;
         for weight in [wv.as_tensor(), &derived] {
             assert!(needs_grad(weight));
-            let g = crate::train::ops::mul_const(&frozen_linear(&x, weight)?, &target)?.sum_all()?.backward()?;
+            let g =
+                crate::train::ops::mul_const(&frozen_linear(&x, weight)?, &target)?.sum_all()?.backward()?;
             assert!(g.get(&wv).is_some(), "a trainable weight is never cut off");
         }
         assert!(!needs_grad(&w));

@@ -159,7 +159,13 @@ impl LoraAdapter {
     }
 
     /// An adapter with given weights (loaded from PEFT, or a fixture).
-    pub fn from_weights(a: &Tensor, b: &Tensor, cfg: &LoraConfig, id: u64, shared: Arc<LoraShared>) -> Result<Self> {
+    pub fn from_weights(
+        a: &Tensor,
+        b: &Tensor,
+        cfg: &LoraConfig,
+        id: u64,
+        shared: Arc<LoraShared>,
+    ) -> Result<Self> {
         let (r, _) = a.dims2()?;
         let (_, rb) = b.dims2()?;
         if r != rb || r != cfg.r {
@@ -200,8 +206,11 @@ impl LoraAdapter {
     /// Inverted dropout mask: 0 with probability p, else 1/(1−p).
     fn dropout_mask(&self, n: usize, device: &Device) -> Result<Tensor> {
         let step = self.shared.micro_step.load(Ordering::Relaxed);
-        let mut rng =
-            Rng::derive(self.shared.seed.load(Ordering::Relaxed), "lora-dropout", step.wrapping_mul(1 << 20) ^ self.id);
+        let mut rng = Rng::derive(
+            self.shared.seed.load(Ordering::Relaxed),
+            "lora-dropout",
+            step.wrapping_mul(1 << 20) ^ self.id,
+        );
         let keep = 1.0 - self.dropout;
         let scale = (1.0 / keep) as f32;
         let mask: Vec<f32> = (0..n).map(|_| if rng.next_f64() < keep { scale } else { 0.0 }).collect();

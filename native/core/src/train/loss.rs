@@ -218,8 +218,12 @@ mod tests {
             assert_close(&g, &want_g, 1e-12)?;
         }
         let f = |h: &Tensor| Ok(lm_head_loss(h, &pos, &tgt, &w, denom, 2, false)?.loss);
-        let analytic =
-            lm_head_loss(&hidden, &pos, &tgt, &w, denom, 2, true)?.loss.backward()?.get(&hidden).unwrap().clone();
+        let analytic = lm_head_loss(&hidden, &pos, &tgt, &w, denom, 2, true)?
+            .loss
+            .backward()?
+            .get(&hidden)
+            .unwrap()
+            .clone();
         let err = assert_close(&analytic, &fd_grad(&f, &hidden, 1e-6)?, 1e-7)?;
         eprintln!("chunked LM-head loss finite-difference max rel err {err:.2e}");
         Ok(())

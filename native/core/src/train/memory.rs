@@ -36,9 +36,14 @@ pub struct MemoryEstimate {
 const F32: u64 = 4;
 
 pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
-    let (hid, inter, layers) = (cfg.hidden_size as u64, cfg.intermediate_size as u64, cfg.num_hidden_layers as u64);
-    let (heads, kv, d, vocab) =
-        (cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64, cfg.vocab_size as u64);
+    let (hid, inter, layers) =
+        (cfg.hidden_size as u64, cfg.intermediate_size as u64, cfg.num_hidden_layers as u64);
+    let (heads, kv, d, vocab) = (
+        cfg.num_attention_heads as u64,
+        cfg.num_key_value_heads as u64,
+        cfg.head_dim as u64,
+        cfg.vocab_size as u64,
+    );
     let (b, s, r) = (shape.batch_size as u64, shape.seq_len as u64, shape.lora_rank as u64);
 
     let per_layer_params = hid * (heads + 2 * kv) * d + heads * d * hid + 3 * hid * inter + 2 * hid;
@@ -59,7 +64,8 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
     // What one layer keeps for backward: norms and residuals, q/k/v/out, scores/probs
     // (several s×s tensors per head), the MLP's gate/up/act/product.
     let tokens = b * s;
-    let per_layer = tokens * (8 * hid + 2 * (heads + 2 * kv) * d + 2 * heads * d + 4 * inter) + 4 * b * heads * s * s;
+    let per_layer =
+        tokens * (8 * hid + 2 * (heads + 2 * kv) * d + 2 * heads * d + 4 * inter) + 4 * b * heads * s * s;
     let activations = if shape.gradient_checkpointing {
         // Layer inputs, plus one layer recomputed with its backward transients.
         layers * tokens * hid + 2 * per_layer
@@ -67,8 +73,9 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
         layers * per_layer + per_layer
     } * F32;
     // Logits, exp and probabilities of one chunk, plus the gathered hidden rows and their grads.
-    let lm_head =
-        (3 * shape.lm_head_chunk.min(shape.batch_size * shape.seq_len).max(1) as u64 * vocab + 2 * tokens * hid) * F32;
+    let lm_head = (3 * shape.lm_head_chunk.min(shape.batch_size * shape.seq_len).max(1) as u64 * vocab
+        + 2 * tokens * hid)
+        * F32;
 
     let sum = weights + lora_state + activations + lm_head;
     MemoryEstimate { weights, lora_state, activations, lm_head, total: sum + sum * 15 / 100 }
@@ -87,8 +94,10 @@ pub fn check_fits(est: &MemoryEstimate, shape: &TrainShape, available: u64) -> R
         return Ok(());
     }
     let gib = |x: u64| x as f64 / (1u64 << 30) as f64;
-    let mut hints =
-        vec!["a smaller batchSize (with gradientAccumulationSteps to keep the effective batch)", "a shorter maxLength"];
+    let mut hints = vec![
+        "a smaller batchSize (with gradientAccumulationSteps to keep the effective batch)",
+        "a shorter maxLength",
+    ];
     if !shape.gradient_checkpointing {
         hints.insert(0, "gradientCheckpointing: true");
     }

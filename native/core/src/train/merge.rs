@@ -58,7 +58,9 @@ pub fn export_merged(model_dir: &Path, adapter: &PeftAdapter, out_dir: &Path) ->
         }
         let missing: Vec<&String> = adapter.modules.keys().filter(|m| !merged.contains(*m)).collect();
         if !missing.is_empty() {
-            return Err(TrainError::Config(format!("the base model has no weights for adapted modules {missing:?}")));
+            return Err(TrainError::Config(format!(
+                "the base model has no weights for adapted modules {missing:?}"
+            )));
         }
         Ok(())
     })

@@ -85,7 +85,9 @@ impl CustomOp1 for ConstBinary {
             candle_core::bail!("{}: input must be contiguous", self.name())
         }
         let (cs, cl) = self.c.storage_and_layout();
-        let Storage::Cpu(cs) = &*cs else { candle_core::bail!("{}: constant is not on the CPU", self.name()) };
+        let Storage::Cpu(cs) = &*cs else {
+            candle_core::bail!("{}: constant is not on the CPU", self.name())
+        };
         fn run<T: candle_core::WithDType + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
             x: &[T],
             c: &[T],

@@ -87,8 +87,9 @@ impl AdamW {
         for i in 0..self.vars.len() {
             for (name, slot) in [("exp_avg", &mut self.exp_avg[i]), ("exp_avg_sq", &mut self.exp_avg_sq[i])] {
                 let key = format!("{name}.{i}");
-                let t =
-                    tensors.get(&key).ok_or_else(|| candle_core::Error::Msg(format!("optimizer state lacks {key}")))?;
+                let t = tensors
+                    .get(&key)
+                    .ok_or_else(|| candle_core::Error::Msg(format!("optimizer state lacks {key}")))?;
                 if t.dims() != self.vars[i].dims() {
                     candle_core::bail!(
                         "optimizer state {key} has shape {:?}, expected {:?}",
@@ -146,7 +147,8 @@ mod tests {
         let mut g = vec![Tensor::from_slice(&[3f32, 0.], 2, &dev)?, Tensor::from_slice(&[4f32], 1, &dev)?];
         let n = clip_grad_norm(&mut g, 1.0)?;
         assert!((n - 5.0).abs() < 1e-6);
-        let after: f32 = g.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()).sum();
+        let after: f32 =
+            g.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()).sum();
         assert!((after.sqrt() - 1.0).abs() < 1e-5);
         let mut small = vec![Tensor::from_slice(&[0.3f32], 1, &dev)?];
         clip_grad_norm(&mut small, 1.0)?;

@@ -68,8 +68,9 @@ pub fn config_json(cfg: &LoraConfig, base_model: Option<&str>) -> Value {
 
 /// Serialises the adapter directory's two files in memory: `(config JSON, safetensors)`.
 pub fn to_bytes(adapter: &PeftAdapter) -> Result<(Vec<u8>, Vec<u8>)> {
-    let config = serde_json::to_vec_pretty(&config_json(&adapter.config, adapter.base_model_name_or_path.as_deref()))
-        .expect("a JSON value always serialises");
+    let config =
+        serde_json::to_vec_pretty(&config_json(&adapter.config, adapter.base_model_name_or_path.as_deref()))
+            .expect("a JSON value always serialises");
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     for (path, w) in &adapter.modules {
         let f32_cpu = |t: &Tensor| t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.contiguous();
@@ -100,7 +101,8 @@ pub fn save(dir: &Path, adapter: &PeftAdapter) -> Result<()> {
 pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
     let cfg_path = dir.join(CONFIG_NAME);
     let text = std::fs::read_to_string(&cfg_path).map_err(io_err(&cfg_path))?;
-    let v: Value = serde_json::from_str(&text).map_err(|source| TrainError::Json { path: cfg_path.clone(), source })?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|source| TrainError::Json { path: cfg_path.clone(), source })?;
     let bad = |message: String| TrainError::BadFile { path: cfg_path.clone(), message };
 
     match v.get("peft_type").and_then(Value::as_str) {
@@ -176,8 +178,10 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
         .map_err(|e| TrainError::BadFile { path: w_path.clone(), message: e.to_string() })?;
     let mut halves: BTreeMap<String, (Option<Tensor>, Option<Tensor>)> = BTreeMap::new();
     for (key, t) in tensors {
-        let bad_key = |m: &str| TrainError::BadFile { path: w_path.clone(), message: format!("tensor {key}: {m}") };
-        let rest = key.strip_prefix(PREFIX).ok_or_else(|| bad_key("expected the prefix base_model.model."))?;
+        let bad_key =
+            |m: &str| TrainError::BadFile { path: w_path.clone(), message: format!("tensor {key}: {m}") };
+        let rest =
+            key.strip_prefix(PREFIX).ok_or_else(|| bad_key("expected the prefix base_model.model."))?;
         let rest = rest
             .strip_suffix(".weight")
             .ok_or_else(|| bad_key("not a LoRA weight (embedding adapters are not supported)"))?;
@@ -199,8 +203,10 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
     }
     let mut modules = BTreeMap::new();
     for (module, pair) in halves {
-        let missing =
-            |which: &str| TrainError::BadFile { path: w_path.clone(), message: format!("{module} has no {which}") };
+        let missing = |which: &str| TrainError::BadFile {
+            path: w_path.clone(),
+            message: format!("{module} has no {which}"),
+        };
         let a = pair.0.ok_or_else(|| missing("lora_A"))?;
         let b = pair.1.ok_or_else(|| missing("lora_B"))?;
         let (ra, _) = a.dims2()?;
@@ -239,10 +245,14 @@ mod tests {
         for p in ["model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"] {
             modules.insert(
                 p.to_string(),
-                AdapterWeights { a: Tensor::randn(0f32, 1., (2, 6), &dev)?, b: Tensor::randn(0f32, 1., (4, 2), &dev)? },
+                AdapterWeights {
+                    a: Tensor::randn(0f32, 1., (2, 6), &dev)?,
+                    b: Tensor::randn(0f32, 1., (4, 2), &dev)?,
+                },
             );
         }
-        let adapter = PeftAdapter { config: cfg.clone(), base_model_name_or_path: Some("tiny".into()), modules };
+        let adapter =
+            PeftAdapter { config: cfg.clone(), base_model_name_or_path: Some("tiny".into()), modules };
         let dir = tmp("roundtrip");
         save(&dir, &adapter)?;
 

@@ -71,9 +71,15 @@ impl Adapters {
         let modules = self
             .modules
             .iter()
-            .map(|(p, a)| (p.clone(), AdapterWeights { a: a.a.as_tensor().clone(), b: a.b.as_tensor().clone() }))
+            .map(|(p, a)| {
+                (p.clone(), AdapterWeights { a: a.a.as_tensor().clone(), b: a.b.as_tensor().clone() })
+            })
             .collect::<BTreeMap<_, _>>();
-        PeftAdapter { config: self.config.clone(), base_model_name_or_path: base_model.map(String::from), modules }
+        PeftAdapter {
+            config: self.config.clone(),
+            base_model_name_or_path: base_model.map(String::from),
+            modules,
+        }
     }
 
     /// Overwrites the weights with those of `adapter` (every module must be present).
@@ -256,7 +262,8 @@ fn window_gradients_inner(
     cancel: &dyn Fn() -> bool,
 ) -> Result<Option<(Vec<Tensor>, f64)>> {
     let denom = batches.iter().map(Batch::scored_tokens).sum::<usize>().max(1) as f64;
-    let mut grads: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
+    let mut grads: Vec<Tensor> =
+        vars.iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
     let mut loss = 0f64;
     for (i, batch) in batches.iter().enumerate() {
         if cancel() {
@@ -267,7 +274,16 @@ fn window_gradients_inner(
         let (pos, tgt) = shifted_targets(&batch.labels);
         let cap = model.final_logit_softcap();
         let head = |hidden: &Tensor| {
-            lm_head_loss_capped(hidden, &pos, &tgt, model.lm_head_weight(), cap, denom, cfg.lm_head_chunk, true)
+            lm_head_loss_capped(
+                hidden,
+                &pos,
+                &tgt,
+                model.lm_head_weight(),
+                cap,
+                denom,
+                cfg.lm_head_chunk,
+                true,
+            )
         };
         let sum = match (cfg.gradient_checkpointing, model.layered()) {
             (false, _) => {
@@ -413,7 +429,8 @@ pub fn train(
             else {
                 // The state is the one after the last completed step: keep it, so a cancel
                 // (Ctrl-C) never loses the steps since the last periodic checkpoint.
-                let saved_here = last_checkpoint.as_ref().is_some_and(|d| checkpoint_step(d) == Some(state.global_step));
+                let saved_here =
+                    last_checkpoint.as_ref().is_some_and(|d| checkpoint_step(d) == Some(state.global_step));
                 if let (true, false, Some(dir)) = (state.global_step > 0, saved_here, &cfg.output_dir) {
                     let adapter = adapters.to_peft(cfg.base_model.as_deref());
                     last_checkpoint = Some(checkpoint::save(dir, &state, &adapter, &opt)?);
@@ -433,12 +450,21 @@ pub fn train(
                 DataPosition { epoch, next_batch: end as u64 }
             };
             state.epoch = state.global_step as f64 / per_epoch as f64;
-            let eval_due =
-                cfg.eval_steps.is_some_and(|n| state.global_step.is_multiple_of(n)) || state.global_step == total;
-            let eval_loss =
-                if eval_due && !valid.is_empty() { Some(evaluate(model, adapters, valid, cfg)?) } else { None };
-            let entry =
-                LogEntry { step: state.global_step, epoch: state.epoch, loss, learning_rate: lr, grad_norm, eval_loss };
+            let eval_due = cfg.eval_steps.is_some_and(|n| state.global_step.is_multiple_of(n))
+                || state.global_step == total;
+            let eval_loss = if eval_due && !valid.is_empty() {
+                Some(evaluate(model, adapters, valid, cfg)?)
+            } else {
+                None
+            };
+            let entry = LogEntry {
+                step: state.global_step,
+                epoch: state.epoch,
+                loss,
+                learning_rate: lr,
+                grad_norm,
+                eval_loss,
+            };
             state.log_history.push(entry);
             let tokens: usize = batches.iter().map(Batch::tokens).sum();
             on_step(&StepReport {
@@ -453,8 +479,8 @@ pub fn train(
                 peak_rss_bytes: peak_rss_bytes(),
                 eval_loss,
             });
-            let save_due =
-                cfg.save_steps.is_some_and(|n| state.global_step.is_multiple_of(n)) || state.global_step == total;
+            let save_due = cfg.save_steps.is_some_and(|n| state.global_step.is_multiple_of(n))
+                || state.global_step == total;
             if let (true, Some(dir)) = (save_due, &cfg.output_dir) {
                 let adapter = adapters.to_peft(cfg.base_model.as_deref());
                 last_checkpoint = Some(checkpoint::save(dir, &state, &adapter, &opt)?);
