@@ -1,5 +1,5 @@
 /**
- * A Gemini tuning job: a `ManagedTuningJob` whose state machine is driven by polling the
+ * A Gemini tuning job: a `RemoteTuningJob` whose state machine is driven by polling the
  * long-running operation (`tunedModels/{id}/operations/{op}`) or, when no operation is at
  * hand, the tuned model itself (`state`, `tuningTask.snapshots`).
  */
@@ -10,17 +10,11 @@ import {
   TuningFailedError,
   UnsupportedOptionError,
 } from "../core/errors.js";
-import { JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
+import { JobStateMachine } from "../core/job-state.js";
 import { poll } from "../core/poll.js";
-import {
-  isTerminalState,
-  type JobEvent,
-  type TunedModel,
-  type TuningSnapshot,
-  type WaitOptions,
-} from "../core/types.js";
+import { isTerminalState, type TuningSnapshot } from "../core/types.js";
 import { grpcCodeName } from "../remote/errors.js";
-import { RemoteJobWatcher } from "../remote/job-watcher.js";
+import { RemoteTuningJob } from "../remote/job-watcher.js";
 import type { GeminiApi } from "./api.js";
 import { progressFromMetadata, progressFromModel } from "./convert.js";
 import { GeminiTunedModel } from "./model.js";
@@ -66,14 +60,13 @@ export class CancelUnsupportedError extends UnsupportedOptionError {
  * const model = await job.wait();
  * ```
  */
-export class GeminiTuningJob extends ManagedTuningJob {
+export class GeminiTuningJob extends RemoteTuningJob {
   /** `tunedModels/{id}`. */
   readonly tunedModelName: string;
   readonly #machine: JobStateMachine;
   readonly #api: GeminiApi;
   readonly #options: WatchOptions;
   #operation: string | undefined;
-  readonly #watcher: RemoteJobWatcher;
   #cancelRequested = false;
 
   /** @internal Built by `GeminiTuner` (`tune`, `getJob`). */
@@ -84,12 +77,16 @@ export class GeminiTuningJob extends ManagedTuningJob {
   ) {
     const machine = new JobStateMachine(target.operation ?? target.tunedModel);
     const self: { job?: GeminiTuningJob } = {};
-    super(machine, () => (self.job as GeminiTuningJob).#cancel());
+    super(
+      machine,
+      () => (self.job as GeminiTuningJob).#cancel(),
+      (signal) => (self.job as GeminiTuningJob).#check(signal),
+      options,
+    );
     self.job = this;
     this.#machine = machine;
     this.#api = api;
     this.#options = options;
-    this.#watcher = new RemoteJobWatcher(machine, (signal) => this.#check(signal), options);
     this.tunedModelName = target.tunedModel;
     this.#operation = target.operation;
   }
@@ -104,30 +101,9 @@ export class GeminiTuningJob extends ManagedTuningJob {
     this.#machine.log(level, message, data);
   }
 
-  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
-    this.#watcher.start();
-    return super.events(options);
-  }
-
-  override wait(options?: WaitOptions): Promise<TunedModel> {
-    this.#watcher.start();
-    return super.wait(options);
-  }
-
-  /** Checks the status once now (whether or not the job is being watched). */
-  async refresh(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
-    if (isTerminalState(this.#machine.state)) return;
-    await this.#check(options.signal);
-  }
-
-  /** Stops polling. `events()`/`wait()` start it again. */
-  detach(): void {
-    this.#watcher.stop();
-  }
-
   /** @internal Applies an operation fetched elsewhere (the create response, a listing). */
   async applyOperation(op: WireOperation, signal?: AbortSignal): Promise<boolean> {
-    this.#watcher.touch();
+    this.markChecked();
     if (op.name && !this.#operation) this.#operation = op.name;
     const progress = progressFromMetadata(op.metadata);
     if (!op.done) {
@@ -165,7 +141,7 @@ export class GeminiTuningJob extends ManagedTuningJob {
 
   /** @internal Applies a tuned model's state (used when no operation is at hand). */
   applyModel(model: WireTunedModel): boolean {
-    this.#watcher.touch();
+    this.markChecked();
     const progress = progressFromModel(model);
     switch (model.state) {
       case "ACTIVE":

@@ -1,8 +1,13 @@
 import { TuningFailedError } from "../core/errors.js";
-import type { JobStateMachine } from "../core/job-state.js";
+import { type JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
 import { poll } from "../core/poll.js";
 import { isRetryableError } from "../core/retry.js";
-import { isTerminalState } from "../core/types.js";
+import {
+  isTerminalState,
+  type JobEvent,
+  type TunedModel,
+  type WaitOptions,
+} from "../core/types.js";
 
 /** How a remote job's status is polled. */
 export interface JobWatchSettings {
@@ -98,5 +103,53 @@ export class RemoteJobWatcher {
   /** Stops polling; `start()` resumes it. The remote job is not affected. */
   stop(): void {
     this.#stop?.abort();
+  }
+}
+
+/**
+ * A `TuningJob` whose state lives on a remote service: listening (`events()`, `wait()`)
+ * starts the background status polling, `refresh()` checks once, `detach()` stops polling.
+ * The Gemini and Vertex jobs extend it with their wire formats.
+ */
+export class RemoteTuningJob extends ManagedTuningJob {
+  readonly #watcher: RemoteJobWatcher;
+  readonly #check: (signal: AbortSignal | undefined) => Promise<boolean>;
+
+  /** `check` reads the status once, applies it, and says whether the job has ended. */
+  constructor(
+    machine: JobStateMachine,
+    cancel: () => Promise<void>,
+    check: (signal: AbortSignal | undefined) => Promise<boolean>,
+    settings: JobWatchSettings,
+  ) {
+    super(machine, cancel);
+    this.#check = check;
+    this.#watcher = new RemoteJobWatcher(machine, check, settings);
+  }
+
+  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
+    this.#watcher.start();
+    return super.events(options);
+  }
+
+  override wait(options?: WaitOptions): Promise<TunedModel> {
+    this.#watcher.start();
+    return super.wait(options);
+  }
+
+  /** Checks the status once now (whether or not the job is being watched). */
+  async refresh(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    if (isTerminalState(this.state())) return;
+    await this.#check(options.signal);
+  }
+
+  /** Stops polling. `events()`/`wait()` start it again. */
+  detach(): void {
+    this.#watcher.stop();
+  }
+
+  /** Records a status read made elsewhere (create, listing), so polling waits an interval. */
+  protected markChecked(): void {
+    this.#watcher.touch();
   }
 }

@@ -1,5 +1,5 @@
 /**
- * A Vertex AI tuning job: a `ManagedTuningJob` driven by polling `GET v1/{name}`.
+ * A Vertex AI tuning job: a `RemoteTuningJob` driven by polling `GET v1/{name}`.
  *
  * What progress Vertex gives, and what it does not: the tuningJobs API reports the job's
  * `state`, its times, `error`, and — once the service has read the data —
@@ -12,16 +12,11 @@
  * parsed stats as `data`) and as `progress().metrics`.
  */
 import { TimeoutError, TuningFailedError } from "../core/errors.js";
-import { JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
+import { JobStateMachine } from "../core/job-state.js";
 import { poll } from "../core/poll.js";
-import {
-  isTerminalState,
-  type JobEvent,
-  type TunedModel,
-  type WaitOptions,
-} from "../core/types.js";
+import { isTerminalState } from "../core/types.js";
 import { grpcCodeName } from "../remote/errors.js";
-import { RemoteJobWatcher } from "../remote/job-watcher.js";
+import { RemoteTuningJob } from "../remote/job-watcher.js";
 import type { VertexApi } from "./api.js";
 import {
   describeDataStats,
@@ -61,24 +56,27 @@ export interface VertexWatchOptions {
  * const model = await job.wait();
  * ```
  */
-export class VertexTuningJob extends ManagedTuningJob {
+export class VertexTuningJob extends RemoteTuningJob {
   readonly #machine: JobStateMachine;
   readonly #api: VertexApi;
   readonly #options: VertexWatchOptions;
   #wire: WireTuningJob;
   #stats: VertexDataStats | undefined;
-  readonly #watcher: RemoteJobWatcher;
 
   /** @internal Built by `VertexTuner` (`tune`, `getJob`). */
   constructor(api: VertexApi, job: WireTuningJob, options: VertexWatchOptions) {
     const machine = new JobStateMachine(job.name ?? "");
     const self: { job?: VertexTuningJob } = {};
-    super(machine, () => (self.job as VertexTuningJob).#cancel());
+    super(
+      machine,
+      () => (self.job as VertexTuningJob).#cancel(),
+      (signal) => (self.job as VertexTuningJob).#check(signal),
+      options,
+    );
     self.job = this;
     this.#machine = machine;
     this.#api = api;
     this.#options = options;
-    this.#watcher = new RemoteJobWatcher(machine, (signal) => this.#check(signal), options);
     this.#wire = job;
     this.apply(job);
   }
@@ -108,30 +106,9 @@ export class VertexTuningJob extends ManagedTuningJob {
     this.#machine.log(level, message, data);
   }
 
-  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
-    this.#watcher.start();
-    return super.events(options);
-  }
-
-  override wait(options?: WaitOptions): Promise<TunedModel> {
-    this.#watcher.start();
-    return super.wait(options);
-  }
-
-  /** Checks the status once now (whether or not the job is being watched). */
-  async refresh(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
-    if (isTerminalState(this.#machine.state)) return;
-    await this.#check(options.signal);
-  }
-
-  /** Stops polling. `events()`/`wait()` start it again. */
-  detach(): void {
-    this.#watcher.stop();
-  }
-
   /** @internal Applies a job fetched elsewhere; true when it reached a terminal state. */
   apply(job: WireTuningJob): boolean {
-    this.#watcher.touch();
+    this.markChecked();
     this.#wire = job;
     const stats = toDataStats(job.tuningDataStats?.supervisedTuningDataStats);
     if (stats && JSON.stringify(stats) !== JSON.stringify(this.#stats)) {

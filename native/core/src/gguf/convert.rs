@@ -108,31 +108,32 @@ fn check_shape(len: usize, rows: usize, cols: usize, n_head: usize) -> Result<us
 /// (`[rows, cols]` row-major, `rows = n_head * head_dim`; a bias is `cols = 1`).
 /// Output row `h*hd + 2i + j` is input row `h*hd + j*hd/2 + i`.
 pub fn permute_qk(data: &[f32], rows: usize, cols: usize, n_head: usize) -> Result<Vec<f32>, String> {
-    let hd = check_shape(data.len(), rows, cols, n_head)?;
-    let half = hd / 2;
-    let mut out = vec![0f32; data.len()];
-    for h in 0..n_head {
-        for i in 0..half {
-            for j in 0..2 {
-                let dst = h * hd + 2 * i + j;
-                let src = h * hd + j * half + i;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
-            }
-        }
-    }
-    Ok(out)
+    interleave_rows(data, rows, cols, n_head, false)
 }
 
 /// GGUF → HF: the inverse of [`permute_qk`].
 pub fn unpermute_qk(data: &[f32], rows: usize, cols: usize, n_head: usize) -> Result<Vec<f32>, String> {
+    interleave_rows(data, rows, cols, n_head, true)
+}
+
+/// Within each head, maps row `j*hd/2 + i` (HF's halves) to row `2i + j` (llama.cpp's
+/// interleaved pairs), or back when `inverse`.
+fn interleave_rows(
+    data: &[f32],
+    rows: usize,
+    cols: usize,
+    n_head: usize,
+    inverse: bool,
+) -> Result<Vec<f32>, String> {
     let hd = check_shape(data.len(), rows, cols, n_head)?;
     let half = hd / 2;
     let mut out = vec![0f32; data.len()];
     for h in 0..n_head {
         for i in 0..half {
             for j in 0..2 {
-                let src = h * hd + 2 * i + j;
-                let dst = h * hd + j * half + i;
+                let interleaved = h * hd + 2 * i + j;
+                let halves = h * hd + j * half + i;
+                let (dst, src) = if inverse { (halves, interleaved) } else { (interleaved, halves) };
                 out[dst * cols..(dst + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
             }
         }
