@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::config::{id_list, DecoderConfig};
 use crate::decoder::Decoder;
 use crate::error::{Error, LoadErrorKind, Result};
+use crate::gguf::{decoder_config, Gguf, GgufTokenizer};
 use crate::tokenizer::TextTokenizer;
 use crate::weights::Weights;
 
@@ -41,14 +42,18 @@ fn token_text(value: Option<&Value>) -> Option<&str> {
 }
 
 impl Model {
-    /// Loads a Hugging Face model directory on the CPU, weights upcast to f32.
+    /// Loads a Hugging Face model directory, or a llama.cpp `.gguf` file, on the CPU with
+    /// weights upcast (dequantised) to f32.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
+        if dir.is_file() && dir.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+            return Self::load_gguf(dir);
+        }
         if !dir.is_dir() {
             return Err(Error::load(
                 LoadErrorKind::NotFound,
                 dir,
-                "not a directory (expected a Hugging Face model directory with config.json)",
+                "not a directory (expected a Hugging Face model directory with config.json, or a .gguf file)",
             ));
         }
         let config_path = dir.join("config.json");
@@ -89,6 +94,21 @@ impl Model {
         let weights = Weights::open(dir, &device)?;
         let decoder = Decoder::load(cfg, &weights, &device)?;
         Ok(Self { dir: dir.to_path_buf(), decoder, tokenizer, eos_token_ids: eos, bos_token_id })
+    }
+
+    /// A GGUF base: configuration and tokenizer from its metadata, weights dequantised and
+    /// converted back to Hugging Face layout (see [`crate::gguf::convert`]).
+    pub fn load_gguf(path: &Path) -> Result<Self> {
+        let g = Gguf::open(path)?;
+        let cfg = decoder_config(&g)?;
+        // Like the directory case: a bad tokenizer fails before the weights are read.
+        let tokenizer = TextTokenizer::from_tokenizer(GgufTokenizer::from_gguf(&g)?.to_hf(path)?);
+        let eos_token_ids = cfg.eos_token_ids.clone();
+        let bos_token_id = cfg.bos_token_id;
+        let device = Device::Cpu;
+        let weights = Weights::from_gguf(&g, &device)?;
+        let decoder = Decoder::load(cfg, &weights, &device)?;
+        Ok(Self { dir: path.to_path_buf(), decoder, tokenizer, eos_token_ids, bos_token_id })
     }
 
     pub fn config(&self) -> &DecoderConfig {

@@ -29,6 +29,11 @@ impl TextTokenizer {
         Ok(Self { inner })
     }
 
+    /// Wraps a tokenizer built elsewhere (e.g. from GGUF metadata).
+    pub fn from_tokenizer(inner: tokenizers::Tokenizer) -> Self {
+        Self { inner }
+    }
+
     /// Token ids for `text`; `add_special_tokens` applies the tokenizer's post-processor
     /// (e.g. the BOS token Llama expects at the start of a prompt).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {

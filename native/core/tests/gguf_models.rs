@@ -26,7 +26,8 @@ mod gguf {
     /// HF checkpoint → GGUF bytes, like convert_hf_to_gguf.py (F32, or Q8_0 for matrices).
     fn to_gguf(dir: &Path, quantise: bool) -> (DecoderConfig, Vec<HfTensor>, Vec<u8>) {
         let cfg = DecoderConfig::from_file(&dir.join("config.json")).unwrap();
-        let arch = cfg.family.model_type();
+        let gemma = cfg.family == tunekit_core::Family::Gemma3;
+        let arch = if gemma { "gemma3" } else { cfg.family.model_type() };
         let k = |s: &str| format!("{arch}.{s}");
         let mut w = Writer::default()
             .kv("general.architecture", Value::String(arch.into()))
@@ -42,6 +43,25 @@ mod gguf {
             .kv(&k("attention.layer_norm_rms_epsilon"), Value::F32(cfg.rms_norm_eps as f32))
             .kv("tokenizer.ggml.bos_token_id", Value::U32(cfg.bos_token_id.unwrap()))
             .kv("tokenizer.ggml.eos_token_id", Value::U32(cfg.eos_token_ids[0]));
+        if gemma {
+            // What convert_hf_to_gguf.py writes for Gemma 3, plus the optional keys a file
+            // needs when it departs from llama.cpp's built-in Gemma 3 defaults.
+            let local = cfg.local_rope.as_ref().unwrap();
+            let pattern = local.layers.iter().position(|s| !s).unwrap() + 1;
+            w = w
+                .kv(&k("attention.sliding_window"), Value::U32(cfg.sliding_window[0].unwrap() as u32))
+                .kv(&k("attention.sliding_window_pattern"), Value::U32(pattern as u32))
+                .kv(&k("rope.freq_base_swa"), Value::F32(local.theta as f32))
+                .kv(&k("attention.scale"), Value::F32(cfg.attn_scale as f32));
+            if let Some(cap) = cfg.final_logit_softcapping {
+                w = w.kv(&k("final_logit_softcapping"), Value::F32(cap as f32));
+            }
+            if let tunekit_core::config::RopeScaling::Linear { factor } = cfg.rope_scaling {
+                w = w
+                    .kv(&k("rope.scaling.type"), Value::String("linear".into()))
+                    .kv(&k("rope.scaling.factor"), Value::F32(factor as f32));
+            }
+        }
         let st = SafetensorsFile::open(dir.join("model.safetensors")).unwrap();
         let mut names: Vec<&String> = st.tensors().keys().collect();
         names.sort();
@@ -57,6 +77,8 @@ mod gguf {
                 let heads =
                     if g.contains(".attn_q.") { cfg.num_attention_heads } else { cfg.num_key_value_heads };
                 permute_qk(&data, rows, cols, heads).unwrap()
+            } else if gemma && g.contains("norm.") {
+                data.iter().map(|w| w + 1.0).collect()
             } else {
                 data.clone()
             };
@@ -84,6 +106,8 @@ mod gguf {
         "qwen2-untied-mqa-f16",
         "qwen3-qknorm",
         "qwen3-tied-mha-bf16",
+        "gemma3-sliding-gqa",
+        "gemma3-legacy-mqa-softcap-bf16",
     ];
 
     #[test]
@@ -93,9 +117,15 @@ mod gguf {
             let path = write_tmp(&bytes, model);
             let g = Gguf::open(&path).unwrap();
             let mut got = decoder_config(&g).unwrap();
-            // GGUF stores eps as f32.
+            // GGUF stores eps, rope bases and scales as f32.
             assert!((got.rms_norm_eps - cfg.rms_norm_eps).abs() < 1e-12, "{model}");
             got.rms_norm_eps = cfg.rms_norm_eps;
+            assert!((got.attn_scale - cfg.attn_scale).abs() < 1e-7, "{model}");
+            got.attn_scale = cfg.attn_scale;
+            if let (Some(a), Some(b)) = (&mut got.final_logit_softcapping, cfg.final_logit_softcapping) {
+                assert!((*a - b).abs() < 1e-6, "{model}");
+                *a = b;
+            }
             assert_eq!(got, cfg, "{model}: config from GGUF metadata differs from config.json");
             let tensors = hf_tensors(&g).unwrap();
             std::fs::remove_file(&path).unwrap();
@@ -104,7 +134,13 @@ mod gguf {
             assert_eq!(tensors.len(), originals.len(), "{model}");
             for ((n, s, d), (on, os, od)) in tensors.iter().zip(&originals) {
                 assert_eq!((n, s), (on, os), "{model}");
-                assert!(d == od, "{model}: {n} differs after the GGUF round trip");
+                if model.starts_with("gemma3") && n.ends_with("norm.weight") {
+                    // (w + 1) - 1 in f32 loses the low bits of small w.
+                    let err = d.iter().zip(od).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                    assert!(err <= 1.2e-7, "{model}: {n} off by {err} after the GGUF round trip");
+                } else {
+                    assert!(d == od, "{model}: {n} differs after the GGUF round trip");
+                }
             }
         }
     }
@@ -290,5 +326,46 @@ mod gguf {
         t.model = "llama".into();
         let e = t.to_hf(Path::new("t.gguf")).unwrap_err();
         assert_eq!(e.load_kind(), Some(tunekit_core::LoadErrorKind::InvalidTokenizer));
+    }
+}
+
+/// Opt-in: the real Gemma 3 270M GGUF (`TUNEKIT_GEMMA_GGUF=/path/gemma-3-270m-q4_k_m.gguf`)
+/// loads through `Model::load`, and its logits and greedy continuations equal transformers'
+/// (`scripts/fixtures/make_gemma_reference.py`, which loads the same file).
+#[test]
+fn real_gemma3_gguf_matches_transformers() {
+    let Some(path) = std::env::var_os("TUNEKIT_GEMMA_GGUF") else {
+        eprintln!("skipped: set TUNEKIT_GEMMA_GGUF to the Gemma 3 270M GGUF to compare it with transformers");
+        return;
+    };
+    let reference = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test/fixtures/gguf/gemma3-270m-reference.json");
+    let want: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
+    let start = std::time::Instant::now();
+    let model = tunekit_core::Model::load(std::path::Path::new(&path)).unwrap();
+    eprintln!("loaded {} in {:.1?}", path.to_string_lossy(), start.elapsed());
+    assert_eq!(model.config().family, tunekit_core::Family::Gemma3);
+    let u32s = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    };
+    for row in want["rows"].as_array().unwrap() {
+        let prompt = row["prompt"].as_str().unwrap();
+        let ids = model.tokenizer.encode(prompt, true).unwrap();
+        assert_eq!(ids, u32s(&row["ids"]), "prompt ids of {prompt:?}");
+        let logits = model.decoder.logits(&ids).unwrap();
+        let last: Vec<f32> = logits.get(ids.len() - 1).unwrap().to_vec1().unwrap();
+        let mut err = 0f32;
+        for (id, value) in u32s(&row["top_ids"]).iter().zip(row["top_logits"].as_array().unwrap()) {
+            err = err.max((last[*id as usize] - value.as_f64().unwrap() as f32).abs());
+        }
+        let opts = tunekit_core::GenerateOptions {
+            max_new_tokens: row["greedy"].as_array().unwrap().len(),
+            eos_token_ids: Some(vec![]),
+            ..Default::default()
+        };
+        let out = model.generate(&ids, &opts, &|| false, &mut |_| {}).unwrap();
+        eprintln!("{prompt:?}: max |Δlogit| over the top 64 = {err:.2e}; greedy {:?}", out.text);
+        assert!(err < 2e-3, "{prompt:?}: logits differ from transformers by {err}");
+        assert_eq!(out.token_ids, u32s(&row["greedy"]), "greedy continuation of {prompt:?}");
     }
 }

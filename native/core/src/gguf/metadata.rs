@@ -3,7 +3,7 @@
 //! Keys follow gguf-py's `constants.py`: `general.architecture` names the arch, and
 //! hyperparameters live under `{arch}.…` (`block_count`, `embedding_length`, …).
 
-use crate::config::{Activation, DecoderConfig, Family, RopeScaling};
+use crate::config::{Activation, DecoderConfig, Family, LocalRope, RopeScaling};
 use crate::error::{Error, LoadErrorKind, Result};
 use crate::gguf::reader::{Array, Gguf, Value};
 
@@ -28,6 +28,12 @@ pub struct Hparams {
     pub sliding_window: Option<usize>,
     pub vocab_size: Option<usize>,
     pub final_logit_softcapping: Option<f64>,
+    /// `{arch}.attention.sliding_window_pattern`: every n-th layer is global (Gemma 3).
+    pub sliding_window_pattern: Option<usize>,
+    /// `{arch}.rope.freq_base_swa`: the rope base of sliding-window layers (Gemma 3).
+    pub rope_freq_base_swa: Option<f64>,
+    /// `{arch}.attention.scale`: the attention score scale, when not `key_length^-0.5`.
+    pub attention_scale: Option<f64>,
 }
 
 fn err(g: &Gguf, kind: LoadErrorKind, message: String) -> Error {
@@ -111,6 +117,9 @@ impl Hparams {
             sliding_window: opt_usize(g, &k("attention.sliding_window"))?,
             vocab_size: opt_usize(g, &k("vocab_size"))?,
             final_logit_softcapping: opt_f64(g, &k("final_logit_softcapping"))?,
+            sliding_window_pattern: opt_usize(g, &k("attention.sliding_window_pattern"))?,
+            rope_freq_base_swa: opt_f64(g, &k("rope.freq_base_swa"))?,
+            attention_scale: opt_f64(g, &k("attention.scale"))?,
             architecture: arch,
         })
     }
@@ -133,6 +142,8 @@ pub struct GgufTokenizer {
     pub unknown_token_id: Option<u32>,
     pub add_bos_token: Option<bool>,
     pub add_eos_token: Option<bool>,
+    /// SentencePiece's dummy prefix (a `▁` before the text); llama.cpp assumes true if absent.
+    pub add_space_prefix: Option<bool>,
     pub chat_template: Option<String>,
 }
 
@@ -185,6 +196,7 @@ impl GgufTokenizer {
             unknown_token_id: id("tokenizer.ggml.unknown_token_id")?,
             add_bos_token: opt_bool(g, "tokenizer.ggml.add_bos_token")?,
             add_eos_token: opt_bool(g, "tokenizer.ggml.add_eos_token")?,
+            add_space_prefix: opt_bool(g, "tokenizer.ggml.add_space_prefix")?,
             chat_template: opt_str(g, "tokenizer.chat_template")?.map(str::to_string),
             model,
             tokens,
@@ -196,23 +208,30 @@ impl GgufTokenizer {
 }
 
 /// Builds the decoder configuration for a GGUF base. Supports the `llama` (also Mistral),
-/// `qwen2` and `qwen3` architectures; others (`gemma3` until the decoder grows a Gemma
-/// family) are `UnsupportedArchitecture`.
+/// `qwen2`, `qwen3` and `gemma3` architectures; others are `UnsupportedArchitecture`.
+///
+/// Gemma 3 follows llama.cpp where the file is silent: every 6th layer is global (the
+/// others slide), sliding layers use rope base 10000 without scaling, and scores are scaled
+/// by `key_length^-0.5` (by `(embedding_length / head_count)^-0.5` for the 62-layer 27B).
+/// `attention.sliding_window_pattern`, `rope.freq_base_swa` and `attention.scale` override
+/// those defaults when present.
 pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
     let h = Hparams::from_gguf(g)?;
     let invalid = |m: String| err(g, LoadErrorKind::InvalidConfig, m);
-    let family = match h.architecture.as_str() {
-        "llama" => Family::Llama,
-        "qwen2" => Family::Qwen2,
-        "qwen3" => Family::Qwen3,
-        other => {
-            return Err(err(
+    let family =
+        match h.architecture.as_str() {
+            "llama" => Family::Llama,
+            "qwen2" => Family::Qwen2,
+            "qwen3" => Family::Qwen3,
+            "gemma3" => Family::Gemma3,
+            other => return Err(err(
                 g,
                 LoadErrorKind::UnsupportedArchitecture,
-                format!("GGUF architecture `{other}` is not supported; supported: llama, qwen2, qwen3"),
-            ))
-        }
-    };
+                format!(
+                    "GGUF architecture `{other}` is not supported; supported: llama, qwen2, qwen3, gemma3"
+                ),
+            )),
+        };
     if h.embedding_length == 0
         || h.head_count == 0
         || h.head_count_kv == 0
@@ -294,11 +313,52 @@ pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
         Family::Qwen2 => (true, false),
         _ => (has("blk.0.attn_q.bias"), has("blk.0.attn_output.bias")),
     };
+    let gemma = family == Family::Gemma3;
     let default_theta = match family {
-        Family::Qwen2 | Family::Qwen3 => 1_000_000.0,
+        Family::Qwen2 | Family::Qwen3 | Family::Gemma3 => 1_000_000.0,
         _ => 10_000.0,
     };
-    let eos = opt_u32(g, "tokenizer.ggml.eos_token_id")?;
+    let positive = |key: &str, v: Option<f64>| -> Result<Option<f64>> {
+        match v {
+            Some(x) if !(x > 0.0 && x.is_finite()) => {
+                Err(invalid(format!("`{key}` must be positive, got {x}")))
+            }
+            _ => Ok(v),
+        }
+    };
+    let (sliding_window, local_rope, attn_scale) = if gemma {
+        let pattern = h.sliding_window_pattern.unwrap_or(6);
+        if pattern == 0 || h.sliding_window == Some(0) {
+            return Err(invalid("sliding_window and sliding_window_pattern must be positive".into()));
+        }
+        let sliding: Vec<bool> = (0..h.block_count).map(|i| (i + 1) % pattern != 0).collect();
+        let windows = sliding.iter().map(|&s| if s { h.sliding_window } else { None }).collect();
+        let theta = positive("rope.freq_base_swa", h.rope_freq_base_swa)?.unwrap_or(10_000.0);
+        let local = LocalRope { theta, scaling: RopeScaling::None, layers: sliding };
+        let scale = match positive("attention.scale", h.attention_scale)? {
+            Some(s) => s,
+            // llama.cpp recognises Gemma 3 27B by its 62 layers; its query_pre_attn_scalar is
+            // hidden / heads rather than head_dim.
+            None if h.block_count == 62 => 1.0 / ((h.embedding_length / h.head_count) as f64).sqrt(),
+            None => 1.0 / (head_dim as f64).sqrt(),
+        };
+        (windows, Some(local), scale)
+    } else {
+        let scale = positive("attention.scale", h.attention_scale)?.unwrap_or(1.0 / (head_dim as f64).sqrt());
+        // llama.cpp runs llama/qwen2/qwen3 GGUFs with full attention on every layer.
+        (vec![None; h.block_count], None, scale)
+    };
+    let softcap = if gemma { positive("final_logit_softcapping", h.final_logit_softcapping)? } else { None };
+    // Instruction-tuned GGUFs name their end-of-turn token separately (`<end_of_turn>`,
+    // `<|im_end|>`); generation must stop on it as well as on EOS.
+    let mut eos: Vec<u32> = Vec::new();
+    for key in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
+        if let Some(id) = opt_u32(g, key)? {
+            if !eos.contains(&id) {
+                eos.push(id);
+            }
+        }
+    }
     Ok(DecoderConfig {
         family,
         hidden_size: h.embedding_length,
@@ -316,18 +376,18 @@ pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
         qkv_bias,
         o_bias,
         mlp_bias: has("blk.0.ffn_up.bias"),
-        qk_norm: family == Family::Qwen3,
-        norm_weight_offset: false,
-        activation: Activation::Silu,
-        embed_scale: None,
-        attn_scale: 1.0 / (head_dim as f64).sqrt(),
-        // llama.cpp runs llama/qwen2/qwen3 GGUFs with full attention on every layer.
-        sliding_window: vec![None; h.block_count],
-        // Gemma 3 (the only family using these) is not read from GGUF yet.
-        local_rope: None,
-        sandwich_norms: false,
-        final_logit_softcapping: None,
+        qk_norm: matches!(family, Family::Qwen3 | Family::Gemma3),
+        // Weights come back in HF form (convert.rs subtracts the +1 GGUF folds into Gemma's
+        // norms), so the decoder applies (1 + w) as it does for safetensors.
+        norm_weight_offset: gemma,
+        activation: if gemma { Activation::GeluTanh } else { Activation::Silu },
+        embed_scale: gemma.then(|| (h.embedding_length as f64).sqrt()),
+        attn_scale,
+        sliding_window,
+        local_rope,
+        sandwich_norms: gemma,
+        final_logit_softcapping: softcap,
         bos_token_id: opt_u32(g, "tokenizer.ggml.bos_token_id")?,
-        eos_token_ids: eos.into_iter().collect(),
+        eos_token_ids: eos,
     })
 }
