@@ -69,6 +69,7 @@ export {
   type ModelTemplateFiles,
   PLAIN_TEMPLATE,
   type RenderedExample,
+  modelTemplateFiles,
   readModelTemplateFiles,
   renderChat,
   renderExample,

@@ -16,7 +16,7 @@ import {
 
 /** Architecture facts read from `config.json` (plus EOS ids from the generation config). */
 export interface LocalModelConfig {
-  /** `llama`, `mistral`, `qwen2` or `qwen3`. */
+  /** `llama`, `mistral`, `qwen2`, `qwen3` or `gemma3_text`. */
   modelType: string;
   hiddenSize: number;
   intermediateSize: number;
@@ -31,6 +31,9 @@ export interface LocalModelConfig {
   bosTokenId: number | undefined;
   /** Union of config.json, generation_config.json and tokenizer_config.json EOS tokens. */
   eosTokenIds: readonly number[];
+  /** The chat template stored in a GGUF base (`tokenizer.chat_template`), if any. Model
+   * directories keep theirs in tokenizer_config.json. */
+  chatTemplate: string | undefined;
 }
 
 /** Options for {@link loadModel}. */
@@ -197,6 +200,7 @@ export class LocalModel {
       ropeTheta: c.ropeTheta,
       bosTokenId: c.bosTokenId ?? undefined,
       eosTokenIds: Object.freeze([...c.eosTokenIds]),
+      chatTemplate: c.chatTemplate ?? undefined,
     });
   }
 
@@ -439,7 +443,9 @@ function startGeneration(
 
 /**
  * Loads a Hugging Face model directory (config.json, safetensors weights — single or
- * sharded —, tokenizer.json) with the native core. The addon is loaded on first use; if
+ * sharded —, tokenizer.json) or a llama.cpp GGUF file with the native core. A GGUF's
+ * weights are dequantised to f32 (F32, F16, BF16, Q4_0–Q8_0 and Q2_K–Q6_K are read), its
+ * tokenizer is rebuilt from the file's metadata. The addon is loaded on first use; if
  * it is not built this throws `NativeLoadError` explaining how to build it.
  *
  * Supported: Llama family (Llama 2/3 incl. llama3 rope scaling, SmolLM2, Mistral,
@@ -455,6 +461,7 @@ function startGeneration(
  * import { loadModel } from "tunekit/local";
  *
  * const model = await loadModel("./models/Qwen2.5-0.5B-Instruct");
+ * // or: await loadModel("./gemma-3-270m-q4_k_m.gguf")
  * const { text } = await model.generate("The capital of France is", { maxNewTokens: 5 });
  * ```
  */

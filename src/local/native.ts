@@ -28,6 +28,8 @@ export interface NativeModelConfig {
   ropeTheta: number;
   bosTokenId?: number | null;
   eosTokenIds: number[];
+  /** A GGUF base's `tokenizer.chat_template`; absent for model directories. */
+  chatTemplate?: string | null;
 }
 
 /** @internal */

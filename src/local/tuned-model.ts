@@ -157,9 +157,10 @@ export class LocalTunedModel implements TunedModel {
     let template = await findTemplate(absolute);
     if (template === undefined && options.template !== undefined) {
       const base = await resolveModel(baseModel, options.hub ?? {});
-      if (base.kind !== "gguf") {
-        template = resolveTemplate(options.template, await readModelTemplateFiles(base.path));
-      }
+      // A GGUF keeps its chat template inside the file; reading it means loading the
+      // model, so only explicit templates are resolved here (tunekit.json covers the rest).
+      const files = base.kind === "gguf" ? {} : await readModelTemplateFiles(base.path);
+      template = resolveTemplate(options.template, files);
     }
     if (template === undefined) {
       throw new ModelLoadError(
@@ -171,14 +172,6 @@ export class LocalTunedModel implements TunedModel {
       );
     }
     const resolved = await resolveModel(baseModel, options.hub ?? {});
-    if (resolved.kind === "gguf") {
-      throw new ModelLoadError(
-        `base model ${baseModel} is a GGUF file; adapters need a safetensors model`,
-        {
-          path: resolved.path,
-        },
-      );
-    }
     const info: Partial<TunedModelInfo> = { ...options.info };
     if (info.snapshots === undefined) {
       const snapshots = await readSnapshots(absolute);

@@ -56,7 +56,7 @@ import {
   type NativeTrainSequence,
 } from "./native-train.js";
 import { createLocalProfile } from "./profile.js";
-import { readModelTemplateFiles } from "./prompt/chat.js";
+import { modelTemplateFiles } from "./prompt/chat.js";
 import { loadTemplate, saveTemplate } from "./prompt/store.js";
 import {
   resolveTemplate,
@@ -399,16 +399,10 @@ export class LocalTuner implements Tuner {
     const hubOptions: ResolveModelOptions = { ...this.#options.hub };
     if (signal) hubOptions.signal = signal;
     const resolved = await resolveModel(request.baseModel, hubOptions);
-    if (resolved.kind === "gguf") {
-      throw new ModelLoadError(
-        `base model ${request.baseModel} is a GGUF file; training needs a safetensors model directory`,
-        { path: resolved.path },
-      );
-    }
     // Loaded once: tokenized here, then trained by the native core with the same weights.
     const handle = await loadHandle(resolved.path, signal);
     const model = new LocalModel(resolved.path, handle);
-    const template = resolveTemplate(local.template, await readModelTemplateFiles(resolved.path));
+    const template = resolveTemplate(local.template, await modelTemplateFiles(model));
     const maxLength =
       local.maxLength ?? Math.min(LOCAL_DEFAULTS.maxLength, model.config.maxPositionEmbeddings);
     if (maxLength > model.config.maxPositionEmbeddings) {

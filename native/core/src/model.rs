@@ -20,6 +20,9 @@ pub struct Model {
     /// instruction-tuned checkpoints often list their end-of-turn token in only one of them.
     pub eos_token_ids: Vec<u32>,
     pub bos_token_id: Option<u32>,
+    /// The GGUF's `tokenizer.chat_template` (a model directory keeps its template in
+    /// tokenizer_config.json, which the JS side reads itself).
+    pub chat_template: Option<String>,
 }
 
 fn read_json(path: &Path) -> Result<Option<Value>> {
@@ -93,7 +96,7 @@ impl Model {
         let device = Device::Cpu;
         let weights = Weights::open(dir, &device)?;
         let decoder = Decoder::load(cfg, &weights, &device)?;
-        Ok(Self { dir: dir.to_path_buf(), decoder, tokenizer, eos_token_ids: eos, bos_token_id })
+        Ok(Self { dir: dir.to_path_buf(), decoder, tokenizer, eos_token_ids: eos, bos_token_id, chat_template: None })
     }
 
     /// A GGUF base: configuration and tokenizer from its metadata, weights dequantised and
@@ -102,13 +105,15 @@ impl Model {
         let g = Gguf::open(path)?;
         let cfg = decoder_config(&g)?;
         // Like the directory case: a bad tokenizer fails before the weights are read.
-        let tokenizer = TextTokenizer::from_tokenizer(GgufTokenizer::from_gguf(&g)?.to_hf(path)?);
+        let gguf_tokenizer = GgufTokenizer::from_gguf(&g)?;
+        let tokenizer = TextTokenizer::from_tokenizer(gguf_tokenizer.to_hf(path)?);
+        let chat_template = gguf_tokenizer.chat_template;
         let eos_token_ids = cfg.eos_token_ids.clone();
         let bos_token_id = cfg.bos_token_id;
         let device = Device::Cpu;
         let weights = Weights::from_gguf(&g, &device)?;
         let decoder = Decoder::load(cfg, &weights, &device)?;
-        Ok(Self { dir: path.to_path_buf(), decoder, tokenizer, eos_token_ids, bos_token_id })
+        Ok(Self { dir: path.to_path_buf(), decoder, tokenizer, eos_token_ids, bos_token_id, chat_template })
     }
 
     pub fn config(&self) -> &DecoderConfig {

@@ -329,6 +329,42 @@ mod gguf {
     }
 }
 
+/// A tiny random Gemma 3 written as llama.cpp writes Gemma 3 GGUFs (norms +1, Q8_0/Q5_0
+/// matrices, SentencePiece vocabulary, no tunekit-only keys) loads through `Model::load` and
+/// computes what transformers computes after loading the same file
+/// (`scripts/fixtures/make_spm_fixtures.py`).
+#[test]
+fn tiny_gemma3_gguf_matches_transformers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures/gguf");
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tiny-gemma3-expected.json")).unwrap()).unwrap();
+    let model = tunekit_core::Model::load(dir.join("tiny-gemma3.gguf")).unwrap();
+    let cfg = model.config();
+    assert_eq!(cfg.family, tunekit_core::Family::Gemma3);
+    assert_eq!(cfg.sliding_window, [Some(8), Some(8), Some(8), Some(8), Some(8), None]);
+    assert!(cfg.tie_word_embeddings && cfg.norm_weight_offset && cfg.sandwich_norms);
+    let u32s = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    };
+    let ids = u32s(&want["ids"]);
+    let got: Vec<Vec<f32>> = model.decoder.logits(&ids).unwrap().to_vec2().unwrap();
+    let mut err = 0f32;
+    for (row, expected) in got.iter().zip(want["logits"].as_array().unwrap()) {
+        for (a, b) in row.iter().zip(expected.as_array().unwrap()) {
+            err = err.max((a - b.as_f64().unwrap() as f32).abs());
+        }
+    }
+    eprintln!("tiny gemma3 GGUF: max |Δlogit| vs transformers = {err:.2e}");
+    assert!(err < 1e-4, "logits differ from transformers by {err}");
+    let opts = tunekit_core::GenerateOptions {
+        max_new_tokens: 12,
+        eos_token_ids: Some(vec![]),
+        ..Default::default()
+    };
+    let out = model.generate(&u32s(&want["greedy_prompt"]), &opts, &|| false, &mut |_| {}).unwrap();
+    assert_eq!(out.token_ids, u32s(&want["greedy"]));
+}
+
 /// Opt-in: the real Gemma 3 270M GGUF (`TUNEKIT_GEMMA_GGUF=/path/gemma-3-270m-q4_k_m.gguf`)
 /// loads through `Model::load`, and its logits and greedy continuations equal transformers'
 /// (`scripts/fixtures/make_gemma_reference.py`, which loads the same file).

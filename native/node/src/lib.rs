@@ -96,6 +96,8 @@ pub struct NativeModelConfig {
     pub rope_theta: f64,
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
+    /// A GGUF base's `tokenizer.chat_template`; None for model directories.
+    pub chat_template: Option<String>,
 }
 
 #[napi(object)]
@@ -259,6 +261,7 @@ impl NativeModel {
             rope_theta: c.rope_theta,
             bos_token_id: self.inner.bos_token_id,
             eos_token_ids: self.inner.eos_token_ids.clone(),
+            chat_template: self.inner.chat_template.clone(),
         }
     }
 

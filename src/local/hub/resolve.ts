@@ -64,7 +64,7 @@ export type ResolvedModel =
       weights: readonly string[];
     }
   | {
-      /** A GGUF file; checked for its magic only (loading lands with GGUF support). */
+      /** A llama.cpp GGUF file (checked for its magic here; the native core parses it). */
       kind: "gguf";
       path: string;
     }

@@ -23,6 +23,34 @@ export interface ModelTemplateFiles {
   specialTokensMap?: Record<string, unknown>;
 }
 
+/** What {@link modelTemplateFiles} needs of a loaded model. */
+export interface TemplateSourceModel {
+  readonly path: string;
+  readonly config: {
+    readonly bosTokenId: number | undefined;
+    readonly eosTokenIds: readonly number[];
+    readonly chatTemplate: string | undefined;
+  };
+  detokenize(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): string;
+}
+
+/**
+ * The template sources of a loaded base: a model directory's files, or what a GGUF file
+ * stores in its metadata (`tokenizer.chat_template` and the BOS/EOS tokens).
+ */
+export async function modelTemplateFiles(model: TemplateSourceModel): Promise<ModelTemplateFiles> {
+  if (!/\.gguf$/i.test(model.path)) return readModelTemplateFiles(model.path);
+  const tokenizerConfig: Record<string, unknown> = {};
+  const text = (id: number | undefined) =>
+    id === undefined ? undefined : model.detokenize([id], { skipSpecialTokens: false });
+  const bos = text(model.config.bosTokenId);
+  const eos = text(model.config.eosTokenIds[0]);
+  if (bos) tokenizerConfig.bos_token = bos;
+  if (eos) tokenizerConfig.eos_token = eos;
+  if (model.config.chatTemplate !== undefined) tokenizerConfig.chat_template = model.config.chatTemplate;
+  return { tokenizerConfig };
+}
+
 async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
   let text: string;
   try {

