@@ -49,16 +49,20 @@ if (!args.model) {
 }
 const modelPath = args.model;
 const outputDir =
-  args.out ?? join(root, "runs", `gemma-increment-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+  args.out ??
+  join(root, "runs", `gemma-increment-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 
 async function evaluate(answer: (input: string) => Promise<string>, examples: readonly Example[]) {
   let correct = 0;
   const shown: string[] = [];
   for (const [i, { input, output }] of examples.entries()) {
-    const got = (await answer(input)).trim();
+    // Scored on the first line: a base model that answers and then rambles on still counts.
+    const got = (await answer(input)).trim().split("\n")[0]?.trim() ?? "";
     if (got === output) correct++;
     if (i < Number(args.show))
-      shown.push(`  ${got === output ? "✓" : "✗"} ${input} → ${got.replace(/\n/g, "⏎").slice(0, 60)}`);
+      shown.push(
+        `  ${got === output ? "✓" : "✗"} ${input} → ${got.replace(/\n/g, "⏎").slice(0, 60)}`,
+      );
   }
   return { accuracy: correct / examples.length, correct, shown };
 }
@@ -99,11 +103,14 @@ async function main(): Promise<void> {
     },
     local: { outputDir, seed: 7, lora: { rank: Number(args.rank), alpha: 2 * Number(args.rank) } },
   });
-  console.log(`\nTuning (${args.epochs} epochs, batch ${args["batch-size"]}, lr ${args["learning-rate"]}) …`);
+  console.log(
+    `\nTuning (${args.epochs} epochs, batch ${args["batch-size"]}, lr ${args["learning-rate"]}) …`,
+  );
   let tokensPerSecond = 0;
   let peakRssBytes = 0;
   for await (const event of job.events()) {
-    if (event.type === "log" && event.level === "warning") console.log(`  warning: ${event.message}`);
+    if (event.type === "log" && event.level === "warning")
+      console.log(`  warning: ${event.message}`);
     if (event.type !== "progress") continue;
     const { completedSteps, totalSteps, snapshots, metrics } = event.progress;
     if (metrics?.tokensPerSecond) tokensPerSecond = metrics.tokensPerSecond;
@@ -122,7 +129,12 @@ async function main(): Promise<void> {
   console.log(`\nAfter tuning: ${after.correct}/${heldOut.length} held-out answers exactly right`);
   console.log(after.shown.join("\n"));
   const snapshots = job.progress().snapshots;
-  console.log(`Loss: ${sparkline(snapshots.map((s) => s.meanLoss), 50)}`);
+  console.log(
+    `Loss: ${sparkline(
+      snapshots.map((s) => s.meanLoss),
+      50,
+    )}`,
+  );
   console.log(`Adapter (PEFT format): ${tuned.name}`);
 
   const wallSeconds = (performance.now() - started) / 1000;

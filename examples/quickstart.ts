@@ -4,7 +4,7 @@
  * and compare held-out answers before and after tuning.
  *
  *   npm ci && npm run quickstart                                  # the embedded demo model, offline
- *   npm run quickstart -- --model ./models/SmolLM2-135M-Instruct  # any supported model dir or hub id
+ *   npm run quickstart -- --model ./models/SmolLM2-135M-Instruct  # any supported model dir, GGUF or hub id
  *   npm run quickstart -- --epochs 2 --learning-rate 5e-4 --out runs/mine
  *
  * The default model (models/demo-counting) is a 1.7M-parameter demo that knows how to count
@@ -26,7 +26,7 @@ import {
   inferencePrompt,
   LocalTuner,
   loadModel,
-  readModelTemplateFiles,
+  modelTemplateFiles,
   resolveModel,
   resolveTemplate,
   type TemplateDescriptor,
@@ -82,12 +82,8 @@ async function main(): Promise<void> {
 
   // Before tuning: the base model, prompted exactly as the tuned model will be.
   const resolved = await resolveModel(args.model);
-  if (resolved.kind === "gguf") throw new Error("GGUF base models are not supported yet");
-  const template: TemplateDescriptor = resolveTemplate(
-    "auto",
-    await readModelTemplateFiles(resolved.path),
-  );
   const base = await loadModel(resolved.path);
+  const template: TemplateDescriptor = resolveTemplate("auto", await modelTemplateFiles(base));
   const baseAnswer = async (input: string) => {
     const prompt = inferencePrompt(tokenizerFromModel(base), template, input);
     const { text } = await base.generate(prompt.promptIds, {

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -112,7 +113,12 @@ def train(args: argparse.Namespace) -> int:
     tokens = sum(len(s) for s in seqs)
 
     t = time.perf_counter()
-    model = transformers.AutoModelForCausalLM.from_pretrained(args.model_dir, dtype=torch.float32)
+    if args.model_dir.endswith(".gguf"):
+        # transformers dequantises a GGUF to f32 itself, as the native side does.
+        folder, name = os.path.split(os.path.abspath(args.model_dir))
+        model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    else:
+        model = transformers.AutoModelForCausalLM.from_pretrained(args.model_dir, dtype=torch.float32)
     load_s = time.perf_counter() - t
     rss_after_load = status_kib("VmRSS")
     model.config.use_cache = False
@@ -212,6 +218,7 @@ def main() -> int:
     d.add_argument("file")
     d.add_argument("--sequences", type=int, default=64)
     d.add_argument("--length", type=int, default=128)
+    d.add_argument("--vocab", type=int, default=CONFIG["vocab_size"])
     t = sub.add_parser("train")
     t.add_argument("model_dir")
     t.add_argument("data")
@@ -226,7 +233,7 @@ def main() -> int:
     if args.cmd == "write-model":
         return write_model(args.dir, args.tokenizer_json)
     if args.cmd == "write-data":
-        return write_data(args.file, args.sequences, args.length, CONFIG["vocab_size"])
+        return write_data(args.file, args.sequences, args.length, args.vocab)
     return train(args)
 
 

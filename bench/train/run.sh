@@ -5,7 +5,10 @@
 #   bench/train/run.sh                     # threads "1 2", 64 sequences x 128 tokens, batch 4
 #   THREADS="1" REPEATS=2 SEQUENCES=64 LENGTH=128 BATCH=4 DROPOUT=0 bench/train/run.sh
 #
-# Env: THREADS (list), REPEATS (runs of each side per thread count, alternating order),
+#   MODEL=/path/gemma-3-270m-q4_k_m.gguf VOCAB=262144 SEQUENCES=16 LENGTH=256 THREADS=2 bench/train/run.sh
+#
+# Env: MODEL (a model directory or .gguf; default: the random SmolLM2-135M-shaped model), VOCAB
+# (the model's vocabulary size, for the random data), THREADS (list), REPEATS (runs of each side per thread count, alternating order),
 # SEQUENCES, LENGTH, BATCH, DROPOUT, CHECKPOINTING=1 (both sides), PROFILE_STEPS (native
 # per-phase profile: a separate process per thread count, first step untimed; 0 = off),
 # SKIP_BUILD=1, PERF=1 (also `perf record` one native 1-thread epoch, print top symbols).
@@ -21,21 +24,27 @@ BATCH="${BATCH:-4}"
 DROPOUT="${DROPOUT:-0}"
 PROFILE_STEPS="${PROFILE_STEPS:-4}"
 CACHE="${TUNEKIT_BENCH_CACHE:-$HOME/.cache/tunekit/bench}"
-MODEL="$CACHE/smollm2-135m-shape-v1"
-DATA="$CACHE/train-data-${SEQUENCES}x${LENGTH}.json"
+DEFAULT_MODEL="$CACHE/smollm2-135m-shape-v1"
+MODEL="${MODEL:-$DEFAULT_MODEL}"
+if [[ -n "${VOCAB:-}" ]]; then
+  DATA="$CACHE/train-data-${SEQUENCES}x${LENGTH}-vocab${VOCAB}.json"
+else
+  DATA="$CACHE/train-data-${SEQUENCES}x${LENGTH}.json"
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tunekit/cargo-target}"
 BIN="$CARGO_TARGET_DIR/release/examples/train_bench"
 CKPT_FLAG=()
 [[ "${CHECKPOINTING:-0}" == 1 ]] && CKPT_FLAG=(--checkpointing)
 
 mkdir -p "$CACHE"
-if [[ ! -f "$MODEL/model.safetensors" ]]; then
+if [[ "$MODEL" == "$DEFAULT_MODEL" && ! -f "$MODEL/model.safetensors" ]]; then
   echo "writing the random SmolLM2-135M-shaped model to $MODEL (needs torch + transformers) ..." >&2
   python3 "$HERE/baseline.py" write-model "$MODEL.tmp" \
     --tokenizer-json "$ROOT/test/fixtures/models/llama-tied-gqa/tokenizer.json"
   rm -rf "$MODEL" && mv "$MODEL.tmp" "$MODEL"
 fi
-[[ -f "$DATA" ]] || python3 "$HERE/baseline.py" write-data "$DATA" --sequences "$SEQUENCES" --length "$LENGTH"
+[[ -f "$DATA" ]] || python3 "$HERE/baseline.py" write-data "$DATA" --sequences "$SEQUENCES" --length "$LENGTH" \
+  ${VOCAB:+--vocab "$VOCAB"}
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   (cd "$ROOT/native" && cargo build --release --example train_bench -p tunekit-core >&2)
 fi

@@ -56,6 +56,9 @@ pub enum RopeScaling {
     Linear {
         factor: f64,
     },
+    /// Each rotary frequency divided by its own factor (llama.cpp's `rope_freqs.weight`,
+    /// which is how GGUF files store Llama 3.x scaling: one factor per frequency).
+    FreqFactors(Vec<f32>),
     /// Llama 3.x frequency-band scaling.
     Llama3 {
         factor: f64,

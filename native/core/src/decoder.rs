@@ -87,7 +87,8 @@ pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
 /// with i + d/2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rotary {
-    inv_freq: Vec<f32>,
+    /// The rotary frequencies, one per pair of dimensions, after scaling.
+    pub inv_freq: Vec<f32>,
 }
 
 impl Rotary {
@@ -117,6 +118,11 @@ impl Rotary {
             RopeScaling::Linear { factor } => {
                 for f in &mut inv_freq {
                     *f = (*f as f64 / factor) as f32;
+                }
+            }
+            RopeScaling::FreqFactors(ref factors) => {
+                for (f, factor) in inv_freq.iter_mut().zip(factors) {
+                    *f /= factor;
                 }
             }
             RopeScaling::Llama3 {

@@ -96,7 +96,14 @@ impl Model {
         let device = Device::Cpu;
         let weights = Weights::open(dir, &device)?;
         let decoder = Decoder::load(cfg, &weights, &device)?;
-        Ok(Self { dir: dir.to_path_buf(), decoder, tokenizer, eos_token_ids: eos, bos_token_id, chat_template: None })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            decoder,
+            tokenizer,
+            eos_token_ids: eos,
+            bos_token_id,
+            chat_template: None,
+        })
     }
 
     /// A GGUF base: configuration and tokenizer from its metadata, weights dequantised and

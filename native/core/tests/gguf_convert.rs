@@ -156,7 +156,12 @@ mod gguf {
 
     #[test]
     fn metadata_to_config_per_architecture() {
-        let parse = |w: Writer| Gguf::parse(&w.bytes(), Path::new("a.gguf")).unwrap();
+        // On disk: rope_freqs.weight is read from the file by `decoder_config`.
+        let path = std::env::temp_dir().join(format!("tunekit-gguf-config-{}.gguf", std::process::id()));
+        let parse = |w: Writer| {
+            std::fs::write(&path, w.bytes()).unwrap();
+            Gguf::open(&path).unwrap()
+        };
 
         let g = parse(arch_file("qwen3"));
         let c = decoder_config(&g).unwrap();
@@ -185,10 +190,22 @@ mod gguf {
         let g = parse(arch_file("gemma3"));
         let h = Hparams::from_gguf(&g).unwrap();
         assert_eq!((h.key_length, h.sliding_window, h.head_count_kv), (Some(16), Some(128), 1));
-        let e = decoder_config(&g).unwrap_err();
-        assert_eq!(e.load_kind(), Some(LoadErrorKind::UnsupportedArchitecture));
+        // Gemma 3 with llama.cpp's defaults: every 6th layer global, sliding rope base 1e4,
+        // scores scaled by key_length^-0.5, GeGLU, (1 + w) norms, sandwich norms, tied.
+        let c = decoder_config(&g).unwrap();
+        assert_eq!(c.family, tunekit_core::Family::Gemma3);
+        let local = c.local_rope.as_ref().unwrap();
+        assert_eq!(local.theta, 10_000.0);
+        for (i, w) in c.sliding_window.iter().enumerate() {
+            assert_eq!(*w, if (i + 1) % 6 == 0 { None } else { Some(128) }, "layer {i}");
+            assert_eq!(local.layers[i], (i + 1) % 6 != 0);
+        }
+        assert_eq!(c.attn_scale, 0.25);
+        assert!(c.norm_weight_offset && c.sandwich_norms && c.qk_norm && c.tie_word_embeddings);
+        assert_eq!(c.embed_scale, Some((c.hidden_size as f64).sqrt()));
 
-        // Missing and ill-typed keys are InvalidConfig; rope_freqs (Llama 3) is refused.
+        // Missing and ill-typed keys are InvalidConfig; rope_freqs (Llama 3) must hold one
+        // positive factor per rotary frequency.
         let e = decoder_config(&parse(
             Writer::default().kv("general.architecture", Value::String("llama".into())),
         ))
@@ -198,9 +215,25 @@ mod gguf {
             decoder_config(&parse(arch_file("llama").kv("llama.rope.freq_base", Value::String("x".into()))))
                 .unwrap_err();
         assert_eq!(e.load_kind(), Some(LoadErrorKind::InvalidConfig));
-        let e = decoder_config(&parse(arch_file("llama").f32_tensor("rope_freqs.weight", &[8], &[1.0; 8])))
+        let c = decoder_config(&parse(arch_file("llama").f32_tensor(
+            "rope_freqs.weight",
+            &[8],
+            &[1.0, 1.0, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0],
+        )))
+        .unwrap();
+        assert_eq!(
+            c.rope_scaling,
+            tunekit_core::config::RopeScaling::FreqFactors(vec![1.0, 1.0, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0])
+        );
+        for bad in [&[1.0f32; 4][..], &[1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0][..]] {
+            let e = decoder_config(&parse(arch_file("llama").f32_tensor(
+                "rope_freqs.weight",
+                &[bad.len() as u64],
+                bad,
+            )))
             .unwrap_err();
-        assert_eq!(e.load_kind(), Some(LoadErrorKind::UnsupportedArchitecture));
+            assert_eq!(e.load_kind(), Some(LoadErrorKind::InvalidConfig), "{bad:?}");
+        }
         let mut w = arch_file("llama");
         for (key, v) in &mut w.kv {
             if key == "llama.attention.head_count_kv" {
@@ -209,6 +242,7 @@ mod gguf {
         }
         let e = decoder_config(&parse(w)).unwrap_err();
         assert_eq!(e.load_kind(), Some(LoadErrorKind::InvalidConfig));
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

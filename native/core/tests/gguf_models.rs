@@ -62,6 +62,17 @@ mod gguf {
                     .kv(&k("rope.scaling.factor"), Value::F32(factor as f32));
             }
         }
+        if let tunekit_core::config::RopeScaling::Llama3 { .. } = cfg.rope_scaling {
+            // convert_hf_to_gguf.py stores Llama 3 scaling as one divisor per frequency.
+            let plain = tunekit_core::decoder::Rotary::with(
+                cfg.head_dim,
+                cfg.rope_theta,
+                &tunekit_core::config::RopeScaling::None,
+            );
+            let scaled = tunekit_core::decoder::Rotary::with(cfg.head_dim, cfg.rope_theta, &cfg.rope_scaling);
+            let factors: Vec<f32> = plain.inv_freq.iter().zip(&scaled.inv_freq).map(|(a, b)| a / b).collect();
+            w = w.f32_tensor("rope_freqs.weight", &[factors.len() as u64], &factors);
+        }
         let st = SafetensorsFile::open(dir.join("model.safetensors")).unwrap();
         let mut names: Vec<&String> = st.tensors().keys().collect();
         names.sort();
@@ -108,6 +119,7 @@ mod gguf {
         "qwen3-tied-mha-bf16",
         "gemma3-sliding-gqa",
         "gemma3-legacy-mqa-softcap-bf16",
+        "llama3-long-context",
     ];
 
     #[test]
@@ -122,6 +134,16 @@ mod gguf {
             got.rms_norm_eps = cfg.rms_norm_eps;
             assert!((got.attn_scale - cfg.attn_scale).abs() < 1e-7, "{model}");
             got.attn_scale = cfg.attn_scale;
+            if let tunekit_core::config::RopeScaling::FreqFactors(f) = &got.rope_scaling {
+                // Llama 3 scaling comes back as its per-frequency factors (the decoder test
+                // below checks they give the same logits).
+                assert!(
+                    matches!(cfg.rope_scaling, tunekit_core::config::RopeScaling::Llama3 { .. }),
+                    "{model}"
+                );
+                assert_eq!(f.len(), cfg.head_dim / 2, "{model}");
+                got.rope_scaling = cfg.rope_scaling.clone();
+            }
             if let (Some(a), Some(b)) = (&mut got.final_logit_softcapping, cfg.final_logit_softcapping) {
                 assert!((*a - b).abs() < 1e-6, "{model}");
                 *a = b;
@@ -337,7 +359,8 @@ mod gguf {
 fn tiny_gemma3_gguf_matches_transformers() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures/gguf");
     let want: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("tiny-gemma3-expected.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tiny-gemma3-expected.json")).unwrap())
+            .unwrap();
     let model = tunekit_core::Model::load(dir.join("tiny-gemma3.gguf")).unwrap();
     let cfg = model.config();
     assert_eq!(cfg.family, tunekit_core::Family::Gemma3);

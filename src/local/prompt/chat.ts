@@ -47,7 +47,8 @@ export async function modelTemplateFiles(model: TemplateSourceModel): Promise<Mo
   const eos = text(model.config.eosTokenIds[0]);
   if (bos) tokenizerConfig.bos_token = bos;
   if (eos) tokenizerConfig.eos_token = eos;
-  if (model.config.chatTemplate !== undefined) tokenizerConfig.chat_template = model.config.chatTemplate;
+  if (model.config.chatTemplate !== undefined)
+    tokenizerConfig.chat_template = model.config.chatTemplate;
   return { tokenizerConfig };
 }
 

@@ -10,9 +10,9 @@ export {
   type ModelTemplateFiles,
   modelTemplateFiles,
   readModelTemplateFiles,
-  type TemplateSourceModel,
   renderChat,
   specialTokens,
+  type TemplateSourceModel,
 } from "./chat.js";
 export {
   loadTemplate,

@@ -173,14 +173,18 @@ pub type HfTensor = (String, Vec<usize>, Vec<f32>);
 
 /// Reads every tensor of a GGUF base, dequantises it to f32 and converts it to its HF name
 /// and layout ([`to_hf`]). Returns `(hf_name, pytorch_shape, values)` in file order.
-/// Tensors with no HF counterpart (`rope_freqs.weight`, …) are an error, so nothing is
-/// silently dropped.
+/// `rope_freqs.weight` is read into the configuration instead; any other tensor with no HF
+/// counterpart is an error, so nothing is silently dropped.
 pub fn hf_tensors(g: &crate::gguf::Gguf) -> crate::Result<Vec<HfTensor>> {
     use crate::error::{Error, LoadErrorKind};
     let h = crate::gguf::Hparams::from_gguf(g)?;
     let mut file = std::fs::File::open(&g.path).map_err(|e| Error::io(&g.path, &e))?;
     let mut out = Vec::with_capacity(g.tensors.len());
     for t in &g.tensors {
+        // Rope frequency factors belong to the configuration (see `decoder_config`).
+        if t.name == "rope_freqs.weight" {
+            continue;
+        }
         let bytes = g.read_tensor_bytes(&mut file, &t.name)?;
         let data = g.dequantize(&t.name, &bytes)?;
         let shape = t.shape();

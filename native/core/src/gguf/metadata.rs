@@ -207,6 +207,26 @@ impl GgufTokenizer {
     }
 }
 
+/// `rope_freqs.weight`: `head_dim / 2` positive factors, or None when the file has none.
+fn rope_freq_factors(g: &Gguf, head_dim: usize) -> Result<Option<Vec<f32>>> {
+    let Some(info) = g.tensor("rope_freqs.weight") else { return Ok(None) };
+    let invalid = |m: String| err(g, LoadErrorKind::InvalidConfig, m);
+    if info.shape().iter().product::<usize>() != head_dim / 2 {
+        return Err(invalid(format!(
+            "rope_freqs.weight has shape {:?}; expected {} values (head_dim / 2)",
+            info.shape(),
+            head_dim / 2
+        )));
+    }
+    let mut file = std::fs::File::open(&g.path).map_err(|e| Error::io(&g.path, &e))?;
+    let bytes = g.read_tensor_bytes(&mut file, "rope_freqs.weight")?;
+    let factors = g.dequantize("rope_freqs.weight", &bytes)?;
+    if let Some(bad) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+        return Err(invalid(format!("rope_freqs.weight holds {bad}; every factor must be positive")));
+    }
+    Ok(Some(factors))
+}
+
 /// Builds the decoder configuration for a GGUF base. Supports the `llama` (also Mistral),
 /// `qwen2`, `qwen3` and `gemma3` architectures; others are `UnsupportedArchitecture`.
 ///
@@ -218,20 +238,21 @@ impl GgufTokenizer {
 pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
     let h = Hparams::from_gguf(g)?;
     let invalid = |m: String| err(g, LoadErrorKind::InvalidConfig, m);
-    let family =
-        match h.architecture.as_str() {
-            "llama" => Family::Llama,
-            "qwen2" => Family::Qwen2,
-            "qwen3" => Family::Qwen3,
-            "gemma3" => Family::Gemma3,
-            other => return Err(err(
+    let family = match h.architecture.as_str() {
+        "llama" => Family::Llama,
+        "qwen2" => Family::Qwen2,
+        "qwen3" => Family::Qwen3,
+        "gemma3" => Family::Gemma3,
+        other => {
+            return Err(err(
                 g,
                 LoadErrorKind::UnsupportedArchitecture,
                 format!(
                     "GGUF architecture `{other}` is not supported; supported: llama, qwen2, qwen3, gemma3"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     if h.embedding_length == 0
         || h.head_count == 0
         || h.head_count_kv == 0
@@ -265,16 +286,18 @@ pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
             return Err(invalid(format!("`{key}` = {value} is implausibly large (limit {limit})")));
         }
     }
-    // Llama 3.x frequency scaling is stored as a `rope_freqs.weight` tensor, not metadata;
-    // mapping it back to the HF parameters is not implemented.
-    if g.tensor("rope_freqs.weight").is_some() {
-        return Err(err(
-            g,
-            LoadErrorKind::UnsupportedArchitecture,
-            "GGUF rope scaling via `rope_freqs.weight` (Llama 3.x) is not supported yet".into(),
-        ));
-    }
+    // Llama 3.x frequency scaling is stored as a `rope_freqs.weight` tensor (one divisor per
+    // rotary frequency), not as metadata.
+    let freq_factors = rope_freq_factors(g, head_dim)?;
     let rope_scaling = match h.rope_scaling_type.as_deref() {
+        _ if freq_factors.is_some() => {
+            if h.rope_scaling_type.as_deref().is_some_and(|t| t != "none" && t != "llama3") {
+                return Err(invalid(
+                    "rope_freqs.weight cannot be combined with another rope scaling type".into(),
+                ));
+            }
+            RopeScaling::FreqFactors(freq_factors.unwrap_or_default())
+        }
         None | Some("none") => RopeScaling::None,
         Some("linear") => match h.rope_scaling_factor {
             Some(f) if f > 0.0 => RopeScaling::Linear { factor: f },

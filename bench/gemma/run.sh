@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# bench/gemma: the seed's increment task on the real Gemma 3 270M (Q4_K_M GGUF), CPU.
+#
+#   export TUNEKIT_GEMMA_GGUF=/path/gemma-3-270m-q4_k_m.gguf   # see examples/gemma-increment.ts
+#   bench/gemma/run.sh                 # both parts
+#   PART=task bench/gemma/run.sh       # only the end-to-end task
+#   PART=memory bench/gemma/run.sh     # only the maxLength 256 x batch 4 comparison
+#
+# 1. task: examples/gemma-increment.ts end to end — held-out exact match before/after LoRA
+#    tuning through LocalTuner, wall time, tokens/s, peak RSS (of the whole process, which
+#    also holds the base model used for the "before" answers and the tuned model).
+# 2. memory: bench/train's epoch on this GGUF with 16 random sequences of 256 tokens, batch 4
+#    (the native trainer vs transformers + PEFT loading the same file, same batches), for the
+#    peak RSS at maxLength 256 x batch 4 and the throughput ratio.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+: "${TUNEKIT_GEMMA_GGUF:?set TUNEKIT_GEMMA_GGUF to the Gemma 3 270M GGUF (see examples/gemma-increment.ts)}"
+PART="${PART:-all}"
+echo "Gemma GGUF: $TUNEKIT_GEMMA_GGUF (sha256 $(sha256sum "$TUNEKIT_GEMMA_GGUF" | cut -c1-16)…), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [[ "$PART" == all || "$PART" == task ]]; then
+  (cd "$ROOT" && npm run --silent build:native && npm run --silent build >/dev/null)
+  (cd "$ROOT" && npx tsx examples/gemma-increment.ts "$@")
+fi
+if [[ "$PART" == all || "$PART" == memory ]]; then
+  MODEL="$TUNEKIT_GEMMA_GGUF" VOCAB=262144 SEQUENCES="${SEQUENCES:-16}" LENGTH=256 BATCH=4 \
+    THREADS="${THREADS:-2}" PROFILE_STEPS=0 bash "$ROOT/bench/train/run.sh"
+fi
