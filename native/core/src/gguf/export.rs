@@ -182,6 +182,23 @@ pub fn export_lora(adapter: &PeftAdapter, base: &BaseArch, out: &Path) -> Result
     Ok(ExportSummary { tensors: w.tensor_count(), bytes: file_len(out) })
 }
 
+/// [`export_lora`] for a PEFT adapter directory and a base model path (HF directory or
+/// GGUF file). An unreadable adapter is a `model_load` error naming the file.
+pub fn export_lora_dir(adapter_dir: &Path, base_model: &Path, out: &Path) -> Result<ExportSummary> {
+    use crate::train::TrainError;
+    let base = BaseArch::from_model_path(base_model)?;
+    let adapter = crate::train::peft::load(adapter_dir, &Device::Cpu).map_err(|e| match e {
+        TrainError::BadFile { path, message } => Error::load(LoadErrorKind::InvalidConfig, path, message),
+        TrainError::Json { path, source } => {
+            Error::load(LoadErrorKind::InvalidJson, path, source.to_string())
+        }
+        TrainError::Io { path, source } => Error::io(path, &source),
+        TrainError::Config(m) => Error::load(LoadErrorKind::InvalidConfig, adapter_dir, m),
+        TrainError::Candle(e) => Error::Tensor(e),
+    })?;
+    export_lora(&adapter, &base, out)
+}
+
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
