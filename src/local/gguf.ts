@@ -123,8 +123,9 @@ export async function exportGgufAdapter(
  * Writes a Hugging Face model directory (or hub id) as a GGUF base that llama.cpp loads:
  * tensors renamed to llama.cpp's names, llama's q/k rows permuted, tied embeddings kept as
  * `token_embd` only, hyperparameters and the byte-level BPE tokenizer as metadata.
- * Supported so far: Llama and Mistral checkpoints (no Llama 3 rope scaling) with a byte-level
- * BPE tokenizer; anything else is refused with an `ExportError` rather than written wrong.
+ * Supported so far: Llama, Mistral, Qwen 2 and Qwen 3 checkpoints (no Llama 3 rope scaling,
+ * no sliding windows) with a byte-level BPE tokenizer; anything else is refused with an
+ * `ExportError` rather than written wrong.
  *
  * @throws ModelLoadError when the model directory cannot be read.
  * @throws ExportError when the model cannot be represented or the file cannot be written.

@@ -110,4 +110,40 @@ mod gguf {
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_file(&target).unwrap();
     }
+
+    #[test]
+    fn model_export_covers_qwen_and_refuses_what_llama_cpp_would_run_differently() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures/models");
+        // Qwen 2 (q/k/v biases) and Qwen 3 (q/k norms, head_dim ≠ hidden/heads) convert back
+        // exactly, unpermuted.
+        for name in ["qwen2-bias", "qwen3-qknorm", "llama-tied-gqa"] {
+            let path = out(&format!("{name}.gguf"));
+            export_model(&fixtures.join(name), &path, &ModelExportOptions::default()).unwrap();
+            let g = Gguf::open(&path).unwrap();
+            let hf = DecoderConfig::from_file(&fixtures.join(name).join("config.json")).unwrap();
+            let back = decoder_config(&g).unwrap();
+            assert_eq!(
+                (back.family, back.head_dim, back.qkv_bias),
+                (hf.family, hf.head_dim, hf.qkv_bias),
+                "{name}"
+            );
+            let original: HashMap<String, candle_core::Tensor> =
+                candle_core::safetensors::load(fixtures.join(name).join("model.safetensors"), &Device::Cpu)
+                    .unwrap();
+            for (hf_name, _, values) in hf_tensors(&g).unwrap() {
+                let want = original[&hf_name].to_dtype(DType::F32).unwrap().flatten_all().unwrap();
+                assert_eq!(values, want.to_vec1::<f32>().unwrap(), "{name} {hf_name}");
+            }
+            std::fs::remove_file(&path).unwrap();
+        }
+        for (name, why) in [("mistral-window", "sliding-window"), ("gemma3-sliding-gqa", "not supported yet")]
+        {
+            let target = out(&format!("{name}.gguf"));
+            let err =
+                export_model(&fixtures.join(name), &target, &ModelExportOptions::default()).unwrap_err();
+            assert_eq!(err.code(), "export_failed", "{name}");
+            assert!(err.to_string().contains(why), "{name}: {err}");
+            assert!(!target.exists());
+        }
+    }
 }

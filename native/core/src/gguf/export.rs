@@ -391,12 +391,13 @@ fn add_bpe_tokenizer(w: &mut GgufWriter, dir: &Path, vocab_size: usize, pre: Opt
 }
 
 /// Converts a Hugging Face model directory to a GGUF base llama.cpp loads: tensors renamed
-/// ([`convert::gguf_name`]), llama q/k rows permuted, `lm_head` dropped when embeddings are
-/// tied, hyperparameters under `llama.*`, and the byte-level BPE tokenizer. Written atomically.
+/// ([`convert::gguf_name`]), llama q/k rows (and biases) permuted, `lm_head` dropped when
+/// embeddings are tied, hyperparameters under `{arch}.*`, and the byte-level BPE tokenizer.
+/// Written atomically.
 ///
-/// Supported so far: the `llama` GGUF architecture (Llama and Mistral checkpoints) without
-/// Llama-3 rope scaling, with a byte-level BPE tokenizer. Everything else is refused with
-/// [`Error::Export`] rather than written wrong.
+/// Supported so far: the `llama` (Llama, Mistral), `qwen2` and `qwen3` GGUF architectures
+/// without Llama-3 rope scaling or sliding windows, with a byte-level BPE tokenizer.
+/// Everything else is refused with [`Error::Export`] rather than written wrong.
 pub fn export_model(dir: &Path, out: &Path, options: &ModelExportOptions) -> Result<ExportSummary> {
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
@@ -411,14 +412,33 @@ pub fn export_model(dir: &Path, out: &Path, options: &ModelExportOptions) -> Res
 fn model_gguf(dir: &Path, cfg: &DecoderConfig, options: &ModelExportOptions) -> Result<GgufWriter> {
     let refuse = |m: String| Error::export(None, m);
     let arch = gguf_arch(cfg.family);
-    if arch != "llama" {
-        return Err(refuse(format!(
-            "exporting `{}` models to GGUF is not supported yet (only Llama and Mistral)",
+    // What llama.cpp's loader for each architecture accepts (llama-model.cpp): Qwen 2 requires
+    // q/k/v biases, Qwen 3 takes none, Llama takes optional attention biases.
+    let biases_ok = match arch {
+        "llama" => !cfg.mlp_bias,
+        "qwen2" => cfg.qkv_bias && !cfg.o_bias && !cfg.mlp_bias,
+        "qwen3" => !cfg.qkv_bias && !cfg.o_bias && !cfg.mlp_bias,
+        _ => {
+            return Err(refuse(format!(
+            "exporting `{}` models to GGUF is not supported yet (supported: Llama, Mistral, Qwen 2, Qwen 3)",
             cfg.family.model_type()
+        )))
+        }
+    };
+    if !biases_ok {
+        return Err(refuse(format!(
+            "this `{}` model's biases (q/k/v {}, o {}, mlp {}) do not fit llama.cpp's `{arch}` architecture",
+            cfg.family.model_type(),
+            cfg.qkv_bias,
+            cfg.o_bias,
+            cfg.mlp_bias
         )));
     }
-    if cfg.qkv_bias || cfg.o_bias || cfg.mlp_bias {
-        return Err(refuse("llama models with attention or MLP biases are not supported".into()));
+    // llama.cpp runs these architectures with full attention on every layer.
+    if let Some(w) = cfg.sliding_window.iter().flatten().find(|&&w| w < cfg.max_position_embeddings) {
+        return Err(refuse(format!(
+            "the model uses sliding-window attention (window {w}), which llama.cpp's `{arch}` architecture ignores"
+        )));
     }
     let mut w = GgufWriter::new();
     w.add("general.architecture", Value::String(arch.into()))?;
@@ -462,19 +482,7 @@ fn model_gguf(dir: &Path, cfg: &DecoderConfig, options: &ModelExportOptions) -> 
     }
     add_bpe_tokenizer(&mut w, dir, cfg.vocab_size, options.tokenizer_pre.as_deref())?;
 
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, &e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(Error::load(
-            LoadErrorKind::MissingTensor,
-            dir,
-            "no .safetensors weights in the directory",
-        ));
-    }
+    let files = weight_files(dir)?;
     let mut tensors = BTreeMap::new();
     for file in &files {
         let loaded = candle_core::safetensors::load(file, &Device::Cpu)
@@ -497,7 +505,7 @@ fn model_gguf(dir: &Path, cfg: &DecoderConfig, options: &ModelExportOptions) -> 
         let shape = t.dims().to_vec();
         let mut data = f32_values(&t)?;
         let module = name.rsplit('.').nth(1).unwrap_or("");
-        if module == "attn_q" || module == "attn_k" {
+        if convert::permutes_qk(arch) && (module == "attn_q" || module == "attn_k") {
             let heads = if module == "attn_q" { cfg.num_attention_heads } else { cfg.num_key_value_heads };
             let cols = shape[1..].iter().product::<usize>();
             data = convert::permute_qk(&data, shape[0], cols, heads)
@@ -510,6 +518,37 @@ fn model_gguf(dir: &Path, cfg: &DecoderConfig, options: &ModelExportOptions) -> 
         }
     }
     Ok(w)
+}
+
+/// The model's weight files, the way Hugging Face finds them: the shards named by
+/// `model.safetensors.index.json`, else `model.safetensors` (other `.safetensors` files in the
+/// directory, such as test expectations, are not weights).
+fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let index = dir.join("model.safetensors.index.json");
+    if let Some(v) = read_json(&index)? {
+        let bad = |m: String| Error::load(LoadErrorKind::InvalidJson, &index, m);
+        let map =
+            v.get("weight_map").and_then(Json::as_object).ok_or_else(|| bad("no `weight_map`".into()))?;
+        let mut names = std::collections::BTreeSet::new();
+        for (tensor, file) in map {
+            match file.as_str() {
+                Some(f) if !f.is_empty() && !f.contains(['/', '\\']) && f != ".." => {
+                    names.insert(f.to_string())
+                }
+                _ => return Err(bad(format!("weight_map[`{tensor}`] = {file} is not a plain file name"))),
+            };
+        }
+        return Ok(names.into_iter().map(|n| dir.join(n)).collect());
+    }
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    Err(Error::load(
+        LoadErrorKind::NotFound,
+        dir,
+        "no model.safetensors or model.safetensors.index.json (only safetensors weights can be exported)",
+    ))
 }
 
 fn sort_key(name: &str) -> (u8, usize, String) {
