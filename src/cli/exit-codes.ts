@@ -8,7 +8,7 @@ import { isTunekitError } from "../core/errors.js";
  * | 0 | success |
  * | 1 | unexpected failure (a bug, or an error tunekit does not classify) |
  * | 2 | bad command line (unknown option, missing argument) |
- * | 3 | invalid input: dataset, option or file |
+ * | 3 | invalid input: dataset, option or file (including a model or adapter that cannot be exported) |
  * | 4 | the remote service refused or failed (auth, not found, quota, server) |
  * | 5 | the tuning job failed or was cancelled |
  * | 6 | tuning is unavailable for this model/service, or the native addon is missing |
@@ -33,6 +33,7 @@ export function exitCodeFor(error: unknown): number {
     case "invalid_option":
     case "unsupported_option":
     case "model_load":
+    case "export_failed":
       return EXIT.invalidInput;
     case "tuning_failed":
     case "tuning_cancelled":

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { geminiTuner, type RemoteFlags } from "./backends.js";
+import { type ExportFlags, exportCommand } from "./commands/export.js";
 import { fakeServerCommand } from "./commands/fake-server.js";
 import { cancelCommand, statusCommand, watchCommand } from "./commands/jobs.js";
 import {
@@ -240,6 +241,38 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       action(async (out, model: string, input: string, flags: GenerateFlags) =>
         generateCommand(model, input, flags, out),
       ),
+    );
+
+  program
+    .command("export")
+    .description(
+      "convert a local run / LoRA adapter directory, or a model directory, to llama.cpp's GGUF",
+    )
+    .argument(
+      "<source>",
+      "adapter directory (e.g. a `tune --backend local` run) or Hugging Face model directory / hub id",
+    )
+    .addOption(new Option("--format <format>", "output format").choices(["gguf"]).default("gguf"))
+    .option(
+      "-o, --out <file>",
+      "file to write (default: <source name>-lora.gguf or <source name>.gguf)",
+    )
+    .option(
+      "--base-model <model>",
+      "adapter's base model (default: base_model_name_or_path in adapter_config.json)",
+    )
+    .addOption(
+      new Option(
+        "--dtype <dtype>",
+        "model export: weight matrices as f32 or f16 (default f32)",
+      ).choices(["f32", "f16"]),
+    )
+    .option(
+      "--tokenizer-pre <name>",
+      "model export: llama.cpp pre-tokenizer name when it cannot be recognised (e.g. llama-bpe)",
+    )
+    .action(
+      action(async (out, source: string, flags: ExportFlags) => exportCommand(source, flags, out)),
     );
 
   program

@@ -38,6 +38,7 @@ export type TunekitErrorCode =
   | "native_load"
   | "local_training"
   | "model_load"
+  | "export_failed"
   | "invalid_response";
 
 export interface TunekitErrorOptions {
@@ -341,6 +342,20 @@ export class ModelLoadError extends TunekitError {
   readonly path: string | undefined;
   constructor(message: string, options: TunekitErrorOptions & { path?: string } = {}) {
     super("model_load", message, options);
+    this.path = options.path;
+  }
+}
+
+/**
+ * An export (e.g. to llama.cpp's GGUF) could not be produced: the model or adapter cannot be
+ * represented in the target format (an adapter on `lm_head` of a tied model, an unsupported
+ * architecture or tokenizer, …) or the output file could not be written. Nothing is left
+ * half-written.
+ */
+export class ExportError extends TunekitError {
+  readonly path: string | undefined;
+  constructor(message: string, options: TunekitErrorOptions & { path?: string } = {}) {
+    super("export_failed", message, options);
     this.path = options.path;
   }
 }

@@ -1,11 +1,12 @@
 /**
  * Maps errors from the native core onto tunekit's error classes. The core's codes are
  * stable (`native/core/src/error.rs`): `model_load`, `invalid_option`, `aborted`,
- * `local_training`, `internal`; load errors also carry a finer `kind`
+ * `local_training`, `export_failed`, `internal`; load errors also carry a finer `kind`
  * (`truncated`, `shape_mismatch`, `missing_tokenizer`, …).
  */
 import {
   AbortedError,
+  ExportError,
   InvalidOptionError,
   LocalTrainingError,
   ModelLoadError,
@@ -45,7 +46,7 @@ export interface NativeErrorContext {
 /**
  * Converts anything thrown or reported by the addon into a `TunekitError`:
  * `model_load` → `ModelLoadError` (with `kind` attached), `invalid_option` →
- * `InvalidOptionError`, `aborted` → `AbortedError`, everything else (`local_training`,
+ * `InvalidOptionError`, `aborted` → `AbortedError`, `export_failed` → `ExportError`, everything else (`local_training`,
  * `internal`, napi conversion failures) → `LocalTrainingError` keeping the native code in the
  * message. Errors that already are tunekit errors pass through unchanged.
  */
@@ -75,6 +76,11 @@ export function fromNativeError(error: unknown, context: NativeErrorContext = {}
     }
     case "aborted":
       return new AbortedError("The operation was aborted", options);
+    case "export_failed":
+      return new ExportError(
+        message,
+        context.path === undefined ? options : { ...options, path: context.path },
+      );
     default:
       return new LocalTrainingError(`native core error (${code}): ${message}`, options);
   }

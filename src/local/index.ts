@@ -19,6 +19,13 @@
  */
 export { fromNativeError, type ModelLoadErrorKind, modelLoadErrorKind } from "./errors.js";
 export {
+  exportGgufAdapter,
+  exportGgufModel,
+  type GgufAdapterExportOptions,
+  type GgufExportResult,
+  type GgufModelExportOptions,
+} from "./gguf.js";
+export {
   checkModelDirectory,
   DEFAULT_HUB_ENDPOINT,
   type HubEnv,

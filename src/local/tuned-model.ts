@@ -8,6 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { InvalidOptionError, ModelLoadError } from "../core/errors.js";
 import type { GenerateOptions, TunedModel, TunedModelInfo, TuningSnapshot } from "../core/types.js";
 import { fromNativeError } from "./errors.js";
+import { exportGgufAdapter, type GgufExportResult } from "./gguf.js";
 import { type ResolveModelOptions, resolveModel } from "./hub/resolve.js";
 import { type GenerateOptions as LocalGenerateOptions, LocalModel } from "./model.js";
 import { loadTrainingAddon } from "./native-train.js";
@@ -182,6 +183,21 @@ export class LocalTunedModel implements TunedModel {
 
   info(): TunedModelInfo {
     return this.#info;
+  }
+
+  /**
+   * Writes this adapter as a llama.cpp GGUF LoRA adapter at `out` (see
+   * {@link exportGgufAdapter}); load it with a GGUF of the base model
+   * ({@link exportGgufModel} writes one).
+   *
+   * @example
+   * ```ts
+   * const model = await new LocalTuner().getModel("runs/increment");
+   * await model.exportGguf("increment-lora.gguf");
+   * ```
+   */
+  exportGguf(out: string): Promise<GgufExportResult> {
+    return exportGgufAdapter(this.name, out, { baseModel: this.baseModelPath });
   }
 
   /** The base model with the adapter merged in, loaded once (tokenize, logits, raw generate). */

@@ -43,6 +43,28 @@ describe("tunekit tune --backend local", () => {
     const plot = await runTunekit(["plot", out, "--out", join(out, "curve.svg")]);
     expect(plot.code, plot.stderr).toBe(0);
     expect(existsSync(join(out, "curve.svg"))).toBe(true);
+
+    // The run's adapter, and the base it goes with, as llama.cpp GGUF files.
+    const lora = join(out, "increment-lora.gguf");
+    const exported = await runTunekit(["--json", "export", out, "--format", "gguf", "--out", lora]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(JSON.parse(exported.stdout)).toMatchObject({ kind: "adapter", out: lora, tensors: 56 });
+    const base = await runTunekit(["export", DEMO, "--out", join(out, "demo.gguf")]);
+    expect(base.code, base.stderr).toBe(0);
+    expect(base.stdout).toMatch(/wrote .*demo\.gguf: GGUF model, 38 tensors/);
+  });
+
+  it("export refuses what it cannot convert, with exit codes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tunekit-cli-export-"));
+    const notModel = await runTunekit(["export", dir, "--out", join(dir, "x.gguf")]);
+    expect(notModel.code).toBe(3);
+    expect(notModel.stderr).toMatch(/config\.json/);
+    const badFormat = await runTunekit(["export", DEMO, "--format", "onnx"]);
+    expect(badFormat.code).toBe(2);
+    const misplaced = await runTunekit(["export", DEMO, "--base-model", DEMO]);
+    expect(misplaced.code).toBe(3);
+    expect(misplaced.stderr).toMatch(/--base-model applies to adapter exports/);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it("Ctrl-C cancels cleanly, exits 130 and leaves a loadable checkpoint", async () => {

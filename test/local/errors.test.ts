@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { exitCodeFor } from "../../src/cli/exit-codes.js";
 import {
   AbortedError,
+  ExportError,
   InvalidOptionError,
   LocalTrainingError,
   ModelLoadError,
@@ -42,6 +44,20 @@ describe("fromNativeError", () => {
     expect(
       fromNativeError({ code: "aborted", message: "the operation was aborted" }),
     ).toBeInstanceOf(AbortedError);
+  });
+
+  it("maps export_failed to ExportError with the output path, which the CLI exits 3 on", () => {
+    const error = fromNativeError(
+      nativeError(
+        "export_failed",
+        "export failed (/tmp/a.gguf): cannot export the adapter on `lm_head`",
+      ),
+      { path: "/tmp/a.gguf" },
+    );
+    expect(error).toBeInstanceOf(ExportError);
+    expect(error.code).toBe("export_failed");
+    expect((error as ExportError).path).toBe("/tmp/a.gguf");
+    expect(exitCodeFor(error)).toBe(3);
   });
 
   it("maps internal and unknown codes to LocalTrainingError keeping the native code", () => {

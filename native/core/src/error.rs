@@ -1,7 +1,7 @@
 //! One error type for the core, with stable codes the binding hands to JavaScript.
 //!
 //! The codes are part of the public contract (`src/core/errors.ts` mirrors them):
-//! `model_load`, `invalid_option`, `aborted`, `local_training`, `internal`.
+//! `model_load`, `invalid_option`, `aborted`, `local_training`, `export_failed`, `internal`.
 //! A load failure also carries a finer [`LoadErrorKind`] so tests (and users reading the
 //! message) can tell a truncated file from a lying header.
 
@@ -87,6 +87,12 @@ pub enum Error {
     #[error("tokenizer error: {0}")]
     Tokenizer(String),
 
+    /// A GGUF (or other) export could not be produced: the input cannot be represented in the
+    /// target format (an adapter on `lm_head`, an architecture llama.cpp does not know, …) or
+    /// the output could not be written. `path` is the output (or input) concerned, if any.
+    #[error("export failed{}: {message}", .path.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default())]
+    Export { path: Option<PathBuf>, message: String },
+
     /// A tensor operation failed. Indicates a bug in this crate rather than bad input, since
     /// inputs are validated before they reach candle.
     #[error("internal tensor error: {0}")]
@@ -100,6 +106,7 @@ impl Error {
             Self::ModelLoad { .. } => "model_load",
             Self::InvalidOption { .. } | Self::Tokenizer(_) => "invalid_option",
             Self::Aborted => "aborted",
+            Self::Export { .. } => "export_failed",
             Self::Tensor(_) => "internal",
         }
     }
@@ -118,6 +125,10 @@ impl Error {
 
     pub(crate) fn option(option: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidOption { option: option.into(), message: message.into() }
+    }
+
+    pub(crate) fn export(path: Option<&Path>, message: impl Into<String>) -> Self {
+        Self::Export { path: path.map(Path::to_path_buf), message: message.into() }
     }
 
     /// Maps an I/O failure on `path` to `NotFound` or `Io`.

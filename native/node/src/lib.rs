@@ -21,6 +21,7 @@ use napi::JsError;
 use napi_derive::napi;
 use tunekit_core::{Error as CoreError, GenerateOptions, Model};
 
+mod export;
 mod train;
 
 // `bindgen_prelude::*` brings napi's own `Result<T, S>` into scope; core results use std's.

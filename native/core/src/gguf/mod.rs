@@ -10,9 +10,11 @@
 
 pub mod convert;
 pub mod dequant;
+pub mod export;
 pub mod metadata;
 pub mod reader;
 pub mod tokenizer;
+pub mod writer;
 
 pub use metadata::{decoder_config, GgufTokenizer, Hparams};
 pub use reader::{Array, GgmlType, Gguf, TensorInfo, Value, ValueType};
