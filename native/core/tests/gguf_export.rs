@@ -68,6 +68,20 @@ mod gguf {
         assert_eq!((tok.bos_token_id, tok.eos_token_id, tok.padding_token_id), (Some(1), Some(2), Some(3)));
         assert_eq!(tok.add_bos_token, Some(true));
 
+        // And tunekit loads its own export: same tokens, same logits as the directory.
+        let dir_model = tunekit_core::Model::load(demo()).unwrap();
+        let gguf_model = tunekit_core::Model::load(&path).unwrap();
+        for text in ["User: 41\n\nAssistant: 42", "nine hundred ninety nine", " 1,999 and  -7"] {
+            let ids = dir_model.tokenizer.encode(text, true).unwrap();
+            assert_eq!(gguf_model.tokenizer.encode(text, true).unwrap(), ids, "{text:?}");
+            let a: Vec<f32> =
+                dir_model.decoder.logits(&ids).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let b: Vec<f32> =
+                gguf_model.decoder.logits(&ids).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let err = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(err < 1e-4, "{text:?}: logits differ by {err}");
+        }
+
         // F16 halves the matrices and keeps norms F32.
         let half = out("demo-f16.gguf");
         let opts = ModelExportOptions { dtype: BaseDtype::F16, ..Default::default() };
@@ -78,6 +92,29 @@ mod gguf {
         assert_eq!(h.tensor("blk.0.attn_norm.weight").unwrap().ggml_type.to_string(), "F32");
         std::fs::remove_file(&path).unwrap();
         std::fs::remove_file(&half).unwrap();
+    }
+
+    /// Llama 3 rope scaling travels as `rope_freqs.weight` and comes back as the same
+    /// frequencies: the exported file computes the directory's logits.
+    #[test]
+    fn llama3_scaled_model_exports_with_rope_freqs() {
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures/models/llama3-long-context");
+        let path = out("llama3.gguf");
+        let opts = ModelExportOptions { tokenizer_pre: Some("gpt-2".into()), ..Default::default() };
+        export_model(&dir, &path, &opts).unwrap();
+        let g = Gguf::open(&path).unwrap();
+        assert!(g.tensor("rope_freqs.weight").is_some());
+        let cfg = decoder_config(&g).unwrap();
+        assert!(matches!(cfg.rope_scaling, tunekit_core::config::RopeScaling::FreqFactors(_)));
+        let a = tunekit_core::Model::load(&dir).unwrap();
+        let b = tunekit_core::Model::load(&path).unwrap();
+        let ids: Vec<u32> = (0..200).map(|i| (i * 7 + 3) % 250).collect();
+        let la: Vec<f32> = a.decoder.logits(&ids).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let lb: Vec<f32> = b.decoder.logits(&ids).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let err = la.iter().zip(&lb).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(err < 1e-4, "logits differ by {err}");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -19,6 +19,7 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value as Json;
 
 use crate::config::{DecoderConfig, Family, RopeScaling};
+use crate::decoder::Rotary;
 use crate::error::{Error, LoadErrorKind, Result};
 use crate::gguf::convert;
 use crate::gguf::reader::{Array, Gguf, Value};
@@ -476,8 +477,12 @@ fn model_gguf(dir: &Path, cfg: &DecoderConfig, options: &ModelExportOptions) -> 
             w.add(k("rope.scaling.type"), Value::String("linear".into()))?;
             w.add(k("rope.scaling.factor"), Value::F32(factor as f32))?;
         }
-        RopeScaling::Llama3 { .. } => {
-            return Err(refuse("Llama 3 rope scaling is not supported by the GGUF export yet".into()))
+        RopeScaling::Llama3 { .. } | RopeScaling::FreqFactors(_) => {
+            // As convert_hf_to_gguf.py does: one divisor per rotary frequency.
+            let plain = Rotary::with(cfg.head_dim, cfg.rope_theta, &RopeScaling::None);
+            let scaled = Rotary::with(cfg.head_dim, cfg.rope_theta, &cfg.rope_scaling);
+            let factors: Vec<f32> = plain.inv_freq.iter().zip(&scaled.inv_freq).map(|(a, b)| a / b).collect();
+            w.add_tensor_f32("rope_freqs.weight", &[factors.len()], &factors)?;
         }
     }
     add_bpe_tokenizer(&mut w, dir, cfg.vocab_size, options.tokenizer_pre.as_deref())?;

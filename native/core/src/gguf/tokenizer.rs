@@ -23,9 +23,13 @@ use tokenizers::decoders::strip::Strip;
 use tokenizers::models::bpe::{Merges, Vocab, BPE};
 use tokenizers::normalizers::{Prepend, Replace, Sequence as NormalizerSequence};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::processors::template::TemplateProcessing;
-use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, SplitDelimiterBehavior, Tokenizer};
+use tokenizers::{
+    AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer,
+};
 
 use crate::error::{Error, LoadErrorKind, Result};
 use crate::gguf::metadata::GgufTokenizer;
@@ -81,14 +85,17 @@ impl GgufTokenizer {
 
     fn byte_level_bpe(&self, path: &std::path::Path) -> Result<Tokenizer> {
         let bad = |m: String| Error::load(LoadErrorKind::InvalidTokenizer, path, m);
-        match self.pre.as_deref() {
-            None | Some("default") | Some("gpt2") => {}
+        // llama.cpp's names: `gpt-2` (and older `gpt2`/`default`) is the GPT-2 regex;
+        // `smollm` splits every digit first (HF: Digits(individual) then ByteLevel).
+        let digits = match self.pre.as_deref() {
+            None | Some("default") | Some("gpt2") | Some("gpt-2") => false,
+            Some("smollm") => true,
             Some(other) => {
                 return Err(bad(format!(
-                    "GGUF pre-tokenizer `{other}` cannot be converted yet (supported: default, gpt2)"
+                    "GGUF pre-tokenizer `{other}` cannot be converted yet (supported: default, gpt-2, smollm)"
                 )))
             }
-        }
+        };
         let vocab = self.vocab(path)?;
         let mut merges = Vec::new();
         for m in self.merges.as_deref().unwrap_or_default() {
@@ -100,7 +107,14 @@ impl GgufTokenizer {
             .build()
             .map_err(|e| bad(format!("cannot build the BPE model: {e}")))?;
         let mut tok = Tokenizer::new(bpe);
-        tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+        if digits {
+            tok.with_pre_tokenizer(Some(PreTokenizerWrapper::Sequence(PreTokenizerSequence::new(vec![
+                PreTokenizerWrapper::Digits(Digits::new(true)),
+                PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
+            ]))));
+        } else {
+            tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+        }
         tok.with_decoder(Some(ByteLevel::new(true, true, true)));
         if let Some(types) = &self.token_types {
             let of_type = |want: i32| -> Vec<AddedToken> {
