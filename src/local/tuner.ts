@@ -9,7 +9,7 @@
  * | epochs / batch size | 3 / 4 | `hyperparameters` |
  * | schedule | linear decay, no warmup; AdamW β 0.9/0.999, ε 1e-8, no weight decay, clip 1.0 | tuner options |
  * | max length | 1024 tokens, capped by the model's context | `local.maxLength` |
- * | checkpoints | at the end, plus every `saveSteps` steps | `local.saveSteps` |
+ * | checkpoints | every epoch (at most 200 steps apart), on cancel and at the end | `local.saveSteps` |
  * | seed | 42 | `local.seed` |
  *
  * These are the seed recipe's (HF PEFT + Trainer) values. They suit real models; a tiny
@@ -93,6 +93,9 @@ export const LOCAL_DEFAULTS = Object.freeze({
   maxLength: 1024,
   seed: 42,
 });
+
+/** The most steps between two checkpoints when `local.saveSteps` is not given. */
+const DEFAULT_SAVE_STEPS = 200;
 
 /** The projections LoRA can target in the supported architectures. */
 const KNOWN_MODULES: ReadonlySet<string> = new Set(LOCAL_DEFAULTS.targetModules);
@@ -447,7 +450,12 @@ export class LocalTuner implements Tuner {
     };
     if (local.gradientAccumulationSteps !== undefined)
       native.gradientAccumulationSteps = local.gradientAccumulationSteps;
-    if (local.saveSteps !== undefined) native.saveSteps = local.saveSteps;
+    // A killed process keeps its last periodic checkpoint, so there is one by default: every
+    // epoch, or every DEFAULT_SAVE_STEPS steps when epochs are long.
+    const stepsPerEpoch = Math.ceil(
+      built.length / (batchSize * (local.gradientAccumulationSteps ?? 1)),
+    );
+    native.saveSteps = local.saveSteps ?? Math.max(1, Math.min(stepsPerEpoch, DEFAULT_SAVE_STEPS));
     if (local.evalSteps !== undefined) native.evalSteps = local.evalSteps;
     if (this.#options.schedule !== undefined) native.schedule = this.#options.schedule;
     if (this.#options.warmupRatio !== undefined) native.warmupRatio = this.#options.warmupRatio;
