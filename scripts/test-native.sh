@@ -11,5 +11,10 @@ if [ -z "${CARGO_TARGET_DIR:-}" ]; then
   fi
 fi
 export CARGO_TARGET_DIR
+if [ -n "${TUNEKIT_GEMMA_GGUF:-}" ]; then
+  echo "test-native: real Gemma 3 270M checks run on $TUNEKIT_GEMMA_GGUF"
+else
+  echo "test-native: real Gemma 3 270M checks are skipped (set TUNEKIT_GEMMA_GGUF to the GGUF to run them)"
+fi
 cd "$root/native"
 cargo test -p tunekit-core "$@"
