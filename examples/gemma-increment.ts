@@ -19,7 +19,6 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Dataset, type Example, isTunekitError, sparkline } from "tunekit";
 import {
-  cleanResponse,
   exportGgufAdapter,
   inferencePrompt,
   LocalTuner,
@@ -28,6 +27,7 @@ import {
   resolveTemplate,
   tokenizerFromModel,
 } from "tunekit/local";
+import { baseModelAnswerer, exactMatch } from "./increment-eval.js";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -52,24 +52,11 @@ if (!args.model) {
   process.exit(2);
 }
 const modelPath = args.model;
+/** Base models answer and then ramble on: score the first line (of every answer, for parity). */
+const scoring = { show: Number(args.show), firstLine: true };
 const outputDir =
   args.out ??
   join(root, "runs", `gemma-increment-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-
-async function evaluate(answer: (input: string) => Promise<string>, examples: readonly Example[]) {
-  let correct = 0;
-  const shown: string[] = [];
-  for (const [i, { input, output }] of examples.entries()) {
-    // Scored on the first line: a base model that answers and then rambles on still counts.
-    const got = (await answer(input)).trim().split("\n")[0]?.trim() ?? "";
-    if (got === output) correct++;
-    if (i < Number(args.show))
-      shown.push(
-        `  ${got === output ? "✓" : "✗"} ${input} → ${got.replace(/\n/g, "⏎").slice(0, 60)}`,
-      );
-  }
-  return { accuracy: correct / examples.length, correct, shown };
-}
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -83,16 +70,7 @@ async function main(): Promise<void> {
   // (non-instruction) checkpoint has no chat template, so "auto" picks the plain template.
   const base = await loadModel(modelPath);
   const template = resolveTemplate("auto", await modelTemplateFiles(base));
-  const baseAnswer = async (input: string) => {
-    const prompt = inferencePrompt(tokenizerFromModel(base), template, input);
-    const { text } = await base.generate(prompt.promptIds, {
-      maxNewTokens: 24,
-      eosTokenIds: prompt.eosTokenIds,
-      stop: prompt.stop,
-    });
-    return cleanResponse(template, text);
-  };
-  const before = await evaluate(baseAnswer, heldOut);
+  const before = await exactMatch(baseModelAnswerer(base, template), heldOut, scoring);
   console.log(`Before tuning: ${before.correct}/${heldOut.length} held-out answers exactly right`);
   console.log(before.shown.join("\n"));
 
@@ -129,7 +107,11 @@ async function main(): Promise<void> {
   const tuned = await job.wait();
   const tuneSeconds = (performance.now() - tuneStarted) / 1000;
 
-  const after = await evaluate((input) => tuned.generate(input, { maxOutputTokens: 24 }), heldOut);
+  const after = await exactMatch(
+    (input) => tuned.generate(input, { maxOutputTokens: 24 }),
+    heldOut,
+    scoring,
+  );
   console.log(`\nAfter tuning: ${after.correct}/${heldOut.length} held-out answers exactly right`);
   console.log(after.shown.join("\n"));
   const snapshots = job.progress().snapshots;

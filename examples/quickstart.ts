@@ -13,25 +13,16 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { adviseEpochs, Dataset, isTunekitError, lossCurveSvg, sparkline } from "tunekit";
 import {
-  adviseEpochs,
-  Dataset,
-  type Example,
-  isTunekitError,
-  lossCurveSvg,
-  sparkline,
-} from "tunekit";
-import {
-  cleanResponse,
-  inferencePrompt,
   LocalTuner,
   loadModel,
   modelTemplateFiles,
   resolveModel,
   resolveTemplate,
   type TemplateDescriptor,
-  tokenizerFromModel,
 } from "tunekit/local";
+import { baseModelAnswerer, exactMatch } from "./increment-eval.js";
 
 const root = new URL("..", import.meta.url).pathname;
 const DEMO_MODEL = join(root, "models/demo-counting");
@@ -51,25 +42,9 @@ const isDemo = args.model === DEMO_MODEL;
 // A tiny model learns this task with a learning rate 10× the recipe's 1e-4 (measured: 97%
 // vs 33% held-out exact match after 3 epochs); real models keep the recipe's default.
 const learningRate = Number(args["learning-rate"] ?? (isDemo ? 1e-3 : 1e-4));
+const show = Number(args.show);
 const outputDir =
   args.out ?? join(root, "runs", `quickstart-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-
-/** Exact-match accuracy of `answer` over `examples`, and the first few answers to show. */
-async function evaluate(answer: (input: string) => Promise<string>, examples: readonly Example[]) {
-  let correct = 0;
-  const shown: string[] = [];
-  for (const [i, { input, output }] of examples.entries()) {
-    const got = (await answer(input)).trim();
-    const display =
-      got.length > 40 ? `${got.slice(0, 40).replace(/\n/g, "⏎")}…` : got.replace(/\n/g, "⏎");
-    if (got === output) correct++;
-    if (i < Number(args.show))
-      shown.push(
-        `  ${got === output ? "✓" : "✗"} ${input} → ${display || "(nothing)"}${got === output ? "" : `   (expected ${output})`}`,
-      );
-  }
-  return { accuracy: correct / examples.length, correct, shown };
-}
 
 async function main(): Promise<void> {
   const train = await Dataset.load(join(root, "examples/data/increment.jsonl"));
@@ -84,16 +59,7 @@ async function main(): Promise<void> {
   const resolved = await resolveModel(args.model);
   const base = await loadModel(resolved.path);
   const template: TemplateDescriptor = resolveTemplate("auto", await modelTemplateFiles(base));
-  const baseAnswer = async (input: string) => {
-    const prompt = inferencePrompt(tokenizerFromModel(base), template, input);
-    const { text } = await base.generate(prompt.promptIds, {
-      maxNewTokens: 24,
-      eosTokenIds: prompt.eosTokenIds,
-      stop: prompt.stop,
-    });
-    return cleanResponse(template, text);
-  };
-  const before = await evaluate(baseAnswer, heldOut);
+  const before = await exactMatch(baseModelAnswerer(base, template), heldOut, { show });
   console.log(`Before tuning: ${before.correct}/${heldOut.length} held-out answers exactly right`);
   console.log(before.shown.join("\n"));
 
@@ -126,7 +92,11 @@ async function main(): Promise<void> {
   }
   const tuned = await job.wait();
 
-  const after = await evaluate((input) => tuned.generate(input, { maxOutputTokens: 24 }), heldOut);
+  const after = await exactMatch(
+    (input) => tuned.generate(input, { maxOutputTokens: 24 }),
+    heldOut,
+    { show },
+  );
   console.log(`\nAfter tuning: ${after.correct}/${heldOut.length} held-out answers exactly right`);
   console.log(after.shown.join("\n"));
 

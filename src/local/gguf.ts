@@ -5,10 +5,10 @@
  */
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { InvalidOptionError, NativeLoadError } from "../core/errors.js";
+import { InvalidOptionError } from "../core/errors.js";
 import { fromNativeError } from "./errors.js";
 import { type ResolveModelOptions, resolveModel } from "./hub/resolve.js";
-import { addonPath, loadNative } from "./native.js";
+import { loadNativeWith } from "./native.js";
 import { ADAPTER_CONFIG_FILE, readAdapterBaseModel } from "./tuned-model.js";
 
 /** What an export wrote. */
@@ -62,18 +62,7 @@ interface NativeExportAddon {
 }
 
 function exportAddon(): NativeExportAddon {
-  const addon = loadNative() as unknown as Partial<NativeExportAddon>;
-  if (
-    typeof addon.exportGgufAdapter !== "function" ||
-    typeof addon.exportGgufModel !== "function"
-  ) {
-    throw new NativeLoadError(
-      `The tunekit native addon at ${addonPath()} has no GGUF export (a stale build). ` +
-        "Rebuild it from the package root with `npm run build:native`.",
-      { hint: "npm run build:native" },
-    );
-  }
-  return addon as NativeExportAddon;
+  return loadNativeWith<NativeExportAddon>(["exportGgufAdapter", "exportGgufModel"], "GGUF export");
 }
 
 function checkOut(out: unknown): string {

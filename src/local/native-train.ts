@@ -2,10 +2,8 @@
  * The training half of the native addon (`native/node/src/train.rs`): what it exports and how
  * it is loaded. Internal; `LocalTuner` is the public API.
  */
-import { NativeLoadError } from "../core/errors.js";
 import {
-  addonPath,
-  loadNative,
+  loadNativeWith,
   type NativeAddon,
   type NativeCancelToken,
   type NativeErrorInfo,
@@ -92,17 +90,8 @@ export interface NativeTrainingAddon extends NativeAddon {
 
 /** The addon with its training exports; a build without them is reported as stale. */
 export function loadTrainingAddon(): NativeTrainingAddon {
-  const addon = loadNative() as Partial<NativeTrainingAddon> & NativeAddon;
-  if (
-    typeof addon.train !== "function" ||
-    typeof addon.trainModel !== "function" ||
-    typeof addon.loadModelWithAdapter !== "function"
-  ) {
-    throw new NativeLoadError(
-      `The tunekit native addon at ${addonPath()} has no training support (a stale build). ` +
-        "Rebuild it from the package root with `npm run build:native`.",
-      { hint: "npm run build:native" },
-    );
-  }
-  return addon as NativeTrainingAddon;
+  return loadNativeWith<NativeTrainingAddon>(
+    ["train", "trainModel", "loadModelWithAdapter"],
+    "training support",
+  );
 }

@@ -165,3 +165,19 @@ export function loadNative(): NativeAddon {
     );
   }
 }
+
+/**
+ * @internal The addon, checked for the functions a feature needs (`feature` names it in the
+ * error): an addon built before the feature existed is reported as stale, with the fix.
+ */
+export function loadNativeWith<T>(functions: readonly string[], feature: string): T {
+  const addon = loadNative() as unknown as Record<string, unknown>;
+  if (functions.some((name) => typeof addon[name] !== "function")) {
+    throw new NativeLoadError(
+      `The tunekit native addon at ${addonPath()} has no ${feature} (a stale build). ` +
+        "Rebuild it from the package root with `npm run build:native`.",
+      { hint: "npm run build:native" },
+    );
+  }
+  return addon as T;
+}
