@@ -54,6 +54,40 @@ describe("tunekit tune --backend local", () => {
     expect(base.stdout).toMatch(/wrote .*demo\.gguf: GGUF model, 38 tensors/);
   });
 
+  it("takes a GGUF file as the base model: tune, generate, export the adapter for it", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "tunekit-cli-gguf-")), "run");
+    const gguf = "test/fixtures/gguf/tiny-gemma3.gguf"; // random Gemma 3, SentencePiece vocab
+    const run = await runTunekit(
+      [
+        "tune",
+        "examples/data/increment-seed.jsonl",
+        "--backend",
+        "local",
+        "--model",
+        gguf,
+        "--out",
+        out,
+        "--epochs",
+        "60",
+        "--learning-rate",
+        "0.003",
+        "--batch-size",
+        "5",
+      ],
+      { timeoutMs: 120_000 },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    // A seed example: the random model memorises them, it cannot generalise.
+    const answer = await runTunekit(["generate", out, "-3"]);
+    expect(answer.code, answer.stderr).toBe(0);
+    expect(answer.stdout.trim()).toBe("-2");
+    const lora = join(out, "lora.gguf");
+    const exported = await runTunekit(["--json", "export", out, "--format", "gguf", "--out", lora]);
+    expect(exported.code, exported.stderr).toBe(0);
+    // 7 projections x 6 layers, A and B each.
+    expect(JSON.parse(exported.stdout)).toMatchObject({ kind: "adapter", out: lora, tensors: 84 });
+  });
+
   it("export refuses what it cannot convert, with exit codes", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tunekit-cli-export-"));
     const notModel = await runTunekit(["export", dir, "--out", join(dir, "x.gguf")]);

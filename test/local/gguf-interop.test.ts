@@ -252,3 +252,75 @@ describe("GGUF base export → llama.cpp, per architecture", () => {
     }
   });
 });
+
+describe("a Gemma 3 GGUF base tuned by tunekit → its adapter in llama.cpp", () => {
+  // The fixture is a random Gemma 3 (5 sliding-window layers of 8 tokens + 1 global, MQA,
+  // SentencePiece vocabulary) written the way llama.cpp's converter writes Gemma 3; gemma3
+  // adapters carry no q/k permutation.
+  const GEMMA = join(REPO, "test", "fixtures", "gguf", "tiny-gemma3.gguf");
+  const SEED = join(REPO, "examples", "data", "increment-seed.jsonl");
+
+  it("llama.cpp on the same GGUF with the exported adapter predicts and answers like tunekit", async () => {
+    const dataset = await Dataset.load(SEED);
+    const job = await new LocalTuner().tune({
+      baseModel: GEMMA,
+      dataset,
+      hyperparameters: { epochCount: 60, batchSize: 5, learningRate: 3e-3 },
+      local: {
+        outputDir: join(root, "gemma-run"),
+        lora: { rank: 8, alpha: 16, dropout: 0 },
+        seed: 7,
+      },
+    });
+    const gemmaTuned = (await job.wait()) as LocalTunedModel;
+    const lora = join(root, "gemma-lora.gguf");
+    await gemmaTuned.exportGguf(lora);
+    const ours = await gemmaTuned.model();
+    const theirs = await llama.loadModel({ modelPath: GEMMA, gpuLayers: 0 });
+    try {
+      for (const adapter of [undefined, lora]) {
+        const context = await theirs.createContext({
+          contextSize: 128,
+          threads: 1,
+          ...(adapter === undefined
+            ? {}
+            : { lora: { adapters: [{ filePath: adapter, scale: 1 }] } }),
+        });
+        try {
+          for (const { input, output } of dataset.examples.slice(0, 6)) {
+            const prompt = inferencePrompt(tokenizerFromModel(ours), gemmaTuned.template, input);
+            // SentencePiece, as llama.cpp reads it from the file, splits like tunekit.
+            expect([2, ...theirs.tokenize(prompt.text, false, "trimLeadingSpace")]).toEqual(
+              prompt.promptIds,
+            );
+            const sequence = context.getSequence();
+            const generated: number[] = [];
+            for await (const token of sequence.evaluate(prompt.promptIds as never, {
+              temperature: 0,
+              yieldEogToken: true,
+            })) {
+              if (prompt.eosTokenIds.includes(token as number) || generated.length >= 6) break;
+              generated.push(token as number);
+            }
+            sequence.dispose();
+            const answer = ours.detokenize(generated).trim().split("\n")[0];
+            if (adapter === undefined) {
+              expect(answer, input).not.toBe(output); // the random base knows nothing
+            } else {
+              const mine = await ours.generate(prompt.promptIds, {
+                maxNewTokens: generated.length,
+                eosTokenIds: prompt.eosTokenIds,
+              });
+              expect(generated, input).toEqual(mine.tokenIds);
+              expect(answer, input).toBe(output);
+            }
+          }
+        } finally {
+          await context.dispose();
+        }
+      }
+    } finally {
+      await theirs.dispose();
+    }
+  }, 120_000);
+});
