@@ -71,7 +71,7 @@ impl RmsNorm {
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let inv_rms = x.sqr()?.mean_keepdim(D::Minus1)?.affine(1.0, self.eps)?.sqrt()?.recip()?;
-        x.broadcast_mul(&inv_rms)?.broadcast_mul(&self.weight)
+        crate::train::ops::mul_const(&x.broadcast_mul(&inv_rms)?, &self.weight)
     }
 }
 
@@ -174,7 +174,7 @@ impl Rotary {
         let x1 = x.narrow(D::Minus1, 0, d / 2)?;
         let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
+        crate::train::ops::mul_const(x, cos)? + crate::train::ops::mul_const(&rotated, sin)?
     }
 }
 
@@ -286,10 +286,10 @@ impl Attention {
         let q = q.reshape((b, kvh, groups * s, d))?;
         let scores = (q.matmul(&k.t()?)? * self.scale)?.reshape((b, kvh, groups, s, t))?;
         let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
+            Some(m) => crate::train::ops::add_const(&scores, m)?,
             None => scores,
         };
-        let probs = softmax_last_dim(&scores)?.reshape((b, kvh, groups * s, t))?;
+        let probs = crate::train::ops::stable_softmax(&scores)?.reshape((b, kvh, groups * s, t))?;
         let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
         Ok(self.o_proj.forward(&out)?)
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 
-use super::frozen_linear::frozen_linear;
+use super::frozen_linear::{frozen_linear, needs_grad};
 use super::rng::Rng;
 
 /// The seed recipe's projections (and the default).
@@ -205,16 +205,57 @@ impl LoraAdapter {
 
     /// Inverted dropout mask: 0 with probability p, else 1/(1−p).
     fn dropout_mask(&self, n: usize, device: &Device) -> Result<Tensor> {
-        let step = self.shared.micro_step.load(Ordering::Relaxed);
-        let mut rng = Rng::derive(
-            self.shared.seed.load(Ordering::Relaxed),
-            "lora-dropout",
-            step.wrapping_mul(1 << 20) ^ self.id,
-        );
-        let keep = 1.0 - self.dropout;
-        let scale = (1.0 / keep) as f32;
-        let mask: Vec<f32> = (0..n).map(|_| if rng.next_f64() < keep { scale } else { 0.0 }).collect();
-        Tensor::from_vec(mask, n, device)
+        Tensor::from_vec(self.dropout_stream().mask(n), n, device)
+    }
+
+    /// The dropout mask's random stream for the current micro-step.
+    fn dropout_stream(&self) -> DropoutStream {
+        DropoutStream {
+            seed: self.shared.seed.load(Ordering::Relaxed),
+            stream: self.shared.micro_step.load(Ordering::Relaxed).wrapping_mul(1 << 20) ^ self.id,
+            dropout: self.dropout,
+        }
+    }
+
+    /// `x·Wᵀ + bias + delta(x)` (PEFT's `LoraLayer.forward` with a frozen `W`).
+    ///
+    /// While training on the CPU in f32 this is one graph node ([`FusedLoraLinear`]) that keeps
+    /// only its output: the frozen product, the delta, the scaled delta, the dropout mask and
+    /// the masked input are not kept for backward (the mask is regenerated from its seed, the
+    /// rank-r product recomputed). Otherwise (and with the same forward arithmetic) the
+    /// composition of [`frozen_linear`] and [`Self::delta`].
+    pub fn linear(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let fused = self.shared.grad_enabled()
+            && x.device().is_cpu()
+            && x.dtype() == DType::F32
+            && weight.dtype() == DType::F32
+            && !needs_grad(weight)
+            && bias.is_none_or(|b| !needs_grad(b));
+        if !fused {
+            let mut y = frozen_linear(x, weight)?;
+            if let Some(b) = bias {
+                y = y.broadcast_add(b)?;
+            }
+            return y + self.delta(x)?;
+        }
+        // The forward value, computed exactly as the composition does but outside the graph.
+        let xd = x.detach();
+        let grad = self.shared.set_grad_enabled(false);
+        let value = (|| {
+            let mut y = frozen_linear(&xd, weight)?;
+            if let Some(b) = bias {
+                y = y.broadcast_add(b)?;
+            }
+            (y + self.delta(&xd)?)?.contiguous()
+        })();
+        self.shared.set_grad_enabled(grad);
+        let op = FusedLoraLinear {
+            value: std::sync::Mutex::new(Some(value?)),
+            w: weight.detach(),
+            scaling: self.scaling,
+            dropout: (self.dropout > 0.0 && self.shared.training()).then(|| self.dropout_stream()),
+        };
+        x.apply_op3(self.a.as_tensor(), self.b.as_tensor(), op)
     }
 
     /// `scaling · B·A`, `[out, in]` (PEFT's `get_delta_weight`).
@@ -224,6 +265,105 @@ impl LoraAdapter {
 
     pub fn vars(&self) -> [&Var; 2] {
         [&self.a, &self.b]
+    }
+}
+
+/// The random stream of one dropout mask (a pure function of seed, micro-step and adapter).
+#[derive(Debug, Clone, Copy)]
+struct DropoutStream {
+    seed: u64,
+    stream: u64,
+    dropout: f64,
+}
+
+impl DropoutStream {
+    fn mask(&self, n: usize) -> Vec<f32> {
+        let mut rng = Rng::derive(self.seed, "lora-dropout", self.stream);
+        let keep = 1.0 - self.dropout;
+        let scale = (1.0 / keep) as f32;
+        (0..n).map(|_| if rng.next_f64() < keep { scale } else { 0.0 }).collect()
+    }
+}
+
+/// `y = x·Wᵀ + b + s·((x⊙m)·Aᵀ)·Bᵀ` as a single graph node over `(x, A, B)`.
+///
+/// The forward value is computed beforehand by the same candle ops as the unfused path (so it
+/// is bit-identical) and handed over once; backward recomputes the rank-r activation
+/// `(x⊙m)·Aᵀ` and the mask `m`:
+/// `gB = s·gᵀ·low`, `glow = s·g·B`, `gA = glowᵀ·(x⊙m)`, `gx = g·W + (glow·A)⊙m`.
+struct FusedLoraLinear {
+    /// The forward value, taken by `cpu_fwd`.
+    value: std::sync::Mutex<Option<Tensor>>,
+    /// `[out, in]`, frozen.
+    w: Tensor,
+    scaling: f64,
+    dropout: Option<DropoutStream>,
+}
+
+impl candle_core::CustomOp3 for FusedLoraLinear {
+    fn name(&self) -> &'static str {
+        "lora-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let value = self.value.lock().expect("not poisoned").take();
+        let Some(value) = value else { candle_core::bail!("lora-linear: forward value already taken") };
+        let (storage, layout) = value.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            candle_core::bail!("lora-linear: value is not on the CPU")
+        };
+        let n = layout.shape().elem_count();
+        let out = match cpu {
+            candle_core::CpuStorage::F32(v) if layout.is_contiguous() => {
+                let o = layout.start_offset();
+                candle_core::CpuStorage::F32(v[o..o + n].to_vec())
+            }
+            _ => candle_core::bail!("lora-linear: unexpected value layout"),
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (a, b) = (a.detach(), b.detach());
+        let (out_f, in_f) = self.w.dims2()?;
+        let rows = x.elem_count() / in_f.max(1);
+        let g2 = g.reshape((rows, out_f))?;
+        let mask = match &self.dropout {
+            Some(d) => Some(Tensor::from_vec(d.mask(rows * in_f), (rows, in_f), x.device())?),
+            None => None,
+        };
+        let x2 = x.detach().reshape((rows, in_f))?;
+        let x2 = match &mask {
+            Some(m) => (x2 * m)?,
+            None => x2,
+        };
+        let low = x2.matmul(&a.t()?)?;
+        let gs = (&g2 * self.scaling)?;
+        let gb = low.t()?.matmul(&gs)?.t()?;
+        let glow = gs.matmul(&b)?;
+        let ga = x2.t()?.matmul(&glow)?.t()?;
+        drop(x2);
+        let mut gx2 = glow.matmul(&a)?;
+        if let Some(m) = &mask {
+            gx2 = (gx2 * m)?;
+        }
+        let gx = (g2.matmul(&self.w)? + gx2)?.reshape(x.shape())?;
+        Ok((Some(gx), Some(ga), Some(gb)))
     }
 }
 
@@ -238,13 +378,15 @@ pub struct LoraLinear {
 
 impl LoraLinear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut y = frozen_linear(x, &self.weight)?;
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
         match &self.adapter {
-            Some(a) => y + a.delta(x)?,
-            None => Ok(y),
+            Some(a) => a.linear(x, &self.weight, self.bias.as_ref()),
+            None => {
+                let y = frozen_linear(x, &self.weight)?;
+                match &self.bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
         }
     }
 
