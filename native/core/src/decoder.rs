@@ -70,8 +70,8 @@ impl RmsNorm {
 
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let inv_rms = x.sqr()?.mean_keepdim(D::Minus1)?.affine(1.0, self.eps)?.sqrt()?.recip()?;
-        crate::train::ops::mul_const(&x.broadcast_mul(&inv_rms)?, &self.weight)
+        // `x·inv_rms·w` from primitives; while training, one node with a hand-written backward.
+        crate::train::ops::rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -170,11 +170,7 @@ impl Rotary {
 
     /// Applies the rotation to `x` `[b, heads, seq, head_dim]`.
     pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-        let d = x.dim(D::Minus1)?;
-        let x1 = x.narrow(D::Minus1, 0, d / 2)?;
-        let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
-        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        crate::train::ops::mul_const(x, cos)? + crate::train::ops::mul_const(&rotated, sin)?
+        crate::train::ops::rope(x, cos, sin)
     }
 }
 
@@ -284,12 +280,13 @@ impl Attention {
         // ordered by kv group (head j uses kv head j / groups), so folding them into the
         // row dimension lets each kv head serve its whole group in one matmul.
         let q = q.reshape((b, kvh, groups * s, d))?;
-        let scores = (q.matmul(&k.t()?)? * self.scale)?.reshape((b, kvh, groups, s, t))?;
-        let scores = match mask {
-            Some(m) => crate::train::ops::add_const(&scores, m)?,
-            None => scores,
-        };
-        let probs = crate::train::ops::stable_softmax(&scores)?.reshape((b, kvh, groups * s, t))?;
+        let scores = q.matmul(&k.t()?)?.reshape((b, kvh, groups, s, t))?;
+        let probs = crate::train::ops::scaled_masked_softmax(&scores, self.scale, mask)?.reshape((
+            b,
+            kvh,
+            groups * s,
+            t,
+        ))?;
         let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
         Ok(self.o_proj.forward(&out)?)
     }
