@@ -230,7 +230,7 @@ impl LoraAdapter {
             && x.dtype() == DType::F32
             && weight.dtype() == DType::F32
             && !needs_grad(weight)
-            && bias.is_none_or(|b| !needs_grad(b));
+            && bias.is_none_or(|b| !needs_grad(b) && b.dtype() == DType::F32);
         if !fused {
             let mut y = frozen_linear(x, weight)?;
             if let Some(b) = bias {
@@ -238,24 +238,14 @@ impl LoraAdapter {
             }
             return y + self.delta(x)?;
         }
-        // The forward value, computed exactly as the composition does but outside the graph.
-        let xd = x.detach();
-        let grad = self.shared.set_grad_enabled(false);
-        let value = (|| {
-            let mut y = frozen_linear(&xd, weight)?;
-            if let Some(b) = bias {
-                y = y.broadcast_add(b)?;
-            }
-            (y + self.delta(&xd)?)?.contiguous()
-        })();
-        self.shared.set_grad_enabled(grad);
         let op = FusedLoraLinear {
-            value: std::sync::Mutex::new(Some(value?)),
             w: weight.detach(),
+            bias: bias.map(|b| b.detach()),
             scaling: self.scaling,
             dropout: (self.dropout > 0.0 && self.shared.training()).then(|| self.dropout_stream()),
         };
-        x.apply_op3(self.a.as_tensor(), self.b.as_tensor(), op)
+        let x = x.contiguous()?;
+        x.apply_op3(&self.a.as_tensor().contiguous()?, &self.b.as_tensor().contiguous()?, op)
     }
 
     /// `scaling · B·A`, `[out, in]` (PEFT's `get_delta_weight`).
@@ -287,17 +277,25 @@ impl DropoutStream {
 
 /// `y = x·Wᵀ + b + s·((x⊙m)·Aᵀ)·Bᵀ` as a single graph node over `(x, A, B)`.
 ///
-/// The forward value is computed beforehand by the same candle ops as the unfused path (so it
-/// is bit-identical) and handed over once; backward recomputes the rank-r activation
-/// `(x⊙m)·Aᵀ` and the mask `m`:
-/// `gB = s·gᵀ·low`, `glow = s·g·B`, `gA = glowᵀ·(x⊙m)`, `gx = g·W + (glow·A)⊙m`.
+/// The forward runs the same kernels in the same order as the composed ops (`frozen_linear`,
+/// bias add, [`LoraAdapter::delta`], add), so its value is bit-identical, but adds the delta
+/// into the product in place. Backward recomputes the rank-r activation `(x⊙m)·Aᵀ` and the
+/// mask `m`: `gB = s·gᵀ·low`, `glow = s·g·B`, `gA = glowᵀ·(x⊙m)`, `gx = g·W + (glow·A)⊙m`.
 struct FusedLoraLinear {
-    /// The forward value, taken by `cpu_fwd`.
-    value: std::sync::Mutex<Option<Tensor>>,
     /// `[out, in]`, frozen.
     w: Tensor,
+    bias: Option<Tensor>,
     scaling: f64,
     dropout: Option<DropoutStream>,
+}
+
+fn cpu_f32<'a>(s: &'a candle_core::CpuStorage, l: &candle_core::Layout, what: &str) -> Result<&'a [f32]> {
+    match s {
+        candle_core::CpuStorage::F32(v) if l.is_contiguous() => {
+            Ok(&v[l.start_offset()..l.start_offset() + l.shape().elem_count()])
+        }
+        _ => candle_core::bail!("lora-linear: {what} must be contiguous f32"),
+    }
 }
 
 impl candle_core::CustomOp3 for FusedLoraLinear {
@@ -307,28 +305,67 @@ impl candle_core::CustomOp3 for FusedLoraLinear {
 
     fn cpu_fwd(
         &self,
-        _: &candle_core::CpuStorage,
-        _: &candle_core::Layout,
-        _: &candle_core::CpuStorage,
-        _: &candle_core::Layout,
-        _: &candle_core::CpuStorage,
-        _: &candle_core::Layout,
+        xs: &candle_core::CpuStorage,
+        xl: &candle_core::Layout,
+        a_s: &candle_core::CpuStorage,
+        al: &candle_core::Layout,
+        b_s: &candle_core::CpuStorage,
+        bl: &candle_core::Layout,
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let value = self.value.lock().expect("not poisoned").take();
-        let Some(value) = value else { candle_core::bail!("lora-linear: forward value already taken") };
-        let (storage, layout) = value.storage_and_layout();
-        let candle_core::Storage::Cpu(cpu) = &*storage else {
-            candle_core::bail!("lora-linear: value is not on the CPU")
-        };
-        let n = layout.shape().elem_count();
-        let out = match cpu {
-            candle_core::CpuStorage::F32(v) if layout.is_contiguous() => {
-                let o = layout.start_offset();
-                candle_core::CpuStorage::F32(v[o..o + n].to_vec())
+        use candle_core::backend::BackendStorage;
+        use candle_core::{CpuStorage, Layout, Storage};
+        let (out_f, in_f) = self.w.dims2()?;
+        let (r, _) = al.shape().dims2()?;
+        let dims = xl.dims();
+        if dims.last() != Some(&in_f) || !xl.is_contiguous() {
+            candle_core::bail!("lora-linear: input {:?} does not match weight [{out_f}, {in_f}]", xl.shape())
+        }
+        let rows = xl.shape().elem_count() / in_f.max(1);
+        let x2 = Layout::contiguous_with_offset((rows, in_f), xl.start_offset());
+        // x·Wᵀ, as `frozen_linear` computes it.
+        let wt = self.w.t()?;
+        let (ws, wl) = wt.storage_and_layout();
+        let Storage::Cpu(ws) = &*ws else { candle_core::bail!("lora-linear: weight is not on the CPU") };
+        let mut y = xs.matmul(ws, (1, rows, out_f, in_f), &x2, wl)?;
+        // (x⊙m)·Aᵀ·Bᵀ, as `LoraAdapter::delta` computes it.
+        let masked;
+        let (xin, xinl) = match &self.dropout {
+            Some(d) => {
+                let x = cpu_f32(xs, &x2, "input")?;
+                let m = d.mask(rows * in_f);
+                masked = CpuStorage::F32(x.iter().zip(&m).map(|(&a, &b)| a * b).collect());
+                (&masked, Layout::contiguous((rows, in_f)))
             }
-            _ => candle_core::bail!("lora-linear: unexpected value layout"),
+            None => (xs, x2),
         };
-        Ok((out, layout.shape().clone()))
+        let low = xin.matmul(a_s, (1, rows, r, in_f), &xinl, &al.transpose(0, 1)?)?;
+        let delta =
+            low.matmul(b_s, (1, rows, out_f, r), &Layout::contiguous((rows, r)), &bl.transpose(0, 1)?)?;
+        let delta = cpu_f32(&delta, &Layout::contiguous((rows, out_f)), "delta")?;
+        let CpuStorage::F32(yv) = &mut y else { candle_core::bail!("lora-linear: f32 only") };
+        let s = self.scaling as f32;
+        match &self.bias {
+            Some(bias) => {
+                let (bs, bl) = bias.storage_and_layout();
+                let Storage::Cpu(bs) = &*bs else {
+                    candle_core::bail!("lora-linear: bias is not on the CPU")
+                };
+                let bv = cpu_f32(bs, bl, "bias")?;
+                for (row, drow) in yv.chunks_mut(out_f).zip(delta.chunks(out_f)) {
+                    for ((v, &b), &d) in row.iter_mut().zip(bv).zip(drow) {
+                        *v = (*v + b) + (d * s + 0.0);
+                    }
+                }
+            }
+            None => {
+                for (v, &d) in yv.iter_mut().zip(delta) {
+                    *v += d * s + 0.0;
+                }
+            }
+        }
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("non-scalar input") = out_f;
+        Ok((y, candle_core::Shape::from(out_dims)))
     }
 
     fn bwd(
@@ -522,6 +559,46 @@ mod tests {
         assert!(t1.sub(&eval)?.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0);
         shared.set_micro_step(4);
         assert!(ad.delta(&x)?.sub(&t1)?.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0);
+        Ok(())
+    }
+
+    #[test]
+    fn train_lora_fused_linear_matches_composed_ops() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = Rng::new(5);
+        let (rows, in_f, out_f) = (6, 16, 12);
+        for (dropout, with_bias) in [(0.0, false), (0.3, true)] {
+            let shared = LoraShared::new(4);
+            let c = cfg(3, 6.0, dropout, false);
+            let a = Tensor::from_vec(rng.uniform_vec(3 * in_f, -0.5, 0.5), (3, in_f), &dev)?;
+            let b = Tensor::from_vec(rng.uniform_vec(out_f * 3, -0.5, 0.5), (out_f, 3), &dev)?;
+            let ad = LoraAdapter::from_weights(&a, &b, &c, 2, shared.clone())?;
+            let w = Tensor::from_vec(rng.uniform_vec(out_f * in_f, -0.5, 0.5), (out_f, in_f), &dev)?;
+            let bias = Tensor::from_vec(rng.uniform_vec(out_f, -0.5, 0.5), out_f, &dev)?;
+            let bias = with_bias.then_some(&bias);
+            let x = Var::from_tensor(&Tensor::from_vec(
+                rng.uniform_vec(2 * rows * in_f, -1.0, 1.0),
+                (2, rows, in_f),
+                &dev,
+            )?)?;
+            let probe =
+                Tensor::from_vec(rng.uniform_vec(2 * rows * out_f, -1.0, 1.0), (2, rows, out_f), &dev)?;
+            shared.set_training(true);
+            shared.set_grad_enabled(true);
+            shared.set_micro_step(7);
+            let fused = ad.linear(&x, &w, bias)?;
+            let mut composed = frozen_linear(&x, &w)?;
+            if let Some(b) = bias {
+                composed = composed.broadcast_add(b)?;
+            }
+            let composed = (composed + ad.delta(&x)?)?;
+            assert_close(&fused, &composed, 0.0)?; // bit-identical forward
+            let gf = (fused * &probe)?.sum_all()?.backward()?;
+            let gc = (composed * &probe)?.sum_all()?.backward()?;
+            for v in [x.as_tensor(), ad.a.as_tensor(), ad.b.as_tensor()] {
+                assert_close(gf.get(v).unwrap(), gc.get(v).unwrap(), 1e-6)?;
+            }
+        }
         Ok(())
     }
 }

@@ -69,8 +69,8 @@ pub struct LossOutput {
 ///   addressed by the flat `positions`.
 /// - `lm_head`: `[vocab, d]` frozen output projection (tied embeddings or `lm_head.weight`).
 /// - `denom`: the number of scored tokens of the whole accumulation window (see module docs).
-/// - `chunk_rows`: rows per LM-head chunk; peak extra memory is about `4 · chunk_rows · vocab`
-///   floats.
+/// - `chunk_rows`: rows per LM-head chunk; peak extra memory is about `2 · chunk_rows · vocab`
+///   floats (three with a soft cap).
 /// - `with_grad`: `false` for evaluation (skips the gradient GEMM).
 pub fn lm_head_loss(
     hidden: &Tensor,
