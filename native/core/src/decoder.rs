@@ -4,6 +4,9 @@
 //! exp, sqrt, silu, narrow/cat, index_select): candle's fused `softmax_last_dim`,
 //! `rms_norm` and `rope` silently cut the gradient (NATIVE-STACK-FACTS §1.3), and the LoRA
 //! trainer runs this same forward pass. `tests::no_fused_ops_in_forward` guards that.
+//! RMSNorm, rope and the attention softmax go through `train::ops`. Without a graph
+//! (inference) these run the same primitives. While training they are single nodes with
+//! hand-written backward passes.
 //!
 //! Per layer: `h += o(attn(norm_in(h)))`, `h += down(act(gate(x)) * up(x))` with
 //! `x = norm_post(h)`; final norm; logits = lm_head(h) (the embedding when tied).
