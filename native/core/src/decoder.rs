@@ -4,6 +4,9 @@
 //! exp, sqrt, silu, narrow/cat, index_select): candle's fused `softmax_last_dim`,
 //! `rms_norm` and `rope` silently cut the gradient (NATIVE-STACK-FACTS §1.3), and the LoRA
 //! trainer runs this same forward pass. `tests::no_fused_ops_in_forward` guards that.
+//! RMSNorm, rope and the attention softmax go through `train::ops`. Without a graph
+//! (inference) these run the same primitives. While training they are single nodes with
+//! hand-written backward passes.
 //!
 //! Per layer: `h += o(attn(norm_in(h)))`, `h += down(act(gate(x)) * up(x))` with
 //! `x = norm_post(h)`; final norm; logits = lm_head(h) (the embedding when tied).
@@ -70,8 +73,8 @@ impl RmsNorm {
 
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let inv_rms = x.sqr()?.mean_keepdim(D::Minus1)?.affine(1.0, self.eps)?.sqrt()?.recip()?;
-        x.broadcast_mul(&inv_rms)?.broadcast_mul(&self.weight)
+        // `x·inv_rms·w` from primitives; while training, one node with a hand-written backward.
+        crate::train::ops::rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -170,11 +173,7 @@ impl Rotary {
 
     /// Applies the rotation to `x` `[b, heads, seq, head_dim]`.
     pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-        let d = x.dim(D::Minus1)?;
-        let x1 = x.narrow(D::Minus1, 0, d / 2)?;
-        let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
-        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
+        crate::train::ops::rope(x, cos, sin)
     }
 }
 
@@ -284,12 +283,13 @@ impl Attention {
         // ordered by kv group (head j uses kv head j / groups), so folding them into the
         // row dimension lets each kv head serve its whole group in one matmul.
         let q = q.reshape((b, kvh, groups * s, d))?;
-        let scores = (q.matmul(&k.t()?)? * self.scale)?.reshape((b, kvh, groups, s, t))?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
-        };
-        let probs = softmax_last_dim(&scores)?.reshape((b, kvh, groups * s, t))?;
+        let scores = q.matmul(&k.t()?)?.reshape((b, kvh, groups, s, t))?;
+        let probs = crate::train::ops::scaled_masked_softmax(&scores, self.scale, mask)?.reshape((
+            b,
+            kvh,
+            groups * s,
+            t,
+        ))?;
         let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
         Ok(self.o_proj.forward(&out)?)
     }

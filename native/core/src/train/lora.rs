@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 
-use super::frozen_linear::frozen_linear;
+use super::frozen_linear::{frozen_linear, needs_grad};
 use super::rng::Rng;
 
 /// The seed recipe's projections (and the default).
@@ -205,16 +205,47 @@ impl LoraAdapter {
 
     /// Inverted dropout mask: 0 with probability p, else 1/(1−p).
     fn dropout_mask(&self, n: usize, device: &Device) -> Result<Tensor> {
-        let step = self.shared.micro_step.load(Ordering::Relaxed);
-        let mut rng = Rng::derive(
-            self.shared.seed.load(Ordering::Relaxed),
-            "lora-dropout",
-            step.wrapping_mul(1 << 20) ^ self.id,
-        );
-        let keep = 1.0 - self.dropout;
-        let scale = (1.0 / keep) as f32;
-        let mask: Vec<f32> = (0..n).map(|_| if rng.next_f64() < keep { scale } else { 0.0 }).collect();
-        Tensor::from_vec(mask, n, device)
+        Tensor::from_vec(self.dropout_stream().mask(n), n, device)
+    }
+
+    /// The dropout mask's random stream for the current micro-step.
+    fn dropout_stream(&self) -> DropoutStream {
+        DropoutStream {
+            seed: self.shared.seed.load(Ordering::Relaxed),
+            stream: self.shared.micro_step.load(Ordering::Relaxed).wrapping_mul(1 << 20) ^ self.id,
+            dropout: self.dropout,
+        }
+    }
+
+    /// `x·Wᵀ + bias + delta(x)` (PEFT's `LoraLayer.forward` with a frozen `W`).
+    ///
+    /// While training on the CPU in f32 this is one graph node ([`FusedLoraLinear`]) that keeps
+    /// only its output: the frozen product, the delta, the scaled delta, the dropout mask and
+    /// the masked input are not kept for backward (the mask is regenerated from its seed, the
+    /// rank-r product recomputed). Otherwise (and with the same forward arithmetic) the
+    /// composition of [`frozen_linear`] and [`Self::delta`].
+    pub fn linear(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let fused = self.shared.grad_enabled()
+            && x.device().is_cpu()
+            && x.dtype() == DType::F32
+            && weight.dtype() == DType::F32
+            && !needs_grad(weight)
+            && bias.is_none_or(|b| !needs_grad(b) && b.dtype() == DType::F32);
+        if !fused {
+            let mut y = frozen_linear(x, weight)?;
+            if let Some(b) = bias {
+                y = y.broadcast_add(b)?;
+            }
+            return y + self.delta(x)?;
+        }
+        let op = FusedLoraLinear {
+            w: weight.detach(),
+            bias: bias.map(|b| b.detach()),
+            scaling: self.scaling,
+            dropout: (self.dropout > 0.0 && self.shared.training()).then(|| self.dropout_stream()),
+        };
+        let x = x.contiguous()?;
+        x.apply_op3(&self.a.as_tensor().contiguous()?, &self.b.as_tensor().contiguous()?, op)
     }
 
     /// `scaling · B·A`, `[out, in]` (PEFT's `get_delta_weight`).
@@ -224,6 +255,152 @@ impl LoraAdapter {
 
     pub fn vars(&self) -> [&Var; 2] {
         [&self.a, &self.b]
+    }
+}
+
+/// The random stream of one dropout mask (a pure function of seed, micro-step and adapter).
+#[derive(Debug, Clone, Copy)]
+struct DropoutStream {
+    seed: u64,
+    stream: u64,
+    dropout: f64,
+}
+
+impl DropoutStream {
+    fn mask(&self, n: usize) -> Vec<f32> {
+        let mut rng = Rng::derive(self.seed, "lora-dropout", self.stream);
+        let keep = 1.0 - self.dropout;
+        let scale = (1.0 / keep) as f32;
+        (0..n).map(|_| if rng.next_f64() < keep { scale } else { 0.0 }).collect()
+    }
+}
+
+/// `y = x·Wᵀ + b + s·((x⊙m)·Aᵀ)·Bᵀ` as a single graph node over `(x, A, B)`.
+///
+/// The forward runs the same kernels in the same order as the composed ops (`frozen_linear`,
+/// bias add, [`LoraAdapter::delta`], add), so its value is bit-identical, but adds the delta
+/// into the product in place. Backward recomputes the rank-r activation `(x⊙m)·Aᵀ` and the
+/// mask `m`: `gB = s·gᵀ·low`, `glow = s·g·B`, `gA = glowᵀ·(x⊙m)`, `gx = g·W + (glow·A)⊙m`.
+struct FusedLoraLinear {
+    /// `[out, in]`, frozen.
+    w: Tensor,
+    bias: Option<Tensor>,
+    scaling: f64,
+    dropout: Option<DropoutStream>,
+}
+
+fn cpu_f32<'a>(s: &'a candle_core::CpuStorage, l: &candle_core::Layout, what: &str) -> Result<&'a [f32]> {
+    match s {
+        candle_core::CpuStorage::F32(v) if l.is_contiguous() => {
+            Ok(&v[l.start_offset()..l.start_offset() + l.shape().elem_count()])
+        }
+        _ => candle_core::bail!("lora-linear: {what} must be contiguous f32"),
+    }
+}
+
+impl candle_core::CustomOp3 for FusedLoraLinear {
+    fn name(&self) -> &'static str {
+        "lora-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &candle_core::CpuStorage,
+        xl: &candle_core::Layout,
+        a_s: &candle_core::CpuStorage,
+        al: &candle_core::Layout,
+        b_s: &candle_core::CpuStorage,
+        bl: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::{CpuStorage, Layout, Storage};
+        let (out_f, in_f) = self.w.dims2()?;
+        let (r, _) = al.shape().dims2()?;
+        let dims = xl.dims();
+        if dims.last() != Some(&in_f) || !xl.is_contiguous() {
+            candle_core::bail!("lora-linear: input {:?} does not match weight [{out_f}, {in_f}]", xl.shape())
+        }
+        let rows = xl.shape().elem_count() / in_f.max(1);
+        let x2 = Layout::contiguous_with_offset((rows, in_f), xl.start_offset());
+        // x·Wᵀ, as `frozen_linear` computes it.
+        let wt = self.w.t()?;
+        let (ws, wl) = wt.storage_and_layout();
+        let Storage::Cpu(ws) = &*ws else { candle_core::bail!("lora-linear: weight is not on the CPU") };
+        let mut y = xs.matmul(ws, (1, rows, out_f, in_f), &x2, wl)?;
+        // (x⊙m)·Aᵀ·Bᵀ, as `LoraAdapter::delta` computes it.
+        let masked;
+        let (xin, xinl) = match &self.dropout {
+            Some(d) => {
+                let x = cpu_f32(xs, &x2, "input")?;
+                let m = d.mask(rows * in_f);
+                masked = CpuStorage::F32(x.iter().zip(&m).map(|(&a, &b)| a * b).collect());
+                (&masked, Layout::contiguous((rows, in_f)))
+            }
+            None => (xs, x2),
+        };
+        let low = xin.matmul(a_s, (1, rows, r, in_f), &xinl, &al.transpose(0, 1)?)?;
+        let delta =
+            low.matmul(b_s, (1, rows, out_f, r), &Layout::contiguous((rows, r)), &bl.transpose(0, 1)?)?;
+        let delta = cpu_f32(&delta, &Layout::contiguous((rows, out_f)), "delta")?;
+        let CpuStorage::F32(yv) = &mut y else { candle_core::bail!("lora-linear: f32 only") };
+        let s = self.scaling as f32;
+        match &self.bias {
+            Some(bias) => {
+                let (bs, bl) = bias.storage_and_layout();
+                let Storage::Cpu(bs) = &*bs else {
+                    candle_core::bail!("lora-linear: bias is not on the CPU")
+                };
+                let bv = cpu_f32(bs, bl, "bias")?;
+                for (row, drow) in yv.chunks_mut(out_f).zip(delta.chunks(out_f)) {
+                    for ((v, &b), &d) in row.iter_mut().zip(bv).zip(drow) {
+                        *v = (*v + b) + (d * s + 0.0);
+                    }
+                }
+            }
+            None => {
+                for (v, &d) in yv.iter_mut().zip(delta) {
+                    *v += d * s + 0.0;
+                }
+            }
+        }
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("non-scalar input") = out_f;
+        Ok((y, candle_core::Shape::from(out_dims)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (a, b) = (a.detach(), b.detach());
+        let (out_f, in_f) = self.w.dims2()?;
+        let rows = x.elem_count() / in_f.max(1);
+        let g2 = g.reshape((rows, out_f))?;
+        let mask = match &self.dropout {
+            Some(d) => Some(Tensor::from_vec(d.mask(rows * in_f), (rows, in_f), x.device())?),
+            None => None,
+        };
+        let x2 = x.detach().reshape((rows, in_f))?;
+        let x2 = match &mask {
+            Some(m) => (x2 * m)?,
+            None => x2,
+        };
+        let low = x2.matmul(&a.t()?)?;
+        let gs = (&g2 * self.scaling)?;
+        let gb = low.t()?.matmul(&gs)?.t()?;
+        let glow = gs.matmul(&b)?;
+        let ga = x2.t()?.matmul(&glow)?.t()?;
+        drop(x2);
+        let mut gx2 = glow.matmul(&a)?;
+        if let Some(m) = &mask {
+            gx2 = (gx2 * m)?;
+        }
+        let gx = (g2.matmul(&self.w)? + gx2)?.reshape(x.shape())?;
+        Ok((Some(gx), Some(ga), Some(gb)))
     }
 }
 
@@ -238,13 +415,15 @@ pub struct LoraLinear {
 
 impl LoraLinear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut y = frozen_linear(x, &self.weight)?;
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
         match &self.adapter {
-            Some(a) => y + a.delta(x)?,
-            None => Ok(y),
+            Some(a) => a.linear(x, &self.weight, self.bias.as_ref()),
+            None => {
+                let y = frozen_linear(x, &self.weight)?;
+                match &self.bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
         }
     }
 
@@ -380,6 +559,46 @@ mod tests {
         assert!(t1.sub(&eval)?.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0);
         shared.set_micro_step(4);
         assert!(ad.delta(&x)?.sub(&t1)?.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0);
+        Ok(())
+    }
+
+    #[test]
+    fn train_lora_fused_linear_matches_composed_ops() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = Rng::new(5);
+        let (rows, in_f, out_f) = (6, 16, 12);
+        for (dropout, with_bias) in [(0.0, false), (0.3, true)] {
+            let shared = LoraShared::new(4);
+            let c = cfg(3, 6.0, dropout, false);
+            let a = Tensor::from_vec(rng.uniform_vec(3 * in_f, -0.5, 0.5), (3, in_f), &dev)?;
+            let b = Tensor::from_vec(rng.uniform_vec(out_f * 3, -0.5, 0.5), (out_f, 3), &dev)?;
+            let ad = LoraAdapter::from_weights(&a, &b, &c, 2, shared.clone())?;
+            let w = Tensor::from_vec(rng.uniform_vec(out_f * in_f, -0.5, 0.5), (out_f, in_f), &dev)?;
+            let bias = Tensor::from_vec(rng.uniform_vec(out_f, -0.5, 0.5), out_f, &dev)?;
+            let bias = with_bias.then_some(&bias);
+            let x = Var::from_tensor(&Tensor::from_vec(
+                rng.uniform_vec(2 * rows * in_f, -1.0, 1.0),
+                (2, rows, in_f),
+                &dev,
+            )?)?;
+            let probe =
+                Tensor::from_vec(rng.uniform_vec(2 * rows * out_f, -1.0, 1.0), (2, rows, out_f), &dev)?;
+            shared.set_training(true);
+            shared.set_grad_enabled(true);
+            shared.set_micro_step(7);
+            let fused = ad.linear(&x, &w, bias)?;
+            let mut composed = frozen_linear(&x, &w)?;
+            if let Some(b) = bias {
+                composed = composed.broadcast_add(b)?;
+            }
+            let composed = (composed + ad.delta(&x)?)?;
+            assert_close(&fused, &composed, 0.0)?; // bit-identical forward
+            let gf = (fused * &probe)?.sum_all()?.backward()?;
+            let gc = (composed * &probe)?.sum_all()?.backward()?;
+            for v in [x.as_tensor(), ad.a.as_tensor(), ad.b.as_tensor()] {
+                assert_close(gf.get(v).unwrap(), gc.get(v).unwrap(), 1e-6)?;
+            }
+        }
         Ok(())
     }
 }

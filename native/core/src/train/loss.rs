@@ -69,8 +69,8 @@ pub struct LossOutput {
 ///   addressed by the flat `positions`.
 /// - `lm_head`: `[vocab, d]` frozen output projection (tied embeddings or `lm_head.weight`).
 /// - `denom`: the number of scored tokens of the whole accumulation window (see module docs).
-/// - `chunk_rows`: rows per LM-head chunk; peak extra memory is about `4 · chunk_rows · vocab`
-///   floats.
+/// - `chunk_rows`: rows per LM-head chunk; peak extra memory is about `2 · chunk_rows · vocab`
+///   floats (three with a soft cap).
 /// - `with_grad`: `false` for evaluation (skips the gradient GEMM).
 pub fn lm_head_loss(
     hidden: &Tensor,
@@ -134,8 +134,12 @@ pub fn lm_head_loss_capped(
         let rows = (&lse - picked)?.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
         sum += rows.iter().sum::<f64>();
         if with_grad {
-            let probs = shifted.broadcast_sub(&lse)?.exp()?;
+            // At most two `[len, vocab]` tensors alive at a time: drop each input as soon as
+            // the next one exists.
+            let logp = shifted.broadcast_sub(&lse)?;
             drop(shifted);
+            let probs = logp.exp()?;
+            drop(logp);
             // (softmax − onehot)·W = softmax·W − W[target]; with a cap, (softmax − onehot) is
             // first multiplied elementwise by dcap.
             let g = match &dcap {

@@ -22,6 +22,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor, D};
 
 use super::frozen_linear::needs_grad;
+use crate::config::Activation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -172,6 +173,215 @@ impl CustomOp1 for Softmax {
     }
 }
 
+/// The forward value of a fused node, handed to candle once (see [`fused1`]).
+pub(crate) fn take_value(slot: &std::sync::Mutex<Option<Tensor>>, name: &str) -> Result<(CpuStorage, Shape)> {
+    let value = slot.lock().map_err(|_| candle_core::Error::Msg(format!("{name}: poisoned")))?.take();
+    let Some(value) = value else { candle_core::bail!("{name}: forward value already taken") };
+    let (storage, layout) = value.storage_and_layout();
+    let n = layout.shape().elem_count();
+    let o = layout.start_offset();
+    let out = match &*storage {
+        Storage::Cpu(CpuStorage::F32(v)) if layout.is_contiguous() => CpuStorage::F32(v[o..o + n].to_vec()),
+        Storage::Cpu(CpuStorage::F64(v)) if layout.is_contiguous() => CpuStorage::F64(v[o..o + n].to_vec()),
+        _ => candle_core::bail!("{name}: unexpected forward value"),
+    };
+    Ok((out, layout.shape().clone()))
+}
+
+/// Whether `x` can go through a fused node: it is tracked (otherwise there is no graph to
+/// save and the composed ops run as they are), on the CPU, f32/f64, and every constant is an
+/// untracked tensor.
+fn fusable(x: &Tensor, consts: &[&Tensor]) -> bool {
+    x.track_op()
+        && x.device().is_cpu()
+        && matches!(x.dtype(), DType::F32 | DType::F64)
+        && consts.iter().all(|c| !c.track_op() && c.dtype() == x.dtype())
+}
+
+type Backward1 = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
+
+/// One graph node over `x` for a chain of elementwise/reduction ops with constant operands:
+/// the value is computed by `composed` outside the graph (so it is bit-identical to the
+/// composed ops) and `bwd(x, g)` gives `∂/∂x`. The graph keeps only `x` and the output instead
+/// of every intermediate.
+struct Fused1 {
+    name: &'static str,
+    value: std::sync::Mutex<Option<Tensor>>,
+    bwd: Box<Backward1>,
+}
+
+impl CustomOp1 for Fused1 {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        take_value(&self.value, self.name)
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some((self.bwd)(&x.detach(), g)?))
+    }
+}
+
+fn fused1(
+    name: &'static str,
+    x: &Tensor,
+    consts: &[&Tensor],
+    composed: impl Fn(&Tensor) -> Result<Tensor>,
+    bwd: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static,
+) -> Result<Tensor> {
+    if !fusable(x, consts) {
+        return composed(x);
+    }
+    let value = composed(&x.detach())?.contiguous()?;
+    x.apply_op1(Fused1 { name, value: std::sync::Mutex::new(Some(value)), bwd: Box::new(bwd) })
+}
+
+fn inv_rms(x: &Tensor, eps: f64) -> Result<Tensor> {
+    x.sqr()?.mean_keepdim(D::Minus1)?.affine(1.0, eps)?.sqrt()?.recip()
+}
+
+/// RMSNorm `x / sqrt(mean(x²) + eps) · w` with a constant weight, as one node:
+/// `∂x = r·(w⊙g) − x·r³·mean(w⊙g⊙x)`.
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let composed = |x: &Tensor| mul_const(&x.broadcast_mul(&inv_rms(x, eps)?)?, w);
+    let wc = w.detach();
+    fused1("rms-norm", x, &[w], composed, move |x, g| {
+        let gw = mul_const(g, &wc)?;
+        let r = inv_rms(x, eps)?;
+        let coef = (&gw * x)?.mean_keepdim(D::Minus1)?.mul(&r.sqr()?.mul(&r)?)?;
+        gw.broadcast_mul(&r)? - x.broadcast_mul(&coef)?
+    })
+}
+
+/// Rotary embedding `x·cos + rotate_half(x)·sin` (Hugging Face "rotate half" layout,
+/// `rotate_half([x1, x2]) = [−x2, x1]`) with constant tables, as one node:
+/// `∂x = g·cos + [u2, −u1]` where `[u1, u2] = g·sin`.
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let composed = |x: &Tensor| {
+        let x = &x.contiguous()?;
+        let d = x.dim(D::Minus1)?;
+        let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+        let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+        mul_const(x, cos)? + mul_const(&rotated, sin)?
+    };
+    let (c, s) = (cos.detach(), sin.detach());
+    fused1("rope", x, &[cos, sin], composed, move |_x, g| {
+        let d = g.dim(D::Minus1)?;
+        let u = mul_const(g, &s)?;
+        let back = Tensor::cat(
+            &[&u.narrow(D::Minus1, d / 2, d / 2)?, &u.narrow(D::Minus1, 0, d / 2)?.neg()?],
+            D::Minus1,
+        )?;
+        mul_const(g, &c)? + back
+    })
+}
+
+/// `softmax(x·scale + mask)` over the last dim (the attention probabilities from raw
+/// scores), as one node: `∂x = scale · p⊙(g − Σ g⊙p)`.
+pub fn scaled_masked_softmax(x: &Tensor, scale: f64, mask: Option<&Tensor>) -> Result<Tensor> {
+    let composed = |x: &Tensor| {
+        let scaled = (x * scale)?;
+        let scaled = match mask {
+            Some(m) => add_const(&scaled, m)?,
+            None => scaled,
+        };
+        stable_softmax(&scaled)
+    };
+    if !fusable(x, mask.as_slice()) {
+        return composed(x);
+    }
+    let p = composed(&x.detach())?.contiguous()?;
+    x.apply_op1(ScaledSoftmax { value: std::sync::Mutex::new(Some(p)), scale })
+}
+
+struct ScaledSoftmax {
+    value: std::sync::Mutex<Option<Tensor>>,
+    scale: f64,
+}
+
+impl CustomOp1 for ScaledSoftmax {
+    fn name(&self) -> &'static str {
+        "scaled-masked-softmax"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        take_value(&self.value, self.name())
+    }
+
+    fn bwd(&self, _x: &Tensor, p: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let p = p.detach();
+        let dot = (g * &p)?.sum_keepdim(D::Minus1)?;
+        Ok(Some((g.broadcast_sub(&dot)?.mul(&p)? * self.scale)?))
+    }
+}
+
+/// The gated MLP activation `act(gate) ⊙ up` as one node over `(gate, up)`: the activation's
+/// output is not kept (it is recomputed in backward). Gradients are candle's own formulas:
+/// `∂gate = (g⊙up)⊙act'(gate)`, `∂up = g⊙act(gate)`.
+pub fn glu(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
+    let activate = move |x: &Tensor| match act {
+        Activation::Silu => x.silu(),
+        Activation::GeluTanh => x.gelu(),
+    };
+    let fused = (gate.track_op() || up.track_op())
+        && gate.device().is_cpu()
+        && matches!(gate.dtype(), DType::F32 | DType::F64)
+        && up.dtype() == gate.dtype()
+        && gate.shape() == up.shape();
+    if !fused {
+        return activate(gate)? * up;
+    }
+    let value = (activate(&gate.detach())? * up.detach())?.contiguous()?;
+    gate.apply_op2(up, Glu { value: std::sync::Mutex::new(Some(value)), act })
+}
+
+struct Glu {
+    value: std::sync::Mutex<Option<Tensor>>,
+    act: Activation,
+}
+
+impl candle_core::CustomOp2 for Glu {
+    fn name(&self) -> &'static str {
+        "glu"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        take_value(&self.value, self.name())
+    }
+
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (x, up) = (gate.detach(), up.detach());
+        let (a, da) = match self.act {
+            Activation::Silu => {
+                let node = x.silu()?;
+                let sigmoid = (x.neg()?.exp()? + 1.)?.recip()?;
+                let grad = (&sigmoid * (1. - &node)? + &node)?;
+                (node, grad)
+            }
+            Activation::GeluTanh => {
+                let cube = x.powf(3.)?;
+                let tanh = (0.0356774 * &cube + (0.797885 * &x)?)?.tanh()?;
+                let grad = (((0.5 * &tanh)?
+                    + (0.0535161 * cube + (0.398942 * &x)?)? * (1. - tanh.powf(2.)?))?
+                    + 0.5)?;
+                (x.gelu()?, grad)
+            }
+        };
+        let g_gate = (g.mul(&up)? * da)?;
+        let g_up = g.mul(&a)?;
+        Ok((Some(g_gate), Some(g_up)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +453,103 @@ mod tests {
         let x32 = Tensor::randn(0f32, 1., (4, 7), &dev)?;
         let sums = stable_softmax(&x32)?.sum_keepdim(1)?;
         assert_close(&sums, &Tensor::ones((4, 1), DType::F32, &dev)?, 1e-6)?;
+        Ok(())
+    }
+
+    #[test]
+    fn train_fused_nodes_match_composed_ops_and_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f64, 1., (2, 3, 4, 6), &dev)?;
+        let w = Tensor::randn(0f64, 1., (2, 3, 4, 6), &dev)?;
+        let norm_w = Tensor::randn(1f64, 0.2, 6, &dev)?;
+        let (cos, sin) = (Tensor::randn(0f64, 1., (4, 6), &dev)?, Tensor::randn(0f64, 1., (4, 6), &dev)?);
+        let mask = Tensor::from_vec(
+            (0..24).map(|i| if i % 6 > i / 6 + 2 { f64::NEG_INFINITY } else { 0.0 }).collect::<Vec<_>>(),
+            (4, 6),
+            &dev,
+        )?;
+        type Op = Box<dyn Fn(&Tensor) -> Result<Tensor>>;
+        let reference: Vec<(&str, Op, Op)> = vec![
+            (
+                "rms-norm",
+                Box::new({
+                    let nw = norm_w.clone();
+                    move |t: &Tensor| rms_norm(t, &nw, 1e-6)
+                }),
+                Box::new({
+                    let nw = norm_w.clone();
+                    move |t: &Tensor| t.broadcast_mul(&inv_rms(t, 1e-6)?)?.broadcast_mul(&nw)
+                }),
+            ),
+            (
+                "rope",
+                Box::new({
+                    let (c, s) = (cos.clone(), sin.clone());
+                    move |t: &Tensor| rope(t, &c, &s)
+                }),
+                Box::new({
+                    let (c, s) = (cos.clone(), sin.clone());
+                    move |t: &Tensor| {
+                        let rotated = Tensor::cat(&[&t.narrow(3, 3, 3)?.neg()?, &t.narrow(3, 0, 3)?], 3)?;
+                        t.broadcast_mul(&c)? + rotated.broadcast_mul(&s)?
+                    }
+                }),
+            ),
+            (
+                "scaled-masked-softmax",
+                Box::new({
+                    let m = mask.clone();
+                    move |t: &Tensor| scaled_masked_softmax(t, 0.7, Some(&m))
+                }),
+                Box::new({
+                    let m = mask.clone();
+                    move |t: &Tensor| {
+                        let e = (t * 0.7)?.broadcast_add(&m)?;
+                        let e = e.broadcast_sub(&e.max_keepdim(D::Minus1)?.detach())?.exp()?;
+                        e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+                    }
+                }),
+            ),
+        ];
+        for (name, fused, composed) in &reference {
+            let y = fused(&x)?;
+            assert_close(&y, &composed(&x)?, 1e-12)?;
+            let f = |t: &Tensor| mul_const(&fused(t)?.tanh()?, &w)?.sum_all();
+            let store = f(&x)?.backward()?;
+            let g = store.get(&x).unwrap().clone();
+            let want = (composed(&x)?.tanh()? * &w)?.sum_all()?.backward()?.get(&x).unwrap().clone();
+            assert_close(&g, &want, 1e-10)?;
+            let err = assert_close(&g, &fd_grad(&f, &x, 1e-6)?, 1e-6)?;
+            eprintln!("{name} finite-difference max rel err {err:.2e}");
+            assert_eq!(store.get_ids().count(), 1, "{name}: only x has a gradient");
+        }
+        // Untracked inputs (inference) take the composed ops unchanged.
+        let plain = x.as_tensor().detach();
+        assert_close(&rms_norm(&plain, &norm_w, 1e-6)?, &reference[0].2(&plain)?, 0.0)?;
+        Ok(())
+    }
+
+    #[test]
+    fn train_glu_matches_composed_ops_and_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let gate = Var::randn(0f64, 1.5, (3, 5), &dev)?;
+        let up = Var::randn(0f64, 1., (3, 5), &dev)?;
+        let w = Tensor::randn(0f64, 1., (3, 5), &dev)?;
+        for act in [Activation::Silu, Activation::GeluTanh] {
+            let composed = |g: &Tensor, u: &Tensor| match act {
+                Activation::Silu => g.silu()? * u,
+                Activation::GeluTanh => g.gelu()? * u,
+            };
+            assert_close(&glu(&gate, &up, act)?, &composed(&gate, &up)?, 0.0)?;
+            let store = mul_const(&glu(&gate, &up, act)?, &w)?.sum_all()?.backward()?;
+            let want = mul_const(&composed(&gate, &up)?, &w)?.sum_all()?.backward()?;
+            for v in [&gate, &up] {
+                assert_close(store.get(v).unwrap(), want.get(v).unwrap(), 0.0)?;
+            }
+            let f = |t: &Tensor| mul_const(&glu(t, &up, act)?, &w)?.sum_all();
+            let err = assert_close(store.get(&gate).unwrap(), &fd_grad(&f, &gate, 1e-6)?, 1e-5)?;
+            eprintln!("glu {act:?} finite-difference max rel err {err:.2e}");
+        }
         Ok(())
     }
 }

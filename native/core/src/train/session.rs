@@ -6,7 +6,8 @@
 //! `frozen_linear(x, W) + b + scaling · (dropout(x)·Aᵀ)·Bᵀ` (PEFT's `LoraLayer.forward`): the
 //! frozen weight gets no gradient, dropout applies to the adapter input only, and A/B are the
 //! trainer's variables. The rest of the forward pass is the decoder's own building blocks
-//! (differentiable RMSNorm, rotary tables, primitive softmax), in the same order as
+//! (RMSNorm, rotary embedding and the scaled, masked softmax as single graph nodes with
+//! hand-written backward passes), in the same order as
 //! `Decoder::forward_hidden`, so with B = 0 it computes exactly the base model.
 
 use std::path::{Path, PathBuf};
@@ -18,12 +19,12 @@ use super::batching::Example;
 use super::frozen_linear::frozen_linear;
 use super::lora::{LoraAdapter, LoraConfig, LoraShared};
 use super::memory::{self, TrainShape};
+use super::ops::{glu, scaled_masked_softmax};
 use super::peft::{self, PeftAdapter};
 use super::rng::Rng;
 use super::trainer::{self, Adapters, LayeredModel, StepReport, TrainConfig, TrainOutcome, TrainableModel};
 use super::{Result, TrainError};
-use crate::config::Activation;
-use crate::decoder::{softmax_last_dim, Decoder, Linear, Rotary};
+use crate::decoder::{Decoder, Linear, Rotary};
 
 /// The projections of one layer, in PEFT module-name order.
 const PROJECTIONS: [(&str, &str); 7] = [
@@ -133,12 +134,12 @@ impl LoraModel {
 
     fn linear(&self, layer: usize, which: usize, x: &Tensor) -> candle_core::Result<Tensor> {
         let lin = projection(&self.base, layer, which);
-        let mut y = frozen_linear(x, &lin.weight)?;
-        if let Some(b) = &lin.bias {
-            y = y.broadcast_add(b)?;
+        if let Some(i) = self.slots[layer][which] {
+            return self.adapters.modules[i].1.linear(x, &lin.weight, lin.bias.as_ref());
         }
-        match self.slots[layer][which] {
-            Some(i) => y + self.adapters.modules[i].1.delta(x)?,
+        let y = frozen_linear(x, &lin.weight)?;
+        match &lin.bias {
+            Some(b) => y.broadcast_add(b),
             None => Ok(y),
         }
     }
@@ -162,27 +163,21 @@ impl LoraModel {
             q = qn.forward(&q)?;
             k = kn.forward(&k)?;
         }
-        let q = Rotary::apply(&q.transpose(1, 2)?.contiguous()?, cos, sin)?;
-        let k = Rotary::apply(&k.transpose(1, 2)?.contiguous()?, cos, sin)?;
+        // The transposed views go to rope as they are: its node keeps the view, not a copy.
+        let q = Rotary::apply(&q.transpose(1, 2)?, cos, sin)?;
+        let k = Rotary::apply(&k.transpose(1, 2)?, cos, sin)?;
         let groups = h / kvh;
         let q = q.reshape((b, kvh, groups * s, d))?;
-        let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?.reshape((b, kvh, groups, s, s))?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
-        };
-        let probs = softmax_last_dim(&scores)?.reshape((b, kvh, groups * s, s))?;
+        let scores = q.matmul(&k.t()?)?.reshape((b, kvh, groups, s, s))?;
+        let probs = scaled_masked_softmax(&scores, cfg.attn_scale, mask)?.reshape((b, kvh, groups * s, s))?;
         let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
         self.linear(layer, 3, &out)
     }
 
     fn mlp(&self, layer: usize, x: &Tensor) -> candle_core::Result<Tensor> {
         let gate = self.linear(layer, 4, x)?;
-        let gate = match self.base.cfg.activation {
-            Activation::Silu => gate.silu()?,
-            Activation::GeluTanh => gate.gelu()?,
-        };
-        self.linear(layer, 6, &(gate * self.linear(layer, 5, x)?)?)
+        let up = self.linear(layer, 5, x)?;
+        self.linear(layer, 6, &glu(&gate, &up, self.base.cfg.activation)?)
     }
 }
 
