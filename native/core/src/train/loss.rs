@@ -84,6 +84,15 @@ pub fn lm_head_loss(
     lm_head_loss_capped(hidden, positions, targets, lm_head, None, denom, chunk_rows, with_grad)
 }
 
+/// The most values one LM-head chunk may hold (`rows × vocab`): 32M f32 = 128 MiB.
+const CHUNK_VALUES: usize = 1 << 25;
+
+/// The rows per LM-head chunk actually used: `requested`, fewer for very large vocabularies so
+/// a chunk stays within [`CHUNK_VALUES`] (Gemma's 262,144 entries: 128 rows), at least 16.
+pub fn chunk_rows_for(requested: usize, vocab: usize) -> usize {
+    requested.min((CHUNK_VALUES / vocab.max(1)).max(16)).max(1)
+}
+
 /// [`lm_head_loss`] on soft-capped logits `z = cap · tanh(l / cap)` when `softcap` is set
 /// (Gemma's `final_logit_softcapping`); `dz/dl = 1 − (z / cap)²` enters the gradient.
 #[allow(clippy::too_many_arguments)]
@@ -114,7 +123,7 @@ pub fn lm_head_loss_capped(
 
     let mut sum = 0f64;
     let mut grads = Vec::new();
-    let chunk_rows = chunk_rows.max(1);
+    let chunk_rows = chunk_rows_for(chunk_rows, w.dim(0)?);
     for start in (0..n).step_by(chunk_rows) {
         let len = chunk_rows.min(n - start);
         let tgt = Tensor::from_slice(&targets[start..start + len], len, dev)?;
@@ -191,6 +200,15 @@ mod tests {
         let (pos, tgt) = shifted_targets(&labels);
         assert_eq!(pos, vec![1, 2, 3, 5, 6]);
         assert_eq!(tgt, vec![5, 6, 2, 7, 2]);
+    }
+
+    #[test]
+    fn train_lm_head_chunks_shrink_for_huge_vocabularies() {
+        assert_eq!(chunk_rows_for(256, 49_152), 256); // SmolLM2
+        assert_eq!(chunk_rows_for(256, 151_936), 220); // Qwen 2.5
+        assert_eq!(chunk_rows_for(256, 262_144), 128); // Gemma 3
+        assert_eq!(chunk_rows_for(256, 1 << 24), 16);
+        assert_eq!(chunk_rows_for(8, 262_144), 8);
     }
 
     /// The chunked LM-head loss equals the reference CE on full logits (value and gradient,

@@ -79,10 +79,10 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
     // Two `chunk × vocab` tensors of one chunk (the loss drops each one as the next exists;
     // three with a logit soft-cap), plus the gathered hidden rows and their grads.
     let vocab_tensors = if cfg.final_logit_softcapping.is_some() { 3 } else { 2 };
-    let lm_head =
-        (vocab_tensors * shape.lm_head_chunk.min(shape.batch_size * shape.seq_len).max(1) as u64 * vocab
-            + 2 * tokens * hid)
-            * F32;
+    let chunk = super::loss::chunk_rows_for(shape.lm_head_chunk, vocab as usize);
+    let lm_head = (vocab_tensors * chunk.min(shape.batch_size * shape.seq_len).max(1) as u64 * vocab
+        + 2 * tokens * hid)
+        * F32;
 
     let sum = weights + lora_state + activations + lm_head;
     MemoryEstimate { weights, lora_state, activations, lm_head, total: sum + sum * 15 / 100 }
