@@ -585,12 +585,12 @@ impl Decoder {
 mod tests {
     #[test]
     fn no_fused_ops_in_forward() {
-        // The fused candle ops below have no backward pass; the trainer reuses this file.
+        // candle_nn's fused ops (softmax_last_dim, rms_norm, rotary_emb::rope, RmsNorm) have no
+        // backward pass, and the trainer reuses this file; tunekit's own fused nodes in
+        // `train::ops` do have one.
         let src = include_str!("decoder.rs");
         let code = src.split("#[cfg(test)]").next().unwrap();
-        for banned in
-            ["ops::softmax_last_dim", "ops::rms_norm(", "rotary_emb::rope", "RmsNorm::new(", "candle_nn::"]
-        {
+        for banned in ["candle_nn::", "RmsNorm::new("] {
             assert!(!code.contains(banned), "decoder.rs must not use {banned}");
         }
     }
