@@ -488,6 +488,12 @@ impl DecoderConfig {
     }
 }
 
+/// Gemma 3's layer pattern: every `pattern`-th layer is global, the others slide. `pattern`
+/// must be positive.
+pub(crate) fn gemma3_sliding_layers(layers: usize, pattern: usize) -> Vec<bool> {
+    (0..layers).map(|i| (i + 1) % pattern != 0).collect()
+}
+
 /// Per-layer attention windows, following transformers:
 /// - mistral: `sliding_window` (null = full) on every layer;
 /// - qwen2/qwen3: only with `use_sliding_window`, from `layer_types` when given, else layers
@@ -534,7 +540,7 @@ fn sliding_windows(
                 if pattern == 0 {
                     return Err(keys.err("`sliding_window_pattern` must be positive".into()));
                 }
-                (0..layers).map(|i| (i + 1) % pattern != 0).collect()
+                gemma3_sliding_layers(layers, pattern)
             }
         };
         if window == Some(0) {

@@ -289,21 +289,17 @@ pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
     // Llama 3.x frequency scaling is stored as a `rope_freqs.weight` tensor (one divisor per
     // rotary frequency), not as metadata.
     let freq_factors = rope_freq_factors(g, head_dim)?;
-    let rope_scaling = match h.rope_scaling_type.as_deref() {
-        _ if freq_factors.is_some() => {
-            if h.rope_scaling_type.as_deref().is_some_and(|t| t != "none" && t != "llama3") {
-                return Err(invalid(
-                    "rope_freqs.weight cannot be combined with another rope scaling type".into(),
-                ));
-            }
-            RopeScaling::FreqFactors(freq_factors.unwrap_or_default())
+    let rope_scaling = match (h.rope_scaling_type.as_deref(), freq_factors) {
+        (None | Some("none" | "llama3"), Some(factors)) => RopeScaling::FreqFactors(factors),
+        (_, Some(_)) => {
+            return Err(invalid("rope_freqs.weight cannot be combined with another rope scaling type".into()))
         }
-        None | Some("none") => RopeScaling::None,
-        Some("linear") => match h.rope_scaling_factor {
+        (None | Some("none"), None) => RopeScaling::None,
+        (Some("linear"), None) => match h.rope_scaling_factor {
             Some(f) if f > 0.0 => RopeScaling::Linear { factor: f },
             _ => return Err(invalid("linear rope scaling needs a positive rope.scaling.factor".into())),
         },
-        Some(other) => {
+        (Some(other), None) => {
             return Err(err(
                 g,
                 LoadErrorKind::UnsupportedArchitecture,
@@ -354,7 +350,7 @@ pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
         if pattern == 0 || h.sliding_window == Some(0) {
             return Err(invalid("sliding_window and sliding_window_pattern must be positive".into()));
         }
-        let sliding: Vec<bool> = (0..h.block_count).map(|i| (i + 1) % pattern != 0).collect();
+        let sliding = crate::config::gemma3_sliding_layers(h.block_count, pattern);
         let windows = sliding.iter().map(|&s| if s { h.sliding_window } else { None }).collect();
         let theta = positive("rope.freq_base_swa", h.rope_freq_base_swa)?.unwrap_or(10_000.0);
         let local = LocalRope { theta, scaling: RopeScaling::None, layers: sliding };
