@@ -19,8 +19,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Dataset, type Example, isTunekitError, sparkline } from "tunekit";
 import {
-  exportGgufAdapter,
   inferencePrompt,
+  type LocalTunedModel,
   LocalTuner,
   loadModel,
   modelTemplateFiles,
@@ -71,6 +71,8 @@ async function main(): Promise<void> {
   const base = await loadModel(modelPath);
   const template = resolveTemplate("auto", await modelTemplateFiles(base));
   const before = await exactMatch(baseModelAnswerer(base, template), heldOut, scoring);
+  base.dispose(); // the trainer loads its own copy; never hold two
+
   console.log(`Before tuning: ${before.correct}/${heldOut.length} held-out answers exactly right`);
   console.log(before.shown.join("\n"));
 
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
         `${((performance.now() - tuneStarted) / 1000).toFixed(0)} s`,
     );
   }
-  const tuned = await job.wait();
+  const tuned = (await job.wait()) as LocalTunedModel;
   const tuneSeconds = (performance.now() - tuneStarted) / 1000;
 
   const after = await exactMatch(
@@ -127,16 +129,17 @@ async function main(): Promise<void> {
   // installed (a dev dependency of this repository), scored by llama.cpp itself on the base
   // GGUF with the same prompt tokens.
   const adapterGguf = join(outputDir, "adapter.gguf");
-  await exportGgufAdapter(tuned.name, adapterGguf, { baseModel: modelPath });
+  const merged = await tuned.model(); // the tokenizer, for llama.cpp's prompts and answers
+  await tuned.exportGguf(adapterGguf);
   console.log(`Adapter (GGUF, for llama.cpp / Ollama): ${adapterGguf}`);
   const llamaCpp = await llamaCppAccuracy(
     modelPath,
     adapterGguf,
     (input) => {
-      const prompt = inferencePrompt(tokenizerFromModel(base), template, input);
+      const prompt = inferencePrompt(tokenizerFromModel(merged), template, input);
       return { ids: prompt.promptIds, eos: prompt.eosTokenIds };
     },
-    (ids) => base.detokenize(ids),
+    (ids) => merged.detokenize(ids),
     heldOut,
   );
   if (llamaCpp !== undefined) {

@@ -29,6 +29,8 @@ export const EXIT = {
 export function exitCodeFor(error: unknown): number {
   if (!isTunekitError(error)) return EXIT.failure;
   switch (error.code) {
+    case "model_disposed": // a programming error, not the user's input or a remote failure
+      return EXIT.failure;
     case "invalid_dataset":
     case "invalid_option":
     case "unsupported_option":

@@ -38,6 +38,7 @@ export type TunekitErrorCode =
   | "native_load"
   | "local_training"
   | "model_load"
+  | "model_disposed"
   | "export_failed"
   | "invalid_response";
 
@@ -343,6 +344,15 @@ export class ModelLoadError extends TunekitError {
   constructor(message: string, options: TunekitErrorOptions & { path?: string } = {}) {
     super("model_load", message, options);
     this.path = options.path;
+  }
+}
+
+/** A local model was used after `dispose()` released its weights. */
+export class ModelDisposedError extends TunekitError {
+  readonly path: string;
+  constructor(path: string) {
+    super("model_disposed", `the model ${path} was disposed; load it again to use it`);
+    this.path = path;
   }
 }
 

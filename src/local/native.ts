@@ -85,6 +85,8 @@ export interface NativeModelHandle {
     cancel: NativeCancelToken,
     onEvent: (event: NativeGenerationEvent) => void,
   ): void;
+  /** Drops this handle's reference to the weights; running work keeps its own. */
+  dispose(): void;
 }
 
 /** @internal */

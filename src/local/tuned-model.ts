@@ -200,6 +200,23 @@ export class LocalTunedModel implements TunedModel {
     return exportGgufAdapter(this.name, out, { baseModel: this.baseModelPath });
   }
 
+  /**
+   * Releases the merged model's weights if they are loaded; the next `generate` or `model()`
+   * loads them again.
+   *
+   * @example
+   * ```ts
+   * const answer = await tuned.generate("41");
+   * await tuned.dispose();
+   * ```
+   */
+  async dispose(): Promise<void> {
+    const loading = this.#model;
+    this.#model = undefined;
+    const model = await loading?.catch(() => undefined);
+    model?.dispose();
+  }
+
   /** The base model with the adapter merged in, loaded once (tokenize, logits, raw generate). */
   model(): Promise<LocalModel> {
     if (!this.#model) {

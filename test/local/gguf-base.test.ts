@@ -81,6 +81,14 @@ describe("a GGUF file as the base model", () => {
     for (const { input, output } of dataset.examples) {
       expect((await reopened.generate(input, { maxOutputTokens: 16 })).trim()).toBe(output);
     }
+    // dispose() frees the merged weights; the next use loads them again.
+    const merged = await reopened.model();
+    await reopened.dispose();
+    expect(merged.disposed).toBe(true);
+    const first = dataset.examples[0];
+    expect((await reopened.generate(first?.input ?? "", { maxOutputTokens: 16 })).trim()).toBe(
+      first?.output,
+    );
   }, 120_000);
 
   it("names the file when it is not a valid GGUF", async () => {

@@ -14,7 +14,12 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AbortedError, InvalidOptionError, ModelLoadError } from "../../src/core/errors.js";
+import {
+  AbortedError,
+  InvalidOptionError,
+  ModelDisposedError,
+  ModelLoadError,
+} from "../../src/core/errors.js";
 import { type LocalModel, loadModel, modelLoadErrorKind } from "../../src/local/index.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "models");
@@ -178,6 +183,25 @@ describe("tunekit/local with the fixture models", () => {
     expect(results[0].tokenIds).toEqual(exp.greedy_ids);
     expect(results[1].tokenIds).toEqual(exp.greedy_ids);
     expect(results[2]).toBeInstanceOf(AbortedError);
+  });
+
+  it("dispose() lets running work finish, then refuses further use", async () => {
+    const own = await loadModel(join(FIXTURES, name));
+    const exp = expected(name);
+    const running = own.generate(exp.input_ids, {
+      maxNewTokens: exp.greedy_ids.length,
+      eosTokenIds: [],
+    });
+    own.dispose();
+    own.dispose(); // idempotent
+    expect(own.disposed).toBe(true);
+    expect((await running).tokenIds).toEqual(exp.greedy_ids);
+    expect(own.config.modelType).toBe("qwen2"); // facts stay readable
+    expect(() => own.tokenize("hi")).toThrow(ModelDisposedError);
+    await expect(own.logits([1, 2])).rejects.toBeInstanceOf(ModelDisposedError);
+    await expect(own.generate("hi")).rejects.toMatchObject({ code: "model_disposed" });
+    // Other handles on the same files are unaffected.
+    expect(model.tokenize("hi").length).toBeGreaterThan(0);
   });
 
   it("stops on a stop string and leaves it out", async () => {

@@ -173,7 +173,22 @@ impl Default for CancelToken {
 
 #[napi]
 pub struct NativeModel {
-    inner: Arc<Model>,
+    /// None after `dispose()`. Work already started holds its own `Arc`, so the weights are
+    /// freed when the last running task ends.
+    inner: std::sync::Mutex<Option<Arc<Model>>>,
+}
+
+impl NativeModel {
+    pub(crate) fn new(model: Model) -> Self {
+        Self { inner: std::sync::Mutex::new(Some(Arc::new(model))) }
+    }
+
+    pub(crate) fn model(&self) -> napi::Result<Arc<Model>> {
+        let guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard
+            .clone()
+            .ok_or_else(|| napi::Error::new(Status::GenericFailure, "model_disposed: the model was disposed"))
+    }
 }
 
 pub struct LoadTask {
@@ -190,7 +205,7 @@ impl Task for LoadTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeModel> {
-        throw(&env, output).map(|m| NativeModel { inner: Arc::new(m) })
+        throw(&env, output).map(NativeModel::new)
     }
 }
 
@@ -246,9 +261,10 @@ fn event(kind: &str) -> NativeGenerationEvent {
 #[napi]
 impl NativeModel {
     #[napi(getter)]
-    pub fn config(&self) -> NativeModelConfig {
-        let c = self.inner.config();
-        NativeModelConfig {
+    pub fn config(&self) -> napi::Result<NativeModelConfig> {
+        let model = self.model()?;
+        let c = model.config();
+        Ok(NativeModelConfig {
             model_type: c.family.model_type().into(),
             hidden_size: c.hidden_size as u32,
             intermediate_size: c.intermediate_size as u32,
@@ -260,10 +276,16 @@ impl NativeModel {
             max_position_embeddings: c.max_position_embeddings as u32,
             tie_word_embeddings: c.tie_word_embeddings,
             rope_theta: c.rope_theta,
-            bos_token_id: self.inner.bos_token_id,
-            eos_token_ids: self.inner.eos_token_ids.clone(),
-            chat_template: self.inner.chat_template.clone(),
-        }
+            bos_token_id: model.bos_token_id,
+            eos_token_ids: model.eos_token_ids.clone(),
+            chat_template: model.chat_template.clone(),
+        })
+    }
+
+    /// Drops this handle's reference to the weights (idempotent).
+    #[napi]
+    pub fn dispose(&self) {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     }
 
     #[napi(catch_unwind)]
@@ -273,7 +295,7 @@ impl NativeModel {
         text: String,
         add_special_tokens: Option<bool>,
     ) -> napi::Result<Vec<u32>> {
-        let model = &self.inner;
+        let model = self.model()?;
         throw(&env, guarded(|| model.tokenizer.encode(&text, add_special_tokens.unwrap_or(true))))
     }
 
@@ -284,14 +306,14 @@ impl NativeModel {
         ids: Vec<u32>,
         skip_special_tokens: Option<bool>,
     ) -> napi::Result<String> {
-        let model = &self.inner;
+        let model = self.model()?;
         throw(&env, guarded(|| model.tokenizer.decode(&ids, skip_special_tokens.unwrap_or(true))))
     }
 
     /// Logits `[ids.length × vocab]`, row-major, computed off the JS thread.
     #[napi]
-    pub fn logits(&self, ids: Vec<u32>) -> AsyncTask<LogitsTask> {
-        AsyncTask::new(LogitsTask { model: self.inner.clone(), ids })
+    pub fn logits(&self, ids: Vec<u32>) -> napi::Result<AsyncTask<LogitsTask>> {
+        Ok(AsyncTask::new(LogitsTask { model: self.model()?, ids }))
     }
 
     /// Starts generating on a dedicated thread and returns at once. Events arrive in order
@@ -306,7 +328,7 @@ impl NativeModel {
         cancel: &CancelToken,
         on_event: EventSink,
     ) -> napi::Result<()> {
-        let model = self.inner.clone();
+        let model = self.model()?;
         let opts = core_options(&options);
         let flag = cancel.flag.clone();
         let spawned = std::thread::Builder::new().name("tunekit-generate".into()).spawn(move || {

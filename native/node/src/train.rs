@@ -286,7 +286,7 @@ pub fn train_model(
     cancel: &CancelToken,
     on_event: TrainSink,
 ) -> napi::Result<()> {
-    start(env, Source::Loaded(model.inner.clone()), sequences, validation, options, cancel, on_event)
+    start(env, Source::Loaded(model.model()?), sequences, validation, options, cancel, on_event)
 }
 
 fn start(
@@ -401,7 +401,7 @@ impl Task for AdapterLoadTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeModel> {
-        throw(&env, output).map(|m| NativeModel { inner: Arc::new(m) })
+        throw(&env, output).map(NativeModel::new)
     }
 }
 
