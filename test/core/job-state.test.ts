@@ -7,6 +7,7 @@ import {
 } from "../../src/core/errors.js";
 import { JobStateMachine, ManagedTuningJob } from "../../src/core/job-state.js";
 import type { JobEvent, TunedModel } from "../../src/core/types.js";
+import { collect } from "../helpers.js";
 
 const model: TunedModel = {
   name: "tunedModels/demo",
@@ -14,12 +15,6 @@ const model: TunedModel = {
   info: () => ({ name: "tunedModels/demo", baseModel: "models/base", state: "active" }),
   generate: async (input) => input,
 };
-
-async function collect(events: AsyncIterable<JobEvent>): Promise<JobEvent[]> {
-  const seen: JobEvent[] = [];
-  for await (const event of events) seen.push(event);
-  return seen;
-}
 
 const snapshot = (step: number, meanLoss: number) => ({
   step,

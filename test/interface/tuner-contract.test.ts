@@ -35,6 +35,7 @@ import {
   startFakeVertexServer,
 } from "../../src/testing/index.js";
 import { VertexTuner } from "../../src/vertex/tuner.js";
+import { collect } from "../helpers.js";
 
 /** The same examples for every backend: `"n"` → `"n+1"`. */
 const dataset = Dataset.from(
@@ -195,12 +196,6 @@ const vertex: Backend = {
     dataset: Dataset.from([{ input: "1", output: "" }]),
   }),
 };
-
-async function collect(events: AsyncIterable<JobEvent>): Promise<JobEvent[]> {
-  const out: JobEvent[] = [];
-  for await (const event of events) out.push(event);
-  return out;
-}
 
 function until(condition: () => boolean): Promise<void> {
   return new Promise((resolve) => {

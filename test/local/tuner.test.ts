@@ -22,6 +22,7 @@ import {
   LocalTuner,
   METRICS_FILE,
 } from "../../src/local/index.js";
+import { collect } from "../helpers.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
 const MODEL = join(REPO, "test", "fixtures", "models", "llama-tied-gqa");
@@ -54,12 +55,6 @@ function learnRequest(
     },
     ...overrides,
   };
-}
-
-async function collect(events: AsyncIterable<JobEvent>): Promise<JobEvent[]> {
-  const out: JobEvent[] = [];
-  for await (const event of events) out.push(event);
-  return out;
 }
 
 function records(dir: string): LocalRunRecord[] {
