@@ -102,7 +102,9 @@ function cargoBuild(manifest: string, targetDir: string, out: Output): Promise<s
     "--message-format=json-render-diagnostics",
   ];
   return new Promise((resolvePath, reject) => {
+    // In native/, so that cargo reads native/.cargo/config.toml (per-target linker flags).
     const child = spawn("cargo", args, {
+      cwd: dirname(manifest),
       env: { ...out.io.env, CARGO_TARGET_DIR: targetDir },
       stdio: ["ignore", "pipe", "pipe"],
     });
