@@ -84,7 +84,9 @@ function loadFailures(error: unknown): string[] {
   let current: unknown = error instanceof Error ? error.cause : undefined;
   for (let depth = 0; current instanceof Error && depth < 20; depth++) {
     const code = (current as NodeJS.ErrnoException).code;
-    if (code !== "MODULE_NOT_FOUND") reasons.push(current.message.split("\n")[0] ?? "");
+    const first = current.message.split("\n")[0] ?? "";
+    // "Cannot find module" is the not-installed case the message already states.
+    if (code !== "MODULE_NOT_FOUND" && !first.startsWith("Cannot find module")) reasons.push(first);
     current = current.cause;
   }
   return reasons;

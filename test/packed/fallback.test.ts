@@ -73,7 +73,7 @@ describe("without a prebuilt addon", () => {
     const run = await project.npx(["tunekit", "demo"]);
     expect(run.code).toBe(6);
     expect(run.stderr).toContain(`No tunekit native addon for this platform (${TARGET}`);
-    expect(run.stderr).toContain("hint: npx tunekit build-native");
+    expect(run.stderr).toContain("`npx tunekit build-native`");
   });
 
   it("npx tunekit build-native without Rust says how to get it", async () => {
