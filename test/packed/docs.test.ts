@@ -53,6 +53,12 @@ function withTarballs(code: string): string {
   );
 }
 
+/** Preloads the faked Google endpoints, unless the sample sets up msw itself. */
+function fakes(program: string): string[] {
+  if (/from ["']msw(\/node)?["']/.test(program)) return [];
+  return ["--import", pathToFileURL(join(project.dir, "fakes.mjs")).href];
+}
+
 /** Runs of one file: programs with their continuations merged into them. */
 function units(samples: Sample[]): { first: Sample; parts: Sample[] }[] {
   const result: { first: Sample; parts: Sample[] }[] = [];
@@ -146,11 +152,11 @@ for (const path of FILES) {
                 env: env(),
                 timeoutMs: SAMPLE_TIMEOUT,
               })
-            : await run(
-                "npx",
-                ["tsx", "--import", pathToFileURL(join(project.dir, "fakes.mjs")).href, name],
-                { cwd: work, env: env(), timeoutMs: SAMPLE_TIMEOUT },
-              );
+            : await run("npx", ["tsx", ...fakes(program), name], {
+                cwd: work,
+                env: env(),
+                timeoutMs: SAMPLE_TIMEOUT,
+              });
           expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
         },
         SAMPLE_TIMEOUT + 10_000,
