@@ -95,7 +95,8 @@ for (const path of FILES) {
     });
 
     afterAll(() => {
-      for (const child of background) child.kill("SIGTERM");
+      // Each server runs in its own process group: stop bash, npx and node alike.
+      for (const child of background) if (child.pid) process.kill(-child.pid, "SIGTERM");
     });
 
     for (const { first, parts } of units(samples)) {
@@ -123,11 +124,18 @@ for (const path of FILES) {
                 cwd: work,
                 env: env(),
                 stdio: ["ignore", "pipe", "pipe"],
+                detached: true, // its own process group, stopped as a whole afterwards
               });
               background.push(child);
               const output = await new Promise<string>((resolve, reject) => {
                 child.stdout.once("data", (chunk: Buffer) => resolve(chunk.toString()));
-                child.once("exit", (exitCode) => reject(new Error(`exited with ${exitCode}`)));
+                let stderr = "";
+                child.stderr.on("data", (chunk: Buffer) => {
+                  stderr += chunk.toString();
+                });
+                child.once("exit", (exitCode) =>
+                  reject(new Error(`exited with ${exitCode}: ${stderr}`)),
+                );
               });
               expect(output.length).toBeGreaterThan(0);
               expect(child.exitCode).toBeNull();
