@@ -1,5 +1,5 @@
 /**
- * Shared by the increment examples (`quickstart.ts`, `gemma-increment.ts`): prompting a base
+ * Used by the Gemma increment example (`gemma-increment.ts`): prompting a base
  * model the way the tuned model will be prompted, and scoring answers by exact match.
  */
 import type { Example } from "tunekit";

@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
-# Builds the Node addon (native/node, crate tunekit-node) from source and copies it to
-# native/tunekit.<platform>-<arch>.node, where src/local/native.ts looks for it.
+# Builds the Node addon (native/node, crate tunekit-node) with @napi-rs/cli, for contributors:
+#   native/tunekit.<platform-arch-abi>.node   the addon, e.g. tunekit.linux-x64-gnu.node
+#   native/binding.cjs, native/binding.d.cts  napi-rs's generated loader and binding types
+# The loader and the types are committed: after changing a #[napi] export, run this and commit
+# both (CI rebuilds them and fails when the committed ones differ).
 #
-#   scripts/build-native.sh          # release build (what users and CI run)
+#   scripts/build-native.sh          # release build (what CI and the packages use)
 #   scripts/build-native.sh --dev    # debug build of our crates, dependencies still -O3
 #
 # CARGO_TARGET_DIR defaults to $HOME/.cache/tunekit/cargo-target so rebuilds are warm across
 # checkouts; if that cannot be created the build falls back to native/target (cold, slower).
-# Needs: Rust (native/rust-toolchain.toml pins the version) and a C compiler (oniguruma).
+# Needs: Rust (native/rust-toolchain.toml), a C compiler (oniguruma) and `npm ci` (the napi CLI).
+# An installed package builds without the napi CLI: `npx tunekit build-native`.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-profile=release
+release=(--release)
 for arg in "$@"; do
   case "$arg" in
-    --dev) profile=dev ;;
-    --release) profile=release ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --dev) release=() ;;
+    --release) release=(--release) ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "build-native: unknown argument '$arg' (expected --dev or --release)" >&2; exit 2 ;;
   esac
 done
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "build-native: cargo not found. Install Rust from https://rustup.rs and rerun 'npm run build:native'." >&2
+  exit 1
+fi
+napi="$root/node_modules/.bin/napi"
+if [ ! -x "$napi" ]; then
+  echo "build-native: the napi CLI is missing; run 'npm ci' first." >&2
   exit 1
 fi
 
@@ -35,26 +44,9 @@ if [ -z "${CARGO_TARGET_DIR:-}" ]; then
 fi
 export CARGO_TARGET_DIR
 
-out_dir=release
-[ "$profile" = dev ] && out_dir=debug
-
 start=$(date +%s)
-(cd "$root/native" && cargo build -p tunekit-node --profile "$profile")
-
-case "$(uname -s)" in
-  Linux) lib="libtunekit_node.so"; platform=linux ;;
-  Darwin) lib="libtunekit_node.dylib"; platform=darwin ;;
-  MINGW*|MSYS*|CYGWIN*) lib="tunekit_node.dll"; platform=win32 ;;
-  *) echo "build-native: unsupported OS $(uname -s)" >&2; exit 1 ;;
-esac
-case "$(uname -m)" in
-  x86_64|amd64) arch=x64 ;;
-  aarch64|arm64) arch=arm64 ;;
-  *) arch="$(uname -m)" ;;
-esac
-
-dest="$root/native/tunekit.$platform-$arch.node"
-# Copy to a temp name and rename, so a running process never sees a half-written addon.
-cp "$CARGO_TARGET_DIR/$out_dir/$lib" "$dest.tmp"
-mv -f "$dest.tmp" "$dest"
-echo "build-native: $profile build -> ${dest#"$root"/} in $(( $(date +%s) - start ))s (target dir $CARGO_TARGET_DIR)"
+cd "$root"
+"$napi" build --platform "${release[@]}" \
+  --manifest-path native/node/Cargo.toml --package-json-path package.json \
+  --output-dir native --js binding.cjs --dts binding.d.cts
+echo "build-native: ${release[*]:-dev} build -> native/ in $(( $(date +%s) - start ))s (target dir $CARGO_TARGET_DIR)"

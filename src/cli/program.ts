@@ -1,5 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { geminiTuner, type RemoteFlags } from "./backends.js";
+import { type BuildNativeFlags, buildNativeCommand } from "./commands/build-native.js";
+import { type DemoFlags, demoCommand } from "./commands/demo.js";
 import { type ExportFlags, exportCommand } from "./commands/export.js";
 import { fakeServerCommand } from "./commands/fake-server.js";
 import { cancelCommand, statusCommand, watchCommand } from "./commands/jobs.js";
@@ -274,6 +276,23 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .action(
       action(async (out, source: string, flags: ExportFlags) => exportCommand(source, flags, out)),
     );
+
+  program
+    .command("demo")
+    .description("tune the shipped demo model offline; held-out answers before and after")
+    .option("-m, --model <model>", "tune this model instead (a directory, GGUF file or hub id)")
+    .option("--epochs <n>", "epochs", "3")
+    .option("--learning-rate <lr>", "learning rate (default 1e-3 for the demo model, else 1e-4)")
+    .option("--batch-size <n>", "examples per step", "8")
+    .option("-o, --out <dir>", "where the adapter goes (default runs/demo-<time>)")
+    .option("--show <n>", "held-out answers to print before and after", "8")
+    .action(action(async (out, flags: DemoFlags) => demoCommand(flags, out)));
+
+  program
+    .command("build-native")
+    .description("build the native addon from the shipped Rust sources (needs Rust)")
+    .option("-o, --out <file>", "write the addon here (then set TUNEKIT_NATIVE_PATH to it)")
+    .action(action(async (out, flags: BuildNativeFlags) => buildNativeCommand(flags, out)));
 
   program
     .command("fake-server")

@@ -47,22 +47,8 @@ export interface GgufModelExportOptions {
   hub?: ResolveModelOptions;
 }
 
-/** @internal The addon's export functions (`native/node/src/export.rs`). */
-interface NativeExportAddon {
-  exportGgufAdapter(
-    adapterDir: string,
-    baseModel: string,
-    outFile: string,
-  ): Promise<GgufExportResult>;
-  exportGgufModel(
-    modelDir: string,
-    outFile: string,
-    options?: { dtype?: string; tokenizerPre?: string },
-  ): Promise<GgufExportResult>;
-}
-
-function exportAddon(): NativeExportAddon {
-  return loadNativeWith<NativeExportAddon>(["exportGgufAdapter", "exportGgufModel"], "GGUF export");
+function exportAddon() {
+  return loadNativeWith(["exportGgufAdapter", "exportGgufModel"], "GGUF export");
 }
 
 function checkOut(out: unknown): string {

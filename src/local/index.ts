@@ -2,8 +2,9 @@
  * `tunekit/local`: models run on this machine by tunekit's native core (Rust, candle).
  *
  * Importing this module does not load the native addon; the first `loadModel` call does,
- * and throws `NativeLoadError` with build instructions (`npm run build:native`) if the
- * addon is missing.
+ * and throws `NativeLoadError` naming the platform and what to do if no addon fits (the
+ * prebuilt package `tunekit-<platform>` is missing, or a build from source is needed:
+ * `npx tunekit build-native`).
  *
  * @example
  * ```ts
@@ -17,6 +18,7 @@
  * ```
  * @packageDocumentation
  */
+export { type DemoFiles, demoFiles } from "./demo.js";
 export { fromNativeError, type ModelLoadErrorKind, modelLoadErrorKind } from "./errors.js";
 export {
   exportGgufAdapter,
@@ -64,7 +66,8 @@ export {
   type Logits,
   loadModel,
 } from "./model.js";
-export { addonFileName, addonPath, NATIVE_PATH_ENV } from "./native.js";
+export { addonFileName, addonPath, localAddonPath, NATIVE_PATH_ENV } from "./native.js";
+export { nativeTarget, PREBUILT_TARGETS, prebuiltPackageName } from "./platform.js";
 export { createLocalProfile, type LocalProfileOptions } from "./profile.js";
 export {
   type ChatMessage,

@@ -63,6 +63,7 @@ export {
   type FakeGeminiHandlersOptions,
   type FakeHttpHandler,
   GEMINI_BASE_URL,
+  type MswHandler,
 } from "./msw.js";
 export {
   type CheckTrafficOptions,

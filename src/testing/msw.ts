@@ -10,6 +10,14 @@ import { createRequire } from "node:module";
 import type { HttpHandler } from "msw";
 import type { FakeGeminiService, FakeHttpRequest, FakeHttpResult } from "./service.js";
 
+/**
+ * An msw request handler (msw's `HttpHandler`), ready for `setupServer(...handlers)`.
+ * Declared loosely on purpose: `tunekit/testing`'s public types must not import msw, an
+ * optional peer dependency, so that a project without msw still type-checks.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: msw's handler class cannot be named without importing msw
+export type MswHandler = any;
+
 /** The Gemini API's public base URL. */
 export const GEMINI_BASE_URL = "https://generativelanguage.googleapis.com";
 
@@ -36,7 +44,7 @@ export interface FakeGeminiHandlersOptions {
 export function createFakeGeminiHandlers(
   service: FakeGeminiService,
   options: FakeGeminiHandlersOptions = {},
-): HttpHandler[] {
+): MswHandler[] {
   const msw = loadMsw("createFakeGeminiHandlers", "startFakeGeminiServer");
   const baseUrl = (options.baseUrl ?? GEMINI_BASE_URL).replace(/\/+$/, "");
   return [fakeServiceHandler(msw, `${baseUrl}/*`, service)];

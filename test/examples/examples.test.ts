@@ -63,17 +63,3 @@ describe("examples", () => {
     }
   });
 });
-
-describe("the quick start", () => {
-  it("tunes the demo model offline and held-out answers improve", async () => {
-    const out = mkdtempSync(join(tmpdir(), "tunekit-quickstart-"));
-    const { stdout } = await runExample("examples/quickstart.ts", {}, ["--out", out]);
-    const match = /Held-out exact match: (\d+)% → (\d+)%/.exec(stdout);
-    expect(match, stdout).not.toBeNull();
-    const [before, after] = [Number(match?.[1]), Number(match?.[2])];
-    expect(after).toBeGreaterThanOrEqual(90);
-    expect(after).toBeGreaterThan(before + 50);
-    expect(existsSync(join(out, "adapter_model.safetensors"))).toBe(true);
-    expect(existsSync(join(out, "loss.svg"))).toBe(true);
-  });
-});

@@ -66,7 +66,7 @@ impl Task for AdapterExportTask {
 }
 
 /// Writes the PEFT adapter in `adapter_dir` as a llama.cpp LoRA GGUF at `out_file`.
-#[napi]
+#[napi(ts_return_type = "Promise<NativeExportResult>")]
 pub fn export_gguf_adapter(
     adapter_dir: String,
     base_model: String,
@@ -102,7 +102,7 @@ impl Task for ModelExportTask {
 }
 
 /// Writes the Hugging Face model in `model_dir` as a GGUF base at `out_file`.
-#[napi]
+#[napi(ts_return_type = "Promise<NativeExportResult>")]
 pub fn export_gguf_model(
     model_dir: String,
     out_file: String,

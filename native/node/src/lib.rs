@@ -117,7 +117,7 @@ pub struct NativeGenerateOptions {
 pub struct NativeGenerationResult {
     pub token_ids: Vec<u32>,
     pub text: String,
-    /// `eos` | `stop` | `length`
+    #[napi(ts_type = "'eos' | 'stop' | 'length'")]
     pub finish_reason: String,
     pub prompt_tokens: u32,
 }
@@ -133,7 +133,7 @@ pub struct NativeErrorInfo {
 /// `done` or `error`.
 #[napi(object)]
 pub struct NativeGenerationEvent {
-    /// `token` | `done` | `error`
+    #[napi(ts_type = "'token' | 'done' | 'error'")]
     pub kind: String,
     pub token_id: Option<u32>,
     pub text: Option<String>,
@@ -210,7 +210,7 @@ impl Task for LoadTask {
 }
 
 /// Loads a Hugging Face model directory off the JS thread.
-#[napi]
+#[napi(ts_return_type = "Promise<NativeModel>")]
 pub fn load_model(path: String) -> AsyncTask<LoadTask> {
     AsyncTask::new(LoadTask { path })
 }
@@ -311,7 +311,7 @@ impl NativeModel {
     }
 
     /// Logits `[ids.length × vocab]`, row-major, computed off the JS thread.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Float32Array>")]
     pub fn logits(&self, ids: Vec<u32>) -> napi::Result<AsyncTask<LogitsTask>> {
         Ok(AsyncTask::new(LogitsTask { model: self.model()?, ids }))
     }
@@ -326,7 +326,7 @@ impl NativeModel {
         prompt_ids: Vec<u32>,
         options: NativeGenerateOptions,
         cancel: &CancelToken,
-        on_event: EventSink,
+        #[napi(ts_arg_type = "(event: NativeGenerationEvent) => void")] on_event: EventSink,
     ) -> napi::Result<()> {
         let model = self.model()?;
         let opts = core_options(&options);

@@ -45,7 +45,7 @@ pub struct NativeTrainOptions {
     pub batch_size: Option<u32>,
     pub gradient_accumulation_steps: Option<u32>,
     pub learning_rate: Option<f64>,
-    /// `linear` | `cosine` | `constant`
+    #[napi(ts_type = "'linear' | 'cosine' | 'constant'")]
     pub schedule: Option<String>,
     pub warmup_steps: Option<u32>,
     pub warmup_ratio: Option<f64>,
@@ -73,7 +73,7 @@ pub struct NativeTrainOptions {
 /// One training event (see the module docs for the order).
 #[napi(object)]
 pub struct NativeTrainEvent {
-    /// `started` | `step` | `checkpoint` | `done` | `error`
+    #[napi(ts_type = "'started' | 'step' | 'checkpoint' | 'done' | 'error'")]
     pub kind: String,
     pub step: Option<u32>,
     pub total_steps: Option<u32>,
@@ -270,7 +270,7 @@ pub fn train(
     validation: Option<Vec<NativeTrainSequence>>,
     options: NativeTrainOptions,
     cancel: &CancelToken,
-    on_event: TrainSink,
+    #[napi(ts_arg_type = "(event: NativeTrainEvent) => void")] on_event: TrainSink,
 ) -> napi::Result<()> {
     start(env, Source::Path(model_path), sequences, validation, options, cancel, on_event)
 }
@@ -284,7 +284,7 @@ pub fn train_model(
     validation: Option<Vec<NativeTrainSequence>>,
     options: NativeTrainOptions,
     cancel: &CancelToken,
-    on_event: TrainSink,
+    #[napi(ts_arg_type = "(event: NativeTrainEvent) => void")] on_event: TrainSink,
 ) -> napi::Result<()> {
     start(env, Source::Loaded(model.model()?), sequences, validation, options, cancel, on_event)
 }
@@ -407,7 +407,7 @@ impl Task for AdapterLoadTask {
 
 /// Loads `model_path` with the PEFT adapter in `adapter_dir` merged into its weights, off the
 /// JS thread. The result is an ordinary model (tokenize, logits, generate).
-#[napi]
+#[napi(ts_return_type = "Promise<NativeModel>")]
 pub fn load_model_with_adapter(model_path: String, adapter_dir: String) -> AsyncTask<AdapterLoadTask> {
     AsyncTask::new(AdapterLoadTask { model_path, adapter_dir })
 }

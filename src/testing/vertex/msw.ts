@@ -2,8 +2,7 @@
  * msw 2 handlers for the fake Vertex AI + Cloud Storage service. msw (an optional peer
  * dependency) is loaded on first call, as for the Gemini fake.
  */
-import type { HttpHandler } from "msw";
-import { fakeServiceHandler, loadMsw } from "../msw.js";
+import { fakeServiceHandler, loadMsw, type MswHandler } from "../msw.js";
 import type { FakeVertexService } from "./service.js";
 
 /** Every Vertex AI host: the global one and each regional `{location}-aiplatform.googleapis.com`. */
@@ -38,7 +37,7 @@ export interface FakeVertexHandlersOptions {
 export function createFakeVertexHandlers(
   service: FakeVertexService,
   options: FakeVertexHandlersOptions = {},
-): HttpHandler[] {
+): MswHandler[] {
   const msw = loadMsw("createFakeVertexHandlers", "startFakeVertexServer");
   const vertex = options.baseUrl
     ? `${options.baseUrl.replace(/\/+$/, "")}/*`

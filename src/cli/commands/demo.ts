@@ -1,0 +1,211 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Example } from "../../core/dataset/example.js";
+import { Dataset } from "../../core/dataset/index.js";
+import { adviseEpochs, lossCurveSvg, sparkline } from "../../core/loss-curve/index.js";
+import { demoFiles } from "../../local/demo.js";
+import { resolveModel } from "../../local/hub/index.js";
+import { type LocalModel, loadModel } from "../../local/model.js";
+import { cleanResponse, modelTemplateFiles, resolveTemplate } from "../../local/prompt/index.js";
+import type { TemplateDescriptor } from "../../local/prompt/template.js";
+import { inferencePrompt, tokenizerFromModel } from "../../local/sequences.js";
+import { LocalTunedModel } from "../../local/tuned-model.js";
+import { LocalTuner } from "../../local/tuner.js";
+import { EXIT } from "../exit-codes.js";
+import { optionalNumber } from "../flags.js";
+import type { Output } from "../output.js";
+
+/** Flags of `tunekit demo` as commander hands them over. */
+export interface DemoFlags {
+  model?: string;
+  epochs?: string;
+  learningRate?: string;
+  batchSize?: string;
+  out?: string;
+  show?: string;
+}
+
+/** Longest answer generated per held-out input, in tokens. */
+const MAX_ANSWER_TOKENS = 24;
+
+interface Score {
+  correct: number;
+  total: number;
+  accuracy: number;
+  /** The first answers, rendered as `✓ input → answer` lines. */
+  shown: string[];
+}
+
+/**
+ * `tunekit demo`: the quick start, from the installed package and offline. Scores the base
+ * model on held-out increment examples, LoRA-tunes it on the training examples, scores the
+ * tuned model the same way and prints both, with the adapter directory and the loss curve.
+ * `--model` runs the same on any supported model (a directory, a GGUF file or a hub id).
+ */
+export async function demoCommand(flags: DemoFlags, out: Output): Promise<number> {
+  const files = demoFiles();
+  const isDemo = flags.model === undefined;
+  const model = flags.model ?? files.model;
+  const epochCount = optionalNumber("--epochs", flags.epochs, { integer: true, min: 1 }) ?? 3;
+  const batchSize = optionalNumber("--batch-size", flags.batchSize, { integer: true, min: 1 }) ?? 8;
+  // A 1.7M-parameter model learns this task with 10× the recipe's rate (measured with PEFT:
+  // 97% vs 33% held-out exact match after 3 epochs); real models keep the recipe's 1e-4.
+  const learningRate =
+    optionalNumber("--learning-rate", flags.learningRate, { min: Number.MIN_VALUE }) ??
+    (isDemo ? 1e-3 : 1e-4);
+  const show = optionalNumber("--show", flags.show, { integer: true, min: 0 }) ?? 8;
+  const outputDir = resolve(
+    flags.out ?? join("runs", `demo-${new Date().toISOString().replace(/[:.]/g, "-")}`),
+  );
+  const signal = out.io.interrupt;
+
+  const train = await Dataset.load(files.trainingData, signal ? { signal } : {});
+  const heldOut = (await Dataset.load(files.heldOutData, signal ? { signal } : {})).examples;
+  out.line(`Base model: ${model}${isDemo ? " (the demo model shipped with tunekit)" : ""}`);
+  out.line(
+    `Training on ${train.size} examples; ${heldOut.length} held-out examples never seen in training.`,
+  );
+  out.line();
+
+  // Before tuning: the base model, prompted exactly as the tuned model will be.
+  const resolved = await resolveModel(model, signal ? { signal } : {});
+  const base = await loadModel(resolved.path, signal ? { signal } : {});
+  let before: Score;
+  try {
+    const template = resolveTemplate("auto", await modelTemplateFiles(base));
+    before = await exactMatch(baseModelAnswerer(base, template, signal), heldOut, show);
+  } finally {
+    base.dispose();
+  }
+  out.line(`Before tuning: ${before.correct}/${before.total} held-out answers exactly right`);
+  for (const line of before.shown) out.line(line);
+
+  out.line();
+  out.line(`Tuning (LoRA r 8, alpha 32, ${epochCount} epochs, learning rate ${learningRate}) …`);
+  const job = await new LocalTuner().tune({
+    baseModel: model,
+    dataset: train,
+    hyperparameters: { epochCount, batchSize, learningRate },
+    local: { outputDir, seed: 7 },
+    ...(signal ? { signal } : {}),
+  });
+  // Ctrl-C cancels the run; it keeps the checkpoint of its last completed step.
+  const cancel = () => void job.cancel().catch(() => {});
+  signal?.addEventListener("abort", cancel, { once: true });
+  let tuned: Awaited<ReturnType<typeof job.wait>>;
+  try {
+    let lastPrinted = 0;
+    for await (const event of job.events()) {
+      if (event.type === "log" && event.level === "warning") out.note(`warning: ${event.message}`);
+      if (event.type !== "progress") continue;
+      const { completedSteps, totalSteps, snapshots, metrics } = event.progress;
+      if (completedSteps - lastPrinted < 10 && completedSteps !== totalSteps) continue;
+      lastPrinted = completedSteps;
+      const loss = snapshots.at(-1)?.meanLoss.toFixed(4) ?? "—";
+      const speed = metrics?.tokensPerSecond
+        ? `  ${metrics.tokensPerSecond.toFixed(0)} tokens/s`
+        : "";
+      out.line(`  step ${completedSteps}/${totalSteps ?? "?"}  loss ${loss}${speed}`);
+    }
+    tuned = await job.wait();
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+    out.note(`interrupted: the run in ${outputDir} kept its last completed step as a checkpoint`);
+    return EXIT.interrupted;
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+  }
+
+  let after: Score;
+  try {
+    after = await exactMatch(
+      (input) =>
+        tuned.generate(input, {
+          maxOutputTokens: MAX_ANSWER_TOKENS,
+          ...(signal ? { signal } : {}),
+        }),
+      heldOut,
+      show,
+    );
+  } finally {
+    if (tuned instanceof LocalTunedModel) await tuned.dispose();
+  }
+  const snapshots = job.progress().snapshots;
+  const chart = join(outputDir, "loss.svg");
+  await mkdir(outputDir, { recursive: true });
+  await writeFile(chart, lossCurveSvg(snapshots, { title: "tunekit demo: increment" }));
+
+  const percent = (s: Score) => `${(s.accuracy * 100).toFixed(0)}%`;
+  out.result(
+    {
+      model,
+      trainingExamples: train.size,
+      heldOutExamples: heldOut.length,
+      hyperparameters: { epochCount, batchSize, learningRate },
+      before: { correct: before.correct, total: before.total, accuracy: before.accuracy },
+      after: { correct: after.correct, total: after.total, accuracy: after.accuracy },
+      finalLoss: snapshots.at(-1)?.meanLoss ?? null,
+      adapter: tuned.name,
+      lossCurve: chart,
+    },
+    () =>
+      [
+        "",
+        `After tuning: ${after.correct}/${after.total} held-out answers exactly right`,
+        ...after.shown,
+        "",
+        `Held-out exact match: ${percent(before)} → ${percent(after)}`,
+        `Loss: ${sparkline(
+          snapshots.map((s) => s.meanLoss),
+          50,
+        )}`,
+        adviseEpochs(snapshots).message,
+        `Adapter (PEFT format): ${tuned.name}`,
+        `Loss curve: ${chart}   (or: npx tunekit plot ${tuned.name})`,
+        `Try it: npx tunekit generate ${tuned.name} "41"`,
+      ].join("\n"),
+  );
+  return EXIT.ok;
+}
+
+/** Greedy answers of an untuned `model`, prompted exactly as tuning will prompt it. */
+function baseModelAnswerer(
+  model: LocalModel,
+  template: TemplateDescriptor,
+  signal: AbortSignal | undefined,
+) {
+  const tokenizer = tokenizerFromModel(model);
+  return async (input: string): Promise<string> => {
+    const prompt = inferencePrompt(tokenizer, template, input);
+    const { text } = await model.generate(prompt.promptIds, {
+      maxNewTokens: MAX_ANSWER_TOKENS,
+      eosTokenIds: prompt.eosTokenIds,
+      stop: prompt.stop,
+      ...(signal ? { signal } : {}),
+    });
+    return cleanResponse(template, text);
+  };
+}
+
+/** Exact-match score of `answer` over `examples`, with the first `show` answers as lines. */
+async function exactMatch(
+  answer: (input: string) => Promise<string>,
+  examples: readonly Example[],
+  show: number,
+): Promise<Score> {
+  let correct = 0;
+  const shown: string[] = [];
+  for (const [i, { input, output }] of examples.entries()) {
+    const got = (await answer(input)).trim();
+    const ok = got === output;
+    if (ok) correct++;
+    if (i < show) {
+      const display = got.length > 40 ? `${got.slice(0, 40)}…` : got;
+      const expected = ok ? "" : `   (expected ${output})`;
+      shown.push(
+        `  ${ok ? "✓" : "✗"} ${input} → ${display.replace(/\n/g, "⏎") || "(nothing)"}${expected}`,
+      );
+    }
+  }
+  return { correct, total: examples.length, accuracy: correct / examples.length, shown };
+}
