@@ -7,9 +7,13 @@ import {
 } from "../core/errors.js";
 import type { GenerateOptions, PromptTemplate, TunedModel, TunedModelInfo } from "../core/types.js";
 import { samplingConfig } from "../remote/generation-config.js";
+import { responseText } from "../remote/response-text.js";
 import { readSseJson } from "../remote/sse.js";
 import type { GeminiApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
+
+export { responseText } from "../remote/response-text.js";
+
 import { renderPrompt } from "./template.js";
 import type {
   WireGenerateContentRequest,
@@ -177,16 +181,6 @@ export class GeminiTunedModel implements TunedModel {
   toJSON(): TunedModelInfo {
     return this.#info;
   }
-}
-
-/** The text of the first candidate (thought parts skipped), or undefined when there is none. */
-export function responseText(response: WireGenerateContentResponse): string | undefined {
-  const parts = response.candidates?.[0]?.content?.parts;
-  if (!parts) return undefined;
-  const texts = parts
-    .filter((p) => typeof p.text === "string" && !p.thought)
-    .map((p) => p.text as string);
-  return texts.length > 0 ? texts.join("") : undefined;
 }
 
 function noTextError(model: string, response: WireGenerateContentResponse): InvalidResponseError {

@@ -20,9 +20,9 @@ import type {
   VertexAdapterSize,
   VertexTuneOptions,
 } from "../core/types.js";
-import { encodeDescription, templateFromExamples } from "../gemini/template.js";
 import { AdcAuth, CLOUD_PLATFORM_SCOPE, type GoogleAuthLike } from "../remote/adc.js";
 import { AccessTokenAuth, type AccessTokenProvider, type AuthProvider } from "../remote/auth.js";
+import { encodeDescription, templateFromExamples } from "../remote/description-metadata.js";
 import type { ErrorHinter } from "../remote/errors.js";
 import { type FetchLike, HttpClient, type HttpClientOptions, type Logger } from "../remote/http.js";
 import { PagePromise } from "../remote/pager.js";
@@ -510,13 +510,13 @@ export class VertexTuner implements Tuner {
 
     let template: PromptTemplate | undefined;
     if (dataset) {
-      const derived = templateFromExamples(dataset.examples);
+      const derived = templateFromExamples(dataset.examples, VERTEX_TEMPLATE_KIND);
       if (derived === "mixed") {
         warnings.push(
           "The examples carry different instructions, so no template is stored with the tuned model: pass the instruction to generate() yourself ({ instruction })",
         );
       } else if (derived) {
-        template = { instruction: derived.instruction as string, kind: VERTEX_TEMPLATE_KIND };
+        template = derived;
       }
     }
     const description = encodeDescription(request.description, template);
