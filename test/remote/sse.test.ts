@@ -63,6 +63,18 @@ describe("readSseData", () => {
   });
 });
 
+describe("the event size guard", () => {
+  it("rejects an event longer than maxEventChars instead of buffering it", async () => {
+    const body = stream([`data: ${"x".repeat(5_000)}`, "y".repeat(5_000), "\n\n"]);
+    const read = (async () => {
+      for await (const _ of readSseData(body, { maxEventChars: 4_096 })) {
+        // consume
+      }
+    })();
+    await expect(read).rejects.toThrow(/longer than 4096 characters/);
+  });
+});
+
 describe("readSseJson", () => {
   it("parses each event and names a bad one", async () => {
     const out: unknown[] = [];
