@@ -173,9 +173,16 @@ export class HttpClient {
    */
   retrying<T>(
     fn: (context: AttemptContext) => Promise<T>,
-    request: Pick<HttpRequest, "method" | "retry" | "signal" | "timeoutMs" | "deadlineMs" | "path">,
+    request: Pick<
+      HttpRequest,
+      "method" | "retry" | "signal" | "timeoutMs" | "deadlineMs" | "path"
+    > & {
+      /** Narrows which failures are retried (they must be retryable as well). */
+      shouldRetry?: (error: unknown) => boolean;
+    },
   ): Promise<T> {
     const retry = request.retry ?? request.method !== "POST";
+    const narrowed = request.shouldRetry;
     return withRetry(fn, {
       maxRetries: retry ? this.maxRetries : 0,
       attemptTimeoutMs: request.timeoutMs ?? this.timeoutMs,
@@ -189,7 +196,7 @@ export class HttpClient {
       ...(this.#options.maxRetryDelayMs === undefined
         ? {}
         : { maxDelayMs: this.#options.maxRetryDelayMs }),
-      shouldRetry: (error) => isRetryableError(error),
+      shouldRetry: (error) => isRetryableError(error) && (narrowed?.(error) ?? true),
       onRetry: ({ error, attempt, delayMs }) => {
         this.#options.logger?.warn?.(
           this.redactor.text(

@@ -45,11 +45,11 @@ describe("VertexTuner.tune when the create answer is lost and the lookup fails",
   it("rejects with an error that says the job may exist and how to find it", async () => {
     fake.service.faults.loseResponse({ route: "createTuningJob" });
     fake.service.faults.unavailable({ route: "listTuningJobs", times: Infinity });
-    const error = await tuner({ createRecoveryMs: 200 } as never)
+    const error = await tuner({ createRecoveryMs: 200 })
       .tune(request())
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UnavailableError);
-    const label = (creates()[0]?.body as { labels: Record<string, string> }).labels[
+    const label = (creates()[0]!.body as { labels: Record<string, string> }).labels[
       REQUEST_LABEL_KEY
     ];
     const message = (error as Error).message;
