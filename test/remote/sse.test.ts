@@ -32,7 +32,8 @@ describe("readSseData", () => {
   });
 
   it("gives the same events however the bytes are chunked", async () => {
-    const text = 'data: {"n":1}\r\n\r\ndata: {"n":2}\r\ndata: more\r\n\r\n: comment\r\n\r\ndata: {"n":3}\n\n';
+    const text =
+      'data: {"n":1}\r\n\r\ndata: {"n":2}\r\ndata: more\r\n\r\n: comment\r\n\r\ndata: {"n":3}\n\n';
     const expected = ['{"n":1}', '{"n":2}\nmore', '{"n":3}'];
     for (let size = 1; size <= text.length; size++) {
       const chunks: string[] = [];
