@@ -1,4 +1,4 @@
-import { startFakeGeminiServer } from "../../testing/server.js";
+import { startFakeGeminiServer } from "../../testing/gemini/server.js";
 import type { Output } from "../output.js";
 
 export interface FakeServerFlags {

@@ -3,7 +3,7 @@
  * dependency) is loaded on first call, as for the Gemini fake.
  */
 import type { HttpHandler } from "msw";
-import { fakeServiceHandler, loadMsw } from "../msw.js";
+import { fakeServiceHandler, loadMsw } from "../shared/msw.js";
 import type { FakeVertexService } from "./service.js";
 
 /** Every Vertex AI host: the global one and each regional `{location}-aiplatform.googleapis.com`. */

@@ -13,7 +13,7 @@ import {
   VERTEX_SCHEMAS,
   validateAgainstSchema,
 } from "../../../src/testing/index.js";
-import { extractSchemaSubset } from "../../../src/testing/schema-subset.js";
+import { extractSchemaSubset } from "../../../src/testing/shared/schema-subset.js";
 import { VERTEX_ROOT_SCHEMAS } from "../../../src/testing/vertex/schema-roots.js";
 import { toVertexJsonl } from "../../../src/vertex/dataset.js";
 
@@ -108,10 +108,13 @@ describe("FakeVertexService", () => {
       "POST",
       parent,
       createBody({
-        supervisedTuningSpec: { trainingDatasetUri: TRAIN, hyperParameters: { epochCount: 2 } },
+        supervisedTuningSpec: { trainingDatasetUri: TRAIN, hyperParameters: { epochCount: "two" } },
       }),
     );
     expect(wrongType.status).toBe(400);
+    expect(wrongType.body.error.message).toBe(
+      `Invalid value at 'tuning_job.supervised_tuning_spec.hyper_parameters.epoch_count' (TYPE_INT64), "two"`,
+    );
     expect(wrongType.body.error.details[0].fieldViolations[0].field).toBe(
       "tuning_job.supervised_tuning_spec.hyper_parameters.epoch_count",
     );
