@@ -68,16 +68,17 @@ describe.skipIf(reason !== undefined)(
       // update_tuned_model sends the whole model back, its state as a number.
       const update = gemini.service.requests.find((r) => r.route === "updateTunedModel");
       expect(update?.status).toBe(200);
-      expect((update?.body as { state?: unknown }).state).toBe(2);
+      expect(update?.body).toMatchObject({ state: 2 });
       const safety = gemini.service.requests.find(
         (r) =>
           r.route === "generateContent" &&
           Array.isArray((r.body as { safetySettings?: unknown[] }).safetySettings),
       );
-      expect(
-        (safety?.body as { safetySettings: Array<{ category: unknown }> }).safetySettings[0]
-          ?.category,
-      ).toEqual(expect.any(Number));
+      expect(safety?.body).toMatchObject({
+        safetySettings: expect.arrayContaining([
+          { category: expect.any(Number), threshold: expect.any(Number) },
+        ]),
+      });
       const vertexCreate = vertex.service.requests.find((r) => r.route === "createTuningJob");
       expect(vertexCreate?.apiVersion).toBe("v1beta1");
       expect(vertexCreate?.status).toBe(200);
