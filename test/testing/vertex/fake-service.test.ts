@@ -143,6 +143,31 @@ describe("FakeVertexService", () => {
     expect(service.listJobs()).toHaveLength(0);
   });
 
+  it("serves v1beta1 like v1 (Google's GenAI SDKs default to it), reading proto3 JSON forms", async () => {
+    const created = await call(service, "POST", `/v1beta1/${PARENT}/tuningJobs`, {
+      base_model: "gemini-2.5-flash",
+      // Proto field names, int64 as a JSON number and an enum by number (ADAPTER_SIZE_FOUR
+      // is 2, though the discovery document lists it third): all proto3 JSON.
+      supervised_tuning_spec: {
+        training_dataset_uri: TRAIN,
+        hyper_parameters: { epoch_count: 2, adapter_size: 2 },
+      },
+    });
+    expect(created.status).toBe(200);
+    expect(created.body.supervisedTuningSpec.hyperParameters).toEqual({
+      epochCount: "2",
+      adapterSize: "ADAPTER_SIZE_FOUR",
+    });
+    const name = created.body.name as string;
+    const v1 = await call(service, "GET", `/v1/${name}`);
+    expect(v1.body.name).toBe(name);
+    const ints = await call(service, "GET", `/v1beta1/${name}?$alt=json;enum-encoding=int`);
+    expect(ints.body.state).toBe(2); // JOB_STATE_PENDING
+    expect(ints.body.supervisedTuningSpec.hyperParameters.adapterSize).toBe(2);
+    expect(service.requests.at(-1)?.apiVersion).toBe("v1beta1");
+    expect((await call(service, "GET", `/v2/${name}`)).status).toBe(404);
+  });
+
   it("moves a job PENDING → RUNNING (with tuningDataStats) → SUCCEEDED with its clock", async () => {
     const created = await call(service, "POST", `/v1/${PARENT}/tuningJobs`, createBody());
     expect(created.status).toBe(200);
