@@ -11,6 +11,7 @@ import { responseText } from "../remote/response-text.js";
 import { readSseJson } from "../remote/sse.js";
 import type { GeminiApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
+import { GenerateContentResponseSchema } from "./schemas.js";
 
 export { responseText } from "../remote/response-text.js";
 
@@ -167,7 +168,11 @@ export class GeminiTunedModel implements TunedModel {
     if (!response.body) throw new InvalidResponseError(`${this.name}: the stream had no body`);
     let any = false;
     let last: WireGenerateContentResponse | undefined;
-    for await (const chunk of readSseJson<WireGenerateContentResponse>(response.body)) {
+    for await (const chunk of readSseJson(response.body, {
+      schema: GenerateContentResponseSchema,
+      kind: "GenerateContentResponse",
+      what: `POST ${this.name}:streamGenerateContent`,
+    })) {
       last = chunk;
       const text = responseText(chunk);
       if (text) {

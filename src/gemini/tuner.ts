@@ -40,6 +40,7 @@ import {
   parseTuningName,
 } from "./names.js";
 import { GeminiPermissions } from "./permissions.js";
+import { ListModelsResponseSchema, OperationSchema } from "./schemas.js";
 import { decodeDescription, encodeDescription, templateFromExamples } from "./template.js";
 import type { WireModel, WireOperation, WireTunedModel } from "./wire.js";
 
@@ -273,6 +274,7 @@ export class GeminiTuner implements Tuner {
       signal,
       // Safe only because the id is fixed: a repeat cannot create a second model.
       retry: true,
+      reply: { schema: OperationSchema, kind: "Operation" },
     };
     let created: WireOperation | undefined;
     let attached = false;
@@ -623,6 +625,7 @@ export class GeminiTuner implements Tuner {
         path: "models",
         query: { pageSize: options.pageSize, pageToken },
         signal: options.signal,
+        reply: { schema: ListModelsResponseSchema, kind: "ListModelsResponse" },
       });
       return { items: response.models ?? [], nextPageToken: response.nextPageToken };
     });

@@ -11,6 +11,7 @@ export * from "./errors.js";
 export * from "./http.js";
 export * from "./pager.js";
 export * from "./redact.js";
+export * from "./reply.js";
 export * from "./request-id.js";
 export * from "./response-text.js";
 export * from "./sse.js";

@@ -2,11 +2,17 @@
 
 /** The part of a `GenerateContentResponse` the text is read from (both APIs share it). */
 export interface ResponseWithCandidates {
-  candidates?: ReadonlyArray<{
-    content?: {
-      parts?: ReadonlyArray<{ text?: string | undefined; thought?: boolean | undefined }>;
-    };
-  }>;
+  candidates?:
+    | ReadonlyArray<{
+        content?:
+          | {
+              parts?:
+                | ReadonlyArray<{ text?: string | undefined; thought?: boolean | undefined }>
+                | undefined;
+            }
+          | undefined;
+      }>
+    | undefined;
 }
 
 /** The text of the first candidate (thought parts skipped), or undefined when there is none. */

@@ -6,7 +6,9 @@
  * without bound.
  */
 import { createParser, type EventSourceMessage, type ParseError } from "eventsource-parser";
+import type { z } from "zod";
 import { InvalidResponseError } from "../core/errors.js";
+import { checkReply } from "./reply.js";
 
 /** The longest event (or unterminated line) accepted: 32 MiB of text. */
 export const MAX_SSE_EVENT_CHARS = 32 * 1024 * 1024;
@@ -44,20 +46,32 @@ export async function* readSseData(
     }
   } finally {
     reader.releaseLock();
-    await body.cancel().catch(() => {});
+    // Best effort and not awaited: under some transports (msw) cancelling a half-read body
+    // settles late, and the caller must not wait for it.
+    void body.cancel().catch(() => {});
   }
 }
 
-/** Yields each SSE event parsed as JSON. */
+/**
+ * Yields each SSE event parsed as JSON, checked against `reply.schema` when given (a mismatch
+ * is an `InvalidResponseError` naming the event and the field).
+ */
 export async function* readSseJson<T = unknown>(
   body: ReadableStream<Uint8Array>,
+  reply?: { schema: z.ZodType<T>; kind: string; what: string },
 ): AsyncGenerator<T, void, undefined> {
+  let index = 0;
   for await (const data of readSseData(body)) {
     if (data.trim() === "" || data.trim() === "[DONE]") continue;
+    let value: unknown;
     try {
-      yield JSON.parse(data) as T;
+      value = JSON.parse(data);
     } catch (error) {
       throw new InvalidResponseError("A streamed event was not valid JSON", { cause: error });
     }
+    index++;
+    yield reply
+      ? checkReply(reply.schema, value, `${reply.what} (event ${index})`, reply.kind)
+      : (value as T);
   }
 }

@@ -6,6 +6,7 @@ import { responseText } from "../remote/response-text.js";
 import { readSseJson } from "../remote/sse.js";
 import type { VertexApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
+import { GenerateContentResponseSchema } from "./schemas.js";
 import type {
   WireGenerateContentRequest,
   WireGenerateContentResponse,
@@ -108,7 +109,11 @@ export class VertexTunedModel implements TunedModel {
     if (!response.body) throw new InvalidResponseError(`${endpoint}: the stream had no body`);
     let any = false;
     let last: WireGenerateContentResponse | undefined;
-    for await (const chunk of readSseJson<WireGenerateContentResponse>(response.body)) {
+    for await (const chunk of readSseJson(response.body, {
+      schema: GenerateContentResponseSchema,
+      kind: "GenerateContentResponse",
+      what: `POST ${endpoint}:streamGenerateContent`,
+    })) {
       last = chunk;
       const text = responseText(chunk);
       if (text) {
