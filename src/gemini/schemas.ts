@@ -13,6 +13,7 @@
  */
 import { z } from "zod";
 import {
+  generateContentResponseSchema,
   protoEnum,
   protoFloat,
   protoInt32,
@@ -125,36 +126,9 @@ export const ListModelsResponseSchema: z.ZodType<{
   nextPageToken: z.string().optional(),
 });
 
-const PartSchema = z.looseObject({
-  text: z.string().optional(),
-  thought: z.boolean().optional(),
-});
-
-const ContentSchema = z.looseObject({
-  role: z.string().optional(),
-  parts: z.array(PartSchema).optional(),
-});
-
 /** `GenerateContentResponse` (and each event of a stream). */
-export const GenerateContentResponseSchema: z.ZodType<WireGenerateContentResponse> = z.looseObject({
-  candidates: z
-    .array(
-      z.looseObject({
-        content: ContentSchema.optional(),
-        finishReason: protoEnum.optional(),
-      }),
-    )
-    .optional(),
-  promptFeedback: z.looseObject({ blockReason: protoEnum.optional() }).optional(),
-  usageMetadata: z
-    .looseObject({
-      promptTokenCount: protoInt32.optional(),
-      candidatesTokenCount: protoInt32.optional(),
-      totalTokenCount: protoInt32.optional(),
-    })
-    .optional(),
-  modelVersion: z.string().optional(),
-});
+export const GenerateContentResponseSchema: z.ZodType<WireGenerateContentResponse> =
+  generateContentResponseSchema;
 
 /** `Permission`. */
 export const PermissionSchema: z.ZodType<GeminiPermission> = z.looseObject({

@@ -73,3 +73,43 @@ export function checkReply<T>(schema: z.ZodType<T>, value: unknown, what: string
     { ...(field === "" ? {} : { field }), cause: result.error },
   );
 }
+
+const PartSchema = z.looseObject({
+  text: z.string().optional(),
+  thought: z.boolean().optional(),
+});
+
+/** A `Content` (role + parts) as both APIs write it. */
+export const ContentSchema = z.looseObject({
+  role: z.string().optional(),
+  parts: z.array(PartSchema).optional(),
+});
+
+/**
+ * `GenerateContentResponse` (and each event of a stream), the same message in the Gemini API
+ * and Vertex AI as far as tunekit reads it.
+ */
+export const generateContentResponseSchema = z.looseObject({
+  candidates: z
+    .array(
+      z.looseObject({
+        content: ContentSchema.optional(),
+        finishReason: protoEnum.optional(),
+      }),
+    )
+    .optional(),
+  promptFeedback: z
+    .looseObject({
+      blockReason: protoEnum.optional(),
+      blockReasonMessage: z.string().optional(),
+    })
+    .optional(),
+  usageMetadata: z
+    .looseObject({
+      promptTokenCount: protoInt32.optional(),
+      candidatesTokenCount: protoInt32.optional(),
+      totalTokenCount: protoInt32.optional(),
+    })
+    .optional(),
+  modelVersion: z.string().optional(),
+});

@@ -12,9 +12,9 @@
  */
 import { z } from "zod";
 import {
+  generateContentResponseSchema,
   protoEnum,
   protoFloat,
-  protoInt32,
   protoInt64,
   protoTimestamp,
   RpcStatusSchema,
@@ -109,38 +109,9 @@ export const ListTuningJobsResponseSchema: z.ZodType<WireListTuningJobsResponse>
   nextPageToken: z.string().optional(),
 });
 
-const ContentSchema = z.looseObject({
-  role: z.string().optional(),
-  parts: z
-    .array(z.looseObject({ text: z.string().optional(), thought: z.boolean().optional() }))
-    .optional(),
-});
-
 /** `GoogleCloudAiplatformV1GenerateContentResponse` (and each event of a stream). */
-export const GenerateContentResponseSchema: z.ZodType<WireGenerateContentResponse> = z.looseObject({
-  candidates: z
-    .array(
-      z.looseObject({
-        content: ContentSchema.optional(),
-        finishReason: protoEnum.optional(),
-      }),
-    )
-    .optional(),
-  promptFeedback: z
-    .looseObject({
-      blockReason: protoEnum.optional(),
-      blockReasonMessage: z.string().optional(),
-    })
-    .optional(),
-  usageMetadata: z
-    .looseObject({
-      promptTokenCount: protoInt32.optional(),
-      candidatesTokenCount: protoInt32.optional(),
-      totalTokenCount: protoInt32.optional(),
-    })
-    .optional(),
-  modelVersion: z.string().optional(),
-});
+export const GenerateContentResponseSchema: z.ZodType<WireGenerateContentResponse> =
+  generateContentResponseSchema;
 
 /** The Cloud Storage `Object` resource an upload answers. */
 export const StorageObjectSchema: z.ZodType<WireStorageObject> = z.looseObject({

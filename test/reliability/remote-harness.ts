@@ -19,8 +19,9 @@ import { GeminiTuner } from "../../src/gemini/tuner.js";
 import { decodeDescription } from "../../src/remote/description-metadata.js";
 import {
   type FakeGeminiServer,
-  type FakeRoute,
   type FakeVertexServer,
+  type FaultHandle,
+  type FaultInjector,
   type FaultSpec,
   type RecordedRequest,
   startFakeGeminiServer,
@@ -117,6 +118,46 @@ function createPlan(random: () => number): FaultKind[] {
   return Array.from({ length: count }, () => pick(random, FAULT_KINDS));
 }
 
+/**
+ * Fast retries and polls for a trial's client, with its own randomness (so the fault plans do
+ * not depend on how many retries ran).
+ */
+function clientPacing(options: TrialOptions, trial: number) {
+  return {
+    maxRetries: 4,
+    timeoutMs: options.attemptTimeoutMs,
+    initialRetryDelayMs: 5,
+    maxRetryDelayMs: 20,
+    pollIntervalMs: 5,
+    maxPollIntervalMs: 20,
+    random: mulberry32(options.seed * 7919 + trial),
+  };
+}
+
+/** Faults for one trial: 1–3 on consecutive create attempts, and in 60% of trials one on the polls. */
+function planFaults<R extends string>(
+  injector: FaultInjector<R>,
+  createRoute: R,
+  pollRoutes: readonly R[],
+  options: TrialOptions,
+  random: () => number,
+): { plan: string[]; handles: FaultHandle<R>[] } {
+  const plan: string[] = [];
+  const handles: FaultHandle<R>[] = [];
+  createPlan(random).forEach((kind, attempt) => {
+    plan.push(`create:${kind}`);
+    handles.push(injector.inject(fault(kind, createRoute, attempt, options, random)));
+  });
+  if (random() < 0.6) {
+    const kind = pick(random, FAULT_KINDS);
+    plan.push(`poll:${kind}`);
+    handles.push(
+      injector.inject(fault(kind, pollRoutes, Math.floor(random() * 2), options, random)),
+    );
+  }
+  return { plan, handles };
+}
+
 /** Waits until the server has finished every request it received (slow ones included). */
 async function settle(
   requests: readonly RecordedRequest<string>[],
@@ -148,43 +189,18 @@ export async function runGeminiTrials(
       const preexisting = random() < 0.25;
       const fixedId = preexisting || random() < 0.5 ? `trial-${trial}` : undefined;
       if (preexisting) fake.service.seedTunedModel({ id: fixedId as string, displayName: "older" });
-      const plan: string[] = [];
-      const handles = [];
-      createPlan(random).forEach((kind, attempt) => {
-        plan.push(`create:${kind}`);
-        handles.push(
-          fake.service.faults.inject(
-            fault<FakeRoute>(kind, "createTunedModel", attempt, options, random),
-          ),
-        );
-      });
-      if (random() < 0.6) {
-        const kind = pick(random, FAULT_KINDS);
-        plan.push(`poll:${kind}`);
-        handles.push(
-          fake.service.faults.inject(
-            fault<FakeRoute>(
-              kind,
-              ["getOperation", "getTunedModel", "listOperations"],
-              Math.floor(random() * 2),
-              options,
-              random,
-            ),
-          ),
-        );
-      }
+      const { plan, handles } = planFaults(
+        fake.service.faults,
+        "createTunedModel",
+        ["getOperation", "getTunedModel", "listOperations"],
+        options,
+        random,
+      );
       const tuner = new GeminiTuner({
         apiKey: "k",
         baseUrl: fake.url,
         env: {},
-        maxRetries: 4,
-        timeoutMs: options.attemptTimeoutMs,
-        initialRetryDelayMs: 5,
-        maxRetryDelayMs: 20,
-        pollIntervalMs: 5,
-        maxPollIntervalMs: 20,
-        // Its own randomness, so the fault plans do not depend on how many retries ran.
-        random: mulberry32(options.seed * 7919 + trial),
+        ...clientPacing(options, trial),
       });
       let result: Omit<TrialResult, "faultsHit" | "faultsByKind" | "duplicate" | "falseAttach">;
       let attached: string | undefined;
@@ -241,25 +257,13 @@ export async function runVertexTrials(
   try {
     for (let trial = 0; trial < count; trial++) {
       fake.service.reset();
-      const plan: string[] = [];
-      const handles = [];
-      createPlan(random).forEach((kind, attempt) => {
-        plan.push(`create:${kind}`);
-        handles.push(
-          fake.service.faults.inject(
-            fault<VertexRoute>(kind, "createTuningJob", attempt, options, random),
-          ),
-        );
-      });
-      if (random() < 0.6) {
-        const kind = pick(random, FAULT_KINDS);
-        plan.push(`poll:${kind}`);
-        handles.push(
-          fake.service.faults.inject(
-            fault<VertexRoute>(kind, "getTuningJob", Math.floor(random() * 2), options, random),
-          ),
-        );
-      }
+      const { plan, handles } = planFaults(
+        fake.service.faults,
+        "createTuningJob",
+        ["getTuningJob"],
+        options,
+        random,
+      );
       if (random() < 0.15) {
         // The lookup after an unknown outcome fails too: the error must say where to look.
         const kind = pick(random, ["503", "reset"] as const);
@@ -279,15 +283,8 @@ export async function runVertexTrials(
         baseUrl: fake.url,
         storageBaseUrl: fake.url,
         env: {},
-        maxRetries: 4,
-        timeoutMs: options.attemptTimeoutMs,
-        initialRetryDelayMs: 5,
-        maxRetryDelayMs: 20,
-        pollIntervalMs: 5,
-        maxPollIntervalMs: 20,
         createRecoveryMs: options.createRecoveryMs,
-        // Its own randomness, so the fault plans do not depend on how many retries ran.
-        random: mulberry32(options.seed * 7919 + trial),
+        ...clientPacing(options, trial),
       });
       let result: Omit<TrialResult, "faultsHit" | "faultsByKind" | "duplicate" | "falseAttach">;
       let attached: string | undefined;

@@ -1,6 +1,6 @@
 /** @internal Base models: `GET models`, `GET models/{id}`. */
 import { fail, type Reply } from "../shared/http.js";
-import { pageOf } from "../shared/pagination.js";
+import { pageOfQuery } from "../shared/pagination.js";
 import type { FakeBaseModel } from "./base-models.js";
 import type { GeminiFake } from "./state.js";
 
@@ -22,15 +22,7 @@ export function findBaseModel(
 }
 
 export function listBaseModels(fake: GeminiFake, query: Record<string, unknown>): Reply {
-  const { items, nextPageToken } = pageOf(
-    fake.baseModels,
-    {
-      pageSize: query.pageSize as number | undefined,
-      pageToken: query.pageToken as string | undefined,
-      filter: "",
-    },
-    50,
-  );
+  const { items, nextPageToken } = pageOfQuery(fake.baseModels, query, "", 50);
   return {
     status: 200,
     body: { models: items, ...(nextPageToken === undefined ? {} : { nextPageToken }) },

@@ -1,6 +1,6 @@
 /** @internal The long-running operations of tuned models: get, list and cancel. */
 import { fail, type Reply } from "../shared/http.js";
-import { pageOf } from "../shared/pagination.js";
+import { pageOfQuery } from "../shared/pagination.js";
 import { findModel, type GeminiFake, type TunedModelRecord } from "./state.js";
 import { METADATA_TYPE, TUNED_MODEL_TYPE, tunedModelJson } from "./tuned-models.js";
 
@@ -49,13 +49,10 @@ export function listOperations(
   query: Record<string, unknown>,
 ): Reply {
   const record = findModel(fake, modelId);
-  const { items, nextPageToken } = pageOf(
+  const { items, nextPageToken } = pageOfQuery(
     [record],
-    {
-      pageSize: query.pageSize as number | undefined,
-      pageToken: query.pageToken as string | undefined,
-      filter: typeof query.filter === "string" ? query.filter : "",
-    },
+    query,
+    typeof query.filter === "string" ? query.filter : "",
     10,
   );
   const body: Record<string, unknown> = {

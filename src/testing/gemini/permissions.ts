@@ -3,7 +3,7 @@
  * A new tuned model starts with one permission: its owner (`ownerEmail`).
  */
 import { fail, invalid, type Reply } from "../shared/http.js";
-import { pageOf } from "../shared/pagination.js";
+import { pageOfQuery } from "../shared/pagination.js";
 import type { GeminiFake, PermissionRecord, TunedModelRecord } from "./state.js";
 
 function permissionJson(permission: PermissionRecord): Record<string, unknown> {
@@ -78,15 +78,7 @@ export function createPermission(
 }
 
 export function listPermissions(record: TunedModelRecord, query: Record<string, unknown>): Reply {
-  const { items, nextPageToken } = pageOf(
-    record.permissions,
-    {
-      pageSize: query.pageSize as number | undefined,
-      pageToken: query.pageToken as string | undefined,
-      filter: "",
-    },
-    10,
-  );
+  const { items, nextPageToken } = pageOfQuery(record.permissions, query, "", 10);
   const body: Record<string, unknown> = { permissions: items.map(permissionJson) };
   if (nextPageToken !== undefined) body.nextPageToken = nextPageToken;
   return { status: 200, schema: "ListPermissionsResponse", body };

@@ -10,15 +10,10 @@ import { FakeClock } from "../shared/clock.js";
 import { FaultInjector } from "../shared/faults.js";
 import type { FakeResponder } from "../shared/generate.js";
 import { errorInfoDetail, localizedMessageDetail } from "../shared/google-errors.js";
-import {
-  FakeHttpService,
-  fail,
-  type Reply,
-  type RequestContext,
-  type RouteMatch,
-} from "../shared/http.js";
-import { completeJobs } from "../shared/job-simulation.js";
+import { fail, type Reply, type RequestContext, type RouteMatch } from "../shared/http.js";
+import type { SimulatedJob } from "../shared/job-simulation.js";
 import { ProtoJsonCodec } from "../shared/proto-json.js";
+import { FakeTuningService } from "../shared/tuning-service.js";
 import { DEFAULT_BASE_MODELS, type FakeBaseModel, TUNABLE_BASE_MODEL } from "./base-models.js";
 import { GEMINI_ENUM_NUMBERS } from "./enum-numbers.generated.js";
 import { countTokens, countTunedTokens, generateBase, generateTuned } from "./generation.js";
@@ -132,7 +127,7 @@ function messageType(schema: string): string {
  * expect(service.requests.filter((r) => r.route === "createTunedModel")).toHaveLength(1);
  * ```
  */
-export class FakeGeminiService extends FakeHttpService<FakeRoute> {
+export class FakeGeminiService extends FakeTuningService<FakeRoute> {
   /** The clock all timestamps come from. */
   readonly clock: FakeClock;
   /** Fault injection: `service.faults.rateLimit({ times: 2, retryAfterSeconds: 1 })`, … */
@@ -143,22 +138,22 @@ export class FakeGeminiService extends FakeHttpService<FakeRoute> {
     messageType,
   });
   protected readonly basePath: string;
+  protected readonly stepDurationMs: number;
 
   readonly #options: FakeGeminiServiceOptions;
   readonly #fake: GeminiFake;
   readonly #models = new Map<string, TunedModelRecord>();
   #random: () => number;
-  #stepsPerPoll = 5;
 
   constructor(options: FakeGeminiServiceOptions = {}) {
     super();
     this.#options = options;
     this.basePath = options.basePath ?? "";
+    this.stepDurationMs = options.stepDurationMs ?? 1000;
     this.clock = options.clock ?? new FakeClock(options.startTime);
     this.#random = mulberry32(options.seed ?? 1);
     this.stepsPerPoll = options.stepsPerPoll ?? 5;
     const baseModels = baseModelsOf(options);
-    const self = this;
     this.#fake = {
       clock: this.clock,
       codec: this.codec,
@@ -171,9 +166,7 @@ export class FakeGeminiService extends FakeHttpService<FakeRoute> {
         respond: options.respond,
         ownerEmail: options.ownerEmail ?? "owner@example.com",
       },
-      get stepsPerPoll() {
-        return self.#stepsPerPoll;
-      },
+      poll: (job) => this.poll(job),
       randomId: (length, digitsFirst) => this.#randomId(length, digitsFirst),
     };
     this.clock.onAdvance((elapsed) => {
@@ -186,38 +179,9 @@ export class FakeGeminiService extends FakeHttpService<FakeRoute> {
     return this.#options.apiKey === undefined ? "test-api-key" : this.#options.apiKey;
   }
 
-  /** Steps a poll advances a running job by (0 = manual mode). */
-  get stepsPerPoll(): number {
-    return this.#stepsPerPoll;
-  }
-
-  set stepsPerPoll(steps: number) {
-    if (!Number.isInteger(steps) || steps < 0)
-      throw new RangeError(`stepsPerPoll must be an integer ≥ 0, got ${steps}`);
-    this.#stepsPerPoll = steps;
-  }
-
   /** The base models served under `models/`. */
   get baseModels(): readonly FakeBaseModel[] {
     return this.#fake.baseModels;
-  }
-
-  /** Move fake time forward; running jobs progress one step per `stepDurationMs`. */
-  advance(ms: number): void {
-    this.clock.advance(ms);
-  }
-
-  /** Move fake time forward by `steps` tuning steps. */
-  tick(steps = 1): void {
-    this.clock.advance(steps * this.#fake.settings.stepDurationMs);
-  }
-
-  /** Run every running job to its end (success, or its planned failure), moving fake time on. */
-  completeAll(): void {
-    completeJobs(
-      [...this.#models.values()].map((record) => record.job),
-      (ms) => this.clock.advance(ms),
-    );
   }
 
   /** Forget every tuned model, operation, fault and logged request (the clock keeps its time). */
@@ -303,6 +267,10 @@ export class FakeGeminiService extends FakeHttpService<FakeRoute> {
     );
     record.job.advance(durationMs);
     return tunedModelJson(this.#fake, record);
+  }
+
+  protected simulatedJobs(): Iterable<SimulatedJob> {
+    return [...this.#models.values()].map((record) => record.job);
   }
 
   // ---- the pipeline -----------------------------------------------------------------------

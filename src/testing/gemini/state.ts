@@ -66,8 +66,8 @@ export interface GeminiFake {
   readonly models: Map<string, TunedModelRecord>;
   readonly baseModels: FakeBaseModel[];
   readonly settings: GeminiFakeSettings;
-  /** Steps a poll advances a running job by (0 = manual mode). */
-  readonly stepsPerPoll: number;
+  /** A status poll: in auto mode it advances the job. */
+  poll(job: SimulatedJob): void;
   randomId(length: number, digitsFirst: boolean): string;
 }
 
@@ -91,12 +91,8 @@ export function findModel(
   return record;
 }
 
-/** A poll in auto mode advances the job (and time) by `stepsPerPoll` steps. */
+/** A status poll of `record` (in auto mode it advances the job). */
 export function pollJob(fake: GeminiFake, record: TunedModelRecord): TunedModelRecord {
-  if (!record.job.terminal && fake.stepsPerPoll > 0) {
-    const ms = fake.stepsPerPoll * fake.settings.stepDurationMs;
-    fake.clock.skip(ms);
-    record.job.advance(ms);
-  }
+  fake.poll(record.job);
   return record;
 }

@@ -3,10 +3,9 @@
  * delete and transferOwnership, and their JSON views.
  */
 import type { FieldViolation } from "../shared/google-errors.js";
-import { RPC_CODES } from "../shared/google-errors.js";
 import { fail, invalid, isRecord, type Reply } from "../shared/http.js";
-import { SimulatedJob } from "../shared/job-simulation.js";
-import { pageOf } from "../shared/pagination.js";
+import { plannedFailure, SimulatedJob } from "../shared/job-simulation.js";
+import { pageOfQuery } from "../shared/pagination.js";
 import { TUNABLE_BASE_MODEL } from "./base-models.js";
 import { findModel, type GeminiFake, type TunedModelRecord } from "./state.js";
 
@@ -219,17 +218,7 @@ export function newRecord(
       createdAtMs,
       stepMs: fake.settings.stepDurationMs,
       totalSteps,
-      ...(planned
-        ? {
-            failure: {
-              atStep: planned.atStep,
-              error: {
-                code: RPC_CODES[planned.status ?? "INTERNAL"],
-                message: planned.message ?? `Tuning failed at step ${planned.atStep}.`,
-              },
-            },
-          }
-        : {}),
+      ...plannedFailure(planned),
     },
     {
       step: (step, atMs) =>
@@ -352,15 +341,7 @@ export function listTunedModels(fake: GeminiFake, query: Record<string, unknown>
     const text = `${record.displayName ?? ""} ${record.description ?? ""}`.toLowerCase();
     return terms.every((term) => text.includes(term));
   });
-  const { items, nextPageToken } = pageOf(
-    matching,
-    {
-      pageSize: query.pageSize as number | undefined,
-      pageToken: query.pageToken as string | undefined,
-      filter,
-    },
-    10,
-  );
+  const { items, nextPageToken } = pageOfQuery(matching, query, filter, 10);
   const body: Record<string, unknown> = {
     tunedModels: items.map((record) => tunedModelJson(fake, record)),
   };

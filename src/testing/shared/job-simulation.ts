@@ -5,6 +5,9 @@
  * mode), so every timestamp is reproducible.
  */
 
+import type { TuningFailureSpec } from "./faults.js";
+import { RPC_CODES } from "./google-errors.js";
+
 /** Where a simulated job is. */
 export type SimulatedPhase =
   | "queued"
@@ -168,4 +171,20 @@ export function completeJobs(jobs: Iterable<SimulatedJob>, advance: (ms: number)
     if (need <= 0) return;
     advance(need);
   }
+}
+
+/** The `failure` option of a job from a planned failure (`faults.failTuningAtStep`). */
+export function plannedFailure(
+  planned: TuningFailureSpec | undefined,
+): Pick<SimulatedJobOptions, "failure"> {
+  if (planned === undefined) return {};
+  return {
+    failure: {
+      atStep: planned.atStep,
+      error: {
+        code: RPC_CODES[planned.status ?? "INTERNAL"],
+        message: planned.message ?? `Tuning failed at step ${planned.atStep}.`,
+      },
+    },
+  };
 }

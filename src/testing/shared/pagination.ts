@@ -52,3 +52,21 @@ export function pageOf<T>(
       : undefined;
   return { items, nextPageToken };
 }
+
+/** {@link pageOf} with `pageSize` and `pageToken` read from a decoded query. */
+export function pageOfQuery<T>(
+  all: readonly T[],
+  query: Record<string, unknown>,
+  filter: string,
+  defaultSize: number,
+): { items: T[]; nextPageToken: string | undefined } {
+  return pageOf(
+    all,
+    {
+      pageSize: typeof query.pageSize === "number" ? query.pageSize : undefined,
+      pageToken: typeof query.pageToken === "string" ? query.pageToken : undefined,
+      filter,
+    },
+    defaultSize,
+  );
+}

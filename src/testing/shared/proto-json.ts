@@ -336,17 +336,7 @@ class Reader {
     const properties = schema.properties ?? {};
     if (schema.additionalProperties !== undefined && Object.keys(properties).length === 0) {
       // A map (or Struct): keys are data; values follow the value schema.
-      const out: Record<string, unknown> = {};
-      for (const [key, inner] of Object.entries(value)) {
-        out[key] = this.value(
-          inner,
-          schema.additionalProperties,
-          jsonChild(path, key),
-          `${field}[${JSON.stringify(key)}]`,
-          undefined,
-        );
-      }
-      return out;
+      return this.#map(value, schema.additionalProperties, path, field);
     }
     const out: Record<string, unknown> = {};
     const seen = new Map<string, string>();
@@ -400,6 +390,26 @@ class Reader {
     return out;
   }
 
+  /** A map's entries: keys kept as they are, values read with `valueSchema`. */
+  #map(
+    value: Record<string, unknown>,
+    valueSchema: DiscoverySchema,
+    path: string,
+    field: string,
+  ): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, inner] of Object.entries(value)) {
+      out[key] = this.value(
+        inner,
+        valueSchema,
+        jsonChild(path, key),
+        `${field}[${JSON.stringify(key)}]`,
+        undefined,
+      );
+    }
+    return out;
+  }
+
   value(
     value: unknown,
     schema: DiscoverySchema,
@@ -422,17 +432,7 @@ class Reader {
           );
         }
         if (schema.additionalProperties !== undefined) {
-          const out: Record<string, unknown> = {};
-          for (const [key, inner] of Object.entries(value)) {
-            out[key] = this.value(
-              inner,
-              schema.additionalProperties,
-              jsonChild(path, key),
-              `${field}[${JSON.stringify(key)}]`,
-              undefined,
-            );
-          }
-          return out;
+          return this.#map(value, schema.additionalProperties, path, field);
         }
         return value;
       case "array": {

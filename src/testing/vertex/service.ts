@@ -11,16 +11,10 @@ import { FakeClock } from "../shared/clock.js";
 import { FaultInjector } from "../shared/faults.js";
 import type { FakeResponder } from "../shared/generate.js";
 import { errorInfoDetail } from "../shared/google-errors.js";
-import {
-  FakeHttpService,
-  fail,
-  invalid,
-  type Reply,
-  type RequestContext,
-  type RouteMatch,
-} from "../shared/http.js";
-import { completeJobs } from "../shared/job-simulation.js";
+import { fail, invalid, type Reply, type RequestContext, type RouteMatch } from "../shared/http.js";
+import type { SimulatedJob } from "../shared/job-simulation.js";
 import { ProtoJsonCodec } from "../shared/proto-json.js";
+import { FakeTuningService } from "../shared/tuning-service.js";
 import { countEndpointTokens, findEndpointJob, generateOnEndpoint } from "./endpoints.js";
 import { VERTEX_ENUM_NUMBERS } from "./enum-numbers.generated.js";
 import { VERTEX_ROUTES, type VertexRoute, type VertexRouteSpec } from "./routes.js";
@@ -110,7 +104,7 @@ function messageType(schema: string): string {
  * expect(service.listJobs()).toHaveLength(1);
  * ```
  */
-export class FakeVertexService extends FakeHttpService<VertexRoute> {
+export class FakeVertexService extends FakeTuningService<VertexRoute> {
   readonly clock: FakeClock;
   /** Fault injection, the same API as the Gemini fake's (routes are {@link VertexRoute}s). */
   readonly faults = new FaultInjector<VertexRoute>({ createRoute: "createTuningJob" });
@@ -120,6 +114,7 @@ export class FakeVertexService extends FakeHttpService<VertexRoute> {
     messageType,
   });
   protected readonly basePath: string;
+  protected readonly stepDurationMs: number;
 
   readonly #options: FakeVertexServiceOptions;
   readonly #fake: VertexFake;
@@ -127,16 +122,15 @@ export class FakeVertexService extends FakeHttpService<VertexRoute> {
   readonly #objects = new Map<string, FakeStorageObject>();
   readonly #storage: FakeStorage;
   #random: () => number;
-  #stepsPerPoll = 5;
 
   constructor(options: FakeVertexServiceOptions = {}) {
     super();
     this.#options = options;
     this.basePath = options.basePath ?? "";
+    this.stepDurationMs = options.stepDurationMs ?? 1000;
     this.clock = options.clock ?? new FakeClock(options.startTime);
     this.#random = mulberry32(options.seed ?? 1);
     this.stepsPerPoll = options.stepsPerPoll ?? 5;
-    const self = this;
     this.#fake = {
       clock: this.clock,
       faults: this.faults,
@@ -153,9 +147,7 @@ export class FakeVertexService extends FakeHttpService<VertexRoute> {
         baseModels: options.baseModels ?? DEFAULT_VERTEX_BASE_MODELS,
         buckets: options.buckets,
       },
-      get stepsPerPoll() {
-        return self.#stepsPerPoll;
-      },
+      poll: (job) => this.poll(job),
       newId: () => this.#newId(),
     };
     this.#storage = new FakeStorage(this.#fake);
@@ -169,34 +161,6 @@ export class FakeVertexService extends FakeHttpService<VertexRoute> {
     return this.#options.accessToken === undefined
       ? "test-access-token"
       : this.#options.accessToken;
-  }
-
-  get stepsPerPoll(): number {
-    return this.#stepsPerPoll;
-  }
-
-  set stepsPerPoll(steps: number) {
-    if (!Number.isInteger(steps) || steps < 0)
-      throw new RangeError(`stepsPerPoll must be an integer ≥ 0, got ${steps}`);
-    this.#stepsPerPoll = steps;
-  }
-
-  /** Move fake time forward; jobs progress one step per `stepDurationMs`. */
-  advance(ms: number): void {
-    this.clock.advance(ms);
-  }
-
-  /** Move fake time forward by `steps` steps. */
-  tick(steps = 1): void {
-    this.clock.advance(steps * this.#fake.settings.stepDurationMs);
-  }
-
-  /** Run every unfinished job to its end (success, its planned failure, or its cancellation). */
-  completeAll(): void {
-    completeJobs(
-      [...this.#jobs.values()].map((record) => record.job),
-      (ms) => this.clock.advance(ms),
-    );
   }
 
   /** Forget every job, object, fault and logged request (the clock keeps its time). */
@@ -236,6 +200,10 @@ export class FakeVertexService extends FakeHttpService<VertexRoute> {
   /** Every stored object. */
   listObjects(): FakeStorageObject[] {
     return [...this.#objects.values()];
+  }
+
+  protected simulatedJobs(): Iterable<SimulatedJob> {
+    return [...this.#jobs.values()].map((record) => record.job);
   }
 
   // ---- the pipeline -----------------------------------------------------------------------

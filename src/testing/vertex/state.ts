@@ -65,7 +65,8 @@ export interface VertexFake {
   readonly jobs: Map<string, JobRecord>;
   readonly objects: Map<string, FakeStorageObject>;
   readonly settings: VertexFakeSettings;
-  readonly stepsPerPoll: number;
+  /** A status poll: in auto mode it advances the job. */
+  poll(job: SimulatedJob): void;
   newId(): string;
 }
 
@@ -86,12 +87,8 @@ export function findJob(
   return job;
 }
 
-/** A poll in auto mode advances the job (and time) by `stepsPerPoll` steps. */
+/** A status poll of `record` (in auto mode it advances the job). */
 export function pollJob(fake: VertexFake, record: JobRecord): JobRecord {
-  if (!record.job.terminal && fake.stepsPerPoll > 0) {
-    const ms = fake.stepsPerPoll * fake.settings.stepDurationMs;
-    fake.clock.skip(ms);
-    record.job.advance(ms);
-  }
+  fake.poll(record.job);
   return record;
 }

@@ -6,8 +6,8 @@
 import { fakeTokenCount } from "../shared/generate.js";
 import { type FieldViolation, RPC_CODES } from "../shared/google-errors.js";
 import { fail, invalid, isRecord, type Reply } from "../shared/http.js";
-import { type SimulatedError, SimulatedJob } from "../shared/job-simulation.js";
-import { pageOf } from "../shared/pagination.js";
+import { plannedFailure, type SimulatedError, SimulatedJob } from "../shared/job-simulation.js";
+import { pageOfQuery } from "../shared/pagination.js";
 import { parseFilter } from "./list-filter.js";
 import type { JobRecord, TrainingExample, VertexFake } from "./state.js";
 
@@ -117,17 +117,7 @@ export function createTuningJob(
       createdAtMs: fake.clock.now(),
       stepMs: fake.settings.stepDurationMs,
       queuedMs: fake.settings.queuedSteps * fake.settings.stepDurationMs,
-      ...(planned
-        ? {
-            failure: {
-              atStep: planned.atStep,
-              error: {
-                code: RPC_CODES[planned.status ?? "INTERNAL"],
-                message: planned.message ?? `Tuning failed at step ${planned.atStep}.`,
-              },
-            },
-          }
-        : {}),
+      ...plannedFailure(planned),
     },
     { start: () => beginRunning(fake, record) },
   );
@@ -305,15 +295,7 @@ export function listTuningJobs(
     .filter((job) => job.project === project && job.location === location)
     .reverse()
     .filter((job) => match(jobJson(job)));
-  const { items, nextPageToken } = pageOf(
-    all,
-    {
-      pageSize: query.pageSize as number | undefined,
-      pageToken: query.pageToken as string | undefined,
-      filter,
-    },
-    100,
-  );
+  const { items, nextPageToken } = pageOfQuery(all, query, filter, 100);
   const body: Record<string, unknown> = { tuningJobs: items.map(jobJson) };
   if (nextPageToken !== undefined) body.nextPageToken = nextPageToken;
   return { status: 200, schema: "GoogleCloudAiplatformV1ListTuningJobsResponse", body };
