@@ -170,7 +170,7 @@ export abstract class FakeHttpService<R extends string> {
 
   /** The route of `method path`, or undefined (answered 404 "Method not found"). */
   protected abstract route(method: string, path: string): RouteMatch<R> | undefined;
-  /** Checks credentials; throws an {@link HttpFailure} when they are missing or wrong. */
+  /** Checks credentials; throws Google's 401/403 reply when they are missing or wrong. */
   protected abstract authenticate(
     context: RequestContext<R> | Omit<RequestContext<R>, "route">,
   ): void;
