@@ -1,11 +1,14 @@
 /**
- * `tunekit/testing`: a fake Gemini tuning service for your own Vitest/Jest tests.
+ * `tunekit/testing`: fakes of the Gemini API and of Vertex AI tuning for your own Vitest/Jest
+ * tests — and for Google's SDKs, which run against them unchanged.
  *
- * It behaves like the Gemini API's tuning surface as documented (create with body checks,
- * operations that advance in steps under a controllable clock, cancel, list with pages, patch,
- * delete, generateContent, Google's error shapes) and lets a test inject faults (429/503 with
- * Retry-After, dropped connections, slow or lost responses, a job failing at step N).
- * Serve it through msw or through a real HTTP server on 127.0.0.1.
+ * They behave like the services as documented (tuned models and tuning jobs that advance in
+ * steps under a controllable clock, operations, cancel, pages, permissions, generate, stream and
+ * countTokens, Google's error shapes), read requests and write replies with the proto3 JSON
+ * mapping (enums by name or number, 64-bit integers as strings or numbers, unknown fields
+ * rejected), and let a test inject faults (429/503 with Retry-After, dropped connections, slow
+ * or lost responses, a job failing at step N). Serve them through msw or through a real HTTP
+ * server on 127.0.0.1 (REST over plain HTTP).
  *
  * @example Vitest + msw (msw ^2.15 is an optional peer dependency)
  * ```ts
@@ -34,8 +37,9 @@
  * await fake.close();
  * ```
  *
- * A fake of Vertex AI supervised tuning (plus the Cloud Storage upload it needs) sits beside it:
- * `FakeVertexService`, `createFakeVertexHandlers`, `startFakeVertexServer` (see `vertex/`).
+ * The fake of Vertex AI supervised tuning (plus the Cloud Storage upload it needs, `v1` and
+ * `v1beta1`) sits beside it: `FakeVertexService`, `createFakeVertexHandlers`,
+ * `startFakeVertexServer` (see `vertex/`).
  */
 export {
   DEFAULT_BASE_MODELS,
