@@ -24,7 +24,7 @@ import {
   ApiKeyAuth,
   type AuthProvider,
 } from "../remote/auth.js";
-import { withOutcomeNote } from "../remote/create-outcome.js";
+import { serviceDidNotAct, withOutcomeNote } from "../remote/create-outcome.js";
 import type { ErrorHinter } from "../remote/errors.js";
 import { type FetchLike, HttpClient, type Logger } from "../remote/http.js";
 import { PagePromise } from "../remote/pager.js";
@@ -278,13 +278,14 @@ export class GeminiTuner implements Tuner {
     };
     let created: WireOperation | undefined;
     let attached = false;
-    let sent = false;
+    // Whether an attempt may have reached the service and made the model.
+    let outcomeOpen = false;
     try {
       created = await http.retrying(async (context) => {
-        sent = true;
         try {
           return await http.requestOnce<WireOperation>(httpRequest, context);
         } catch (error) {
+          if (!serviceDidNotAct(error)) outcomeOpen = true;
           // Maybe an earlier attempt made the model and its answer was lost: whether it did is
           // decided below, by the request id the model carries.
           if (error instanceof AlreadyExistsError && context.attempt > 1) {
@@ -312,8 +313,7 @@ export class GeminiTuner implements Tuner {
           { cause: error },
         );
       }
-      if (sent) throw withOutcomeNote(error, reattach);
-      throw error;
+      throw outcomeOpen ? withOutcomeNote(error, reattach) : error;
     }
 
     let job: GeminiTuningJob;

@@ -24,13 +24,16 @@ const NOT_SENT_CODES = new Set([
 ]);
 
 /**
- * True when `error` proves the service did not act on the request: an HTTP 408 (the request
- * never arrived whole), 429 (RESOURCE_EXHAUSTED) or 503 (UNAVAILABLE) answer, or a connection
- * that never opened. A timeout, a reset or a lost answer, and any other status (a 500 may
- * follow a write), prove nothing.
+ * True when `error` proves the service did not act on the request: a 4xx answer (the request
+ * was refused: invalid, unauthorised, rate limited, …), 501 (not implemented) or 503
+ * (UNAVAILABLE), or a connection that never opened. A timeout, a reset, a lost answer, and a
+ * 500, 502 or 504 (the service may have acted before it failed) prove nothing.
  */
 export function serviceDidNotAct(error: unknown): boolean {
-  if (error instanceof ApiError) return [408, 429, 503].includes(error.httpStatus);
+  if (error instanceof ApiError) {
+    const status = error.httpStatus;
+    return (status >= 400 && status < 500) || status === 501 || status === 503;
+  }
   if (error instanceof ConnectionError) return causeCodes(error).some((c) => NOT_SENT_CODES.has(c));
   return false;
 }

@@ -85,3 +85,26 @@ describe("GeminiTuner.tune when the create answer is lost and the lookup fails",
     expect(fake.service.getTunedModel("lost-model")).toBeDefined();
   });
 });
+
+describe("GeminiTuner.tune when every attempt is refused", () => {
+  it("says nothing about a model that may exist (none can)", async () => {
+    fake.service.faults.unavailable({ route: "createTunedModel", times: Infinity });
+    const error = await tuner()
+      .tune(request("refused-model"))
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as Error).message).not.toContain("may exist");
+    expect(fake.service.listTunedModels()).toEqual([]);
+  });
+
+  it("but does after a lost answer, even when later attempts are refused", async () => {
+    fake.service.faults.loseResponse({ route: "createTunedModel" });
+    fake.service.faults.unavailable({ route: "createTunedModel", times: Infinity });
+    const error = await tuner()
+      .tune(request("lost-then-refused"))
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as Error).message).toContain("tunedModels/lost-then-refused may exist");
+    expect(fake.service.getTunedModel("lost-then-refused")).toBeDefined();
+  });
+});

@@ -58,3 +58,16 @@ describe("VertexTuner.tune when the create answer is lost and the lookup fails",
     expect(fake.service.listJobs()).toHaveLength(1);
   });
 });
+
+describe("VertexTuner.tune when the create is refused", () => {
+  it("a 400 proves nothing was made: no lookup, no 'may exist', at once", async () => {
+    fake.service.faults.httpError(400, { route: "createTuningJob", message: "Bad base model." });
+    const error = await tuner({ createRecoveryMs: 30_000 })
+      .tune(request())
+      .catch((caught: unknown) => caught);
+    expect((error as { code?: string }).code).toBe("bad_request");
+    expect((error as Error).message).not.toContain("may exist");
+    expect(fake.service.requests.some((r) => r.route === "listTuningJobs")).toBe(false);
+    expect(creates()).toHaveLength(1);
+  });
+});
