@@ -10,17 +10,26 @@ const library = {
   "testing/index": "src/testing/index.ts",
 };
 
+const shared = {
+  entry: library,
+  dts: true,
+  sourcemap: true,
+  target: "node20",
+  platform: "node",
+  splitting: true,
+  shims: true,
+  outDir: "dist",
+} as const;
+
 export default defineConfig([
+  { ...shared, format: ["esm"] },
   {
-    entry: library,
-    format: ["esm", "cjs"],
-    dts: true,
-    sourcemap: true,
-    target: "node20",
-    platform: "node",
-    splitting: true,
-    shims: true,
-    outDir: "dist",
+    ...shared,
+    format: ["cjs"],
+    // ESM-only dependencies are bundled into the CJS build: `require()` of an ES module
+    // returns its namespace, and tsup's interop would then call the namespace as the default
+    // export ("(0, import_p_retry.default) is not a function").
+    noExternal: ["p-retry", "is-network-error"],
   },
   {
     // The CLI is ESM only; it is run, never imported.

@@ -3,7 +3,11 @@ import { geminiTuner, type RemoteFlags } from "./backends.js";
 import { type BuildNativeFlags, buildNativeCommand } from "./commands/build-native.js";
 import { type DemoFlags, demoCommand } from "./commands/demo.js";
 import { type ExportFlags, exportCommand } from "./commands/export.js";
-import { fakeServerCommand } from "./commands/fake-server.js";
+import {
+  defineFakeServerCommand,
+  type FakeServerFlags,
+  fakeServerCommand,
+} from "./commands/fake-server.js";
 import { cancelCommand, statusCommand, watchCommand } from "./commands/jobs.js";
 import {
   type DeleteFlags,
@@ -294,28 +298,11 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("-o, --out <file>", "write the addon here (then set TUNEKIT_NATIVE_PATH to it)")
     .action(action(async (out, flags: BuildNativeFlags) => buildNativeCommand(flags, out)));
 
-  program
-    .command("fake-server")
-    .description("run the fake Gemini tuning service (from tunekit/testing) on a local port")
-    .option("-p, --port <port>", "port to listen on (default: a free one)")
-    .option("--host <host>", "address to bind", "127.0.0.1")
-    .option("--api-key <key>", "API key clients must send", "test-api-key")
-    .option("--steps-per-poll <n>", "tuning steps the fake advances per status poll", "5")
-    .option("--no-tuning", "behave like today's Gemini API: no base model accepts tuning")
-    .action(
-      action(
-        async (
-          out,
-          flags: {
-            port?: string;
-            host?: string;
-            apiKey?: string;
-            stepsPerPoll?: string;
-            tuning?: boolean;
-          },
-        ) => fakeServerCommand(flags, out, io.interrupt ?? new AbortController().signal),
-      ),
-    );
+  defineFakeServerCommand(program.command("fake-server")).action(
+    action(async (out, flags: FakeServerFlags) =>
+      fakeServerCommand(flags, out, io.interrupt ?? new AbortController().signal),
+    ),
+  );
 
   try {
     await program.parseAsync([...argv], { from: "user" });

@@ -264,10 +264,18 @@ export class UnavailableError extends ApiError {
   }
 }
 
-/** The server's reply did not have the shape the API documents. */
+/**
+ * The server's reply did not have the shape the API documents. `field` names the offending
+ * field of the reply (e.g. `tuningTask.snapshots[2].step`) when one is at fault.
+ */
 export class InvalidResponseError extends TunekitError {
-  constructor(message: string, options: TunekitErrorOptions = {}) {
+  readonly field: string | undefined;
+  constructor(message: string, options: TunekitErrorOptions & { field?: string } = {}) {
     super("invalid_response", message, options);
+    this.field = options.field;
+  }
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), field: this.field };
   }
 }
 

@@ -1,3 +1,4 @@
+import pRetry, { type RetryContext, AbortError as StopRetrying } from "p-retry";
 import { anySignal, sleep } from "./abort.js";
 import {
   AbortedError,
@@ -67,7 +68,10 @@ export function backoffDelay(
 
 /**
  * Runs `fn` until it succeeds, a non-retryable error occurs, retries run out or the
- * deadline passes. Honours a server's `Retry-After` (carried by `ApiError.retryAfterMs`).
+ * deadline passes. The loop is p-retry's; around it tunekit keeps its own per-attempt
+ * timeout, overall deadline, caller abort and delays: a server's `Retry-After` (carried by
+ * `ApiError.retryAfterMs`) wins over jittered exponential backoff, and every wait ends at once
+ * when the caller aborts or the deadline passes.
  *
  * @example
  * ```ts
@@ -87,10 +91,14 @@ export async function withRetry<T>(
     options.signal,
     options.deadlineMs === undefined ? undefined : AbortSignal.timeout(options.deadlineMs),
   );
+  // p-retry rethrows the error wrapped in its AbortError as is and stops retrying.
+  const stop = (error: unknown): never => {
+    throw new StopRetrying(error instanceof Error ? error : new Error(String(error)));
+  };
 
-  for (let attempt = 1; ; attempt++) {
-    if (options.signal?.aborted) throw toAbortedError(options.signal);
-    if (outer?.aborted) throw deadlineError(options.deadlineMs);
+  const attemptOnce = async (attempt: number): Promise<T> => {
+    if (options.signal?.aborted) stop(toAbortedError(options.signal));
+    if (outer?.aborted) stop(deadlineError(options.deadlineMs));
     const attemptTimeout =
       options.attemptTimeoutMs === undefined
         ? undefined
@@ -103,8 +111,8 @@ export async function withRetry<T>(
       error = caught;
     }
     // Classify why the attempt ended before deciding anything else.
-    if (options.signal?.aborted) throw toAbortedError(options.signal);
-    if (outer?.aborted) throw deadlineError(options.deadlineMs, error);
+    if (options.signal?.aborted) stop(toAbortedError(options.signal));
+    if (outer?.aborted) stop(deadlineError(options.deadlineMs, error));
     if (attemptTimeout?.aborted && !(error instanceof TunekitError && error.code !== "aborted")) {
       error = new TimeoutError(
         `Attempt ${attempt} timed out after ${options.attemptTimeoutMs} ms`,
@@ -114,16 +122,20 @@ export async function withRetry<T>(
         },
       );
     }
-    if (attempt > maxRetries || !shouldRetry(error, attempt)) throw error;
+    if (attempt > maxRetries || !shouldRetry(error, attempt)) stop(error);
+    throw error;
+  };
 
-    let delayMs = backoffDelay(attempt, options);
+  /** Runs between a failed attempt and the next: decides the delay and waits it out. */
+  const waitBeforeRetry = async ({ error, attemptNumber }: RetryContext): Promise<boolean> => {
+    let delayMs = backoffDelay(attemptNumber, options);
     const retryAfter = error instanceof ApiError ? error.retryAfterMs : undefined;
     if (retryAfter !== undefined) {
       if (retryAfter > maxRetryAfterMs) throw error; // the server wants longer than we will wait
       delayMs = Math.max(delayMs, retryAfter);
     }
     if (deadline !== undefined && Date.now() + delayMs > deadline) throw error;
-    options.onRetry?.({ error, attempt, delayMs });
+    options.onRetry?.({ error, attempt: attemptNumber, delayMs });
     try {
       await sleep(delayMs, outer);
     } catch (sleepError) {
@@ -131,7 +143,16 @@ export async function withRetry<T>(
       if (sleepError instanceof AbortedError) throw deadlineError(options.deadlineMs, error);
       throw sleepError;
     }
-  }
+    return true;
+  };
+
+  return pRetry(attemptOnce, {
+    retries: maxRetries,
+    // The delay is tunekit's (Retry-After, jitter, abortable), taken in `shouldRetry`.
+    minTimeout: 0,
+    factor: 1,
+    shouldRetry: waitBeforeRetry,
+  });
 }
 
 function deadlineError(deadlineMs: number | undefined, cause?: unknown): TimeoutError {

@@ -4,6 +4,14 @@
  * configured version (`v1beta`), operation cancel only under `v1`.
  */
 import type { HttpClient } from "../remote/http.js";
+import {
+  GenerateContentResponseSchema,
+  ListOperationsResponseSchema,
+  ListTunedModelsResponseSchema,
+  ModelSchema,
+  OperationSchema,
+  TunedModelSchema,
+} from "./schemas.js";
 import type {
   WireGenerateContentRequest,
   WireGenerateContentResponse,
@@ -33,11 +41,21 @@ export class GeminiApi {
   }
 
   getModel(name: string, options: CallOptions = {}): Promise<WireModel> {
-    return this.http.request({ method: "GET", path: name, signal: options.signal });
+    return this.http.request({
+      method: "GET",
+      path: name,
+      signal: options.signal,
+      reply: { schema: ModelSchema, kind: "Model" },
+    });
   }
 
   getTunedModel(name: string, options: CallOptions = {}): Promise<WireTunedModel> {
-    return this.http.request({ method: "GET", path: name, signal: options.signal });
+    return this.http.request({
+      method: "GET",
+      path: name,
+      signal: options.signal,
+      reply: { schema: TunedModelSchema, kind: "TunedModel" },
+    });
   }
 
   listTunedModels(
@@ -48,7 +66,13 @@ export class GeminiApi {
     },
     options: CallOptions = {},
   ): Promise<WireListTunedModelsResponse> {
-    return this.http.request({ method: "GET", path: "tunedModels", query, signal: options.signal });
+    return this.http.request({
+      method: "GET",
+      path: "tunedModels",
+      query,
+      signal: options.signal,
+      reply: { schema: ListTunedModelsResponseSchema, kind: "ListTunedModelsResponse" },
+    });
   }
 
   patchTunedModel(
@@ -63,6 +87,7 @@ export class GeminiApi {
       query: { updateMask: updateMask.join(",") },
       body,
       signal: options.signal,
+      reply: { schema: TunedModelSchema, kind: "TunedModel" },
     });
   }
 
@@ -71,7 +96,12 @@ export class GeminiApi {
   }
 
   getOperation(name: string, options: CallOptions = {}): Promise<WireOperation> {
-    return this.http.request({ method: "GET", path: name, signal: options.signal });
+    return this.http.request({
+      method: "GET",
+      path: name,
+      signal: options.signal,
+      reply: { schema: OperationSchema, kind: "Operation" },
+    });
   }
 
   listOperations(
@@ -88,6 +118,7 @@ export class GeminiApi {
       path: `${tunedModel}/operations`,
       query,
       signal: options.signal,
+      reply: { schema: ListOperationsResponseSchema, kind: "ListOperationsResponse" },
     });
   }
 
@@ -116,6 +147,7 @@ export class GeminiApi {
       retry: true,
       timeoutMs: this.generateTimeoutMs,
       signal: options.signal,
+      reply: { schema: GenerateContentResponseSchema, kind: "GenerateContentResponse" },
     });
   }
 

@@ -40,6 +40,20 @@ export {
   type PermissionRole,
 } from "./permissions.js";
 export {
+  CreateTunedModelMetadataSchema,
+  EmptySchema,
+  GenerateContentResponseSchema,
+  ListModelsResponseSchema,
+  ListOperationsResponseSchema,
+  ListPermissionsResponseSchema,
+  ListTunedModelsResponseSchema,
+  ModelSchema,
+  OperationSchema,
+  PermissionSchema,
+  TunedModelSchema,
+  TuningSnapshotSchema,
+} from "./schemas.js";
+export {
   decodeDescription,
   encodeDescription,
   renderPrompt,

@@ -7,9 +7,14 @@ import {
 } from "../core/errors.js";
 import type { GenerateOptions, PromptTemplate, TunedModel, TunedModelInfo } from "../core/types.js";
 import { samplingConfig } from "../remote/generation-config.js";
+import { responseText } from "../remote/response-text.js";
 import { readSseJson } from "../remote/sse.js";
 import type { GeminiApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
+import { GenerateContentResponseSchema } from "./schemas.js";
+
+export { responseText } from "../remote/response-text.js";
+
 import { renderPrompt } from "./template.js";
 import type {
   WireGenerateContentRequest,
@@ -163,7 +168,11 @@ export class GeminiTunedModel implements TunedModel {
     if (!response.body) throw new InvalidResponseError(`${this.name}: the stream had no body`);
     let any = false;
     let last: WireGenerateContentResponse | undefined;
-    for await (const chunk of readSseJson<WireGenerateContentResponse>(response.body)) {
+    for await (const chunk of readSseJson(response.body, {
+      schema: GenerateContentResponseSchema,
+      kind: "GenerateContentResponse",
+      what: `POST ${this.name}:streamGenerateContent`,
+    })) {
       last = chunk;
       const text = responseText(chunk);
       if (text) {
@@ -177,16 +186,6 @@ export class GeminiTunedModel implements TunedModel {
   toJSON(): TunedModelInfo {
     return this.#info;
   }
-}
-
-/** The text of the first candidate (thought parts skipped), or undefined when there is none. */
-export function responseText(response: WireGenerateContentResponse): string | undefined {
-  const parts = response.candidates?.[0]?.content?.parts;
-  if (!parts) return undefined;
-  const texts = parts
-    .filter((p) => typeof p.text === "string" && !p.thought)
-    .map((p) => p.text as string);
-  return texts.length > 0 ? texts.join("") : undefined;
 }
 
 function noTextError(model: string, response: WireGenerateContentResponse): InvalidResponseError {

@@ -7,6 +7,7 @@ import { InvalidOptionError } from "../core/errors.js";
 import { PagePromise } from "../remote/pager.js";
 import type { GeminiApi } from "./api.js";
 import { parseTuningName } from "./names.js";
+import { ListPermissionsResponseSchema, PermissionSchema } from "./schemas.js";
 
 export type PermissionRole = "READER" | "WRITER" | "OWNER";
 export type GranteeType = "USER" | "GROUP" | "EVERYONE";
@@ -14,11 +15,11 @@ export type GranteeType = "USER" | "GROUP" | "EVERYONE";
 /** A permission as the service returns it. */
 export interface GeminiPermission {
   /** `tunedModels/{id}/permissions/{permission}`. */
-  name?: string;
-  granteeType?: GranteeType | "GRANTEE_TYPE_UNSPECIFIED";
+  name?: string | undefined;
+  granteeType?: GranteeType | "GRANTEE_TYPE_UNSPECIFIED" | undefined;
   /** Absent for `EVERYONE`. */
-  emailAddress?: string;
-  role?: PermissionRole | "ROLE_UNSPECIFIED";
+  emailAddress?: string | undefined;
+  role?: PermissionRole | "ROLE_UNSPECIFIED" | undefined;
 }
 
 /** What `create` needs: a user or group by email, or everyone. */
@@ -101,6 +102,7 @@ export class GeminiPermissions {
       path: `${tunedModel}/permissions`,
       body,
       signal: options.signal,
+      reply: { schema: PermissionSchema, kind: "Permission" },
     });
   }
 
@@ -119,6 +121,7 @@ export class GeminiPermissions {
         path: `${tunedModel}/permissions`,
         query: { pageSize: options.pageSize, pageToken },
         signal: options.signal,
+        reply: { schema: ListPermissionsResponseSchema, kind: "ListPermissionsResponse" },
       });
       return { items: response.permissions ?? [], nextPageToken: response.nextPageToken };
     });
@@ -132,6 +135,7 @@ export class GeminiPermissions {
       method: "GET",
       path: permissionName(name),
       signal: options.signal,
+      reply: { schema: PermissionSchema, kind: "Permission" },
     });
   }
 
@@ -147,6 +151,31 @@ export class GeminiPermissions {
       path: permissionName(name),
       query: { updateMask: "role" },
       body: { role: update.role },
+      signal: options.signal,
+      reply: { schema: PermissionSchema, kind: "Permission" },
+    });
+  }
+
+  /**
+   * Makes `emailAddress` the owner of `model` (`POST tunedModels/{id}:transferOwnership`): the
+   * only way to change a model's owner. The current owner becomes a writer.
+   */
+  async transferOwnership(
+    model: string,
+    emailAddress: string,
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<void> {
+    const { tunedModel } = parseTuningName(model, "model");
+    if (typeof emailAddress !== "string" || !emailAddress.includes("@")) {
+      throw new InvalidOptionError(
+        "emailAddress",
+        "transferOwnership needs the new owner's email address",
+      );
+    }
+    await this.#api.http.request({
+      method: "POST",
+      path: `${tunedModel}:transferOwnership`,
+      body: { emailAddress },
       signal: options.signal,
     });
   }

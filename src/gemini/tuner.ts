@@ -3,12 +3,9 @@ import type { Dispatcher } from "undici";
 import type { Dataset } from "../core/dataset/dataset.js";
 import { geminiProfile } from "../core/dataset/profiles.js";
 import {
-  AbortedError,
   AlreadyExistsError,
-  ConnectionError,
   InvalidOptionError,
   NotFoundError,
-  TimeoutError,
   TuningUnavailableError,
   throwIfAborted,
   UnsupportedOptionError,
@@ -27,9 +24,11 @@ import {
   ApiKeyAuth,
   type AuthProvider,
 } from "../remote/auth.js";
+import { serviceDidNotAct, withOutcomeNote } from "../remote/create-outcome.js";
 import type { ErrorHinter } from "../remote/errors.js";
 import { type FetchLike, HttpClient, type Logger } from "../remote/http.js";
 import { PagePromise } from "../remote/pager.js";
+import { newRequestId } from "../remote/request-id.js";
 import { GeminiApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
 import { findTuningOperation, GeminiTuningJob, type WatchOptions } from "./job.js";
@@ -41,6 +40,7 @@ import {
   parseTuningName,
 } from "./names.js";
 import { GeminiPermissions } from "./permissions.js";
+import { ListModelsResponseSchema, OperationSchema } from "./schemas.js";
 import { decodeDescription, encodeDescription, templateFromExamples } from "./template.js";
 import type { WireModel, WireOperation, WireTunedModel } from "./wire.js";
 
@@ -127,8 +127,10 @@ export interface ListOperationsOptions {
  *
  * How it behaves:
  * - **Ids.** Every create carries a `tunedModelId` (yours, or the display name plus a random
- *   6-character suffix), so a create repeated after a lost response meets ALREADY_EXISTS and
- *   tunekit attaches to the model the first attempt made: never a duplicate job.
+ *   6-character suffix) and a request id decided before the first attempt (stored in the
+ *   description's metadata line). A create repeated after a lost response meets ALREADY_EXISTS;
+ *   tunekit attaches to that model only when it carries this call's request id, so a retry
+ *   never makes a second model and never takes an older model with the same id for this job.
  * - **Template.** The instruction shared by the training examples is stored as the last line of
  *   the model's `description` and applied by `generate()`, so production prompts match training
  *   on any machine (see `template.ts`).
@@ -247,8 +249,9 @@ export class GeminiTuner implements Tuner {
    * Nothing is sent when validation fails.
    *
    * The request always carries a `tunedModelId` (`gemini.tunedModelId`, else one generated
-   * from the display name), so a create repeated after a lost response meets ALREADY_EXISTS
-   * and tunekit attaches to the model it created instead of making a second one.
+   * from the display name) and this call's request id, so a create repeated after a lost
+   * response meets ALREADY_EXISTS and tunekit attaches to the model it created (and only to
+   * that one: a model that existed before is an `AlreadyExistsError`).
    *
    * @throws InvalidDatasetError, InvalidOptionError, UnsupportedOptionError before any request;
    *   TuningUnavailableError when the base model cannot be tuned; ApiError subclasses.
@@ -261,6 +264,7 @@ export class GeminiTuner implements Tuner {
       await this.checkTunable(prepared.checkBase, { signal });
     }
     const tunedModel = `tunedModels/${prepared.id}`;
+    const reattach = `The create request may have reached the service, so ${tunedModel} may exist: re-attach with tuner.getJob("${tunedModel}") or remove it with tuner.deleteModel("${tunedModel}")`;
     const http = this.#api.http;
     const httpRequest = {
       method: "POST" as const,
@@ -270,17 +274,20 @@ export class GeminiTuner implements Tuner {
       signal,
       // Safe only because the id is fixed: a repeat cannot create a second model.
       retry: true,
+      reply: { schema: OperationSchema, kind: "Operation" },
     };
     let created: WireOperation | undefined;
     let attached = false;
-    let sent = false;
+    // Whether an attempt may have reached the service and made the model.
+    let outcomeOpen = false;
     try {
       created = await http.retrying(async (context) => {
-        sent = true;
         try {
           return await http.requestOnce<WireOperation>(httpRequest, context);
         } catch (error) {
-          // An earlier attempt reached the server but its answer was lost.
+          if (!serviceDidNotAct(error)) outcomeOpen = true;
+          // Maybe an earlier attempt made the model and its answer was lost: whether it did is
+          // decided below, by the request id the model carries.
           if (error instanceof AlreadyExistsError && context.attempt > 1) {
             attached = true;
             return undefined;
@@ -306,13 +313,16 @@ export class GeminiTuner implements Tuner {
           { cause: error },
         );
       }
-      if (sent) throw mayExist(error, tunedModel);
-      throw error;
+      throw outcomeOpen ? withOutcomeNote(error, reattach) : error;
     }
 
     let job: GeminiTuningJob;
     if (attached || !created) {
-      job = await this.#attachAfterLostCreate(tunedModel, prepared.body, signal);
+      job = await this.#attachAfterLostCreate(tunedModel, prepared.requestId, signal).catch(
+        (error: unknown) => {
+          throw error instanceof AlreadyExistsError ? error : withOutcomeNote(error, reattach);
+        },
+      );
     } else {
       job = new GeminiTuningJob(this.#api, { tunedModel, operation: created.name }, this.#watch);
       await job.applyOperation(created, signal);
@@ -322,18 +332,20 @@ export class GeminiTuner implements Tuner {
     return job;
   }
 
-  /** The create's answer was lost and its repeat met ALREADY_EXISTS: find what the first attempt made. */
+  /**
+   * A repeated create met ALREADY_EXISTS: the model is this call's own (an earlier attempt made
+   * it and the answer was lost) exactly when it carries this call's request id. Anything else
+   * is a model someone made before, and is never taken for this job.
+   */
   async #attachAfterLostCreate(
     tunedModel: string,
-    body: WireTunedModel,
+    requestId: string,
     signal: AbortSignal | undefined,
   ): Promise<GeminiTuningJob> {
     const existing = await this.#api.getTunedModel(tunedModel, { signal });
-    const sentBase = body.baseModel ?? body.tunedModelSource?.tunedModel;
-    const foundBase = existing.baseModel ?? existing.tunedModelSource?.tunedModel;
-    if (sentBase && foundBase && sentBase !== foundBase) {
+    if (decodeDescription(existing.description).request !== requestId) {
       throw new AlreadyExistsError(
-        `${tunedModel} already exists with base model ${foundBase}, not ${sentBase}: it is not the model this request created`,
+        `${tunedModel} already exists and is not the model this request created (the first attempt was refused or never reached the service): re-attach to it with tuner.getJob("${tunedModel}"), or choose another gemini.tunedModelId`,
         { httpStatus: 409, status: "ALREADY_EXISTS" },
       );
     }
@@ -350,6 +362,7 @@ export class GeminiTuner implements Tuner {
 
   #prepare(request: TuneRequest): {
     id: string;
+    requestId: string;
     body: WireTunedModel;
     checkBase: string | undefined;
     warnings: string[];
@@ -410,8 +423,9 @@ export class GeminiTuner implements Tuner {
     } else {
       template = derived;
     }
-    const description = encodeDescription(request.description, template);
-    if (template && description === encodeDescription(request.description, undefined)) {
+    const requestId = newRequestId(this.#random);
+    const description = encodeDescription(request.description, template, requestId);
+    if (template && decodeDescription(description).template === undefined) {
       warnings.push(
         "The instruction is too long to store with the tuned model: pass it to generate() yourself",
       );
@@ -435,7 +449,7 @@ export class GeminiTuner implements Tuner {
       ...(Object.keys(hyperparameters).length > 0 ? { hyperparameters } : {}),
       trainingData: { examples: { examples } },
     };
-    return { id, body, checkBase, warnings };
+    return { id, requestId, body, checkBase, warnings };
   }
 
   /**
@@ -611,6 +625,7 @@ export class GeminiTuner implements Tuner {
         path: "models",
         query: { pageSize: options.pageSize, pageToken },
         signal: options.signal,
+        reply: { schema: ListModelsResponseSchema, kind: "ListModelsResponse" },
       });
       return { items: response.models ?? [], nextPageToken: response.nextPageToken };
     });
@@ -644,26 +659,6 @@ export class GeminiTuner implements Tuner {
       return { items: response.operations ?? [], nextPageToken: response.nextPageToken };
     });
   }
-}
-
-/**
- * A create that ended without an answer (aborted, timed out, connection lost) may still have
- * created the model: say which one, and how to re-attach.
- */
-function mayExist(error: unknown, tunedModel: string): unknown {
-  const note = `The create request may have reached the service, so ${tunedModel} may exist: re-attach with tuner.getJob("${tunedModel}") or remove it with tuner.deleteModel("${tunedModel}")`;
-  if (error instanceof AbortedError)
-    return new AbortedError(`${error.message}. ${note}`, { cause: error.cause, hint: note });
-  if (error instanceof TimeoutError) {
-    return new TimeoutError(`${error.message}. ${note}`, {
-      cause: error.cause,
-      hint: note,
-      ...(error.timeoutMs === undefined ? {} : { timeoutMs: error.timeoutMs }),
-    });
-  }
-  if (error instanceof ConnectionError)
-    return new ConnectionError(`${error.message}. ${note}`, { cause: error.cause, hint: note });
-  return error;
 }
 
 function resolveAuth(options: GeminiTunerOptions): AuthProvider {

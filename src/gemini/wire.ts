@@ -8,17 +8,17 @@
 export type WireTunedModelState = "STATE_UNSPECIFIED" | "CREATING" | "ACTIVE" | "FAILED";
 
 export interface WireTuningSnapshot {
-  step?: number;
-  epoch?: number;
-  meanLoss?: number;
-  computeTime?: string;
+  step?: number | undefined;
+  epoch?: number | undefined;
+  meanLoss?: number | undefined;
+  computeTime?: string | undefined;
 }
 
 export interface WireHyperparameters {
-  epochCount?: number;
-  batchSize?: number;
-  learningRate?: number;
-  learningRateMultiplier?: number;
+  epochCount?: number | undefined;
+  batchSize?: number | undefined;
+  learningRate?: number | undefined;
+  learningRateMultiplier?: number | undefined;
 }
 
 export interface WireTuningExample {
@@ -27,115 +27,119 @@ export interface WireTuningExample {
 }
 
 export interface WireTuningTask {
-  startTime?: string;
-  completeTime?: string;
-  snapshots?: WireTuningSnapshot[];
-  hyperparameters?: WireHyperparameters;
-  trainingData?: { examples: { examples: WireTuningExample[] } };
+  startTime?: string | undefined;
+  completeTime?: string | undefined;
+  snapshots?: WireTuningSnapshot[] | undefined;
+  hyperparameters?: WireHyperparameters | undefined;
+  trainingData?: { examples: { examples: WireTuningExample[] } } | undefined;
 }
 
 export interface WireTunedModel {
-  name?: string;
-  baseModel?: string;
-  tunedModelSource?: { tunedModel?: string; baseModel?: string };
-  displayName?: string;
-  description?: string;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  state?: WireTunedModelState | string;
-  createTime?: string;
-  updateTime?: string;
-  tuningTask?: WireTuningTask;
-  readerProjectNumbers?: string[];
+  name?: string | undefined;
+  baseModel?: string | undefined;
+  tunedModelSource?:
+    | { tunedModel?: string | undefined; baseModel?: string | undefined }
+    | undefined;
+  displayName?: string | undefined;
+  description?: string | undefined;
+  temperature?: number | undefined;
+  topP?: number | undefined;
+  topK?: number | undefined;
+  state?: WireTunedModelState | string | undefined;
+  createTime?: string | undefined;
+  updateTime?: string | undefined;
+  tuningTask?: WireTuningTask | undefined;
+  readerProjectNumbers?: string[] | undefined;
 }
 
 /** google.rpc.Status as carried by a finished operation. */
 export interface WireStatus {
-  code?: number;
-  message?: string;
-  details?: unknown[];
+  code?: number | undefined;
+  message?: string | undefined;
+  details?: unknown[] | undefined;
 }
 
 /** `CreateTunedModelMetadata`: every field may be absent early in a run. */
 export interface WireCreateTunedModelMetadata {
-  "@type"?: string;
-  tunedModel?: string;
-  totalSteps?: number;
-  completedSteps?: number;
-  completedPercent?: number;
-  snapshots?: WireTuningSnapshot[];
+  "@type"?: string | undefined;
+  tunedModel?: string | undefined;
+  totalSteps?: number | undefined;
+  completedSteps?: number | undefined;
+  completedPercent?: number | undefined;
+  snapshots?: WireTuningSnapshot[] | undefined;
 }
 
 /** google.longrunning.Operation of a tuning run. */
 export interface WireOperation {
-  name?: string;
-  metadata?: WireCreateTunedModelMetadata;
-  done?: boolean;
-  error?: WireStatus;
-  response?: WireTunedModel & { "@type"?: string };
+  name?: string | undefined;
+  metadata?: WireCreateTunedModelMetadata | undefined;
+  done?: boolean | undefined;
+  error?: WireStatus | undefined;
+  response?: (WireTunedModel & { "@type"?: string | undefined }) | undefined;
 }
 
 export interface WireListTunedModelsResponse {
-  tunedModels?: WireTunedModel[];
-  nextPageToken?: string;
+  tunedModels?: WireTunedModel[] | undefined;
+  nextPageToken?: string | undefined;
 }
 
 export interface WireListOperationsResponse {
-  operations?: WireOperation[];
-  nextPageToken?: string;
+  operations?: WireOperation[] | undefined;
+  nextPageToken?: string | undefined;
 }
 
 /** The subset of `Model` the preflight reads. */
 export interface WireModel {
-  name?: string;
-  baseModelId?: string;
-  displayName?: string;
-  supportedGenerationMethods?: string[];
-  inputTokenLimit?: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
+  name?: string | undefined;
+  baseModelId?: string | undefined;
+  displayName?: string | undefined;
+  supportedGenerationMethods?: string[] | undefined;
+  inputTokenLimit?: number | undefined;
+  temperature?: number | undefined;
+  topP?: number | undefined;
+  topK?: number | undefined;
 }
 
 export interface WirePart {
-  text?: string;
-  thought?: boolean;
+  text?: string | undefined;
+  thought?: boolean | undefined;
   [other: string]: unknown;
 }
 
 export interface WireContent {
-  role?: string;
-  parts?: WirePart[];
+  role?: string | undefined;
+  parts?: WirePart[] | undefined;
 }
 
 export interface WireGenerationConfig {
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  maxOutputTokens?: number;
-  stopSequences?: string[];
-  seed?: number;
-  candidateCount?: number;
+  temperature?: number | undefined;
+  topP?: number | undefined;
+  topK?: number | undefined;
+  maxOutputTokens?: number | undefined;
+  stopSequences?: string[] | undefined;
+  seed?: number | undefined;
+  candidateCount?: number | undefined;
 }
 
 export interface WireGenerateContentRequest {
   contents: WireContent[];
-  generationConfig?: WireGenerationConfig;
+  generationConfig?: WireGenerationConfig | undefined;
 }
 
 export interface WireCandidate {
-  content?: WireContent;
-  finishReason?: string;
+  content?: WireContent | undefined;
+  finishReason?: string | undefined;
 }
 
 export interface WireGenerateContentResponse {
-  candidates?: WireCandidate[];
-  promptFeedback?: { blockReason?: string };
-  usageMetadata?: {
-    promptTokenCount?: number;
-    candidatesTokenCount?: number;
-    totalTokenCount?: number;
-  };
-  modelVersion?: string;
+  candidates?: WireCandidate[] | undefined;
+  promptFeedback?: { blockReason?: string | undefined } | undefined;
+  usageMetadata?:
+    | {
+        promptTokenCount?: number | undefined;
+        candidatesTokenCount?: number | undefined;
+        totalTokenCount?: number | undefined;
+      }
+    | undefined;
+  modelVersion?: string | undefined;
 }

@@ -5,6 +5,7 @@
  * error bodies mapped to typed errors. Secrets never reach a URL, a log line or an error.
  */
 import { Agent, type Dispatcher } from "undici";
+import type { z } from "zod";
 import { anySignal } from "../core/abort.js";
 import {
   ApiError,
@@ -18,6 +19,7 @@ import { type AttemptContext, isRetryableError, withRetry } from "../core/retry.
 import type { AuthProvider } from "./auth.js";
 import { apiErrorFromResponse, type ErrorHinter } from "./errors.js";
 import { Redactor } from "./redact.js";
+import { checkReply } from "./reply.js";
 
 /** A minimal logger; `console` fits. Lines never contain secrets. */
 export interface Logger {
@@ -92,6 +94,11 @@ export interface HttpRequest {
    * "Resume Incomplete" of a resumable upload).
    */
   acceptStatus?: readonly number[];
+  /**
+   * The schema a successful reply must match (see `reply.ts`); a mismatch is an
+   * `InvalidResponseError` naming the field. `kind` names the resource in that message.
+   */
+  reply?: { schema: z.ZodType; kind: string };
 }
 
 /** A raw request body: the bytes of a file upload. */
@@ -173,9 +180,16 @@ export class HttpClient {
    */
   retrying<T>(
     fn: (context: AttemptContext) => Promise<T>,
-    request: Pick<HttpRequest, "method" | "retry" | "signal" | "timeoutMs" | "deadlineMs" | "path">,
+    request: Pick<
+      HttpRequest,
+      "method" | "retry" | "signal" | "timeoutMs" | "deadlineMs" | "path"
+    > & {
+      /** Narrows which failures are retried (they must be retryable as well). */
+      shouldRetry?: (error: unknown) => boolean;
+    },
   ): Promise<T> {
     const retry = request.retry ?? request.method !== "POST";
+    const narrowed = request.shouldRetry;
     return withRetry(fn, {
       maxRetries: retry ? this.maxRetries : 0,
       attemptTimeoutMs: request.timeoutMs ?? this.timeoutMs,
@@ -189,7 +203,7 @@ export class HttpClient {
       ...(this.#options.maxRetryDelayMs === undefined
         ? {}
         : { maxDelayMs: this.#options.maxRetryDelayMs }),
-      shouldRetry: (error) => isRetryableError(error),
+      shouldRetry: (error) => isRetryableError(error) && (narrowed?.(error) ?? true),
       onRetry: ({ error, attempt, delayMs }) => {
         this.#options.logger?.warn?.(
           this.redactor.text(
@@ -204,15 +218,24 @@ export class HttpClient {
   async requestOnce<T>(request: HttpRequest, context?: AttemptContext): Promise<T> {
     const response = await this.send(request, context);
     const text = await this.#readBody(response, request, context?.signal ?? request.signal);
-    if (text.trim() === "") return {} as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch (error) {
-      throw new InvalidResponseError(
-        `${request.method} ${this.#displayPath(request)} returned a body that is not JSON`,
-        { cause: this.redactor.error(error) },
-      );
+    let json: unknown = {};
+    if (text.trim() !== "") {
+      try {
+        json = JSON.parse(text);
+      } catch (error) {
+        throw new InvalidResponseError(
+          `${request.method} ${this.#displayPath(request)} returned a body that is not JSON`,
+          { cause: this.redactor.error(error) },
+        );
+      }
     }
+    if (request.reply === undefined) return json as T;
+    return checkReply(
+      request.reply.schema,
+      json,
+      `${request.method} ${this.#displayPath(request)}`,
+      request.reply.kind,
+    ) as T;
   }
 
   /**

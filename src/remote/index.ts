@@ -5,8 +5,13 @@
  */
 export * from "./adc.js";
 export * from "./auth.js";
+export * from "./create-outcome.js";
+export * from "./description-metadata.js";
 export * from "./errors.js";
 export * from "./http.js";
 export * from "./pager.js";
 export * from "./redact.js";
+export * from "./reply.js";
+export * from "./request-id.js";
+export * from "./response-text.js";
 export * from "./sse.js";

@@ -7,7 +7,14 @@
 import { InvalidResponseError } from "../core/errors.js";
 import type { AttemptContext } from "../core/retry.js";
 import type { HttpClient, HttpRequest, UploadBody } from "../remote/http.js";
+import { checkReply } from "../remote/reply.js";
 import { locationOf } from "./names.js";
+import {
+  GenerateContentResponseSchema,
+  ListTuningJobsResponseSchema,
+  StorageObjectSchema,
+  TuningJobSchema,
+} from "./schemas.js";
 import type {
   WireGenerateContentRequest,
   WireGenerateContentResponse,
@@ -49,11 +56,23 @@ export class VertexApi {
 
   /** `POST v1/{parent}/tuningJobs` as a request description (the tuner drives the retries). */
   createRequest(parent: string, body: WireTuningJob, signal?: AbortSignal): HttpRequest {
-    return { method: "POST", path: `${parent}/tuningJobs`, body, signal, retry: true };
+    return {
+      method: "POST",
+      path: `${parent}/tuningJobs`,
+      body,
+      signal,
+      retry: true,
+      reply: { schema: TuningJobSchema, kind: "TuningJob" },
+    };
   }
 
   getTuningJob(name: string, options: CallOptions = {}): Promise<WireTuningJob> {
-    return this.clientFor(name).request({ method: "GET", path: name, signal: options.signal });
+    return this.clientFor(name).request({
+      method: "GET",
+      path: name,
+      signal: options.signal,
+      reply: { schema: TuningJobSchema, kind: "TuningJob" },
+    });
   }
 
   listTuningJobs(
@@ -70,6 +89,7 @@ export class VertexApi {
       path: `${parent}/tuningJobs`,
       query,
       signal: options.signal,
+      reply: { schema: ListTuningJobsResponseSchema, kind: "ListTuningJobsResponse" },
     });
   }
 
@@ -97,6 +117,7 @@ export class VertexApi {
       retry: true,
       timeoutMs: this.generateTimeoutMs,
       signal: options.signal,
+      reply: { schema: GenerateContentResponseSchema, kind: "GenerateContentResponse" },
     });
   }
 
@@ -140,6 +161,7 @@ export class VertexApi {
       timeoutMs: this.uploadTimeoutMs,
       deadlineMs: this.uploadTimeoutMs * 3,
       signal: options.signal,
+      reply: { schema: StorageObjectSchema, kind: "Object" },
     });
   }
 
@@ -212,14 +234,15 @@ export class VertexApi {
       return { persisted: match ? Number(match[1]) + 1 : 0 };
     }
     const text = await response.text();
-    let object: WireStorageObject;
+    let json: unknown;
     try {
-      object = JSON.parse(text) as WireStorageObject;
+      json = JSON.parse(text);
     } catch (error) {
       throw new InvalidResponseError("The finished upload returned a body that is not JSON", {
         cause: error,
       });
     }
+    const object = checkReply(StorageObjectSchema, json, "PUT (resumable upload)", "Object");
     return { persisted: Number(object.size ?? total ?? 0), object };
   }
 }

@@ -1,7 +1,7 @@
 /** Vertex wire shapes → tunekit's backend-neutral types. */
 import type { Hyperparameters } from "../core/hyperparameters.js";
 import type { JobState, Progress, TunedModelInfo } from "../core/types.js";
-import { decodeDescription } from "../gemini/template.js";
+import { decodeDescription } from "../remote/description-metadata.js";
 import type { WireJobState, WireSupervisedTuningDataStats, WireTuningJob } from "./wire.js";
 
 /** The `kind` of templates stored by this backend: the instruction sent as `systemInstruction`. */

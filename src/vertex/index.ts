@@ -58,6 +58,12 @@ export {
   vertexBaseUrl,
 } from "./names.js";
 export {
+  GenerateContentResponseSchema,
+  ListTuningJobsResponseSchema,
+  StorageObjectSchema,
+  TuningJobSchema,
+} from "./schemas.js";
+export {
   DEFAULT_RESUMABLE_CHUNK_BYTES,
   JSONL_CONTENT_TYPE,
   RESUMABLE_CHUNK_QUANTUM,

@@ -27,7 +27,7 @@ import {
 } from "./convert.js";
 import { VertexTunedModel } from "./model.js";
 import { REQUEST_LABEL_KEY } from "./names.js";
-import type { WireJobState, WireTuningJob } from "./wire.js";
+import type { WireTuningJob } from "./wire.js";
 
 /** How a job polls. */
 export interface VertexWatchOptions {
@@ -87,7 +87,7 @@ export class VertexTuningJob extends RemoteTuningJob {
   }
 
   /** The raw `JOB_STATE_*` last seen (`state()` gives the shared state). */
-  get vertexState(): WireJobState | undefined {
+  get vertexState(): WireTuningJob["state"] {
     return this.#wire.state;
   }
 

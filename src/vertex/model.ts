@@ -1,11 +1,12 @@
 /** A model tuned on Vertex AI: its info, and generation through its endpoint's `generateContent`. */
 import { InvalidOptionError, InvalidResponseError } from "../core/errors.js";
 import type { GenerateOptions, PromptTemplate, TunedModel, TunedModelInfo } from "../core/types.js";
-import { responseText } from "../gemini/model.js";
 import { samplingConfig } from "../remote/generation-config.js";
+import { responseText } from "../remote/response-text.js";
 import { readSseJson } from "../remote/sse.js";
 import type { VertexApi } from "./api.js";
 import { toModelInfo } from "./convert.js";
+import { GenerateContentResponseSchema } from "./schemas.js";
 import type {
   WireGenerateContentRequest,
   WireGenerateContentResponse,
@@ -90,7 +91,7 @@ export class VertexTunedModel implements TunedModel {
     const endpoint = this.#endpointOrThrow();
     const body = this.buildRequest(input, options);
     const response = await this.#api.generateContent(endpoint, body, { signal: options.signal });
-    const text = responseText(response as Parameters<typeof responseText>[0]);
+    const text = responseText(response);
     if (text === undefined) throw noTextError(endpoint, response);
     return text;
   }
@@ -108,9 +109,13 @@ export class VertexTunedModel implements TunedModel {
     if (!response.body) throw new InvalidResponseError(`${endpoint}: the stream had no body`);
     let any = false;
     let last: WireGenerateContentResponse | undefined;
-    for await (const chunk of readSseJson<WireGenerateContentResponse>(response.body)) {
+    for await (const chunk of readSseJson(response.body, {
+      schema: GenerateContentResponseSchema,
+      kind: "GenerateContentResponse",
+      what: `POST ${endpoint}:streamGenerateContent`,
+    })) {
       last = chunk;
-      const text = responseText(chunk as Parameters<typeof responseText>[0]);
+      const text = responseText(chunk);
       if (text) {
         any = true;
         yield text;

@@ -2,7 +2,6 @@
  * Vertex AI names: hosts per location, tuning-job and endpoint resource names, `gs://` URIs
  * and the labels tunekit puts on a job.
  */
-import { getRandomValues } from "node:crypto";
 import { InvalidOptionError } from "../core/errors.js";
 
 /** Where the `global` location is served. */
@@ -121,17 +120,7 @@ export function gcsUri(bucket: string, object: string): string {
   return `gs://${bucket}/${object}`;
 }
 
-/** A fresh request-label value: 20 lowercase letters and digits (≥ 100 bits of randomness). */
-export function newRequestId(random?: () => number): string {
-  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-  let out = "";
-  if (random) {
-    for (let i = 0; i < 20; i++) out += alphabet[Math.floor(random() * alphabet.length) % 36];
-    return out;
-  }
-  for (const byte of getRandomValues(new Uint8Array(20))) out += alphabet[byte % 36];
-  return out;
-}
+export { newRequestId } from "../remote/request-id.js";
 
 const LABEL = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
 

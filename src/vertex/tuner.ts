@@ -1,12 +1,10 @@
 /** `VertexTuner`: the `Tuner` of Vertex AI supervised tuning (`projects.locations.tuningJobs`). */
 import type { Dispatcher } from "undici";
+import { sleep } from "../core/abort.js";
 import type { Dataset } from "../core/dataset/dataset.js";
 import {
-  AbortedError,
-  ConnectionError,
   InvalidOptionError,
   InvalidResponseError,
-  TimeoutError,
   throwIfAborted,
   UnsupportedOptionError,
 } from "../core/errors.js";
@@ -20,9 +18,10 @@ import type {
   VertexAdapterSize,
   VertexTuneOptions,
 } from "../core/types.js";
-import { encodeDescription, templateFromExamples } from "../gemini/template.js";
 import { AdcAuth, CLOUD_PLATFORM_SCOPE, type GoogleAuthLike } from "../remote/adc.js";
 import { AccessTokenAuth, type AccessTokenProvider, type AuthProvider } from "../remote/auth.js";
+import { serviceDidNotAct, withOutcomeNote } from "../remote/create-outcome.js";
+import { encodeDescription, templateFromExamples } from "../remote/description-metadata.js";
 import type { ErrorHinter } from "../remote/errors.js";
 import { type FetchLike, HttpClient, type HttpClientOptions, type Logger } from "../remote/http.js";
 import { PagePromise } from "../remote/pager.js";
@@ -113,6 +112,12 @@ export interface VertexTunerOptions {
   env?: Record<string, string | undefined>;
   /** Randomness for request labels and backoff jitter (tests). */
   random?: () => number;
+  /**
+   * How long tunekit looks for the job of a create whose outcome is unknown (timed out, reset,
+   * answer lost) before giving up with an error that names the request label. Such a create is
+   * never sent again. Default 60 s.
+   */
+  createRecoveryMs?: number;
 }
 
 /** A `TuneRequest` whose `dataset` may be left out when `vertex.trainingDatasetUri` names the data. */
@@ -173,9 +178,12 @@ interface Prepared {
  *   instruction as `systemInstruction`) and is streamed to
  *   `{stagingUri}/tunekit-{label}/training.jsonl` (and `validation.jsonl`); or pass
  *   `vertex.trainingDatasetUri` to use data already in Cloud Storage.
- * - **Lost responses.** Vertex picks job ids itself, so every create carries a unique label
- *   `tunekit_request=<random>`; before repeating a create whose answer was lost, tunekit lists
- *   jobs with that label and attaches to the one the first attempt made: never a duplicate.
+ * - **Lost responses.** Vertex picks job ids itself, so every create carries a label
+ *   `tunekit_request=<random>` decided before the first attempt. A create is sent again only
+ *   after an answer proving the service did nothing (429, 503); after a timeout, a reset or a
+ *   lost answer tunekit looks for the job with that label (for up to `createRecoveryMs`, as a
+ *   slow service may still act) and attaches to it, or fails with an error naming the label.
+ *   Never a duplicate job, never someone else's job.
  * - **Watching.** A job polls `GET {name}` once someone listens; Vertex reports states and
  *   data stats, not steps or losses (see `job.ts`).
  * - **Template.** An instruction shared by all examples is stored as the last line of the
@@ -202,6 +210,7 @@ export class VertexTuner implements Tuner {
   readonly #stagingUri: string | undefined;
   readonly #random: (() => number) | undefined;
   readonly #upload: { mode?: UploadMode; chunkBytes?: number };
+  readonly #createRecoveryMs: number;
 
   constructor(options: VertexTunerOptions = {}) {
     checkNumbers(options);
@@ -222,6 +231,7 @@ export class VertexTuner implements Tuner {
     if (options.stagingUri !== undefined) parseGcsUri(options.stagingUri, "stagingUri");
     this.#stagingUri = options.stagingUri;
     this.#random = options.random;
+    this.#createRecoveryMs = options.createRecoveryMs ?? 60_000;
     if (options.uploadChunkBytes !== undefined) assertChunkBytes(options.uploadChunkBytes);
     if (
       options.uploadMode !== undefined &&
@@ -363,39 +373,73 @@ export class VertexTuner implements Tuner {
     return job;
   }
 
-  /** The create, made safe to repeat by the request label. */
+  /**
+   * The create. Vertex AI picks job ids itself, so a create is sent again only after an answer
+   * that proves the service did nothing (429, 503, a connection that never opened). After any
+   * other failure (timeout, reset, lost answer, 5xx) the job may exist or may still appear: it
+   * is looked up by the request label, decided before the first attempt, for up to
+   * `createRecoveryMs`, and only that job is attached. Not found → the error says where to
+   * look later.
+   */
   async #create(
     prepared: Prepared,
     signal: AbortSignal | undefined,
   ): Promise<{ job: WireTuningJob; recovered: boolean }> {
     const http = this.#api.clientFor(prepared.parent);
     const request = this.#api.createRequest(prepared.parent, prepared.body, signal);
+    const note = `The create request may have reached Vertex AI, so the job may exist (or appear later): find it with tuner.findJobByRequestLabel("${prepared.requestId}") (label ${REQUEST_LABEL_KEY}=${prepared.requestId}) before tuning again`;
     let sent = false;
-    let recovered = false;
+    let outcomeOpen = false;
+    let job: WireTuningJob;
     try {
-      const job = await http.retrying(async (context) => {
-        if (sent) {
-          // An earlier attempt may have reached the service with its answer lost.
-          const found = await this.findJobByRequestLabel(prepared.requestId, {
-            signal: context.signal,
-          });
-          if (found) {
-            recovered = true;
-            return found;
+      job = await http.retrying(
+        async (context) => {
+          sent = true;
+          try {
+            return await http.requestOnce<WireTuningJob>(request, context);
+          } catch (error) {
+            if (!serviceDidNotAct(error)) outcomeOpen = true;
+            throw error;
           }
-        }
-        sent = true;
-        return http.requestOnce<WireTuningJob>(request, context);
-      }, request);
-      if (typeof job.name !== "string" || job.name === "") {
-        throw new InvalidResponseError(
-          `POST v1/${prepared.parent}/tuningJobs answered a TuningJob without a name`,
-        );
-      }
-      return { job, recovered };
+        },
+        { ...request, shouldRetry: serviceDidNotAct },
+      );
     } catch (error) {
-      if (sent) throw mayExist(error, prepared.requestId);
-      throw error;
+      if (!sent) throw error;
+      if (!outcomeOpen || signal?.aborted) throw outcomeOpen ? withOutcomeNote(error, note) : error;
+      let found: WireTuningJob | undefined;
+      try {
+        found = await this.#lookForOwnJob(prepared.requestId, signal);
+      } catch (lookupError) {
+        throw withOutcomeNote(lookupError, note);
+      }
+      if (found) return { job: found, recovered: true };
+      throw withOutcomeNote(error, note);
+    }
+    if (typeof job.name !== "string" || job.name === "") {
+      throw new InvalidResponseError(
+        `POST v1/${prepared.parent}/tuningJobs answered a TuningJob without a name`,
+      );
+    }
+    return { job, recovered: false };
+  }
+
+  /**
+   * After a create with an unknown outcome: the job carrying `requestId` as its label, looked
+   * up at once and then at growing intervals until `createRecoveryMs` has passed (a slow
+   * service may act on the create after the client gave up on it).
+   */
+  async #lookForOwnJob(
+    requestId: string,
+    signal: AbortSignal | undefined,
+  ): Promise<WireTuningJob | undefined> {
+    const until = Date.now() + this.#createRecoveryMs;
+    for (let round = 0; ; round++) {
+      const found = await this.findJobByRequestLabel(requestId, { signal });
+      if (found) return found;
+      const left = until - Date.now();
+      if (left <= 0) return undefined;
+      await sleep(Math.min(left, Math.min(8_000, 250 * 2 ** round)), signal);
     }
   }
 
@@ -510,13 +554,13 @@ export class VertexTuner implements Tuner {
 
     let template: PromptTemplate | undefined;
     if (dataset) {
-      const derived = templateFromExamples(dataset.examples);
+      const derived = templateFromExamples(dataset.examples, VERTEX_TEMPLATE_KIND);
       if (derived === "mixed") {
         warnings.push(
           "The examples carry different instructions, so no template is stored with the tuned model: pass the instruction to generate() yourself ({ instruction })",
         );
       } else if (derived) {
-        template = { instruction: derived.instruction as string, kind: VERTEX_TEMPLATE_KIND };
+        template = derived;
       }
     }
     const description = encodeDescription(request.description, template);
@@ -651,23 +695,6 @@ function checkDataset(value: unknown, path: string): Dataset | undefined {
   return dataset;
 }
 
-/** A create that ended without an answer may have made the job: say how to find it. */
-function mayExist(error: unknown, requestId: string): unknown {
-  const note = `The create request may have reached Vertex AI, so the job may exist: find it with tuner.findJobByRequestLabel("${requestId}") (label ${REQUEST_LABEL_KEY}=${requestId})`;
-  if (error instanceof AbortedError)
-    return new AbortedError(`${error.message}. ${note}`, { cause: error.cause, hint: note });
-  if (error instanceof TimeoutError) {
-    return new TimeoutError(`${error.message}. ${note}`, {
-      cause: error.cause,
-      hint: note,
-      ...(error.timeoutMs === undefined ? {} : { timeoutMs: error.timeoutMs }),
-    });
-  }
-  if (error instanceof ConnectionError)
-    return new ConnectionError(`${error.message}. ${note}`, { cause: error.cause, hint: note });
-  return error;
-}
-
 const vertexHints: ErrorHinter = ({ httpStatus, message, path }) => {
   if (httpStatus === 404 && path.includes("/upload/storage/")) {
     return "The staging bucket does not exist or is not visible to these credentials: create it (in the tuning location) or pass another stagingUri";
@@ -696,6 +723,7 @@ function checkNumbers(options: VertexTunerOptions): void {
     "pollIntervalMs",
     "maxPollIntervalMs",
     "cancelTimeoutMs",
+    "createRecoveryMs",
   ] as const;
   for (const key of positive) {
     const value = options[key];

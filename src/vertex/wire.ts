@@ -23,8 +23,8 @@ export type WireJobState =
 /** `GoogleCloudAiplatformV1SupervisedHyperParameters`. */
 export interface WireSupervisedHyperParameters {
   /** int64 as a decimal string. */
-  epochCount?: string;
-  learningRateMultiplier?: number;
+  epochCount?: string | undefined;
+  learningRateMultiplier?: number | undefined;
   adapterSize?:
     | "ADAPTER_SIZE_UNSPECIFIED"
     | "ADAPTER_SIZE_ONE"
@@ -32,127 +32,142 @@ export interface WireSupervisedHyperParameters {
     | "ADAPTER_SIZE_FOUR"
     | "ADAPTER_SIZE_EIGHT"
     | "ADAPTER_SIZE_SIXTEEN"
-    | "ADAPTER_SIZE_THIRTY_TWO";
+    | "ADAPTER_SIZE_THIRTY_TWO"
+    // A value a newer API may add.
+    | (string & {})
+    | undefined;
 }
 
 /** `GoogleCloudAiplatformV1SupervisedTuningSpec`. */
 export interface WireSupervisedTuningSpec {
-  trainingDatasetUri?: string;
-  validationDatasetUri?: string;
-  hyperParameters?: WireSupervisedHyperParameters;
-  exportLastCheckpointOnly?: boolean;
+  trainingDatasetUri?: string | undefined;
+  validationDatasetUri?: string | undefined;
+  hyperParameters?: WireSupervisedHyperParameters | undefined;
+  exportLastCheckpointOnly?: boolean | undefined;
 }
 
 /** `GoogleCloudAiplatformV1SupervisedTuningDatasetDistribution` (the fields tunekit reads). */
 export interface WireDatasetDistribution {
-  sum?: string;
-  billableSum?: string;
-  min?: number;
-  max?: number;
-  mean?: number;
-  median?: number;
-  p5?: number;
-  p95?: number;
+  sum?: string | undefined;
+  billableSum?: string | undefined;
+  min?: number | undefined;
+  max?: number | undefined;
+  mean?: number | undefined;
+  median?: number | undefined;
+  p5?: number | undefined;
+  p95?: number | undefined;
 }
 
 /** `GoogleCloudAiplatformV1SupervisedTuningDataStats`. */
 export interface WireSupervisedTuningDataStats {
-  tuningDatasetExampleCount?: string;
-  totalTuningCharacterCount?: string;
-  totalBillableTokenCount?: string;
-  tuningStepCount?: string;
-  totalTruncatedExampleCount?: string;
-  truncatedExampleIndices?: string[];
-  droppedExampleReasons?: string[];
-  userInputTokenDistribution?: WireDatasetDistribution;
-  userOutputTokenDistribution?: WireDatasetDistribution;
-  userMessagePerExampleDistribution?: WireDatasetDistribution;
+  tuningDatasetExampleCount?: string | undefined;
+  totalTuningCharacterCount?: string | undefined;
+  totalBillableTokenCount?: string | undefined;
+  tuningStepCount?: string | undefined;
+  totalTruncatedExampleCount?: string | undefined;
+  truncatedExampleIndices?: string[] | undefined;
+  droppedExampleReasons?: string[] | undefined;
+  userInputTokenDistribution?: WireDatasetDistribution | undefined;
+  userOutputTokenDistribution?: WireDatasetDistribution | undefined;
+  userMessagePerExampleDistribution?: WireDatasetDistribution | undefined;
 }
 
 /** `GoogleCloudAiplatformV1TuningDataStats`. */
 export interface WireTuningDataStats {
-  supervisedTuningDataStats?: WireSupervisedTuningDataStats;
+  supervisedTuningDataStats?: WireSupervisedTuningDataStats | undefined;
 }
 
 /** `GoogleCloudAiplatformV1TunedModel`: where the result lives. */
 export interface WireTunedModelRef {
   /** `projects/{p}/locations/{l}/models/{id}[@{version}]`. */
-  model?: string;
+  model?: string | undefined;
   /** `projects/{p}/locations/{l}/endpoints/{id}`: call `generateContent` here. */
-  endpoint?: string;
-  checkpoints?: Array<{ checkpointId?: string; epoch?: string; step?: string; endpoint?: string }>;
+  endpoint?: string | undefined;
+  checkpoints?:
+    | Array<{
+        checkpointId?: string | undefined;
+        epoch?: string | undefined;
+        step?: string | undefined;
+        endpoint?: string | undefined;
+      }>
+    | undefined;
 }
 
 /** `GoogleRpcStatus`. */
 export interface WireRpcStatus {
-  code?: number;
-  message?: string;
-  details?: unknown[];
+  code?: number | undefined;
+  message?: string | undefined;
+  details?: unknown[] | undefined;
 }
 
 /** `GoogleCloudAiplatformV1TuningJob`. */
 export interface WireTuningJob {
-  name?: string;
-  baseModel?: string;
-  tunedModelDisplayName?: string;
-  description?: string;
-  labels?: Record<string, string>;
-  supervisedTuningSpec?: WireSupervisedTuningSpec;
-  serviceAccount?: string;
-  encryptionSpec?: { kmsKeyName?: string };
-  state?: WireJobState;
-  createTime?: string;
-  startTime?: string;
-  endTime?: string;
-  updateTime?: string;
-  error?: WireRpcStatus;
-  tunedModel?: WireTunedModelRef;
-  tuningDataStats?: WireTuningDataStats;
-  experiment?: string;
+  name?: string | undefined;
+  baseModel?: string | undefined;
+  tunedModelDisplayName?: string | undefined;
+  description?: string | undefined;
+  labels?: Record<string, string> | undefined;
+  supervisedTuningSpec?: WireSupervisedTuningSpec | undefined;
+  serviceAccount?: string | undefined;
+  encryptionSpec?: { kmsKeyName?: string | undefined } | undefined;
+  /** A `WireJobState`, or a state a newer API may add. */
+  state?: WireJobState | (string & {}) | undefined;
+  createTime?: string | undefined;
+  startTime?: string | undefined;
+  endTime?: string | undefined;
+  updateTime?: string | undefined;
+  error?: WireRpcStatus | undefined;
+  tunedModel?: WireTunedModelRef | undefined;
+  tuningDataStats?: WireTuningDataStats | undefined;
+  experiment?: string | undefined;
 }
 
 /** `GoogleCloudAiplatformV1ListTuningJobsResponse`. */
 export interface WireListTuningJobsResponse {
-  tuningJobs?: WireTuningJob[];
-  nextPageToken?: string;
+  tuningJobs?: WireTuningJob[] | undefined;
+  nextPageToken?: string | undefined;
 }
 
 /** `GoogleCloudAiplatformV1Content` (text parts only are sent by tunekit). */
 export interface WireContent {
-  role?: string;
-  parts?: Array<{ text?: string; thought?: boolean }>;
+  role?: string | undefined;
+  parts?: Array<{ text?: string | undefined; thought?: boolean | undefined }> | undefined;
 }
 
 /** `GoogleCloudAiplatformV1GenerationConfig` (the fields tunekit sends). */
 export interface WireGenerationConfig {
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  maxOutputTokens?: number;
-  stopSequences?: string[];
-  seed?: number;
+  temperature?: number | undefined;
+  topP?: number | undefined;
+  topK?: number | undefined;
+  maxOutputTokens?: number | undefined;
+  stopSequences?: string[] | undefined;
+  seed?: number | undefined;
 }
 
 /** `GoogleCloudAiplatformV1GenerateContentRequest` (the fields tunekit sends). */
 export interface WireGenerateContentRequest {
   contents: WireContent[];
-  systemInstruction?: WireContent;
-  generationConfig?: WireGenerationConfig;
+  systemInstruction?: WireContent | undefined;
+  generationConfig?: WireGenerationConfig | undefined;
 }
 
 /** `GoogleCloudAiplatformV1GenerateContentResponse` (the fields tunekit reads). */
 export interface WireGenerateContentResponse {
-  candidates?: Array<{ content?: WireContent; finishReason?: string }>;
-  promptFeedback?: { blockReason?: string; blockReasonMessage?: string };
-  modelVersion?: string;
+  candidates?:
+    | Array<{ content?: WireContent | undefined; finishReason?: string | undefined }>
+    | undefined;
+  promptFeedback?:
+    | { blockReason?: string | undefined; blockReasonMessage?: string | undefined }
+    | undefined;
+  modelVersion?: string | undefined;
 }
 
 /** The Cloud Storage `Object` resource an upload returns (the fields tunekit reads). */
 export interface WireStorageObject {
-  bucket?: string;
-  name?: string;
+  bucket?: string | undefined;
+  name?: string | undefined;
   /** uint64 as a decimal string. */
-  size?: string;
-  generation?: string;
-  contentType?: string;
+  size?: string | undefined;
+  generation?: string | undefined;
+  contentType?: string | undefined;
 }

@@ -3,8 +3,13 @@ import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { InvalidOptionError } from "../../src/core/errors.js";
-import { type DiscoverySchemas, validateAgainstSchema } from "../../src/testing/index.js";
-import { testTuner } from "./helpers.js";
+import {
+  createFakeGeminiHandlers,
+  type DiscoverySchemas,
+  FakeGeminiService,
+  validateAgainstSchema,
+} from "../../src/testing/index.js";
+import { API_KEY, testTuner } from "./helpers.js";
 
 const BASE = "https://generativelanguage.googleapis.com/v1beta";
 const MODEL = "tunedModels/shared-model";
@@ -139,5 +144,43 @@ describe("tuned model permissions", () => {
       `PATCH /v1beta/${MODEL}/permissions/p2?updateMask=role`,
       `DELETE /v1beta/${MODEL}/permissions/p2`,
     ]);
+  });
+});
+
+describe("tuner.permissions against the fake Gemini API", () => {
+  it("grants, lists, updates, deletes and transfers ownership", async () => {
+    const service = new FakeGeminiService({ apiKey: API_KEY, ownerEmail: "me@example.com" });
+    server.use(...createFakeGeminiHandlers(service));
+    service.seedTunedModel({ id: "shared-model" });
+    const permissions = testTuner().permissions;
+    const reader = await permissions.create(MODEL, {
+      granteeType: "USER",
+      emailAddress: "reader@example.com",
+      role: "READER",
+    });
+    expect(reader).toMatchObject({ granteeType: "USER", role: "READER" });
+    const all = await permissions.list(MODEL).all();
+    expect(all.map((p) => p.role).sort()).toEqual(["OWNER", "READER"]);
+    await expect(
+      permissions.update(reader.name as string, { role: "WRITER" }),
+    ).resolves.toMatchObject({
+      role: "WRITER",
+    });
+    await permissions.transferOwnership(MODEL, "next@example.com");
+    const roles = Object.fromEntries(
+      (await permissions.list(MODEL).all()).map((p) => [p.emailAddress, p.role]),
+    );
+    expect(roles).toEqual({
+      "me@example.com": "WRITER",
+      "reader@example.com": "WRITER",
+      "next@example.com": "OWNER",
+    });
+    await permissions.delete(reader.name as string);
+    await expect(permissions.get(reader.name as string)).rejects.toMatchObject({
+      code: "not_found",
+    });
+    await expect(permissions.transferOwnership(MODEL, "nobody")).rejects.toBeInstanceOf(
+      InvalidOptionError,
+    );
   });
 });

@@ -16,6 +16,7 @@ import {
   TuningFailedError,
   UnsupportedOptionError,
 } from "../../src/core/errors.js";
+import { TEMPLATE_MARKER } from "../../src/gemini/template.js";
 import { GeminiTuner } from "../../src/gemini/tuner.js";
 import type { WireOperation } from "../../src/gemini/wire.js";
 import { API_KEY, collect, incrementDataset, TUNABLE_BASE, testTuner } from "./helpers.js";
@@ -153,7 +154,10 @@ describe("tune: checks before any request", () => {
     const body = (await seen[0]?.json()) as Record<string, unknown>;
     expect(body).toMatchObject({
       displayName: "Unit",
-      description: "desc",
+      // The user's text, then the metadata line with this call's request id.
+      description: expect.stringMatching(
+        new RegExp(`^desc\\n\\n${TEMPLATE_MARKER}\\{"v":1,"request":"[a-z0-9]{20}"\\}$`),
+      ),
       baseModel: TUNABLE_BASE,
       temperature: 0.5,
       topP: 0.9,

@@ -2,7 +2,7 @@
  * Docs that run: every sample in README.md and docs/ is executed against the packed package
  * (conventions in samples.ts and docs/contributing.md). Each markdown file gets a fresh
  * working directory inside a project that installed the tarballs (plus msw, vitest, tsx,
- * typescript, @types/node and google-auth-library, as a user's project would have), laid out
+ * typescript, @types/node, google-auth-library and Google's two JS SDKs, as a user's project would have), laid out
  * like a clone for the paths the docs use (`models/demo-counting`, `examples/data/…`). Google's
  * endpoints are answered by tunekit's fakes (docs/fakes.mjs); no cargo on PATH.
  */
@@ -25,7 +25,16 @@ beforeAll(async () => {
   tarballs = [main, addon];
   project = await createProject("docs", [
     ...tarballs,
-    ...["msw", "vitest", "tsx", "typescript", "@types/node", "google-auth-library"].map(pinned),
+    ...[
+      "msw",
+      "vitest",
+      "tsx",
+      "typescript",
+      "@types/node",
+      "google-auth-library",
+      "@google/genai",
+      "@google/generative-ai",
+    ].map(pinned),
   ]);
   project.write("fakes.mjs", readFileSync(join(REPO, "test/packed/docs/fakes.mjs"), "utf8"));
   // ADC for the Vertex samples: an authorized-user credential whose token the fakes answer.

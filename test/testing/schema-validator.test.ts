@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { DISCOVERY_SCHEMAS } from "../../src/testing/discovery-schemas.generated.js";
+import { DISCOVERY_SCHEMAS } from "../../src/testing/gemini/discovery-schemas.generated.js";
 import {
   assertValidAgainstSchema,
   BUNDLED_SCHEMAS,
@@ -8,7 +8,7 @@ import {
   SchemaValidationError,
   validateAgainstSchema,
 } from "../../src/testing/index.js";
-import { extractSchemaSubset, FAKE_ROOT_SCHEMAS } from "../../src/testing/schema-subset.js";
+import { extractSchemaSubset, FAKE_ROOT_SCHEMAS } from "../../src/testing/shared/schema-subset.js";
 
 const documentPath = new URL(
   "../fixtures/discovery/generativelanguage-v1beta.discovery.json",

@@ -10,6 +10,7 @@ import { inspect } from "node:util";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   AuthenticationError,
+  ConnectionError,
   InvalidOptionError,
   NotFoundError,
   TuningCancelledError,
@@ -221,21 +222,36 @@ export function vertexIntegrationSuite(name: string, setup: () => VertexFakeTran
       expect(routes().indexOf("listTuningJobs")).toBe(routes().indexOf("createTuningJob") + 1);
     });
 
-    it("a create dropped before it reached the service is sent again after the lookup finds nothing", async () => {
-      fake.service.faults.dropConnection({ route: "createTuningJob", times: 1 });
-      fake.service.faults.unavailable({ route: "createTuningJob", times: 1 });
+    it("a create refused with 503 (the service did nothing) is sent again: exactly one job", async () => {
+      fake.service.faults.unavailable({ route: "createTuningJob", times: 1, retryAfterSeconds: 0 });
       const job = await tuner().tune(request());
       expect(fake.service.listJobs()).toHaveLength(1);
       expect(job.name).toBe(fake.service.listJobs()[0]?.name);
       const creates = fake.service.requests.filter((r) => r.route === "createTuningJob");
-      expect(creates.map((r) => r.outcome)).toEqual(["dropped", "response", "response"]);
-      expect(creates.map((r) => r.status)).toEqual([undefined, 503, 200]);
-      // Before each repeat, a lookup by the same label.
-      expect(routes().filter((r) => r === "listTuningJobs")).toHaveLength(2);
+      expect(creates.map((r) => r.status)).toEqual([503, 200]);
+      // A refusal proves nothing was made: no lookup is needed.
+      expect(routes()).not.toContain("listTuningJobs");
       const labels = creates.map(
         (r) => (r.body as { labels: Record<string, string> }).labels[REQUEST_LABEL_KEY],
       );
       expect(new Set(labels).size).toBe(1);
+    });
+
+    it("a create whose connection drops is never sent again: no job found → an error naming the label", async () => {
+      fake.service.faults.dropConnection({ route: "createTuningJob", times: 1 });
+      const error = await tuner({ createRecoveryMs: 300 })
+        .tune(request())
+        .catch((caught: unknown) => caught);
+      const creates = fake.service.requests.filter((r) => r.route === "createTuningJob");
+      expect(creates.map((r) => r.outcome)).toEqual(["dropped"]);
+      const label = (creates[0]!.body as { labels: Record<string, string> }).labels[
+        REQUEST_LABEL_KEY
+      ];
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect((error as ConnectionError).hint).toContain(`findJobByRequestLabel("${label}")`);
+      // It looked for the job more than once before giving up, and made none.
+      expect(routes().filter((r) => r === "listTuningJobs").length).toBeGreaterThan(1);
+      expect(fake.service.listJobs()).toHaveLength(0);
     });
 
     it("rejects options Vertex cannot honour before any request, saying what to use", async () => {

@@ -3,6 +3,7 @@ export {
   AIPLATFORM_DISCOVERY_REVISION,
   AIPLATFORM_SCHEMAS,
 } from "./aiplatform-schemas.generated.js";
+export { VERTEX_ENUM_NUMBERS } from "./enum-numbers.generated.js";
 export {
   createFakeVertexHandlers,
   type FakeVertexHandlersOptions,
@@ -12,9 +13,9 @@ export {
   checkVertexTraffic,
   VERTEX_ROUTE_REQUEST_SCHEMAS,
   VERTEX_ROUTE_RESPONSE_SCHEMAS,
-  VERTEX_SCHEMAS,
-  type VertexRoute,
 } from "./route-schemas.js";
+export { VERTEX_ROUTES, type VertexRoute, type VertexRouteSpec } from "./routes.js";
+export { VERTEX_SCHEMAS } from "./schemas.js";
 export {
   type FakeVertexServer,
   type FakeVertexServerOptions,

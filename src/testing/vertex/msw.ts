@@ -2,7 +2,7 @@
  * msw 2 handlers for the fake Vertex AI + Cloud Storage service. msw (an optional peer
  * dependency) is loaded on first call, as for the Gemini fake.
  */
-import { fakeServiceHandler, loadMsw, type MswHandler } from "../msw.js";
+import { fakeServiceHandler, loadMsw, type MswHandler } from "../shared/msw.js";
 import type { FakeVertexService } from "./service.js";
 
 /** Every Vertex AI host: the global one and each regional `{location}-aiplatform.googleapis.com`. */

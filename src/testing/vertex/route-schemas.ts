@@ -7,47 +7,31 @@
  * expect(checkVertexTraffic(service.requests)).toEqual([]);
  * ```
  */
-import type { TrafficIssue } from "../route-schemas.js";
-import { type DiscoverySchemas, validateAgainstSchema } from "../schema-validator.js";
-import type { RecordedRequest } from "../service.js";
-import { AIPLATFORM_SCHEMAS } from "./aiplatform-schemas.generated.js";
-import { STORAGE_SCHEMAS } from "./storage-schemas.js";
+import type { TrafficIssue } from "../gemini/route-schemas.js";
+import type { RecordedRequest } from "../shared/http.js";
+import { validateAgainstSchema } from "../shared/schema-validator.js";
+import { VERTEX_ROUTES, type VertexRoute } from "./routes.js";
+import { VERTEX_SCHEMAS } from "./schemas.js";
 
-/** The routes of the fake Vertex AI + Cloud Storage service. */
-export type VertexRoute =
-  | "createTuningJob"
-  | "getTuningJob"
-  | "listTuningJobs"
-  | "cancelTuningJob"
-  | "generateContent"
-  | "streamGenerateContent"
-  | "uploadObject"
-  | "uploadChunk";
-
-/** The aiplatform subset plus the Cloud Storage `Object` schema. */
-export const VERTEX_SCHEMAS: DiscoverySchemas = { ...AIPLATFORM_SCHEMAS, ...STORAGE_SCHEMAS };
+export type { VertexRoute } from "./routes.js";
+export { VERTEX_SCHEMAS } from "./schemas.js";
 
 /** Route → schema of its JSON request body (routes without one are absent). */
-export const VERTEX_ROUTE_REQUEST_SCHEMAS: Partial<Record<VertexRoute, string>> = {
-  createTuningJob: "GoogleCloudAiplatformV1TuningJob",
-  cancelTuningJob: "GoogleCloudAiplatformV1CancelTuningJobRequest",
-  generateContent: "GoogleCloudAiplatformV1GenerateContentRequest",
-  streamGenerateContent: "GoogleCloudAiplatformV1GenerateContentRequest",
-};
+export const VERTEX_ROUTE_REQUEST_SCHEMAS: Partial<Record<VertexRoute, string>> =
+  Object.fromEntries(
+    VERTEX_ROUTES.filter((route) => route.body !== undefined).map((route) => [
+      route.name,
+      route.body?.schema,
+    ]),
+  );
 
-/** Route → schema of its successful response body. */
-export const VERTEX_ROUTE_RESPONSE_SCHEMAS: Record<VertexRoute, string> = {
-  createTuningJob: "GoogleCloudAiplatformV1TuningJob",
-  getTuningJob: "GoogleCloudAiplatformV1TuningJob",
-  listTuningJobs: "GoogleCloudAiplatformV1ListTuningJobsResponse",
-  cancelTuningJob: "GoogleProtobufEmpty",
-  generateContent: "GoogleCloudAiplatformV1GenerateContentResponse",
-  // A sequence of responses (the log stores them as an array).
-  streamGenerateContent: "GoogleCloudAiplatformV1GenerateContentResponse",
-  uploadObject: "StorageObject",
-  // A 308 (Resume Incomplete) is not 2xx; the final chunk answers the object.
-  uploadChunk: "StorageObject",
-};
+/**
+ * Route → schema of its successful response body. A stream answers a sequence of responses
+ * (the log stores them as an array); an upload chunk answers 308 until the last one.
+ */
+export const VERTEX_ROUTE_RESPONSE_SCHEMAS: Record<VertexRoute, string> = Object.fromEntries(
+  VERTEX_ROUTES.map((route) => [route.name, route.response]),
+) as Record<VertexRoute, string>;
 
 /**
  * Validates every JSON request body a client sent (no unknown or output-only fields) and every

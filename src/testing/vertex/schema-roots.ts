@@ -10,6 +10,8 @@ export const VERTEX_ROOT_SCHEMAS: readonly string[] = [
   "GoogleCloudAiplatformV1CancelTuningJobRequest",
   "GoogleCloudAiplatformV1GenerateContentRequest",
   "GoogleCloudAiplatformV1GenerateContentResponse",
+  "GoogleCloudAiplatformV1CountTokensRequest",
+  "GoogleCloudAiplatformV1CountTokensResponse",
   "GoogleProtobufEmpty",
   "GoogleRpcStatus",
 ];

@@ -1,5 +1,5 @@
 /** The fake Vertex AI + Cloud Storage service behind a real HTTP server on 127.0.0.1. */
-import { listenFake } from "../server.js";
+import { listenFake } from "../shared/server.js";
 import { FakeVertexService, type FakeVertexServiceOptions } from "./service.js";
 
 /** Options of {@link startFakeVertexServer}. */

@@ -4,7 +4,7 @@
  * written out by hand in the discovery form (field names, types and formats as documented for
  * `storage#object`: `size`, `generation` and `metageneration` are uint64/int64 strings).
  */
-import type { DiscoverySchemas } from "../schema-validator.js";
+import type { DiscoverySchemas } from "../shared/schema-validator.js";
 
 export const STORAGE_SCHEMAS: DiscoverySchemas = {
   StorageObject: {

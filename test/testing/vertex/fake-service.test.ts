@@ -13,7 +13,7 @@ import {
   VERTEX_SCHEMAS,
   validateAgainstSchema,
 } from "../../../src/testing/index.js";
-import { extractSchemaSubset } from "../../../src/testing/schema-subset.js";
+import { extractSchemaSubset } from "../../../src/testing/shared/schema-subset.js";
 import { VERTEX_ROOT_SCHEMAS } from "../../../src/testing/vertex/schema-roots.js";
 import { toVertexJsonl } from "../../../src/vertex/dataset.js";
 
@@ -108,10 +108,13 @@ describe("FakeVertexService", () => {
       "POST",
       parent,
       createBody({
-        supervisedTuningSpec: { trainingDatasetUri: TRAIN, hyperParameters: { epochCount: 2 } },
+        supervisedTuningSpec: { trainingDatasetUri: TRAIN, hyperParameters: { epochCount: "two" } },
       }),
     );
     expect(wrongType.status).toBe(400);
+    expect(wrongType.body.error.message).toBe(
+      `Invalid value at 'tuning_job.supervised_tuning_spec.hyper_parameters.epoch_count' (TYPE_INT64), "two"`,
+    );
     expect(wrongType.body.error.details[0].fieldViolations[0].field).toBe(
       "tuning_job.supervised_tuning_spec.hyper_parameters.epoch_count",
     );
@@ -138,6 +141,31 @@ describe("FakeVertexService", () => {
     );
     expect(mismatch.body.error.message).toMatch(/not supported by the europe-west4-aiplatform/);
     expect(service.listJobs()).toHaveLength(0);
+  });
+
+  it("serves v1beta1 like v1 (Google's GenAI SDKs default to it), reading proto3 JSON forms", async () => {
+    const created = await call(service, "POST", `/v1beta1/${PARENT}/tuningJobs`, {
+      base_model: "gemini-2.5-flash",
+      // Proto field names, int64 as a JSON number and an enum by number (ADAPTER_SIZE_FOUR
+      // is 2, though the discovery document lists it third): all proto3 JSON.
+      supervised_tuning_spec: {
+        training_dataset_uri: TRAIN,
+        hyper_parameters: { epoch_count: 2, adapter_size: 2 },
+      },
+    });
+    expect(created.status).toBe(200);
+    expect(created.body.supervisedTuningSpec.hyperParameters).toEqual({
+      epochCount: "2",
+      adapterSize: "ADAPTER_SIZE_FOUR",
+    });
+    const name = created.body.name as string;
+    const v1 = await call(service, "GET", `/v1/${name}`);
+    expect(v1.body.name).toBe(name);
+    const ints = await call(service, "GET", `/v1beta1/${name}?$alt=json;enum-encoding=int`);
+    expect(ints.body.state).toBe(2); // JOB_STATE_PENDING
+    expect(ints.body.supervisedTuningSpec.hyperParameters.adapterSize).toBe(2);
+    expect(service.requests.at(-1)?.apiVersion).toBe("v1beta1");
+    expect((await call(service, "GET", `/v2/${name}`)).status).toBe(404);
   });
 
   it("moves a job PENDING → RUNNING (with tuningDataStats) → SUCCEEDED with its clock", async () => {

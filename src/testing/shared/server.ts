@@ -1,31 +1,10 @@
 /**
- * The fake service behind a real `node:http` server on 127.0.0.1, so clients in any language
- * (and code that bypasses msw, like `undici.request`) can use it.
+ * @internal A fake service behind a real `node:http` server on 127.0.0.1, so clients in any
+ * language (and code that bypasses msw, like `undici.request`) can use it.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FakeHttpHandler } from "./msw.js";
-import { FakeGeminiService, type FakeGeminiServiceOptions } from "./service.js";
-
-/** Options of {@link startFakeGeminiServer}. */
-export interface FakeGeminiServerOptions extends FakeGeminiServiceOptions {
-  /** Serve this service instead of creating one from the other options. */
-  service?: FakeGeminiService;
-  /** @default 0 (a random free port) */
-  port?: number;
-  /** @default "127.0.0.1" */
-  host?: string;
-}
-
-/** A running fake server. */
-export interface FakeGeminiServer {
-  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:41234`. Use it as the client's baseUrl. */
-  readonly url: string;
-  readonly port: number;
-  readonly service: FakeGeminiService;
-  /** Stop listening and close every open connection. */
-  close(): Promise<void>;
-}
 
 function readBody(request: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -34,25 +13,6 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
     request.on("end", () => resolve(Buffer.concat(chunks)));
     request.on("error", reject);
   });
-}
-
-/**
- * Start the fake Gemini service on a real HTTP server.
- *
- * @example
- * ```ts
- * const fake = await startFakeGeminiServer({ apiKey: "k", tuningEnabled: true });
- * const res = await fetch(`${fake.url}/v1beta/tunedModels`, { headers: { "x-goog-api-key": "k" } });
- * await fake.close();
- * ```
- */
-export async function startFakeGeminiServer(
-  options: FakeGeminiServerOptions = {},
-): Promise<FakeGeminiServer> {
-  const { service: given, port = 0, host = "127.0.0.1", ...serviceOptions } = options;
-  const service = given ?? new FakeGeminiService(serviceOptions);
-  const listening = await listenFake(service, port, host);
-  return { ...listening, service };
 }
 
 /** @internal Serves any fake service's `handle` on a real HTTP server. */

@@ -7,8 +7,7 @@
  * RFC 3339, durations end in `s`, `byte` is base64), `additionalProperties` maps, and —
  * most important for catching typos — fields the schema does not know.
  */
-import { DISCOVERY_SCHEMAS } from "./discovery-schemas.generated.js";
-import { SUPPLEMENTAL_SCHEMAS } from "./supplemental-schemas.js";
+import { BUNDLED_SCHEMAS } from "../gemini/schemas.js";
 
 /** One schema in a discovery document (the subset of keys that matter for validation). */
 export interface DiscoverySchema {
@@ -88,9 +87,6 @@ export class SchemaValidationError extends Error {
     this.issues = issues;
   }
 }
-
-/** The schemas bundled with tunekit/testing: the discovery subset plus supplements. */
-export const BUNDLED_SCHEMAS: DiscoverySchemas = { ...DISCOVERY_SCHEMAS, ...SUPPLEMENTAL_SCHEMAS };
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 const DURATION = /^-?\d+(\.\d{1,9})?s$/;

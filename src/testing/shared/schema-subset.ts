@@ -20,6 +20,12 @@ export const FAKE_ROOT_SCHEMAS: readonly string[] = [
   "ListModelsResponse",
   "GenerateContentRequest",
   "GenerateContentResponse",
+  "CountTokensRequest",
+  "CountTokensResponse",
+  "Permission",
+  "ListPermissionsResponse",
+  "TransferOwnershipRequest",
+  "TransferOwnershipResponse",
 ];
 
 /** Keys dropped from each schema: prose only, no effect on validation. */

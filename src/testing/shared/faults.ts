@@ -2,22 +2,10 @@
  * Fault injection for the fake service: scripted HTTP errors, dropped connections, slow
  * responses, lost responses and tuning jobs that fail at a given step.
  */
+import type { FakeRoute } from "../gemini/routes.js";
 import type { RpcStatusName } from "./google-errors.js";
 
-/** The API methods the fake serves; faults and the request log name them. */
-export type FakeRoute =
-  | "listModels"
-  | "getModel"
-  | "createTunedModel"
-  | "listTunedModels"
-  | "getTunedModel"
-  | "updateTunedModel"
-  | "deleteTunedModel"
-  | "generateContent"
-  | "streamGenerateContent"
-  | "listOperations"
-  | "getOperation"
-  | "cancelOperation";
+export type { FakeRoute } from "../gemini/routes.js";
 
 /**
  * Which requests a fault applies to. `R` is the route names of the fake it is used with

@@ -1,14 +1,13 @@
 /**
- * msw 2 request handlers for the fake service. msw is an optional peer dependency: it is
- * loaded here, on first use, and nowhere else, so users of the real HTTP server never need it.
+ * @internal msw 2 glue shared by the fakes. msw is an optional peer dependency: it is loaded
+ * here, on first use, and nowhere else, so users of the real HTTP server never need it.
  *
  * It is loaded with `require` (through `createRequire`), not `import()`: Jest cannot run a
  * dynamic `import()` from CommonJS without `--experimental-vm-modules`. msw recognises
  * handlers by shape, so handlers built by msw's CommonJS build work with an ESM `setupServer`.
  */
 import { createRequire } from "node:module";
-import type { HttpHandler } from "msw";
-import type { FakeGeminiService, FakeHttpRequest, FakeHttpResult } from "./service.js";
+import type { FakeHttpRequest, FakeHttpResult } from "./http.js";
 
 /**
  * An msw request handler (msw's `HttpHandler`), ready for `setupServer(...handlers)`.
@@ -17,38 +16,6 @@ import type { FakeGeminiService, FakeHttpRequest, FakeHttpResult } from "./servi
  */
 // biome-ignore lint/suspicious/noExplicitAny: msw's handler class cannot be named without importing msw
 export type MswHandler = any;
-
-/** The Gemini API's public base URL. */
-export const GEMINI_BASE_URL = "https://generativelanguage.googleapis.com";
-
-/** Options of {@link createFakeGeminiHandlers}. */
-export interface FakeGeminiHandlersOptions {
-  /** Which origin (and optional path prefix) to intercept. @default GEMINI_BASE_URL */
-  baseUrl?: string;
-}
-
-/**
- * Build msw handlers that answer every request under `baseUrl` from `service`.
- * msw (an optional peer dependency, ^2.15) is loaded on the first call.
- *
- * @example
- * ```ts
- * import { setupServer } from "msw/node";
- * import { FakeGeminiService, createFakeGeminiHandlers } from "tunekit/testing";
- *
- * const service = new FakeGeminiService({ tuningEnabled: true });
- * const server = setupServer(...createFakeGeminiHandlers(service));
- * server.listen({ onUnhandledRequest: "error" });
- * ```
- */
-export function createFakeGeminiHandlers(
-  service: FakeGeminiService,
-  options: FakeGeminiHandlersOptions = {},
-): MswHandler[] {
-  const msw = loadMsw("createFakeGeminiHandlers", "startFakeGeminiServer");
-  const baseUrl = (options.baseUrl ?? GEMINI_BASE_URL).replace(/\/+$/, "");
-  return [fakeServiceHandler(msw, `${baseUrl}/*`, service)];
-}
 
 /** Anything with the fake services' transport-independent `handle`. */
 export interface FakeHttpHandler {
@@ -72,7 +39,7 @@ export function fakeServiceHandler(
   msw: typeof import("msw"),
   url: string | RegExp,
   service: FakeHttpHandler,
-): HttpHandler {
+): MswHandler {
   const { http, HttpResponse } = msw;
   return http.all(url, async ({ request }) => {
     const hasBody = request.method !== "GET" && request.method !== "HEAD";

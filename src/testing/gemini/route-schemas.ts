@@ -7,36 +7,27 @@
  * expect(checkRecordedTraffic(service.requests)).toEqual([]);
  * ```
  */
-import type { FakeRoute } from "./faults.js";
-import { type SchemaIssue, validateAgainstSchema } from "./schema-validator.js";
-import type { RecordedRequest } from "./service.js";
+import type { RecordedRequest } from "../shared/http.js";
+import { type SchemaIssue, validateAgainstSchema } from "../shared/schema-validator.js";
+import { type FakeRoute, GEMINI_ROUTES } from "./routes.js";
 
 /** Route → schema of its request body (routes without a body are absent). */
-export const ROUTE_REQUEST_SCHEMAS: Partial<Record<FakeRoute, string>> = {
-  createTunedModel: "TunedModel",
-  updateTunedModel: "TunedModel",
-  generateContent: "GenerateContentRequest",
-  streamGenerateContent: "GenerateContentRequest",
-};
+export const ROUTE_REQUEST_SCHEMAS: Partial<Record<FakeRoute, string>> = Object.fromEntries(
+  GEMINI_ROUTES.filter((route) => route.body !== undefined).map((route) => [
+    route.name,
+    route.body?.schema,
+  ]),
+);
 
 /**
- * Route → schema of its successful response body. `streamGenerateContent` answers a sequence of
+ * Route → schema of its successful response body. Streams answer a sequence of
  * `GenerateContentResponse` (the log stores them as an array).
  */
-export const ROUTE_RESPONSE_SCHEMAS: Record<FakeRoute, string> = {
-  listModels: "ListModelsResponse",
-  getModel: "Model",
-  createTunedModel: "Operation",
-  listTunedModels: "ListTunedModelsResponse",
-  getTunedModel: "TunedModel",
-  updateTunedModel: "TunedModel",
-  deleteTunedModel: "Empty",
-  generateContent: "GenerateContentResponse",
-  streamGenerateContent: "GenerateContentResponse",
-  listOperations: "ListOperationsResponse",
-  getOperation: "Operation",
-  cancelOperation: "Empty",
-};
+export const ROUTE_RESPONSE_SCHEMAS: Record<FakeRoute, string> = Object.fromEntries(
+  GEMINI_ROUTES.map((route) => [route.name, route.response]),
+) as Record<FakeRoute, string>;
+
+const STREAMS = new Set<string>(["streamGenerateContent", "modelStreamGenerateContent"]);
 
 /** A recorded request or response that does not match its discovery schema. */
 export interface TrafficIssue {
@@ -64,7 +55,7 @@ export interface CheckTrafficOptions {
  * response the fake returned. Returns the problems found; an empty array means all valid.
  */
 export function checkRecordedTraffic(
-  requests: readonly RecordedRequest[],
+  requests: readonly RecordedRequest<FakeRoute>[],
   options: CheckTrafficOptions = {},
 ): TrafficIssue[] {
   const found: TrafficIssue[] = [];
@@ -85,9 +76,7 @@ export function checkRecordedTraffic(
       continue;
     const responseSchema = ROUTE_RESPONSE_SCHEMAS[entry.route];
     const bodies =
-      entry.route === "streamGenerateContent" && Array.isArray(entry.response)
-        ? entry.response
-        : [entry.response];
+      STREAMS.has(entry.route) && Array.isArray(entry.response) ? entry.response : [entry.response];
     for (const body of bodies) {
       const result = validateAgainstSchema(body, responseSchema);
       if (!result.valid) {
