@@ -21,6 +21,9 @@ import { type CliIO, type GlobalFlags, Output } from "./output.js";
 const BASE_URL_FLAG = "--base-url <url>";
 const BASE_URL_HELP =
   "Gemini API base URL, e.g. a `tunekit fake-server` (env TUNEKIT_GEMINI_BASE_URL); the key comes from GEMINI_API_KEY or GOOGLE_API_KEY";
+const ENCODING_FLAG = "--encoding <label>";
+const ENCODING_HELP =
+  "the dataset file's text encoding, e.g. windows-1252 (latin1) or utf-16le (default: utf-8, strict)";
 const POLL_FLAG = "--poll-interval <seconds>";
 const POLL_HELP =
   "check the job every N seconds (env TUNEKIT_POLL_INTERVAL; default 5 s growing to 30 s)";
@@ -94,6 +97,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--input-column <name>", "field holding the input (explicit column mapping)")
     .option("--output-column <name>", "field holding the output")
     .option("--instruction-column <name>", "field holding an instruction/system preamble")
+    .option(ENCODING_FLAG, ENCODING_HELP)
     .action(
       action(async (out, data: string, flags: Record<string, string | undefined>) =>
         validateCommand(
@@ -103,6 +107,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
             ...(flags.inputColumn ? { input: flags.inputColumn } : {}),
             ...(flags.outputColumn ? { output: flags.outputColumn } : {}),
             ...(flags.instructionColumn ? { instruction: flags.instructionColumn } : {}),
+            ...(flags.encoding ? { encoding: flags.encoding } : {}),
           },
           out,
         ),
@@ -163,6 +168,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--no-wait", "start the job, print its name and return")
     .option("--input-column <name>", "field holding the input (explicit column mapping)")
     .option("--output-column <name>", "field holding the output")
+    .option(ENCODING_FLAG, ENCODING_HELP)
     .option(BASE_URL_FLAG, BASE_URL_HELP)
     .option(POLL_FLAG, POLL_HELP)
     .action(action(async (out, data: string, flags: TuneFlags) => tuneCommand(data, flags, out)));
