@@ -13,6 +13,7 @@ import {
   listCommand,
 } from "./commands/models.js";
 import { plotCommand } from "./commands/plot.js";
+import { resumeCommand } from "./commands/resume.js";
 import { type TuneFlags, tuneCommand } from "./commands/tune.js";
 import { validateCommand } from "./commands/validate.js";
 import { EXIT } from "./exit-codes.js";
@@ -172,6 +173,14 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option(BASE_URL_FLAG, BASE_URL_HELP)
     .option(POLL_FLAG, POLL_HELP)
     .action(action(async (out, data: string, flags: TuneFlags) => tuneCommand(data, flags, out)));
+
+  program
+    .command("resume")
+    .description(
+      "continue a cancelled, failed or interrupted local run from its last checkpoint (same data and settings)",
+    )
+    .argument("<run>", "the run's output directory (tune --backend local --out)")
+    .action(action(async (out, run: string) => resumeCommand(run, out)));
 
   program
     .command("status")

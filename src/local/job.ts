@@ -152,7 +152,10 @@ export interface NativeRunParams {
   model?: NativeModelHandle;
   /** Warnings found while preparing the run (truncation, …), logged first. */
   warnings?: readonly string[];
-  /** Snapshots of earlier segments (a resumed run), so `progress()` shows the whole curve. */
+  /**
+   * Snapshots of earlier segments (a resumed run), so `progress()` shows the whole curve;
+   * those after the checkpoint the native side resumes from are dropped when it starts.
+   */
   previousSnapshots?: readonly TuningSnapshot[];
 }
 
@@ -211,9 +214,6 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
   };
 
   for (const warning of params.warnings ?? []) log("warning", warning);
-  if (params.previousSnapshots?.length) {
-    machine.setProgress({ snapshots: params.previousSnapshots });
-  }
 
   const onEvent = (event: NativeTrainEvent) => {
     // Runs from the native thread's queue: it must never throw.
@@ -235,12 +235,20 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         write({ type: "started", totalSteps, resumedFromStep, at: now() });
         if (resumedFromStep > 0)
           log("info", `resumed from the checkpoint of step ${resumedFromStep}`);
+        // The native side says which checkpoint it continues from; the record may have lagged
+        // it (a process killed between writing a checkpoint and announcing it), and steps
+        // logged after that checkpoint are done again, so earlier snapshots stop at it.
+        const previous = (params.previousSnapshots ?? []).filter((s) => s.step <= resumedFromStep);
         machine.setProgress({
           completedSteps: resumedFromStep,
           totalSteps,
           completedPercent: totalSteps > 0 ? (100 * resumedFromStep) / totalSteps : 0,
+          snapshots: previous,
         });
-        saveRecord({ state: "running", totalSteps });
+        const patch: Partial<RunRecord> = { state: "running", totalSteps };
+        if (event.path)
+          Object.assign(patch, { lastCheckpoint: event.path, completedSteps: resumedFromStep });
+        saveRecord(patch);
         return;
       }
       case "step": {
@@ -306,7 +314,7 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         const lastCheckpoint = event.lastCheckpoint ?? undefined;
         if (event.cancelled) {
           const where = lastCheckpoint
-            ? `; the last checkpoint is ${lastCheckpoint} (resume with tuner.getJob(dir) then job.resume())`
+            ? `; the last checkpoint is ${lastCheckpoint} (resume with tuner.resume(dir), or \`tunekit resume ${outputDir}\`)`
             : "; no checkpoint was saved yet";
           setState("cancelled");
           const patch: Partial<RunRecord> = { state: "cancelled", completedSteps };
