@@ -24,6 +24,7 @@ import { type NormalizedRecords, RecordNormalizer } from "./normalize.js";
 import {
   formatBytes,
   readLines,
+  readText,
   readWholeText,
   resolveTextOptions,
   TextReadError,
@@ -242,15 +243,6 @@ function jsonReason(error: unknown, text?: string): string {
   return `not valid JSON: ${message}`;
 }
 
-/** The file's text for the CSV parser, line by line with the line ends kept. */
-async function* csvText(path: string, text: TextReadOptions): AsyncGenerator<string> {
-  for await (const lines of readLines(path, text, { keepLineEnds: true, what: "CSV line" })) {
-    let chunk = "";
-    for (const line of lines) chunk += line.text;
-    yield chunk;
-  }
-}
-
 async function readCsv(
   path: string,
   normalizer: RecordNormalizer,
@@ -258,7 +250,7 @@ async function readCsv(
   options: LoadOptions,
   text: TextReadOptions,
 ): Promise<void> {
-  const source = Readable.from(csvText(path, text));
+  const source = Readable.from(readText(path, text, "CSV line"));
   const parser = parseCsv({
     bom: true,
     relax_column_count: true,

@@ -57,14 +57,6 @@ export interface TextLine {
   line: number;
 }
 
-/** How {@link readLines} hands lines over. */
-export interface LineOptions {
-  /** Keep each line's `\n` / `\r\n` (CSV: a quoted field may hold a line break). @default false */
-  keepLineEnds?: boolean;
-  /** What a line is called in the too-long message ("line", "CSV line"). @default "line" */
-  what?: string;
-}
-
 /** Checks the read options a caller passed and fills in the defaults. */
 export function resolveTextOptions(options: {
   encoding?: string | undefined;
@@ -233,7 +225,7 @@ function tooLong(line: number, limit: number, what: string): TextReadError {
 
 /** The raw bytes of the file, transcoded to UTF-8 when it is in another encoding. */
 async function* utf8Chunks(path: string, options: TextReadOptions): AsyncGenerator<Buffer> {
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const stream = createReadStream(path, { highWaterMark: 64 * 1024 });
   try {
     if (options.encoding === "utf-8") {
       for await (const chunk of stream) yield chunk as Buffer;
@@ -269,32 +261,51 @@ async function* utf8Chunks(path: string, options: TextReadOptions): AsyncGenerat
   }
 }
 
+/** Complete lines of text (each ending in `\n`, except a last line without one) and where they start. */
+interface TextRegion {
+  text: string;
+  /** The 1-based number of the region's first line. */
+  firstLine: number;
+}
+
 /**
- * The lines of a text file, in batches (one per chunk read), without a leading byte-order
- * mark. Throws `TextReadError` at the first line that is too long, not valid in the
- * encoding, or holds a NUL byte; stops quietly when the signal fires (callers check it).
+ * The file's text as regions of whole lines, one or two per chunk read, without a leading
+ * byte-order mark. A region is checked and decoded in one native call each (`isUtf8`,
+ * `toString`), so reading costs about what `readline` does; only an invalid region is walked
+ * line by line to name the line and column. Throws `TextReadError` at the first line that is
+ * too long, not valid in the encoding, or holds a NUL byte; stops quietly when the signal
+ * fires (callers check it).
  */
-export async function* readLines(
+async function* readRegions(
   path: string,
   options: TextReadOptions,
-  lineOptions: LineOptions = {},
-): AsyncGenerator<TextLine[]> {
+  what: string,
+): AsyncGenerator<TextRegion> {
   await checkFileSize(path, options.maxFileBytes, "maxFileBytes");
   const limit = options.maxRecordBytes;
-  const what = lineOptions.what ?? "line";
-  const keepEnds = lineOptions.keepLineEnds === true;
-  const pending: Buffer[] = [];
+  /** Bytes of a line that continues into the next chunk. */
+  let pending: Buffer[] = [];
   let pendingBytes = 0;
-  let line = 0;
+  let line = 0; // lines completed so far
   let first = true;
-  /** `bytes` ends with its `\n` when it had one. */
-  const finishLine = (bytes: Buffer, out: TextLine[]) => {
-    line++;
-    let end = bytes.length;
-    if (!keepEnds && bytes[end - 1] === 10) end--;
-    if (!keepEnds && bytes[end - 1] === 13) end--;
-    out.push({ text: decodeUtf8(bytes.subarray(0, end), line), line });
+
+  /** Decodes `bytes` (whole lines) starting at line `line + 1`, checking each line's length. */
+  const region = (bytes: Buffer): TextRegion => {
+    const firstLine = line + 1;
+    if (bytes.length > limit) {
+      let at = 0;
+      for (let nl = bytes.indexOf(10); nl >= 0 || at < bytes.length; nl = bytes.indexOf(10, at)) {
+        const end = nl < 0 ? bytes.length : nl;
+        if (end - at > limit) throw tooLong(firstLine + countLines(bytes, at), limit, what);
+        if (nl < 0) break;
+        at = nl + 1;
+      }
+    }
+    const text = decodeUtf8(bytes, firstLine);
+    line += countLines(bytes, bytes.length);
+    return { text, firstLine };
   };
+
   for await (let chunk of utf8Chunks(path, options)) {
     if (options.signal?.aborted) return;
     if (first) {
@@ -306,38 +317,68 @@ export async function* readLines(
       if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
     }
     const nul = chunk.indexOf(0);
-    const batch: TextLine[] = [];
+    const usable = nul >= 0 ? chunk.subarray(0, nul) : chunk;
     let start = 0;
-    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
-      if (nul >= 0 && nul < nl) break;
-      if (pendingBytes + (nl - start) > limit) throw tooLong(line + 1, limit, what);
-      const piece = chunk.subarray(start, nl + 1);
-      finishLine(pendingBytes > 0 ? Buffer.concat([...pending, piece]) : piece, batch);
-      pending.length = 0;
+    const lastNewline = usable.lastIndexOf(10);
+    if (lastNewline >= 0) {
+      const firstNewline = usable.indexOf(10);
+      if (pendingBytes + firstNewline > limit) throw tooLong(line + 1, limit, what);
+      const whole = usable.subarray(0, lastNewline + 1);
+      yield region(pendingBytes > 0 ? Buffer.concat([...pending, whole]) : whole);
+      pending = [];
       pendingBytes = 0;
-      start = nl + 1;
+      start = lastNewline + 1;
     }
+    const rest = usable.subarray(start);
+    if (pendingBytes + rest.length > limit) throw tooLong(line + 1, limit, what);
     if (nul >= 0) {
-      if (batch.length > 0) yield batch;
-      const before = Buffer.concat([...pending, chunk.subarray(start, nul)]);
+      const before = Buffer.concat([...pending, rest]);
       throw nulError(line + 1, columnAfter(before) + 1);
-    }
-    const rest = chunk.subarray(start);
-    if (pendingBytes + rest.length > limit) {
-      if (batch.length > 0) yield batch;
-      throw tooLong(line + 1, limit, what);
     }
     if (rest.length > 0) {
       pending.push(rest);
       pendingBytes += rest.length;
     }
-    if (batch.length > 0) yield batch;
   }
-  if (pendingBytes > 0 && !options.signal?.aborted) {
-    const last: TextLine[] = [];
-    finishLine(Buffer.concat(pending), last);
-    yield last;
+  if (pendingBytes > 0 && !options.signal?.aborted) yield region(Buffer.concat(pending));
+}
+
+/** Line breaks (`\n`) in `bytes` before `end`. */
+function countLines(bytes: Buffer, end: number): number {
+  let count = 0;
+  for (let nl = bytes.indexOf(10); nl >= 0 && nl < end; nl = bytes.indexOf(10, nl + 1)) count++;
+  return count;
+}
+
+/**
+ * The lines of a text file, in batches, each without its `\n` / `\r\n` and without a
+ * leading byte-order mark; the guards of {@link readRegions}.
+ */
+export async function* readLines(
+  path: string,
+  options: TextReadOptions,
+  what = "line",
+): AsyncGenerator<TextLine[]> {
+  for await (const { text, firstLine } of readRegions(path, options, what)) {
+    const parts = text.split("\n");
+    if (parts[parts.length - 1] === "") parts.pop();
+    const batch: TextLine[] = new Array(parts.length);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i] as string;
+      const body = part.charCodeAt(part.length - 1) === 13 ? part.slice(0, -1) : part;
+      batch[i] = { text: body, line: firstLine + i };
+    }
+    yield batch;
   }
+}
+
+/** The text of a file in pieces that end at line ends, line ends kept (for the CSV parser). */
+export async function* readText(
+  path: string,
+  options: TextReadOptions,
+  what = "line",
+): AsyncGenerator<string> {
+  for await (const { text } of readRegions(path, options, what)) yield text;
 }
 
 /**
