@@ -2,8 +2,8 @@
  * A local LoRA run as a `TuningJob`: drives the common `JobStateMachine` from the native
  * trainer's events, writes every event to `metrics.jsonl`, and forwards metrics to a reporter.
  */
-import { appendFileSync, renameSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { appendFileSync, existsSync, renameSync, writeFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalTrainingError, TuningCancelledError } from "../core/errors.js";
 import { type JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
@@ -89,6 +89,21 @@ export async function readRunRecord(dir: string): Promise<RunRecord | undefined>
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The step of the newest complete `checkpoint-N` in `dir` (one with its trainer state: they
+ * are renamed into place only once complete), or undefined when there is none.
+ */
+export async function newestCheckpointStep(dir: string): Promise<number | undefined> {
+  const steps = (await readdir(dir).catch(() => [] as string[]))
+    .map((name) => Number(/^checkpoint-(\d+)$/.exec(name)?.[1] ?? Number.NaN))
+    .filter((step) => Number.isSafeInteger(step))
+    .sort((a, b) => b - a);
+  for (const step of steps) {
+    if (existsSync(join(dir, `checkpoint-${step}`, "trainer_state.json"))) return step;
+  }
+  return undefined;
 }
 
 /** Writes `tunekit-run.json` atomically (synchronously: it is small, and its order matters). */

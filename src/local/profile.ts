@@ -105,7 +105,7 @@ export function createLocalProfile(options: LocalProfileOptions): LimitProfile {
       if (noRoom > 0) {
         // One line with the number that fixes it, whatever the list of rows shows.
         context.dataset(
-          `${format(noRoom)}${context.full ? "+" : ""} example${noRoom === 1 ? "" : "s"} have a prompt of ` +
+          `${format(noRoom)}${context.full ? "+" : ""} example${noRoom === 1 ? " has" : "s have"} a prompt of ` +
             `maxLength ${format(maxLength)} tokens or more, so none of their response is trained; the ` +
             `longest prompt ${context.full ? "seen " : ""}is ${format(longestPrompt)} tokens: raise maxLength ` +
             `above it (at least ${format(longestPrompt + 2)} keeps a response token and the end token)`,

@@ -42,6 +42,7 @@ import {
   type LocalReporter,
   LocalTuningJob,
   type NativeRunParams,
+  newestCheckpointStep,
   type RunRecord,
   readRunRecord,
   SEQUENCES_FILE,
@@ -650,11 +651,16 @@ export class LocalTuner implements Tuner {
       );
     }
     const machine = new JobStateMachine(outputDir);
-    const snapshots = await readSnapshots(outputDir);
-    const progress: Parameters<JobStateMachine["setProgress"]>[0] = {
-      completedSteps: record.completedSteps ?? snapshots.at(-1)?.step ?? 0,
-      snapshots,
-    };
+    let snapshots = await readSnapshots(outputDir);
+    let completedSteps = record.completedSteps ?? snapshots.at(-1)?.step ?? 0;
+    if (record.state === "running" || record.state === "pending") {
+      // Interrupted: what is kept is the newest complete checkpoint on disk (the record may
+      // lag it by one), and steps logged after it will be trained again.
+      const kept = await newestCheckpointStep(outputDir);
+      completedSteps = kept ?? 0;
+      snapshots = snapshots.filter((s) => s.step <= completedSteps);
+    }
+    const progress: Parameters<JobStateMachine["setProgress"]>[0] = { completedSteps, snapshots };
     if (record.totalSteps !== undefined) {
       progress.totalSteps = record.totalSteps;
       progress.completedPercent =

@@ -70,6 +70,11 @@ describe("resuming a local run", () => {
     };
     writeFileSync(join(dir, "metrics.jsonl"), `${JSON.stringify(after)}\n`, { flag: "a" });
 
+    // Re-attached, the interrupted run shows what it keeps: the newest checkpoint on disk.
+    const attached = await tuner.getJob(dir);
+    expect(attached.progress().completedSteps).toBe(stopped);
+    expect(attached.progress().snapshots.at(-1)?.step).toBe(stopped);
+
     const resumed = await tuner.resume(dir);
     let described: RunRecord | undefined;
     for await (const event of resumed.events()) {

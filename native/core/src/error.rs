@@ -39,9 +39,6 @@ pub enum LoadErrorKind {
     /// A GGUF file's structure is invalid: bad magic or version, lying counts, lengths or
     /// offsets, overlapping or misaligned tensors, values of the wrong type.
     MalformedGguf,
-    /// A PEFT adapter that cannot be applied exactly as PEFT applies it (a LoRA variant, an
-    /// initialisation that changed the base weights, weights that do not fit the config).
-    UnsupportedAdapter,
 }
 
 impl LoadErrorKind {
@@ -61,7 +58,6 @@ impl LoadErrorKind {
             Self::MissingTokenizer => "missing_tokenizer",
             Self::InvalidTokenizer => "invalid_tokenizer",
             Self::MalformedGguf => "malformed_gguf",
-            Self::UnsupportedAdapter => "unsupported_adapter",
         }
     }
 }

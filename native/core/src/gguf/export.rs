@@ -195,7 +195,8 @@ pub fn export_lora_dir(adapter_dir: &Path, base_model: &Path, out: &Path) -> Res
         }
         TrainError::Io { path, source } => Error::io(path, &source),
         TrainError::Config(m) => Error::load(LoadErrorKind::InvalidConfig, adapter_dir, m),
-        TrainError::UnsupportedAdapter(m) => Error::load(LoadErrorKind::UnsupportedAdapter, adapter_dir, m),
+        // An adapter tunekit cannot apply as PEFT does cannot be exported faithfully either.
+        TrainError::UnsupportedAdapter(m) => Error::export(Some(adapter_dir), m),
         TrainError::Candle(e) => Error::Tensor(e),
     })?;
     export_lora(&adapter, &base, out)
