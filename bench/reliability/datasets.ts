@@ -10,11 +10,11 @@
  * gigabyte files are sparse) and removes them.
  */
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type DatasetCase, writeDatasetCorpus } from "./datasets-corpus.js";
-import { runIsolated, summarize } from "./isolated-runner.js";
+import { reportEnd, runIsolated, summarize } from "./isolated-runner.js";
 
 const CHILD = fileURLToPath(new URL("./datasets-child.ts", import.meta.url));
 const GiB = 1024 ** 3;
@@ -87,7 +87,6 @@ async function main(): Promise<void> {
     ];
     const results = await runIsolated(CHILD, cases, { timeoutMs: 60_000, workDir: dir });
     const { counts, failures } = summarize(results);
-    const [one, five] = loadavg();
     console.log(
       `dataset fuzz: ${cases.length} files (${count} fuzzed, seed ${seed}, ${cases.length - count} large)`,
     );
@@ -115,14 +114,7 @@ async function main(): Promise<void> {
         `    ${c.mutation.padEnd(44)} ${r.outcome.padEnd(7)} ${(r.ms ?? 0).toFixed(0).padStart(6)} ms  ${problem.slice(0, 110)}`,
       );
     }
-    for (const f of failures)
-      console.log(
-        `  FAILURE case ${f.i} (${(cases[f.i] as DatasetCase).mutation}): ${f.outcome} ${f.name ?? ""} ${f.message ?? ""}`,
-      );
-    console.log(
-      `  wall ${((Date.now() - started) / 1000).toFixed(1)} s; load average ${one?.toFixed(2)} (1 min), ${five?.toFixed(2)} (5 min)`,
-    );
-    if (failures.length > 0) process.exitCode = 1;
+    reportEnd(failures, (i) => (cases[i] as DatasetCase).mutation, started);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

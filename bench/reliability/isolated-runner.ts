@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
@@ -128,4 +129,25 @@ export function summarize(results: readonly CaseResult[]): {
   const counts = { ok: 0, typed: 0, untyped: 0, crash: 0, hang: 0 };
   for (const r of results) counts[r.outcome]++;
   return { counts, failures: results.filter((r) => r.outcome !== "ok" && r.outcome !== "typed") };
+}
+
+/**
+ * Prints each failure (`describe` names its case), the wall time and the load average, and
+ * sets a failing exit code when there are failures.
+ */
+export function reportEnd(
+  failures: readonly CaseResult[],
+  describe: (i: number) => string,
+  startedAt: number,
+): void {
+  for (const f of failures) {
+    console.log(
+      `  FAILURE case ${f.i} (${describe(f.i)}): ${f.outcome} ${f.name ?? ""} ${f.message ?? ""}`,
+    );
+  }
+  const [one, five] = loadavg();
+  console.log(
+    `  wall ${((Date.now() - startedAt) / 1000).toFixed(1)} s; load average ${one?.toFixed(2)} (1 min), ${five?.toFixed(2)} (5 min)`,
+  );
+  if (failures.length > 0) process.exitCode = 1;
 }

@@ -3,7 +3,7 @@
  * continues (`resume`) one small local training run in `outputDir` with the built package and
  * prints a JSON line per step, so the parent can kill it with SIGKILL at any moment.
  *
- *   tsx bench/reliability/kill-resume-child.ts tune|resume <outputDir>
+ *   node --import tsx bench/reliability/kill-resume-child.ts tune|resume <outputDir>
  */
 import { fileURLToPath } from "node:url";
 import { Dataset, isTunekitError } from "tunekit";

@@ -7,10 +7,10 @@
  *   npm run build:native && npm run build && npx tsx bench/reliability/model-files.ts [files=450] [seed=1]
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runIsolated, summarize } from "./isolated-runner.js";
+import { reportEnd, runIsolated, summarize } from "./isolated-runner.js";
 import { type ModelCase, writeModelCorpus } from "./model-files-corpus.js";
 
 const CHILD = fileURLToPath(new URL("./model-files-child.ts", import.meta.url));
@@ -25,7 +25,6 @@ async function main(): Promise<void> {
     const cases = await writeModelCorpus(dir, FIXTURES, count, seed);
     const results = await runIsolated(CHILD, cases, { timeoutMs: 60_000, workDir: dir });
     const { failures } = summarize(results);
-    const [one, five] = loadavg();
     console.log(`model-file fuzz: ${cases.length} files (seed ${seed})`);
     for (const format of ["safetensors", "config", "gguf"] as const) {
       const mine = results.filter((r) => (cases[r.i] as ModelCase).format === format);
@@ -34,16 +33,11 @@ async function main(): Promise<void> {
         `  ${format.padEnd(12)} ${String(mine.length).padStart(4)} files: loaded ${counts.ok} · typed errors ${counts.typed} · untyped ${counts.untyped} · crashes ${counts.crash} · hangs ${counts.hang}`,
       );
     }
-    for (const f of failures) {
-      const c = cases[f.i] as ModelCase;
-      console.log(
-        `  FAILURE case ${f.i} (${c.format}: ${c.mutation}): ${f.outcome} ${f.name ?? ""} ${f.message ?? ""}`,
-      );
-    }
-    console.log(
-      `  wall ${((Date.now() - started) / 1000).toFixed(1)} s; load average ${one?.toFixed(2)} (1 min), ${five?.toFixed(2)} (5 min)`,
+    reportEnd(
+      failures,
+      (i) => `${(cases[i] as ModelCase).format}: ${(cases[i] as ModelCase).mutation}`,
+      started,
     );
-    if (failures.length > 0) process.exitCode = 1;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -17,6 +17,18 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures")
 }
 
+/// PEFT's logits for a case: the token ids they are for and `[n, vocab]` logits.
+fn peft_logits(case: &Path) -> (Vec<u32>, candle_core::Tensor) {
+    let expected = candle_core::safetensors::load(case.join("expected.safetensors"), &Device::Cpu).unwrap();
+    let ids = expected["input_ids"].flatten_all().unwrap().to_vec1::<i64>().unwrap();
+    (ids.iter().map(|&i| i as u32).collect(), expected["logits"].clone())
+}
+
+/// Max |a − b|.
+fn max_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+}
+
 /// Loads the case's adapter onto its model the way `loadModelWithAdapter` does.
 fn apply(case: &Path, model: &str) -> Result<(LoraModel, Model), String> {
     let base = Model::load(fixtures().join("models").join(model)).map_err(|e| e.to_string())?;
@@ -56,20 +68,8 @@ fn peft_targeting_cases_match_peft_or_are_refused_by_name() {
                 let want: Vec<&str> =
                     spec["targeted"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
                 assert_eq!(got, want, "{name}: adapted modules differ from PEFT's");
-                let expected =
-                    candle_core::safetensors::load(case.join("expected.safetensors"), &Device::Cpu).unwrap();
-                let ids: Vec<u32> = expected["input_ids"]
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<i64>()
-                    .unwrap()
-                    .iter()
-                    .map(|&i| i as u32)
-                    .collect();
-                let logits = lora.merged().unwrap().logits(&ids).unwrap();
-                let want = &expected["logits"];
-                let diff =
-                    (logits - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                let (ids, want) = peft_logits(case);
+                let diff = max_diff(&lora.merged().unwrap().logits(&ids).unwrap(), &want);
                 let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
                 eprintln!("{name}: {} modules, max |Δlogit| vs PEFT = {diff:.2e}", got.len());
                 assert!(diff <= 1e-4 * scale.max(1.0), "{name}: logits differ from PEFT's by {diff}");
@@ -86,9 +86,7 @@ fn peft_targeting_cases_match_peft_or_are_refused_by_name() {
 #[test]
 fn peft_targeting_unconverted_pissa_would_be_wrong() {
     let root = fixtures().join("train/peft-targeting");
-    let converted =
-        candle_core::safetensors::load(root.join("pissa-unconverted/expected.safetensors"), &Device::Cpu)
-            .unwrap();
+    let (ids, peft) = peft_logits(&root.join("pissa-unconverted"));
     let adapter_dir = root.join("pissa-unconverted/adapter");
     let mut cfg: Value =
         serde_json::from_str(&std::fs::read_to_string(adapter_dir.join("adapter_config.json")).unwrap())
@@ -104,17 +102,7 @@ fn peft_targeting_unconverted_pissa_would_be_wrong() {
     let base = Model::load(fixtures().join("models/llama-tied-gqa")).unwrap();
     let adapter = peft::load(&tmp, &Device::Cpu).unwrap();
     let naive = LoraModel::from_peft(base.decoder.clone(), &adapter).unwrap().merged().unwrap();
-    let ids: Vec<u32> = converted["input_ids"]
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<i64>()
-        .unwrap()
-        .iter()
-        .map(|&i| i as u32)
-        .collect();
-    let diff =
-        (naive.logits(&ids).unwrap() - &converted["logits"]).unwrap().abs().unwrap().max_all().unwrap();
-    let diff = diff.to_scalar::<f32>().unwrap();
+    let diff = max_diff(&naive.logits(&ids).unwrap(), &peft);
     eprintln!("unconverted PiSSA read as plain LoRA: max |Δlogit| vs PEFT = {diff:.3}");
     assert!(diff > 1e-2, "the unconverted adapter happens to compute the same ({diff})");
     std::fs::remove_dir_all(&tmp).unwrap();
