@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { InvalidOptionError, TuningUnavailableError } from "../core/errors.js";
 import type { Tuner } from "../core/types.js";
 import { GeminiTuner, type GeminiTunerOptions } from "../gemini/tuner.js";
@@ -130,12 +130,27 @@ export async function createBackend(
   );
 }
 
+/** The first path segments of Gemini API resource names (`tunedModels/x/operations/y`, …). */
+const GEMINI_COLLECTIONS = new Set(["tunedModels", "models", "operations"]);
+
 /**
  * Which backend owns a job or model name: `projects/…/tuningJobs/…` is Vertex AI; an
- * existing path (a local run or adapter directory) is local; anything else
- * (`tunedModels/…`, a bare id) is a Gemini name.
+ * existing path (a local run or adapter directory) is local, and so is anything that looks
+ * like a path (`./x`, `/x`, `~/x`, `runs/x`, or `models/x` when `./models` is a directory),
+ * so a mistyped run directory gets "no such directory" rather than a Gemini key error;
+ * anything else (`tunedModels/…`, a bare id) is a Gemini name.
  */
 export function backendForName(name: string): BackendName {
   if (/^projects\/[^/]+\/locations\/[^/]+\/tuningJobs\//.test(name)) return "vertex";
-  return !name.startsWith("tunedModels/") && existsSync(name) ? "local" : "gemini";
+  if (name.startsWith("tunedModels/")) return "gemini";
+  if (existsSync(name) || looksLikePath(name)) return "local";
+  return "gemini";
+}
+
+function looksLikePath(name: string): boolean {
+  if (/^(\.{1,2}|~)?[/\\]/.test(name) || name.includes("\\")) return true;
+  const first = name.split("/")[0] as string;
+  if (first === name) return false; // a bare id
+  if (!GEMINI_COLLECTIONS.has(first)) return true;
+  return existsSync(first) && statSync(first).isDirectory();
 }

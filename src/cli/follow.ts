@@ -158,12 +158,14 @@ async function cancelLocal(job: TuningJob, out: Output): Promise<number> {
     (error: unknown) => (error instanceof Error ? error.message : String(error)),
   );
   out.note(outcome);
+  if (job.state() !== "succeeded") out.note(`resume: tunekit resume ${name}`);
   out.result(
     {
       name,
       job: job.name,
       state: job.state(),
       cancelled: true,
+      resume: `tunekit resume ${name}`,
       progress: progressJson(job.progress()),
     },
     () => undefined,

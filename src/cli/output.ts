@@ -1,5 +1,10 @@
 import { inspect } from "node:util";
-import { formatDatasetIssue, InvalidDatasetError, isTunekitError } from "../core/errors.js";
+import {
+  type DatasetIssue,
+  formatDatasetIssue,
+  InvalidDatasetError,
+  isTunekitError,
+} from "../core/errors.js";
 import { exitCodeFor } from "./exit-codes.js";
 
 /** Where a command writes. Tests pass their own streams. */
@@ -74,7 +79,7 @@ export class Output {
     const [first, ...rest] = message.split("\n");
     this.io.stderr.write(`error: ${first}\n`);
     if (error instanceof InvalidDatasetError) {
-      for (const issue of error.issues) this.io.stderr.write(`  - ${formatDatasetIssue(issue)}\n`);
+      for (const line of summarizeIssues(error.issues)) this.io.stderr.write(`  ${line}\n`);
     } else if (rest.length > 0) {
       this.io.stderr.write(`${rest.join("\n")}\n`);
     }
@@ -90,4 +95,48 @@ export class Output {
     }
     return code;
   }
+}
+
+/** How many issues of one kind are printed before the rest are counted. */
+const SHOWN_PER_KIND = 3;
+
+/**
+ * Dataset issues as lines for a terminal: each kind of problem (same field, same reason
+ * once numbers are set aside) shows its first few occurrences, then one line counting the
+ * rest and where they are, so 100 rows cut by a small `--max-length` read as 4 lines, not 100.
+ *
+ * @example
+ * ```ts
+ * summarizeIssues(error.issues); // ["- line 1, field \"input\": …", …, "… and 97 more like these (lines 4–100)"]
+ * ```
+ */
+export function summarizeIssues(issues: readonly DatasetIssue[]): string[] {
+  const kinds = new Map<string, DatasetIssue[]>();
+  for (const issue of issues) {
+    const key = `${issue.severity}|${issue.field ?? ""}|${issue.reason.replace(/\d+(\.\d+)?/g, "#")}`;
+    const group = kinds.get(key);
+    if (group) group.push(issue);
+    else kinds.set(key, [issue]);
+  }
+  const lines: string[] = [];
+  for (const group of kinds.values()) {
+    for (const issue of group.slice(0, SHOWN_PER_KIND))
+      lines.push(`- ${formatDatasetIssue(issue)}`);
+    const rest = group.slice(SHOWN_PER_KIND);
+    if (rest.length > 0) lines.push(`… and ${rest.length} more like these${where(rest)}`);
+  }
+  return lines;
+}
+
+/** " (lines 4–100)", " (rows 3, 9, 12)" or "" for issues without positions. */
+function where(issues: readonly DatasetIssue[]): string {
+  const positions = issues.flatMap((issue) => (issue.position ? [issue.position] : []));
+  const kind = positions[0]?.kind;
+  if (kind === undefined || positions.some((p) => p.kind !== kind)) return "";
+  const values = positions.map((p) => p.value);
+  const contiguous = values.every((v, i) => i === 0 || v === (values[i - 1] as number) + 1);
+  const noun = kind === "index" ? "indexes" : `${kind}s`;
+  if (contiguous && values.length > 2) return ` (${noun} ${values[0]}–${values.at(-1)})`;
+  const shown = values.slice(0, 6).join(", ");
+  return ` (${noun} ${shown}${values.length > 6 ? ", …" : ""})`;
 }

@@ -19,6 +19,7 @@ import {
   listCommand,
 } from "./commands/models.js";
 import { plotCommand } from "./commands/plot.js";
+import { resumeCommand } from "./commands/resume.js";
 import { type TuneFlags, tuneCommand } from "./commands/tune.js";
 import { validateCommand } from "./commands/validate.js";
 import { EXIT } from "./exit-codes.js";
@@ -27,6 +28,9 @@ import { type CliIO, type GlobalFlags, Output } from "./output.js";
 const BASE_URL_FLAG = "--base-url <url>";
 const BASE_URL_HELP =
   "Gemini API base URL, e.g. a `tunekit fake-server` (env TUNEKIT_GEMINI_BASE_URL); the key comes from GEMINI_API_KEY or GOOGLE_API_KEY";
+const ENCODING_FLAG = "--encoding <label>";
+const ENCODING_HELP =
+  "the dataset file's text encoding, e.g. windows-1252 (latin1) or utf-16le (default: utf-8, strict)";
 const POLL_FLAG = "--poll-interval <seconds>";
 const POLL_HELP =
   "check the job every N seconds (env TUNEKIT_POLL_INTERVAL; default 5 s growing to 30 s)";
@@ -100,6 +104,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--input-column <name>", "field holding the input (explicit column mapping)")
     .option("--output-column <name>", "field holding the output")
     .option("--instruction-column <name>", "field holding an instruction/system preamble")
+    .option(ENCODING_FLAG, ENCODING_HELP)
     .action(
       action(async (out, data: string, flags: Record<string, string | undefined>) =>
         validateCommand(
@@ -109,6 +114,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
             ...(flags.inputColumn ? { input: flags.inputColumn } : {}),
             ...(flags.outputColumn ? { output: flags.outputColumn } : {}),
             ...(flags.instructionColumn ? { instruction: flags.instructionColumn } : {}),
+            ...(flags.encoding ? { encoding: flags.encoding } : {}),
           },
           out,
         ),
@@ -169,9 +175,18 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--no-wait", "start the job, print its name and return")
     .option("--input-column <name>", "field holding the input (explicit column mapping)")
     .option("--output-column <name>", "field holding the output")
+    .option(ENCODING_FLAG, ENCODING_HELP)
     .option(BASE_URL_FLAG, BASE_URL_HELP)
     .option(POLL_FLAG, POLL_HELP)
     .action(action(async (out, data: string, flags: TuneFlags) => tuneCommand(data, flags, out)));
+
+  program
+    .command("resume")
+    .description(
+      "continue a cancelled, failed or interrupted local run from its last checkpoint (same data and settings)",
+    )
+    .argument("<run>", "the run's output directory (tune --backend local --out)")
+    .action(action(async (out, run: string) => resumeCommand(run, out)));
 
   program
     .command("status")

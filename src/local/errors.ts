@@ -27,7 +27,9 @@ export type ModelLoadErrorKind =
   | "missing_tensor"
   | "missing_tokenizer"
   | "invalid_tokenizer"
-  | "malformed_gguf";
+  | "malformed_gguf"
+  /** A PEFT adapter tunekit cannot apply exactly as PEFT does; the message says why and the fix. */
+  | "unsupported_adapter";
 
 interface NativeErrorShape {
   code?: unknown;

@@ -2,8 +2,8 @@
  * A local LoRA run as a `TuningJob`: drives the common `JobStateMachine` from the native
  * trainer's events, writes every event to `metrics.jsonl`, and forwards metrics to a reporter.
  */
-import { appendFileSync, renameSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { appendFileSync, existsSync, renameSync, writeFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalTrainingError, TuningCancelledError } from "../core/errors.js";
 import { type JobStateMachine, ManagedTuningJob } from "../core/job-state.js";
@@ -91,6 +91,21 @@ export async function readRunRecord(dir: string): Promise<RunRecord | undefined>
   }
 }
 
+/**
+ * The step of the newest complete `checkpoint-N` in `dir` (one with its trainer state: they
+ * are renamed into place only once complete), or undefined when there is none.
+ */
+export async function newestCheckpointStep(dir: string): Promise<number | undefined> {
+  const steps = (await readdir(dir).catch(() => [] as string[]))
+    .map((name) => Number(/^checkpoint-(\d+)$/.exec(name)?.[1] ?? Number.NaN))
+    .filter((step) => Number.isSafeInteger(step))
+    .sort((a, b) => b - a);
+  for (const step of steps) {
+    if (existsSync(join(dir, `checkpoint-${step}`, "trainer_state.json"))) return step;
+  }
+  return undefined;
+}
+
 /** Writes `tunekit-run.json` atomically (synchronously: it is small, and its order matters). */
 export function writeRunRecord(dir: string, record: RunRecord): void {
   const file = join(dir, RUN_FILE);
@@ -152,7 +167,10 @@ export interface NativeRunParams {
   model?: NativeModelHandle;
   /** Warnings found while preparing the run (truncation, …), logged first. */
   warnings?: readonly string[];
-  /** Snapshots of earlier segments (a resumed run), so `progress()` shows the whole curve. */
+  /**
+   * Snapshots of earlier segments (a resumed run), so `progress()` shows the whole curve;
+   * those after the checkpoint the native side resumes from are dropped when it starts.
+   */
   previousSnapshots?: readonly TuningSnapshot[];
 }
 
@@ -211,9 +229,6 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
   };
 
   for (const warning of params.warnings ?? []) log("warning", warning);
-  if (params.previousSnapshots?.length) {
-    machine.setProgress({ snapshots: params.previousSnapshots });
-  }
 
   const onEvent = (event: NativeTrainEvent) => {
     // Runs from the native thread's queue: it must never throw.
@@ -235,12 +250,20 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         write({ type: "started", totalSteps, resumedFromStep, at: now() });
         if (resumedFromStep > 0)
           log("info", `resumed from the checkpoint of step ${resumedFromStep}`);
+        // The native side says which checkpoint it continues from; the record may have lagged
+        // it (a process killed between writing a checkpoint and announcing it), and steps
+        // logged after that checkpoint are done again, so earlier snapshots stop at it.
+        const previous = (params.previousSnapshots ?? []).filter((s) => s.step <= resumedFromStep);
         machine.setProgress({
           completedSteps: resumedFromStep,
           totalSteps,
           completedPercent: totalSteps > 0 ? (100 * resumedFromStep) / totalSteps : 0,
+          snapshots: previous,
         });
-        saveRecord({ state: "running", totalSteps });
+        const patch: Partial<RunRecord> = { state: "running", totalSteps };
+        if (event.path)
+          Object.assign(patch, { lastCheckpoint: event.path, completedSteps: resumedFromStep });
+        saveRecord(patch);
         return;
       }
       case "step": {
@@ -306,7 +329,7 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         const lastCheckpoint = event.lastCheckpoint ?? undefined;
         if (event.cancelled) {
           const where = lastCheckpoint
-            ? `; the last checkpoint is ${lastCheckpoint} (resume with tuner.getJob(dir) then job.resume())`
+            ? `; the last checkpoint is ${lastCheckpoint} (resume with tuner.resume(dir), or \`tunekit resume ${outputDir}\`)`
             : "; no checkpoint was saved yet";
           setState("cancelled");
           const patch: Partial<RunRecord> = { state: "cancelled", completedSteps };

@@ -58,6 +58,8 @@ export function createLocalProfile(options: LocalProfileOptions): LimitProfile {
       let over = 0;
       let lost = 0;
       let longest = 0;
+      let noRoom = 0;
+      let longestPrompt = 0;
       for (let i = 0; i < examples.length && !context.full; i++) {
         const example = examples[i] as Example;
         let tokens: ReturnType<typeof tokenizeExample>;
@@ -83,7 +85,9 @@ export function createLocalProfile(options: LocalProfileOptions): LimitProfile {
             "warning",
           );
         }
+        longestPrompt = Math.max(longestPrompt, prompt);
         if (prompt >= maxLength) {
+          noRoom++;
           context.example(i, "input", noResponseReason(prompt, maxLength));
         } else if (total > maxLength) {
           over++;
@@ -97,6 +101,15 @@ export function createLocalProfile(options: LocalProfileOptions): LimitProfile {
             overSeverity,
           );
         }
+      }
+      if (noRoom > 0) {
+        // One line with the number that fixes it, whatever the list of rows shows.
+        context.dataset(
+          `${format(noRoom)}${context.full ? "+" : ""} example${noRoom === 1 ? " has" : "s have"} a prompt of ` +
+            `maxLength ${format(maxLength)} tokens or more, so none of their response is trained; the ` +
+            `longest prompt ${context.full ? "seen " : ""}is ${format(longestPrompt)} tokens: raise maxLength ` +
+            `above it (at least ${format(longestPrompt + 2)} keeps a response token and the end token)`,
+        );
       }
       if (over > 0) {
         context.dataset(

@@ -3,7 +3,7 @@
  * model, behind the common `TunedModel` interface. `generate(rawInput)` renders the training
  * template around the input, so callers never build prompts by hand.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { InvalidOptionError, ModelLoadError } from "../core/errors.js";
 import type { GenerateOptions, TunedModel, TunedModelInfo, TuningSnapshot } from "../core/types.js";
@@ -12,6 +12,7 @@ import { exportGgufAdapter, type GgufExportResult } from "./gguf.js";
 import { type ResolveModelOptions, resolveModel } from "./hub/resolve.js";
 import { type GenerateOptions as LocalGenerateOptions, LocalModel } from "./model.js";
 import { loadTrainingAddon } from "./native-train.js";
+import { noSuchDirectory } from "./paths.js";
 import { readModelTemplateFiles } from "./prompt/chat.js";
 import { loadTemplate } from "./prompt/store.js";
 import {
@@ -49,6 +50,16 @@ export interface OpenTunedModelOptions {
 }
 
 /** `base_model_name_or_path` from `adapter_config.json`. */
+/** Throws `ModelLoadError` "no such directory …" (with close names) unless `dir` is a directory. */
+export async function requireDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch(() => undefined);
+  if (info?.isDirectory()) return;
+  throw new ModelLoadError(
+    info === undefined ? noSuchDirectory(dir) : `${dir} is a file, not a run or adapter directory`,
+    { path: resolve(dir) },
+  );
+}
+
 export async function readAdapterBaseModel(dir: string): Promise<string> {
   const file = join(dir, ADAPTER_CONFIG_FILE);
   let text: string;
@@ -154,6 +165,7 @@ export class LocalTunedModel implements TunedModel {
    */
   static async open(dir: string, options: OpenTunedModelOptions = {}): Promise<LocalTunedModel> {
     const absolute = resolve(dir);
+    await requireDirectory(dir);
     const baseModel = await readAdapterBaseModel(absolute);
     let template = await findTemplate(absolute);
     if (template === undefined && options.template !== undefined) {

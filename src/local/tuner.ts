@@ -42,6 +42,7 @@ import {
   type LocalReporter,
   LocalTuningJob,
   type NativeRunParams,
+  newestCheckpointStep,
   type RunRecord,
   readRunRecord,
   SEQUENCES_FILE,
@@ -71,6 +72,7 @@ import {
   METRICS_FILE,
   RUN_FILE,
   readSnapshots,
+  requireDirectory,
 } from "./tuned-model.js";
 
 /** The seed recipe's defaults (see the table in the module docs). */
@@ -402,6 +404,9 @@ export class LocalTuner implements Tuner {
     const hubOptions: ResolveModelOptions = { ...this.#options.hub };
     if (signal) hubOptions.signal = signal;
     const resolved = await resolveModel(request.baseModel, hubOptions);
+    // A local base is stored by its absolute path (in the run record and the adapter's
+    // base_model_name_or_path), so the run reopens from any working directory.
+    const baseModel = resolved.kind === "hub" ? request.baseModel.trim() : resolved.path;
     // Loaded once: tokenized here, then trained by the native core with the same weights.
     const handle = await loadHandle(resolved.path, signal);
     const model = new LocalModel(resolved.path, handle);
@@ -438,7 +443,7 @@ export class LocalTuner implements Tuner {
       batchSize,
       learningRate,
       seed: local.seed,
-      baseModel: request.baseModel,
+      baseModel,
       loraRank: local.rank,
       loraAlpha: local.alpha,
       loraDropout: local.dropout,
@@ -467,7 +472,7 @@ export class LocalTuner implements Tuner {
     const record: RunRecord = {
       version: 1,
       state: "pending",
-      baseModel: request.baseModel,
+      baseModel,
       baseModelPath: resolved.path,
       createTime: now,
       updateTime: now,
@@ -581,6 +586,7 @@ export class LocalTuner implements Tuner {
         `Cannot resume ${outputDir}: the run is still going in this process`,
       );
     }
+    await requireDirectory(dir);
     const record = await readRunRecord(outputDir);
     if (!record) {
       throw new ModelLoadError(
@@ -609,10 +615,9 @@ export class LocalTuner implements Tuner {
         path: outputDir,
       });
     }
-    const lastStep = record.lastCheckpoint
-      ? Number(/checkpoint-(\d+)$/.exec(record.lastCheckpoint)?.[1] ?? 0)
-      : 0;
-    const previous = (await readSnapshots(outputDir)).filter((s) => s.step <= lastStep);
+    // Filtered by the step the native side actually resumes from (see startNativeRun): the
+    // record's lastCheckpoint may lag the newest checkpoint on disk.
+    const previous = await readSnapshots(outputDir);
     record.state = "pending";
     delete record.error;
     const machine = new JobStateMachine(outputDir);
@@ -635,6 +640,7 @@ export class LocalTuner implements Tuner {
     const outputDir = resolve(dir);
     const live = this.#live.get(outputDir);
     if (live) return live;
+    await requireDirectory(dir);
     const record = await readRunRecord(outputDir);
     if (!record) {
       throw new ModelLoadError(
@@ -645,11 +651,16 @@ export class LocalTuner implements Tuner {
       );
     }
     const machine = new JobStateMachine(outputDir);
-    const snapshots = await readSnapshots(outputDir);
-    const progress: Parameters<JobStateMachine["setProgress"]>[0] = {
-      completedSteps: record.completedSteps ?? snapshots.at(-1)?.step ?? 0,
-      snapshots,
-    };
+    let snapshots = await readSnapshots(outputDir);
+    let completedSteps = record.completedSteps ?? snapshots.at(-1)?.step ?? 0;
+    if (record.state === "running" || record.state === "pending") {
+      // Interrupted: what is kept is the newest complete checkpoint on disk (the record may
+      // lag it by one), and steps logged after it will be trained again.
+      const kept = await newestCheckpointStep(outputDir);
+      completedSteps = kept ?? 0;
+      snapshots = snapshots.filter((s) => s.step <= completedSteps);
+    }
+    const progress: Parameters<JobStateMachine["setProgress"]>[0] = { completedSteps, snapshots };
     if (record.totalSteps !== undefined) {
       progress.totalSteps = record.totalSteps;
       progress.completedPercent =
@@ -674,13 +685,18 @@ export class LocalTuner implements Tuner {
         record.state === "failed"
           ? (record.error ?? "the run failed")
           : "the run was interrupted (its process ended before it finished)";
-      machine.fail(new LocalTrainingError(`${why}; resume it with job.resume()`));
+      machine.fail(
+        new LocalTrainingError(
+          `${why}; resume it with job.resume() (or \`tunekit resume ${outputDir}\`)`,
+        ),
+      );
     }
     return job;
   }
 
   /** Opens an adapter directory (a finished run, or one of its `checkpoint-N`) for generation. */
   async getModel(dir: string): Promise<LocalTunedModel> {
+    await requireDirectory(dir);
     const outputDir = resolve(dir);
     const record = await readRunRecord(outputDir);
     const info: Partial<TunedModelInfo> = {};
@@ -734,6 +750,7 @@ export class LocalTuner implements Tuner {
    */
   async deleteModel(dir: string): Promise<void> {
     const outputDir = resolve(dir);
+    if (!this.#live.has(outputDir)) await requireDirectory(dir);
     if (this.#live.has(outputDir)) {
       throw new LocalTrainingError(
         `${outputDir} is still training; cancel the job before deleting it`,

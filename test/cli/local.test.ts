@@ -133,3 +133,41 @@ describe("tunekit tune --backend local", () => {
     expect(answer.stdout.trim()).not.toBe("");
   });
 });
+
+describe("the CLI, tried as a new user would", () => {
+  it("a path-like name that does not exist is 'no such directory', not a key or hub error", async () => {
+    const env = { GEMINI_API_KEY: "", GOOGLE_API_KEY: "", HF_HUB_OFFLINE: "" };
+    for (const args of [
+      ["status", "runs/no-such-run"],
+      ["generate", "runs/no-such-run", "41"],
+      ["resume", "runs/no-such-run"],
+    ]) {
+      const run = await runTunekit(args, { env });
+      expect(run.code, `${args.join(" ")}: ${run.stderr}`).toBe(3);
+      expect(run.stderr).toMatch(/no such directory runs\/no-such-run/);
+      expect(run.stderr).not.toMatch(/API key/);
+    }
+    // A typo in a local model directory: the directory `models/` exists, so this is a path.
+    const typo = await runTunekit(
+      ["tune", DATA, "--backend", "local", "--model", "models/demo-countin"],
+      { env: { HF_ENDPOINT: "http://127.0.0.1:9" } },
+    );
+    expect(typo.code, typo.stderr).toBe(3);
+    expect(typo.stderr).toMatch(/no such directory .*models\/demo-countin/);
+    expect(typo.stderr).toMatch(/did you mean models\/demo-counting/);
+    expect(typo.stderr).not.toMatch(/fetch failed|ENOTFOUND|ECONNREFUSED|network/i);
+  });
+
+  it("--max-length 8 summarises the rows it cannot train instead of printing each", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "tunekit-cli-maxlen-")), "run");
+    const run = await runTunekit(
+      ["tune", DATA, "--backend", "local", "--model", DEMO, "--max-length", "8", "--out", out],
+      { timeoutMs: 120_000 },
+    );
+    expect(run.code, run.stderr).toBe(3);
+    const lines = run.stderr.trim().split("\n");
+    expect(lines.length, run.stderr).toBeLessThanOrEqual(12);
+    expect(run.stderr).toMatch(/… and \d+ more like these \(lines \d+–\d+\)/);
+    expect(run.stderr).toMatch(/raise maxLength above it \(at least \d+/);
+  });
+});

@@ -36,6 +36,25 @@ describe("tunekit validate", () => {
     expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace without --verbose
   });
 
+  it("exits 3 (not 1) on CSV syntax errors and invalid UTF-8; --encoding reads Windows-1252", async () => {
+    const quote = join(dir, "quote.csv");
+    writeFileSync(quote, 'prompt,completion\na,b\nc x"y,d\n');
+    const run = await runTunekit(["validate", quote]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/row 3: not valid CSV: .*\(INVALID_OPENING_QUOTE\)/);
+
+    const latin1 = join(dir, "excel.csv");
+    const rows = Array.from({ length: 25 }, (_, i) => `question ${i},caf\xe9 ${i}`);
+    writeFileSync(latin1, Buffer.from(`text_input,output\r\n${rows.join("\r\n")}\r\n`, "latin1"));
+    const strict = await runTunekit(["validate", latin1]);
+    expect(strict.code).toBe(3);
+    expect(strict.stderr).toMatch(/line 2: not valid UTF-8 at column 15 \(byte 0xE9\)/);
+    const decoded = await runTunekit(["validate", latin1, "--encoding", "windows-1252"]);
+    expect(decoded.stderr).toBe("");
+    expect(decoded.code).toBe(0);
+    expect(decoded.stdout).toContain("25 examples");
+  });
+
   it("says why the seed's 15 examples are not enough for Gemini", async () => {
     const run = await runTunekit([
       "validate",

@@ -10,6 +10,8 @@ import { describe, expect, it } from "vitest";
 // built package (examples import "tunekit", which resolves to dist/).
 const run = promisify(execFile);
 const tsx = createRequire(import.meta.url).resolve("tsx/cli");
+/** Each example is a whole tune: about a minute on 2 busy cores, far over vitest's 30 s default. */
+const EXAMPLE_TIMEOUT_MS = 300_000;
 
 async function runExample(file: string, env: NodeJS.ProcessEnv = {}, args: string[] = []) {
   expect(existsSync("dist/index.js"), "run `npm run build` first").toBe(true);
@@ -17,10 +19,13 @@ async function runExample(file: string, env: NodeJS.ProcessEnv = {}, args: strin
   // No credentials: every remote example must fall back to tunekit's fake services.
   for (const key of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"])
     delete cleanEnv[key];
-  return run(process.execPath, [tsx, file, ...args], { env: cleanEnv, timeout: 240_000 });
+  return run(process.execPath, [tsx, file, ...args], {
+    env: cleanEnv,
+    timeout: EXAMPLE_TIMEOUT_MS - 10_000,
+  });
 }
 
-describe("examples", () => {
+describe("examples", { timeout: EXAMPLE_TIMEOUT_MS }, () => {
   it("gemini-tune.ts tunes against the fake service and shows progress", async () => {
     const { stdout } = await runExample("examples/gemini-tune.ts");
     expect(stdout).toContain("using the fake Gemini service");

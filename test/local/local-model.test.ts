@@ -307,4 +307,24 @@ describe("loadModel errors", () => {
     expect(modelLoadErrorKind(e2)).toBe("unsupported_architecture");
     expect((e2 as Error).message).toMatch(/phi3.*supported: llama/);
   });
+
+  it("config values no model can run with are refused at load, naming the key", async () => {
+    // Written the way Python's json.dumps writes floats (NaN and Infinity as bare tokens).
+    const cases: [key: string, raw: string][] = [
+      ["num_hidden_layers", "0"],
+      ["rms_norm_eps", "-1"],
+      ["rms_norm_eps", "NaN"],
+      ["max_position_embeddings", "0"],
+    ];
+    for (const [key, raw] of cases) {
+      const dir = copyFixture("qwen3-qknorm");
+      const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+      config[key] = "__VALUE__";
+      writeFileSync(join(dir, "config.json"), JSON.stringify(config).replace('"__VALUE__"', raw));
+      const error = await loadModel(dir).catch((e: unknown) => e);
+      expect(error, `${key} = ${raw}`).toBeInstanceOf(ModelLoadError);
+      expect(modelLoadErrorKind(error)).toBe("invalid_config");
+      expect((error as Error).message).toContain(`\`${key}\``);
+    }
+  });
 });

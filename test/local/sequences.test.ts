@@ -358,6 +358,13 @@ describe("the local limit profile", () => {
         reason: expect.stringMatching(/prompt alone is 10 tokens, so maxLength 8/),
         severity: "error",
       },
+      {
+        // One line with the maxLength that would fit every prompt.
+        reason: expect.stringMatching(
+          /^1 example has a prompt of maxLength 8 tokens or more.*longest prompt is 10 tokens: raise maxLength above it \(at least 12/,
+        ),
+        severity: "error",
+      },
     ]);
     expect(result.warnings).toEqual([
       {
@@ -387,7 +394,7 @@ describe("the local limit profile", () => {
     const strict = dataset.validate(
       createLocalProfile({ tokenizer, template, maxLength: 9, strict: true }),
     );
-    expect(strict.errors.map((e) => e.position?.value)).toEqual([2, 3, undefined]);
+    expect(strict.errors.map((e) => e.position?.value)).toEqual([2, 3, undefined, undefined]);
     const roomy = dataset.validate(createLocalProfile({ tokenizer, template, maxLength: 64 }));
     expect(roomy.issues).toEqual([]);
     expect(() => createLocalProfile({ tokenizer, template, maxLength: 0 })).toThrow(

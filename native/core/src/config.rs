@@ -317,14 +317,106 @@ fn gemma3_ropes(keys: &Keys<'_>) -> Result<((f64, RopeScaling), (f64, RopeScalin
     }
 }
 
+/// Python's `json.dumps` writes non-finite floats as the bare tokens `NaN`, `Infinity` and
+/// `-Infinity`, which JSON (and serde_json) rejects. Returns `text` with each such token
+/// outside a string quoted, so the file parses and the key holding one is named by the
+/// number check that rejects it; `None` when there is no such token.
+fn quote_non_finite(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(token) = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t))
+        {
+            out.push('"');
+            out.push_str(token);
+            out.push('"');
+            rest = &rest[token.len()..];
+            changed = true;
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    changed.then_some(out)
+}
+
 impl DecoderConfig {
     /// Parses `config.json` at `path`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
-            Error::load(LoadErrorKind::InvalidJson, path, format!("config.json is not valid JSON: {e}"))
-        })?;
+        let value: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => quote_non_finite(&text)
+                .and_then(|quoted| serde_json::from_str(&quoted).ok())
+                .ok_or_else(|| {
+                    Error::load(
+                        LoadErrorKind::InvalidJson,
+                        path,
+                        format!("config.json is not valid JSON: {e}"),
+                    )
+                })?,
+        };
         Self::from_json(&value, path)
+    }
+
+    /// The first value no model can run with, as `(config.json key, what is wrong)`: the
+    /// loaders refuse such a config instead of loading it and generating garbage. Checks
+    /// what the per-key parsing cannot: zero layers, non-positive or non-finite epsilon and
+    /// rope parameters, a context of 0 tokens.
+    pub fn implausible(&self) -> Option<(&'static str, String)> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if self.num_hidden_layers == 0 {
+            return Some(("num_hidden_layers", "is 0; a model needs at least one layer".into()));
+        }
+        if !positive(self.rms_norm_eps) {
+            return Some(("rms_norm_eps", format!("must be a positive number, got {}", self.rms_norm_eps)));
+        }
+        if !positive(self.rope_theta) {
+            return Some(("rope_theta", format!("must be a positive number, got {}", self.rope_theta)));
+        }
+        if self.max_position_embeddings == 0 {
+            return Some((
+                "max_position_embeddings",
+                "is 0; the context must hold at least one token".into(),
+            ));
+        }
+        if self.max_position_embeddings > 1 << 27 {
+            return Some((
+                "max_position_embeddings",
+                format!("= {} is implausibly large (limit {})", self.max_position_embeddings, 1u64 << 27),
+            ));
+        }
+        if let Some(why) = scaling_problem(&self.rope_scaling) {
+            return Some(("rope_scaling", why));
+        }
+        if let Some(local) = &self.local_rope {
+            if !positive(local.theta) {
+                return Some((
+                    "rope_local_base_freq",
+                    format!("must be a positive number, got {}", local.theta),
+                ));
+            }
+            if let Some(why) = scaling_problem(&local.scaling) {
+                return Some(("rope_scaling", format!("(sliding layers) {why}")));
+            }
+        }
+        if !positive(self.attn_scale) {
+            return Some((
+                "query_pre_attn_scalar",
+                format!("gives an attention scale of {}", self.attn_scale),
+            ));
+        }
+        None
     }
 
     pub fn from_json(value: &Value, path: &Path) -> Result<Self> {
@@ -451,7 +543,7 @@ impl DecoderConfig {
                 "intermediate_size ({intermediate_size}) and vocab_size ({vocab_size}) must be positive and plausible"
             )));
         }
-        Ok(Self {
+        let config = Self {
             family,
             hidden_size,
             intermediate_size,
@@ -480,11 +572,53 @@ impl DecoderConfig {
             final_logit_softcapping,
             bos_token_id,
             eos_token_ids,
-        })
+        };
+        if let Some((key, why)) = config.implausible() {
+            return Err(keys.err(format!("`{key}` {why}")));
+        }
+        Ok(config)
     }
 
     pub fn kv_groups(&self) -> usize {
         self.num_attention_heads / self.num_key_value_heads
+    }
+}
+
+/// What is wrong with a rope scaling's numbers, if anything (transformers divides by each of
+/// them, and by `high_freq_factor - low_freq_factor`).
+fn scaling_problem(scaling: &RopeScaling) -> Option<String> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    match scaling {
+        RopeScaling::None => None,
+        RopeScaling::Linear { factor } => {
+            (!positive(*factor)).then(|| format!("factor must be a positive number, got {factor}"))
+        }
+        RopeScaling::FreqFactors(factors) => factors
+            .iter()
+            .find(|f| !(f.is_finite() && **f > 0.0))
+            .map(|f| format!("frequency factors must be positive, got {f}")),
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => {
+            for (name, v) in [
+                ("factor", factor),
+                ("low_freq_factor", low_freq_factor),
+                ("high_freq_factor", high_freq_factor),
+                ("original_max_position_embeddings", original_max_position_embeddings),
+            ] {
+                if !positive(*v) {
+                    return Some(format!("{name} must be a positive number, got {v}"));
+                }
+            }
+            (high_freq_factor <= low_freq_factor).then(|| {
+                format!(
+                    "high_freq_factor ({high_freq_factor}) must be greater than low_freq_factor ({low_freq_factor})"
+                )
+            })
+        }
     }
 }
 

@@ -61,11 +61,9 @@ fn sentencepiece_gguf_without_scores_is_refused() {
 }
 
 #[test]
+#[cfg_attr(not(tunekit_gemma_gguf), ignore = "set TUNEKIT_GEMMA_GGUF to the Gemma 3 270M GGUF to run it")]
 fn real_gemma3_tokenizer_matches_transformers() {
-    let Some(path) = std::env::var_os("TUNEKIT_GEMMA_GGUF") else {
-        eprintln!("skipped: set TUNEKIT_GEMMA_GGUF to the Gemma 3 270M GGUF to check its tokenizer");
-        return;
-    };
+    let path = option_env!("TUNEKIT_GEMMA_GGUF_PATH").expect("built with TUNEKIT_GEMMA_GGUF set");
     let expected = fixture("gemma3-270m-tokenizer-expected.json");
     let start = std::time::Instant::now();
     let n = check(Path::new(&path), &expected);

@@ -211,6 +211,59 @@ fn broken_config_and_index() {
     assert_eq!(load_kind(&s.0), LoadErrorKind::InvalidJson);
 }
 
+/// Values that parse but describe no working model (a 0-layer stack, a non-positive or NaN
+/// epsilon or rope base, a context of 0 tokens, …) are refused at load, naming the key,
+/// instead of loading and generating garbage.
+#[test]
+fn implausible_config_values_are_refused_naming_the_field() {
+    let cases: &[(&str, &str)] = &[
+        ("num_hidden_layers", "0"),
+        ("rms_norm_eps", "-1"),
+        ("rms_norm_eps", "0"),
+        ("rms_norm_eps", "NaN"),
+        ("rope_theta", "0"),
+        ("rope_theta", "-10000"),
+        ("rope_theta", "NaN"),
+        ("rope_theta", "Infinity"),
+        ("max_position_embeddings", "0"),
+        ("rope_parameters", r#"{"rope_type": "default", "rope_theta": 0}"#),
+        ("rope_parameters", r#"{"rope_type": "linear", "rope_theta": 10000, "factor": NaN}"#),
+        ("rope_scaling", r#"{"rope_type": "linear", "factor": 0}"#),
+        ("rope_scaling", r#"{"rope_type": "linear", "factor": -2}"#),
+        (
+            "rope_scaling",
+            r#"{"rope_type": "llama3", "factor": 8, "low_freq_factor": 4, "high_freq_factor": 1, "original_max_position_embeddings": 8192}"#,
+        ),
+        (
+            "rope_scaling",
+            r#"{"rope_type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4, "original_max_position_embeddings": 0}"#,
+        ),
+    ];
+    for (key, raw) in cases {
+        let s = Scratch::of("llama-tied-gqa");
+        let mut cfg: Value =
+            serde_json::from_str(&fs::read_to_string(s.path("config.json")).unwrap()).unwrap();
+        if key.starts_with("rope_") {
+            // The legacy keys count only when transformers 5's `rope_parameters` is absent.
+            cfg.as_object_mut().unwrap().remove("rope_parameters");
+        }
+        cfg[*key] = json!("__VALUE__");
+        // Written as Python's json.dumps writes NaN and Infinity (bare tokens, not valid JSON).
+        let text = cfg.to_string().replace("\"__VALUE__\"", raw);
+        fs::write(s.path("config.json"), &text).unwrap();
+        let err = match Model::load(&s.0) {
+            Ok(_) => panic!("{key} = {raw} loaded"),
+            Err(e) => e,
+        };
+        assert_eq!(err.load_kind(), Some(LoadErrorKind::InvalidConfig), "{key} = {raw}: {err}");
+        let named = if *key == "rope_parameters" { ["rope_theta", "factor"] } else { [*key, *key] };
+        assert!(
+            named.iter().any(|k| err.to_string().contains(k)),
+            "{key} = {raw}: the message must name the key: {err}"
+        );
+    }
+}
+
 /// SplitMix64, so the fuzz corpus is the same on every run.
 struct Rng(u64);
 impl Rng {

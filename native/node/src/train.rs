@@ -86,7 +86,8 @@ pub struct NativeTrainEvent {
     pub tokens_per_second: Option<f64>,
     pub elapsed_ms: Option<f64>,
     pub peak_rss_bytes: Option<f64>,
-    /// `checkpoint`: the directory; `done`: the final adapter directory (absent when cancelled).
+    /// `checkpoint`: the directory; `done`: the final adapter directory (absent when cancelled);
+    /// `started`: the checkpoint a resumed run continues from.
     pub path: Option<String>,
     pub last_checkpoint: Option<String>,
     pub cancelled: Option<bool>,
@@ -123,8 +124,10 @@ const EVENT_QUEUE: usize = 8;
 type TrainSink =
     ThreadsafeFunction<NativeTrainEvent, (), NativeTrainEvent, Status, false, false, EVENT_QUEUE>;
 
-/// Training errors keep the core's stable codes: bad settings and bad adapter files are
-/// `invalid_option`, everything else that fails while training is `local_training`.
+/// Training errors keep the core's stable codes: bad settings are `invalid_option`, bad or
+/// unsupported adapter files `model_load` (kind `unsupported_adapter` for adapters tunekit
+/// cannot apply exactly as PEFT does), everything else that fails while training is
+/// `local_training`.
 fn train_error(e: TrainError) -> CoreErrorOrTrain {
     CoreErrorOrTrain::Train(e)
 }
@@ -152,14 +155,17 @@ fn info_of(e: CoreErrorOrTrain) -> ErrorInfo {
         CoreErrorOrTrain::Train(e) => {
             let code = match &e {
                 TrainError::Config(_) => "invalid_option",
-                TrainError::BadFile { .. } | TrainError::Json { .. } => "model_load",
+                TrainError::BadFile { .. } | TrainError::Json { .. } | TrainError::UnsupportedAdapter(_) => {
+                    "model_load"
+                }
                 _ => "local_training",
             };
             let message = match &e {
                 TrainError::Config(m) => format!("invalid option training: {m}"),
                 other => other.to_string(),
             };
-            ErrorInfo { code, message, kind: None }
+            let kind = matches!(e, TrainError::UnsupportedAdapter(_)).then_some("unsupported_adapter");
+            ErrorInfo { code, message, kind }
         }
     }
 }
@@ -318,14 +324,16 @@ fn start(
                     cfg.train.output_dir.as_deref().unwrap(),
                     decoder.device(),
                 )?
-                .map_or(0, |c| c.state.global_step)
+                .map(|c| (c.state.global_step, c.dir))
             } else {
-                0
+                None
             };
             let mut started = event("started");
             started.total_steps =
                 Some(tunekit_core::train::trainer::total_steps(train_set.len(), &cfg.train) as u32);
-            started.resumed_from_step = Some(resumed as u32);
+            started.resumed_from_step = Some(resumed.as_ref().map_or(0, |(step, _)| *step as u32));
+            // The checkpoint the run continues from, so the run record can describe it.
+            started.path = resumed.map(|(_, dir)| dir.to_string_lossy().into_owned());
             emit(started);
             let result = session::run(
                 decoder,

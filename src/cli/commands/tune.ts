@@ -37,6 +37,7 @@ export interface TuneFlags extends RemoteFlags {
   skipPreflight?: boolean;
   inputColumn?: string;
   outputColumn?: string;
+  encoding?: string;
 }
 
 const LOCAL_ONLY = ["rank", "alpha", "dropout", "maxLength", "out"] as const;
@@ -60,6 +61,7 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
   const signal = out.io.interrupt;
   const dataset = await Dataset.load(data, {
     ...columnFlags(flags),
+    ...(flags.encoding === undefined ? {} : { encoding: flags.encoding }),
     ...(signal ? { signal } : {}),
   });
   // Create the backend only after the dataset loaded: a bad file is reported without credentials.

@@ -7,6 +7,7 @@ export interface ValidateFlags {
   input?: string;
   output?: string;
   instruction?: string;
+  encoding?: string;
 }
 
 /**
@@ -40,7 +41,10 @@ export async function validateCommand(
           ...(flags.instruction ? { instruction: flags.instruction } : {}),
         }
       : undefined;
-  const dataset = await Dataset.load(path, columns ? { columns } : {});
+  const dataset = await Dataset.load(path, {
+    ...(columns ? { columns } : {}),
+    ...(flags.encoding ? { encoding: flags.encoding } : {}),
+  });
   const stats = dataset.stats();
   // The local profile is token-based and needs the model's tokenizer; without a model,
   // loading (every record well-formed, non-empty output) is the local check.

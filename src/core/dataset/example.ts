@@ -46,6 +46,23 @@ export interface DatasetOptions {
 export interface LoadOptions extends DatasetOptions {
   /** Stops reading; `load` then rejects with `AbortedError`. */
   signal?: AbortSignal;
+  /**
+   * The file's text encoding, as a WHATWG label: `utf-8`, `windows-1252` (also `latin1`,
+   * what Excel's "CSV" export writes in Western locales), `utf-16le`, `shift_jis`, …
+   * Decoding is strict: a byte that is not valid in the encoding is an error naming its line
+   * and column, never a silent U+FFFD. @default "utf-8"
+   */
+  encoding?: string;
+  /**
+   * The longest JSONL line or CSV record, in bytes. Reading stops at the first longer one
+   * (a file without line breaks, binary data) instead of buffering it. @default 16 MiB
+   */
+  maxRecordBytes?: number;
+  /**
+   * The largest file read, in bytes (checked before reading). A `.json` file is parsed whole
+   * and is limited to 256 MiB whatever this says; use JSONL for more. @default 1 GiB
+   */
+  maxFileBytes?: number;
 }
 
 /** How examples are positioned in their source: JSONL line, CSV row or array/JSON index. */

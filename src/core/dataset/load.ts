@@ -7,11 +7,10 @@
  * counted), so the first data record is row 2, as in a spreadsheet; arrays and `.json`
  * files → 0-based `index`.
  */
-import { createReadStream } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { extname } from "node:path";
-import { createInterface } from "node:readline";
-import { parse as parseCsv } from "csv-parse";
+import { Readable } from "node:stream";
+import { CsvError, parse as parseCsv } from "csv-parse";
 import { InvalidOptionError, throwIfAborted } from "../errors.js";
 import {
   type ColumnMapping,
@@ -22,6 +21,15 @@ import {
 } from "./example.js";
 import { IssueCollector, resolveMaxIssues } from "./issues.js";
 import { type NormalizedRecords, RecordNormalizer } from "./normalize.js";
+import {
+  formatBytes,
+  readLines,
+  readText,
+  readWholeText,
+  resolveTextOptions,
+  TextReadError,
+  type TextReadOptions,
+} from "./read-text.js";
 import { describeType, isBlank } from "./text.js";
 
 /** The file types `Dataset.load` reads, by extension. */
@@ -102,60 +110,75 @@ export function fileTypeOf(path: string): DatasetFileType {
   return type;
 }
 
-/** Reads a dataset file; throws `InvalidDatasetError` listing every problem, or `AbortedError`. */
+/**
+ * Reads a dataset file; throws `InvalidDatasetError` listing every problem (a file that
+ * cannot be read as text — too large, wrong encoding, binary — is one problem that stops
+ * reading), `InvalidOptionError` for an unreadable path or a bad option, or `AbortedError`.
+ */
 export async function loadFile(path: string, options: LoadOptions): Promise<NormalizedRecords> {
   const type = fileTypeOf(path);
   checkColumns(options.columns);
   const maxIssues = resolveMaxIssues(options.maxIssues, DEFAULT_MAX_ISSUES);
+  const text = resolveTextOptions(options);
   throwIfAborted(options.signal);
   try {
     const info = await stat(path);
     if (!info.isFile()) throw new Error("not a regular file");
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    throw new InvalidOptionError("path", `cannot read dataset file ${path}: ${why}`, {
-      cause: error,
-    });
+    throw unreadable(path, error);
   }
   const issues = new IssueCollector(maxIssues);
   const kind: PositionKind = type === "jsonl" ? "line" : type === "csv" ? "row" : "index";
   const normalizer = new RecordNormalizer(kind, options.columns, issues);
-  if (type === "jsonl") await readJsonl(path, normalizer, issues, options.signal);
-  else if (type === "csv") await readCsv(path, normalizer, issues, options);
-  else await readJson(path, normalizer, issues, options.signal);
+  try {
+    if (type === "jsonl") await readJsonl(path, normalizer, issues, text);
+    else if (type === "csv") await readCsv(path, normalizer, issues, options, text);
+    else await readJson(path, normalizer, issues, text);
+  } catch (error) {
+    throwIfAborted(options.signal);
+    if (!(error instanceof TextReadError)) throw unreadable(path, error);
+    if (error.line === undefined) issues.dataset(error.message);
+    else issues.record({ kind: "line", value: error.line }, undefined, error.message);
+  }
   throwIfAborted(options.signal);
   return finish(normalizer, issues, path);
+}
+
+/** An I/O failure (missing file, directory, permissions, disk error) as a typed error. */
+function unreadable(path: string, error: unknown): InvalidOptionError {
+  const code = (error as { code?: unknown } | null)?.code;
+  const why =
+    code === "ERR_FS_FILE_TOO_LARGE"
+      ? "the file is too large to read"
+      : error instanceof Error
+        ? error.message
+        : String(error);
+  return new InvalidOptionError("path", `cannot read dataset file ${path}: ${why}`, {
+    cause: error,
+  });
 }
 
 async function readJsonl(
   path: string,
   normalizer: RecordNormalizer,
   issues: IssueCollector,
-  signal: AbortSignal | undefined,
+  text: TextReadOptions,
 ): Promise<void> {
-  const stream = createReadStream(path, { encoding: "utf8" });
-  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  let lineNumber = 0;
-  try {
-    for await (const raw of lines) {
-      lineNumber++;
-      if (signal?.aborted) break;
-      const line = lineNumber === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
+  for await (const lines of readLines(path, text)) {
+    if (text.signal?.aborted) return;
+    for (const { text: line, line: lineNumber } of lines) {
       if (isBlank(line)) continue;
       let record: unknown;
       try {
         record = JSON.parse(line);
       } catch (error) {
         issues.record({ kind: "line", value: lineNumber }, undefined, jsonReason(error));
-        if (issues.truncated) break;
+        if (issues.truncated) return;
         continue;
       }
       normalizer.add(record, lineNumber);
-      if (issues.truncated) break;
+      if (issues.truncated) return;
     }
-  } finally {
-    lines.close();
-    stream.destroy();
   }
 }
 
@@ -163,15 +186,9 @@ async function readJson(
   path: string,
   normalizer: RecordNormalizer,
   issues: IssueCollector,
-  signal: AbortSignal | undefined,
+  text: TextReadOptions,
 ): Promise<void> {
-  const text = await readFile(path, { encoding: "utf8", ...(signal ? { signal } : {}) }).catch(
-    (error: unknown) => {
-      throwIfAborted(signal);
-      throw error;
-    },
-  );
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const body = await readWholeText(path, text);
   if (isBlank(body)) {
     issues.dataset("the file is empty: no examples found");
     return;
@@ -231,11 +248,17 @@ async function readCsv(
   normalizer: RecordNormalizer,
   issues: IssueCollector,
   options: LoadOptions,
+  text: TextReadOptions,
 ): Promise<void> {
-  const stream = createReadStream(path);
-  const parser = parseCsv({ bom: true, relax_column_count: true, skip_empty_lines: true });
-  stream.on("error", (error) => parser.destroy(error));
-  stream.pipe(parser);
+  const source = Readable.from(readText(path, text, "CSV line"));
+  const parser = parseCsv({
+    bom: true,
+    relax_column_count: true,
+    skip_empty_lines: true,
+    max_record_size: text.maxRecordBytes,
+  });
+  source.on("error", (error) => parser.destroy(error));
+  source.pipe(parser);
   let header: string[] | undefined;
   let messagesColumn = -1;
   let row = 0;
@@ -258,7 +281,8 @@ async function readCsv(
         if (issues.truncated) break;
         continue;
       }
-      const record: Record<string, unknown> = {};
+      // No prototype: a header may name any column, `__proto__` included.
+      const record: Record<string, unknown> = Object.create(null);
       for (let i = 0; i < header.length; i++) record[header[i] as string] = fields[i];
       if (messagesColumn >= 0) {
         // A chat CSV holds each conversation as JSON text in its `messages` cell.
@@ -275,20 +299,34 @@ async function readCsv(
     }
   } catch (error) {
     if (options.signal?.aborted) return;
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === "string" && code.startsWith("CSV_")) {
-      const message = error instanceof Error ? error.message : String(error);
-      issues.record({ kind: "row", value: row + 1 }, undefined, `not valid CSV: ${message}`);
+    if (error instanceof CsvError) {
+      // `records` counts the records parsed before the bad one; rows count from the header.
+      const records = (error as CsvError & { records?: unknown }).records;
+      const at = typeof records === "number" ? records + 1 : row + 1;
+      issues.record({ kind: "row", value: at }, undefined, csvReason(error, text));
       return;
     }
     throw error;
   } finally {
-    stream.destroy();
+    source.destroy();
     parser.destroy();
   }
   if (header === undefined && !options.signal?.aborted) {
     issues.dataset("the file is empty: no header row and no examples");
   }
+}
+
+/** "not valid CSV: …" for every csv-parse error code, in words for the common ones. */
+function csvReason(error: CsvError, text: TextReadOptions): string {
+  if (error.code === "CSV_MAX_RECORD_SIZE") {
+    return (
+      `not valid CSV: a record is longer than ${formatBytes(text.maxRecordBytes)} (maxRecordBytes), ` +
+      "usually an unclosed quote that swallows the rest of the file; reading stopped here"
+    );
+  }
+  // csv-parse quotes the field it stopped in, which may be megabytes long.
+  const message = error.message.length > 300 ? `${error.message.slice(0, 300)}…` : error.message;
+  return `not valid CSV: ${message} (${error.code})`;
 }
 
 /** Checks the header row (row 1); returns false when reading cannot go on. */

@@ -10,6 +10,7 @@ import {
   NotFoundError,
   throwIfAborted,
 } from "../../core/errors.js";
+import { noSuchDirectory } from "../paths.js";
 import {
   COMMIT_HASH,
   exists,
@@ -155,7 +156,25 @@ export async function resolveModel(
   const parsed = parseModelSpec(spec);
   const asPath = resolvePath(expandUser(parsed.kind === "path" ? parsed.path : spec.trim()));
   if (parsed.kind === "path" || (await exists(asPath))) return resolveLocal(asPath, spec);
+  // `models/demo-countin` when ./models is a directory is a mistyped path, not a hub id:
+  // asking the hub would only add a network error to the typo.
+  const owner = parsed.repo.split("/")[0] as string;
+  if (await isDirectory(resolvePath(owner))) {
+    throw new ModelLoadError(
+      `base model ${spec.trim()} not found: ${noSuchDirectory(spec.trim())}. It is read as a ` +
+        `local path because ${owner}/ is a directory here`,
+      { path: asPath, hint: `To use the hub model ${parsed.repo}, run from another directory` },
+    );
+  }
   return resolveHub(parsed.repo, parsed.revision, options);
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 async function resolveLocal(path: string, spec: string): Promise<ResolvedModel> {
@@ -164,7 +183,7 @@ async function resolveLocal(path: string, spec: string): Promise<ResolvedModel> 
     info = await stat(path);
   } catch (error) {
     throw new ModelLoadError(
-      `base model ${spec} not found: no such file or directory ${path}, and it is not a hub id (org/name[@revision])`,
+      `base model ${spec.trim()} not found: ${noSuchDirectory(spec.trim())}, and it is not a hub id (org/name[@revision])`,
       { path, cause: error },
     );
   }

@@ -195,6 +195,8 @@ pub fn export_lora_dir(adapter_dir: &Path, base_model: &Path, out: &Path) -> Res
         }
         TrainError::Io { path, source } => Error::io(path, &source),
         TrainError::Config(m) => Error::load(LoadErrorKind::InvalidConfig, adapter_dir, m),
+        // An adapter tunekit cannot apply as PEFT does cannot be exported faithfully either.
+        TrainError::UnsupportedAdapter(m) => Error::export(Some(adapter_dir), m),
         TrainError::Candle(e) => Error::Tensor(e),
     })?;
     export_lora(&adapter, &base, out)
@@ -587,7 +589,7 @@ mod tests {
         }
         let config =
             LoraConfig { r: 2, alpha: 16.0, use_rslora: rslora, dropout: 0.0, target_modules: vec![] };
-        PeftAdapter { config, base_model_name_or_path: Some("tiny".into()), modules: map }
+        PeftAdapter { config, base_model_name_or_path: Some("tiny".into()), modules: map, targeting: None }
     }
 
     fn base(arch: &str) -> BaseArch {

@@ -378,7 +378,7 @@ pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
             }
         }
     }
-    Ok(DecoderConfig {
+    let config = DecoderConfig {
         family,
         hidden_size: h.embedding_length,
         intermediate_size: h.feed_forward_length,
@@ -408,5 +408,24 @@ pub fn decoder_config(g: &Gguf) -> Result<DecoderConfig> {
         final_logit_softcapping: softcap,
         bos_token_id: opt_u32(g, "tokenizer.ggml.bos_token_id")?,
         eos_token_ids: eos,
-    })
+    };
+    if let Some((key, why)) = config.implausible() {
+        return Err(invalid(format!("`{}` {why}", gguf_key(&h.architecture, key))));
+    }
+    Ok(config)
+}
+
+/// The GGUF metadata key holding what config.json calls `hf_key`.
+fn gguf_key(arch: &str, hf_key: &str) -> String {
+    let suffix = match hf_key {
+        "num_hidden_layers" => "block_count",
+        "rms_norm_eps" => "attention.layer_norm_rms_epsilon",
+        "rope_theta" => "rope.freq_base",
+        "max_position_embeddings" => "context_length",
+        "rope_scaling" => "rope.scaling.factor",
+        "rope_local_base_freq" => "rope.freq_base_swa",
+        "query_pre_attn_scalar" => "attention.scale",
+        other => return other.to_string(),
+    };
+    format!("{arch}.{suffix}")
 }

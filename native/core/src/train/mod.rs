@@ -14,6 +14,7 @@
 //! - [`batching`]: padding, grouping by length, seeded per-epoch shuffling.
 //! - [`checkpoint`]: atomic checkpoints (temp dir, fsync, rename) and resume.
 //! - [`peft`]: export/import of PEFT adapter directories.
+//! - [`targeting`]: PEFT's rules for which modules a config puts adapters on.
 //! - [`merge`]: merged-weights export (`W + s·B·A`) as a plain model directory.
 //! - [`memory`]: the peak-memory estimate that refuses runs which cannot fit.
 //! - [`rng`]: the one seeded random generator whose state is checkpointed.
@@ -32,6 +33,7 @@ pub mod peft;
 pub mod rng;
 pub mod schedule;
 pub mod session;
+pub mod targeting;
 pub mod trainer;
 
 /// Errors of the training module. The binding maps each variant to a stable JS error code.
@@ -54,9 +56,14 @@ pub enum TrainError {
     /// A file we read is not what it claims to be (bad adapter, bad checkpoint).
     #[error("{path}: {message}")]
     BadFile { path: std::path::PathBuf, message: String },
-    /// A setting that cannot work (rank 0, unknown schedule, unsupported PEFT variant, ...).
+    /// A setting that cannot work (rank 0, unknown schedule, ...).
     #[error("invalid training configuration: {0}")]
     Config(String),
+    /// A PEFT adapter that loads but that tunekit cannot apply exactly as PEFT does (a LoRA
+    /// variant, an initialisation that changed the base weights, weights that do not fit the
+    /// config or the model). The message says why and, where there is one, the fix.
+    #[error("unsupported adapter: {0}")]
+    UnsupportedAdapter(String),
 }
 
 pub type Result<T> = std::result::Result<T, TrainError>;

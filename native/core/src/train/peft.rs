@@ -12,7 +12,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value};
 
-use super::lora::LoraConfig;
+use super::lora::{LoraConfig, DEFAULT_TARGET_MODULES};
+use super::targeting::{full_match, Names, Targeting, Targets};
 use super::{io_err, Result, TrainError};
 
 pub const CONFIG_NAME: &str = "adapter_config.json";
@@ -34,6 +35,69 @@ pub struct PeftAdapter {
     pub config: LoraConfig,
     pub base_model_name_or_path: Option<String>,
     pub modules: BTreeMap<String, AdapterWeights>,
+    /// The config's module selection when it uses more than a plain `target_modules` list
+    /// (regex, `all-linear`, `exclude_modules`, `layers_to_transform`); None: the list rule.
+    pub targeting: Option<Targeting>,
+}
+
+impl PeftAdapter {
+    /// Whether PEFT puts an adapter on the module at `path` under this adapter's config.
+    pub fn targets(&self, path: &str) -> bool {
+        match &self.targeting {
+            Some(t) => t.matches(path),
+            None => self.config.targets(path),
+        }
+    }
+
+    /// Checks that the weights are exactly those of the modules PEFT targets on this model:
+    /// `targeted` lists each `(module path, A shape, B shape)` the model built for the config.
+    /// PEFT would ignore extra weights and leave targeted modules without weights at their
+    /// initial value; neither is what the adapter's author tuned, so both are refused.
+    pub fn check_modules(&self, targeted: &[(String, Vec<usize>, Vec<usize>)]) -> Result<()> {
+        let bad = |message: String| Err(TrainError::UnsupportedAdapter(message));
+        if targeted.is_empty() {
+            return bad(
+                "adapter_config.json targets no module of this model (PEFT refuses such a config too)".into(),
+            );
+        }
+        for path in self.modules.keys() {
+            if targeted.iter().any(|(p, _, _)| p == path) {
+                continue;
+            }
+            if path == "lm_head" || path.ends_with("embed_tokens") {
+                return bad(format!(
+                    "the adapter has LoRA weights for {path}; adapters on lm_head or embed_tokens are not \
+                     supported (only the attention and MLP projections)"
+                ));
+            }
+            if self.targets(path) {
+                return bad(format!(
+                    "the adapter has weights for {path}, which is not a projection of this model \
+                     (is it the adapter of another base model?)"
+                ));
+            }
+            return bad(format!(
+                "adapter_model.safetensors has weights for {path}, which adapter_config.json does not target \
+                 (PEFT would ignore them)"
+            ));
+        }
+        for (path, a_dims, b_dims) in targeted {
+            let Some(w) = self.modules.get(path) else {
+                return bad(format!(
+                    "adapter_config.json targets {path}, but adapter_model.safetensors has no weights for it"
+                ));
+            };
+            if w.a.dims() != a_dims.as_slice() || w.b.dims() != b_dims.as_slice() {
+                return bad(format!(
+                    "{path}: the adapter's A {:?} / B {:?} do not fit this model's projection (A {a_dims:?}, B \
+                     {b_dims:?}); is it the adapter of another base model?",
+                    w.a.dims(),
+                    w.b.dims()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The `adapter_config.json` PEFT writes for a plain LoRA on a causal LM (sorted keys).
@@ -88,12 +152,14 @@ pub(crate) fn serialize_tensors(mut tensors: Vec<(String, Tensor)>) -> Result<Ve
         .map_err(|e| TrainError::Candle(candle_core::Error::Msg(format!("safetensors: {e}"))))
 }
 
-/// Writes a PEFT adapter directory (files are fsynced; see `checkpoint` for atomic dirs).
+/// Writes a PEFT adapter directory. Each file is written atomically, the weights first and
+/// `adapter_config.json` last, so a crash never leaves a config whose weights are missing or
+/// partial (`adapter_config.json` present means the adapter is complete).
 pub fn save(dir: &Path, adapter: &PeftAdapter) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let (config, weights) = to_bytes(adapter)?;
-    super::checkpoint::write_file_synced(&dir.join(CONFIG_NAME), &config)?;
-    super::checkpoint::write_file_synced(&dir.join(WEIGHTS_NAME), &weights)?;
+    super::checkpoint::write_file_atomic(&dir.join(WEIGHTS_NAME), &weights)?;
+    super::checkpoint::write_file_atomic(&dir.join(CONFIG_NAME), &config)?;
     Ok(())
 }
 
@@ -104,6 +170,8 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
     let v: Value =
         serde_json::from_str(&text).map_err(|source| TrainError::Json { path: cfg_path.clone(), source })?;
     let bad = |message: String| TrainError::BadFile { path: cfg_path.clone(), message };
+    let unsupported =
+        |message: String| TrainError::UnsupportedAdapter(format!("{}: {message}", cfg_path.display()));
 
     match v.get("peft_type").and_then(Value::as_str) {
         Some("LORA") => {}
@@ -118,17 +186,16 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
     ] {
         if let Some(val) = v.get(key) {
             if !val.is_null() && *val != default {
-                return Err(bad(format!("{key} = {val} is not supported (only {default})")));
+                return Err(unsupported(format!("{key} = {val} is not supported (only {default})")));
             }
         }
     }
     for key in ["rank_pattern", "alpha_pattern"] {
         if v.get(key).and_then(Value::as_object).is_some_and(|m| !m.is_empty()) {
-            return Err(bad(format!("{key} (per-module rank/alpha) is not supported yet")));
+            return Err(unsupported(format!("{key} (per-module rank/alpha) is not supported yet")));
         }
     }
-    // Any of these set (not null / false / empty) means a LoRA variant or extra trained
-    // modules. Init-only options (eva, corda, loftq, ...) do not matter once weights exist.
+    // Any of these set (not null / false / empty) means a LoRA variant or extra trained modules.
     for key in [
         "modules_to_save",
         "layer_replication",
@@ -142,29 +209,30 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
         "velora_config",
         "monteclora_config",
     ] {
-        let set = match v.get(key) {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-            Some(Value::Array(a)) => !a.is_empty(),
-            Some(Value::Object(o)) => !o.is_empty(),
-            Some(_) => true,
-        };
-        if set {
-            return Err(bad(format!("{key} = {} is not supported", v[key])));
+        if is_set(v.get(key)) {
+            return Err(unsupported(format!("{key} = {} is not supported", v[key])));
         }
     }
+    check_init(v.get("init_lora_weights")).map_err(unsupported)?;
     let r = v.get("r").and_then(Value::as_u64).ok_or_else(|| bad("missing integer \"r\"".into()))? as usize;
     let alpha = v.get("lora_alpha").and_then(Value::as_f64).unwrap_or(8.0);
-    let target_modules = match v.get("target_modules") {
-        Some(Value::Array(a)) => a.iter().filter_map(|s| s.as_str().map(String::from)).collect(),
-        Some(Value::String(s)) => vec![s.clone()],
-        _ => Vec::new(),
-    };
-    let config = LoraConfig {
+    let targeting = targeting_of(&v).map_err(unsupported)?;
+    let mut config = LoraConfig {
         r,
         alpha,
         dropout: v.get("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0),
         use_rslora: v.get("use_rslora").and_then(Value::as_bool).unwrap_or(false),
-        target_modules,
+        target_modules: match &targeting {
+            (Targets::Names(Names::List(list)), None) => list.clone(),
+            _ => Vec::new(), // filled in from the weights below
+        },
+    };
+    let targeting = match targeting {
+        (Targets::Names(Names::List(_)), None) => None, // the plain list rule
+        (targets, Some((exclude, layers, patterns))) => {
+            Some(Targeting::new(targets, exclude, layers, &patterns).map_err(unsupported)?)
+        }
+        (targets, None) => Some(Targeting::new(targets, None, None, &[]).map_err(unsupported)?),
     };
 
     let w_path = dir.join(WEIGHTS_NAME);
@@ -182,6 +250,16 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
             |m: &str| TrainError::BadFile { path: w_path.clone(), message: format!("tensor {key}: {m}") };
         let rest =
             key.strip_prefix(PREFIX).ok_or_else(|| bad_key("expected the prefix base_model.model."))?;
+        if let Some(part) = ["lm_head", "embed_tokens"].into_iter().find(|p| rest.split('.').any(|s| s == *p))
+        {
+            // LoRA on the head or embeddings, or their full weights saved beside the adapter
+            // (PEFT's save_embedding_layers).
+            return Err(TrainError::UnsupportedAdapter(format!(
+                "{}: tensor {key}: the adapter changes {part}; adapters on lm_head or embed_tokens are not \
+                 supported (only the attention and MLP projections)",
+                w_path.display()
+            )));
+        }
         let rest = rest
             .strip_suffix(".weight")
             .ok_or_else(|| bad_key("not a LoRA weight (embedding adapters are not supported)"))?;
@@ -209,8 +287,12 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
         };
         let a = pair.0.ok_or_else(|| missing("lora_A"))?;
         let b = pair.1.ok_or_else(|| missing("lora_B"))?;
-        let (ra, _) = a.dims2()?;
-        let (_, rb) = b.dims2()?;
+        let (Ok((ra, _)), Ok((_, rb))) = (a.dims2(), b.dims2()) else {
+            return Err(TrainError::BadFile {
+                path: w_path.clone(),
+                message: format!("{module}: A {:?} / B {:?} must be matrices", a.dims(), b.dims()),
+            });
+        };
         if ra != r || rb != r {
             return Err(TrainError::BadFile {
                 path: w_path.clone(),
@@ -219,11 +301,138 @@ pub fn load(dir: &Path, device: &Device) -> Result<PeftAdapter> {
         }
         modules.insert(module, AdapterWeights { a, b });
     }
+    if config.target_modules.is_empty() {
+        // A regex or all-linear config: name the projections the weights cover (informational;
+        // `targeting` decides what is targeted).
+        let mut names: Vec<String> =
+            modules.keys().filter_map(|m| m.rsplit('.').next().map(String::from)).collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            names = DEFAULT_TARGET_MODULES.iter().map(|s| s.to_string()).collect();
+        }
+        config.target_modules = names;
+    }
     Ok(PeftAdapter {
         config,
         base_model_name_or_path: v.get("base_model_name_or_path").and_then(Value::as_str).map(String::from),
         modules,
+        targeting,
     })
+}
+
+/// True when a config value is set: not absent, null, false or empty.
+fn is_set(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    }
+}
+
+/// Refuses initialisations after which the saved weights do not describe the model on the
+/// original base. PiSSA, CorDA, OLoRA and LoRA-GA subtract the initial adapter from the base
+/// weights, LoftQ replaces them with a quantised approximation; PEFT redoes that change when it
+/// loads such an adapter. The other inits (True, False, gaussian, eva, orthogonal, mica) leave the
+/// base alone, and once the weights are loaded the adapter is a plain LoRA.
+fn check_init(init: Option<&Value>) -> std::result::Result<(), String> {
+    let name = match init {
+        None | Some(Value::Null) | Some(Value::Bool(_)) => return Ok(()),
+        Some(Value::String(s)) => s.as_str(),
+        Some(other) => return Err(format!("init_lora_weights = {other} is not a known initialisation")),
+    };
+    let lower = name.to_lowercase();
+    if matches!(lower.as_str(), "gaussian" | "eva" | "orthogonal" | "mica") {
+        return Ok(());
+    }
+    let changes_base =
+        name.starts_with("pissa") || name.starts_with("corda") || lower == "olora" || name == "lora_ga";
+    if changes_base {
+        return Err(format!(
+            "init_lora_weights = \"{name}\": this initialisation subtracts the initial adapter from the base \
+             weights, so the saved weights only compute the tuned model on that changed base. Convert it to a plain \
+             LoRA with PEFT, which needs the adapter as saved right after initialisation: \
+             model.save_pretrained(out_dir, path_initial_model_for_weight_conversion=\"<initial adapter dir>\"), \
+             then use out_dir"
+        ));
+    }
+    if name == "loftq" {
+        return Err(
+            "init_lora_weights = \"loftq\": LoftQ replaced the base weights with their quantised approximation, and \
+             the adapter corrects that base, not the original one. Merge it into the base with PEFT \
+             (model.merge_and_unload().save_pretrained(dir)) and load the merged model instead"
+                .into(),
+        );
+    }
+    Err(format!("init_lora_weights = \"{name}\" is not an initialisation PEFT knows"))
+}
+
+type Selection = (Option<Names>, Option<Vec<u64>>, Vec<String>);
+
+/// `target_modules`, and when any is set, `exclude_modules`, `layers_to_transform` and
+/// `layers_pattern` (PEFT's own refusals included).
+fn targeting_of(v: &Value) -> std::result::Result<(Targets, Option<Selection>), String> {
+    let strings = |key: &str, value: &Value| -> std::result::Result<Vec<String>, String> {
+        value
+            .as_array()
+            .map(|a| a.iter().map(|s| s.as_str().map(String::from)).collect::<Option<Vec<_>>>())
+            .flatten()
+            .ok_or_else(|| format!("{key} must be a string or a list of strings, got {value}"))
+    };
+    let targets = match v.get("target_modules") {
+        Some(Value::String(s)) if s.to_lowercase() == "all-linear" => Targets::AllLinear,
+        Some(Value::String(s)) => Targets::Names(Names::Regex(full_match(s, "target_modules")?)),
+        Some(list @ Value::Array(_)) if !strings("target_modules", list)?.is_empty() => {
+            Targets::Names(Names::List(strings("target_modules", list)?))
+        }
+        _ => return Err("adapter_config.json has no target_modules".into()),
+    };
+    let exclude = match v.get("exclude_modules") {
+        Some(Value::String(s)) if !s.is_empty() => Some(Names::Regex(full_match(s, "exclude_modules")?)),
+        Some(list @ Value::Array(a)) if !a.is_empty() => Some(Names::List(strings("exclude_modules", list)?)),
+        None | Some(Value::Null) | Some(Value::String(_)) | Some(Value::Array(_)) => None,
+        Some(other) => {
+            return Err(format!("exclude_modules must be a string or a list of strings, got {other}"))
+        }
+    };
+    let layers = match v.get("layers_to_transform") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) if a.is_empty() => None,
+        Some(Value::Array(a)) => {
+            Some(a.iter().map(Value::as_u64).collect::<Option<Vec<u64>>>().ok_or_else(|| {
+                format!("layers_to_transform must hold layer indexes, got {}", v["layers_to_transform"])
+            })?)
+        }
+        Some(n) => Some(vec![n.as_u64().ok_or_else(|| {
+            format!("layers_to_transform must be a layer index or a list of them, got {n}")
+        })?]),
+    };
+    let patterns = match v.get("layers_pattern") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if s.is_empty() => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(list) => strings("layers_pattern", list)?,
+    };
+    // PEFT's LoraConfig refuses these combinations; so does tunekit.
+    let regex_targets = matches!(targets, Targets::Names(Names::Regex(_)) | Targets::AllLinear)
+        && matches!(v.get("target_modules"), Some(Value::String(_)));
+    if regex_targets && !matches!(v.get("layers_to_transform"), None | Some(Value::Null)) {
+        return Err(
+            "layers_to_transform cannot be used when target_modules is a string (PEFT refuses it too)".into(),
+        );
+    }
+    if regex_targets && !matches!(v.get("layers_pattern"), None | Some(Value::Null)) {
+        return Err(
+            "layers_pattern cannot be used when target_modules is a string (PEFT refuses it too)".into()
+        );
+    }
+    if !patterns.is_empty() && matches!(v.get("layers_to_transform"), None | Some(Value::Null)) {
+        return Err("layers_pattern needs layers_to_transform (PEFT refuses it too)".into());
+    }
+    let plain = exclude.is_none() && layers.is_none();
+    Ok((targets, (!plain).then_some((exclude, layers, patterns))))
 }
 
 #[cfg(test)]
@@ -251,8 +460,12 @@ mod tests {
                 },
             );
         }
-        let adapter =
-            PeftAdapter { config: cfg.clone(), base_model_name_or_path: Some("tiny".into()), modules };
+        let adapter = PeftAdapter {
+            config: cfg.clone(),
+            base_model_name_or_path: Some("tiny".into()),
+            modules,
+            targeting: None,
+        };
         let dir = tmp("roundtrip");
         save(&dir, &adapter)?;
 
@@ -289,6 +502,7 @@ mod tests {
             config: LoraConfig { r: 1, ..LoraConfig::default() },
             base_model_name_or_path: None,
             modules: BTreeMap::new(),
+            targeting: None,
         };
         let dir = tmp("variants");
         save(&dir, &adapter)?;

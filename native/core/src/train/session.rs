@@ -80,6 +80,19 @@ impl LoraModel {
     /// Fresh adapters with PEFT's initialisation (A kaiming-uniform from `seed`, B zero) on every
     /// projection `config.target_modules` names.
     pub fn new(base: Decoder, config: LoraConfig, seed: u64) -> Result<Self> {
+        let rule = config.clone();
+        let model = Self::on_modules(base, config, seed, &|path| rule.targets(path))?;
+        check_targets(&model.adapters.config, &model.adapters.modules)?;
+        Ok(model)
+    }
+
+    /// Fresh adapters (as in [`new`](Self::new)) on exactly the projections `targeted` selects.
+    fn on_modules(
+        base: Decoder,
+        config: LoraConfig,
+        seed: u64,
+        targeted: &dyn Fn(&str) -> bool,
+    ) -> Result<Self> {
         config.validate()?;
         let shared = LoraShared::new(seed);
         let mut rng = Rng::derive(seed, "lora-init", 0);
@@ -88,7 +101,7 @@ impl LoraModel {
         for (layer, slot) in slots.iter_mut().enumerate() {
             for (which, s) in slot.iter_mut().enumerate() {
                 let path = module_path(layer, which);
-                if !config.targets(&path) {
+                if !targeted(&path) {
                     continue;
                 }
                 let (out_f, in_f) = projection(&base, layer, which).weight.dims2()?;
@@ -98,21 +111,20 @@ impl LoraModel {
                 modules.push((path, Arc::new(a)));
             }
         }
-        check_targets(&config, &modules)?;
         Ok(Self { base, adapters: Adapters { config, shared, modules }, slots })
     }
 
-    /// The adapters of a PEFT directory (ours or Python's) on `base`.
+    /// The adapters of a PEFT directory (ours or Python's) on `base`, on exactly the modules
+    /// PEFT puts them on (`PeftAdapter::targets`); weights that do not match are refused.
     pub fn from_peft(base: Decoder, adapter: &PeftAdapter) -> Result<Self> {
-        let model = Self::new(base, adapter.config.clone(), 0)?;
-        if let Some(extra) =
-            adapter.modules.keys().find(|k| !model.adapters.modules.iter().any(|(p, _)| p == *k))
-        {
-            return Err(TrainError::Config(format!(
-                "the adapter has weights for {extra}, which is not a projection of this model \
-                 (is it the adapter of another base model?)"
-            )));
-        }
+        let model = Self::on_modules(base, adapter.config.clone(), 0, &|path| adapter.targets(path))?;
+        let shapes: Vec<(String, Vec<usize>, Vec<usize>)> = model
+            .adapters
+            .modules
+            .iter()
+            .map(|(p, a)| (p.clone(), a.a.dims().to_vec(), a.b.dims().to_vec()))
+            .collect();
+        adapter.check_modules(&shapes)?;
         model.adapters.load_weights(adapter)?;
         Ok(model)
     }

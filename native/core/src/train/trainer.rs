@@ -15,7 +15,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor, Var};
 
 use super::batching::{epoch_batches, Batch, BatchPlan, Example};
-use super::checkpoint::{self, DataFingerprint, DataPosition, LogEntry, TrainerState};
+use super::checkpoint::{self, DataFingerprint, DataPosition, LogEntry, RunFingerprint, TrainerState};
 use super::lora::{LoraAdapter, LoraConfig, LoraShared};
 use super::loss::{lm_head_loss_capped, shifted_targets};
 use super::optim::{clip_grad_norm, AdamW, AdamWConfig};
@@ -79,6 +79,7 @@ impl Adapters {
             config: self.config.clone(),
             base_model_name_or_path: base_model.map(String::from),
             modules,
+            targeting: None,
         }
     }
 
@@ -379,27 +380,37 @@ pub fn train(
         grad_accum: cfg.grad_accum,
         group_by_length: cfg.group_by_length,
     };
-    let mut state = TrainerState { data: Some(fingerprint), ..TrainerState::new(cfg.seed, schedule) };
+    let run = RunFingerprint::of(train, cfg, &adapters.config);
+    let mut state = TrainerState {
+        data: Some(fingerprint),
+        fingerprint: Some(run.clone()),
+        ..TrainerState::new(cfg.seed, schedule)
+    };
     let mut last_checkpoint = None;
 
     if let (true, Some(dir)) = (cfg.resume, &cfg.output_dir) {
         checkpoint::remove_stale_temp(dir)?;
         if let Some(c) = checkpoint::latest(dir, &device)? {
-            // Resuming only reproduces the run if every step sees the same batches and rates.
-            let same = c.state.seed == cfg.seed
-                && c.state.schedule == schedule
-                && c.state.data.is_none_or(|d| d == fingerprint);
-            if !same {
+            // Resuming only reproduces the run if every step sees the same batches, rates and
+            // data: the fingerprint says what differs; older checkpoints without one get the
+            // coarser check of seed, schedule and data order.
+            let why = match &c.state.fingerprint {
+                Some(was) => was.mismatch(&run),
+                None => (c.state.seed != cfg.seed
+                    || c.state.schedule != schedule
+                    || c.state.data.is_some_and(|d| d != fingerprint))
+                .then(|| {
+                    format!(
+                        "it was written by a run with different settings (seed {}, {:?}, {:?}; now seed {}, {:?}, {:?})",
+                        c.state.seed, c.state.schedule, c.state.data, cfg.seed, schedule, fingerprint
+                    )
+                }),
+            };
+            if let Some(why) = why {
                 return Err(TrainError::Config(format!(
-                    "cannot resume from {}: it was written by a run with different settings \
-                     (seed {}, {:?}, {:?}; now seed {}, {:?}, {:?}); use a new output directory or the same settings",
-                    c.dir.display(),
-                    c.state.seed,
-                    c.state.schedule,
-                    c.state.data,
-                    cfg.seed,
-                    schedule,
-                    fingerprint
+                    "cannot resume from {}: {why}; resume with the same data and settings, or start a new run \
+                     in a new output directory",
+                    c.dir.display()
                 )));
             }
             adapters.load_weights(&c.adapter)?;

@@ -89,6 +89,15 @@ impl Writer {
         self
     }
 
+    /// Replaces the value of `key` (appends it when absent).
+    pub fn set(mut self, key: &str, v: Value) -> Self {
+        match self.kv.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = v,
+            None => self.kv.push((key.to_string(), v)),
+        }
+        self
+    }
+
     pub fn tensor(mut self, name: &str, dims: &[u64], t: GgmlType, data: Vec<u8>) -> Self {
         self.tensors.push(Tensor {
             name: name.into(),
