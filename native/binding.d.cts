@@ -131,7 +131,10 @@ export interface NativeTrainEvent {
   tokensPerSecond?: number
   elapsedMs?: number
   peakRssBytes?: number
-  /** `checkpoint`: the directory; `done`: the final adapter directory (absent when cancelled). */
+  /**
+   * `checkpoint`: the directory; `done`: the final adapter directory (absent when cancelled);
+   * `started`: the checkpoint a resumed run continues from.
+   */
   path?: string
   lastCheckpoint?: string
   cancelled?: boolean
