@@ -16,6 +16,7 @@
 export * from "./core/abort.js";
 export * from "./core/dataset/index.js";
 export * from "./core/errors.js";
+export * from "./core/evaluate/index.js";
 export * from "./core/hyperparameters.js";
 export * from "./core/job-state.js";
 export * from "./core/loss-curve/index.js";

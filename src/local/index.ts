@@ -18,6 +18,7 @@
  * ```
  * @packageDocumentation
  */
+export { LocalBaseModel, type OpenBaseModelOptions } from "./base-model.js";
 export { type DemoFiles, demoFiles } from "./demo.js";
 export { fromNativeError, type ModelLoadErrorKind, modelLoadErrorKind } from "./errors.js";
 export {
