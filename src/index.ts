@@ -22,4 +22,5 @@ export * from "./core/job-state.js";
 export * from "./core/loss-curve/index.js";
 export * from "./core/poll.js";
 export * from "./core/retry.js";
+export * from "./core/tensorboard/index.js";
 export * from "./core/types.js";

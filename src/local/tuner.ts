@@ -65,6 +65,7 @@ import {
   type TemplateOption,
 } from "./prompt/template.js";
 import { buildSequences, type SequenceWarning, tokenizerFromModel } from "./sequences.js";
+import { tensorBoardReporter } from "./tensorboard-reporter.js";
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -122,6 +123,11 @@ export interface LocalTunerOptions {
   gradientCheckpointing?: boolean;
   /** Refuse runs whose memory estimate exceeds available memory. @default true */
   checkMemory?: boolean;
+  /**
+   * Write TensorBoard scalars (loss, learning rate, tokens/s, memory, validation loss) into
+   * each run directory as the run goes, for `tensorboard --logdir runs/`. @default true
+   */
+  tensorboard?: boolean;
 }
 
 function checkInt(value: unknown, path: string, min: number): number | undefined {
@@ -337,6 +343,9 @@ export class LocalTuner implements Tuner {
     checkNumber(options.warmupRatio, "warmupRatio", (v) => v >= 0 && v < 1, "in [0, 1)");
     checkNumber(options.maxGradNorm, "maxGradNorm", (v) => v >= 0, "≥ 0");
     checkNumber(options.weightDecay, "weightDecay", (v) => v >= 0, "≥ 0");
+    if (options.tensorboard !== undefined && typeof options.tensorboard !== "boolean") {
+      throw new InvalidOptionError("tensorboard", "Invalid tensorboard: must be a boolean");
+    }
     if (
       options.schedule !== undefined &&
       !["linear", "cosine", "constant"].includes(options.schedule)
@@ -557,7 +566,7 @@ export class LocalTuner implements Tuner {
       validation: run.validation,
       options: { ...record.native, outputDir, resume: run.resume },
       record,
-      reporter: this.#options.reporter,
+      reporter: this.#reporter(outputDir),
       modelInfo,
     };
     if (run.previousSnapshots) params.previousSnapshots = run.previousSnapshots;
@@ -571,6 +580,18 @@ export class LocalTuner implements Tuner {
       () => this.#live.delete(outputDir),
     );
     return job;
+  }
+
+  /** The user's reporter, plus the TensorBoard writer of this run unless turned off. */
+  #reporter(outputDir: string): LocalReporter | undefined {
+    const user = this.#options.reporter;
+    if (this.#options.tensorboard === false) return user;
+    const tensorboard = tensorBoardReporter(outputDir);
+    if (!user) return tensorboard;
+    return (record) => {
+      tensorboard(record);
+      return user(record);
+    };
   }
 
   /**

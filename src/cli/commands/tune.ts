@@ -1,3 +1,5 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Dataset } from "../../core/dataset/index.js";
 import {
   formatDatasetIssue,
@@ -5,6 +7,7 @@ import {
   UnsupportedOptionError,
 } from "../../core/errors.js";
 import type { Hyperparameters } from "../../core/hyperparameters.js";
+import { lossCurveSvg } from "../../core/loss-curve/index.js";
 import type { LocalTuneOptions, TuneRequest, TuningJob } from "../../core/types.js";
 import { type CliBackend, createBackend, type RemoteFlags } from "../backends.js";
 import { EXIT } from "../exit-codes.js";
@@ -93,7 +96,22 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
   const name = jobLabel(job);
   out.note(`started ${name}${name === job.name ? "" : ` (${job.name})`}`);
   if (flags.wait === false) return started(job, backend, out);
-  return followJob(job, backend, out);
+  const code = await followJob(job, backend, out);
+  if (backend.name === "local") await writeLossCurve(job, out);
+  return code;
+}
+
+/** A local run's loss curve as `loss.svg` in its directory (as `tunekit demo` does). */
+async function writeLossCurve(job: TuningJob, out: Output): Promise<void> {
+  const snapshots = job.progress().snapshots;
+  if (snapshots.length === 0) return;
+  const file = join(job.name, "loss.svg");
+  try {
+    await writeFile(file, lossCurveSvg(snapshots, { title: `tunekit: ${job.name}` }));
+    out.note(`loss curve: ${file}`);
+  } catch (error) {
+    out.note(`warning: could not write ${file}: ${String(error)}`);
+  }
 }
 
 /** `--no-wait`: report the job and how to follow it. */
