@@ -166,6 +166,13 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--dropout <p>", "LoRA dropout (local)")
     .option("--max-length <tokens>", "longest example in tokens; longer ones are cut (local)")
     .option("-o, --out <dir>", "where the adapter and checkpoints go (local)")
+    .option("--validation <data>", "validation dataset file (local, vertex)")
+    .option("--eval-steps <n>", "evaluate the validation set every n steps (local)")
+    .option(
+      "--early-stopping <patience>",
+      "stop after this many evaluations without a lower validation loss (local)",
+    )
+    .option("--keep-best", "end with the adapter of the lowest validation loss (local)")
     .option("--display-name <name>", "display name of the tuned model (at most 40 characters)")
     .option("--description <text>", "description of the tuned model")
     .option(

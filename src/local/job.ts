@@ -78,6 +78,10 @@ export interface RunRecord {
   hyperparameters: TunedModelInfo["hyperparameters"];
   native: Omit<NativeTrainOptions, "outputDir" | "resume">;
   error?: string;
+  /** Early stopping ended the run before its last step. */
+  stoppedEarly?: boolean;
+  /** The evaluation with the lowest validation loss. */
+  best?: { step: number; evalLoss: number; restored: boolean };
 }
 
 /** The sequences of a run, kept for resume (`tunekit-sequences.json`). */
@@ -342,7 +346,31 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         }
         const patch: Partial<RunRecord> = { state: "succeeded", completedSteps };
         if (lastCheckpoint) patch.lastCheckpoint = lastCheckpoint;
+        if (event.stoppedEarly) patch.stoppedEarly = true;
+        if (typeof event.bestStep === "number" && typeof event.bestEvalLoss === "number") {
+          patch.best = {
+            step: event.bestStep,
+            evalLoss: event.bestEvalLoss,
+            restored: event.restoredBest === true,
+          };
+        }
         saveRecord(patch);
+        if (event.stoppedEarly) {
+          log(
+            "info",
+            `stopped early after step ${completedSteps}: the validation loss stopped improving`,
+            { step: completedSteps },
+          );
+        }
+        if (patch.best) {
+          log(
+            "info",
+            patch.best.restored
+              ? `the adapter is the best evaluation's: step ${patch.best.step}, validation loss ${patch.best.evalLoss.toPrecision(4)}`
+              : `best validation loss ${patch.best.evalLoss.toPrecision(4)} at step ${patch.best.step}`,
+            patch.best,
+          );
+        }
         const model = new LocalTunedModel(
           outputDir,
           params.baseModel,

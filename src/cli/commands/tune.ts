@@ -41,9 +41,22 @@ export interface TuneFlags extends RemoteFlags {
   inputColumn?: string;
   outputColumn?: string;
   encoding?: string;
+  validation?: string;
+  evalSteps?: string;
+  earlyStopping?: string;
+  keepBest?: boolean;
 }
 
-const LOCAL_ONLY = ["rank", "alpha", "dropout", "maxLength", "out"] as const;
+const LOCAL_ONLY = [
+  "rank",
+  "alpha",
+  "dropout",
+  "maxLength",
+  "out",
+  "evalSteps",
+  "earlyStopping",
+  "keepBest",
+] as const;
 const GEMINI_ONLY = ["tunedModelId", "skipPreflight"] as const;
 
 /**
@@ -67,6 +80,14 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
     ...(flags.encoding === undefined ? {} : { encoding: flags.encoding }),
     ...(signal ? { signal } : {}),
   });
+  const validation =
+    flags.validation === undefined
+      ? undefined
+      : await Dataset.load(flags.validation, {
+          ...columnFlags(flags),
+          ...(flags.encoding === undefined ? {} : { encoding: flags.encoding }),
+          ...(signal ? { signal } : {}),
+        });
   // Create the backend only after the dataset loaded: a bad file is reported without credentials.
   const backend = await createBackend(backendName, flags, out.io.env);
 
@@ -75,6 +96,7 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
       flags.model ?? (backendName === "vertex" ? DEFAULT_VERTEX_MODEL : DEFAULT_GEMINI_MODEL),
     dataset,
     hyperparameters,
+    ...(validation ? { validation } : {}),
     ...(flags.displayName === undefined ? {} : { displayName: flags.displayName }),
     ...(flags.description === undefined ? {} : { description: flags.description }),
     ...(signal ? { signal } : {}),
@@ -179,6 +201,17 @@ function parseLocalFlags(flags: TuneFlags): LocalTuneOptions {
   const alpha = optionalNumber("--alpha", flags.alpha, { min: Number.MIN_VALUE });
   const dropout = optionalNumber("--dropout", flags.dropout, { min: 0, max: 0.99 });
   const maxLength = optionalNumber("--max-length", flags.maxLength, { integer: true, min: 1 });
+  const evalSteps = optionalNumber("--eval-steps", flags.evalSteps, { integer: true, min: 1 });
+  const patience = optionalNumber("--early-stopping", flags.earlyStopping, {
+    integer: true,
+    min: 1,
+  });
+  if ((patience !== undefined || flags.keepBest) && flags.validation === undefined) {
+    throw new InvalidOptionError(
+      patience !== undefined ? "--early-stopping" : "--keep-best",
+      `${patience !== undefined ? "--early-stopping" : "--keep-best"} needs --validation <data> (and --eval-steps)`,
+    );
+  }
   const lora = {
     ...(rank === undefined ? {} : { rank }),
     ...(alpha === undefined ? {} : { alpha }),
@@ -188,6 +221,9 @@ function parseLocalFlags(flags: TuneFlags): LocalTuneOptions {
     ...(Object.keys(lora).length > 0 ? { lora } : {}),
     ...(maxLength === undefined ? {} : { maxLength }),
     ...(flags.out === undefined ? {} : { outputDir: flags.out }),
+    ...(evalSteps === undefined ? {} : { evalSteps }),
+    ...(patience === undefined ? {} : { earlyStopping: { patience } }),
+    ...(flags.keepBest ? { keepBest: true } : {}),
   };
 }
 
