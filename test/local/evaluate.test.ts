@@ -97,18 +97,30 @@ describe("validation during local training", () => {
   });
 
   it("keeps the adapter of the lowest validation loss with keepBest", async () => {
-    const job = await new LocalTuner({ tensorboard: false }).tune(
-      request({ evalSteps: 1, keepBest: true }, 2),
+    // Validation answers that echo the input: tuning first learns the answer format (loss
+    // falls), then n → n + 1 (loss rises again), so the best evaluation is not the last.
+    const echo = Dataset.from(
+      validation.examples.map((e) => ({ input: e.input, output: e.input })),
     );
+    const job = await new LocalTuner({ tensorboard: false }).tune({
+      ...request({ evalSteps: 4, keepBest: true }),
+      validation: echo,
+      hyperparameters: { epochCount: 1, batchSize: 16, learningRate: 3e-3 },
+    });
     const tuned = (await job.wait()) as LocalTunedModel;
     const evals = job.progress().snapshots.filter((s) => s.evalLoss !== undefined);
     const best = evals.reduce((a, b) => ((b.evalLoss as number) < (a.evalLoss as number) ? b : a));
-    const record = runRecord(job.name);
-    expect(record.best?.step).toBe(best.step);
-    expect(record.best?.restored).toBe(best.step !== evals.at(-1)?.step);
-    const report = await evaluate(tuned, validation, { generate: false });
+    const last = evals.at(-1);
+    expect(best.step).toBeLessThan(last?.step as number);
+    expect(runRecord(job.name).best).toEqual({
+      step: best.step,
+      evalLoss: best.evalLoss,
+      restored: true,
+    });
+    const report = await evaluate(tuned, echo, { generate: false });
     await tuned.dispose();
     expect(report.metrics.loss).toBeCloseTo(best.evalLoss as number, 4);
+    expect(report.metrics.loss as number).toBeLessThan((last?.evalLoss as number) - 0.05);
   });
 
   it("refuses early stopping without a validation set or evalSteps, before any work", async () => {
