@@ -106,9 +106,10 @@ export function evaluationMarkdown(
       `${(report.durationMs / 1000).toFixed(1)} s.`,
     "",
   );
-  const table = (rows: string[][], head: string[]) => [
+  // Numbers right-aligned, text (the worst examples) left-aligned.
+  const table = (rows: string[][], head: string[], numeric = true) => [
     `| ${head.map(cell).join(" | ")} |`,
-    `| ${head.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
+    `| ${head.map((_, i) => (i === 0 || !numeric ? "---" : "---:")).join(" | ")} |`,
     ...rows.map((row) => `| ${row.map(cell).join(" | ")} |`),
   ];
   lines.push(...table(metricRows(reports), header), "");
@@ -156,7 +157,7 @@ export function evaluationMarkdown(
         ...(hasLoss ? [r.loss === undefined ? "—" : r.loss.toFixed(3)] : []),
       ];
     });
-    lines.push(...table(rows, head), "");
+    lines.push(...table(rows, head, false), "");
   }
   return `${lines.join("\n")}`;
 }

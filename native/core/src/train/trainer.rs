@@ -387,7 +387,9 @@ pub fn train(
     if cfg.early_stopping_patience == Some(0) {
         return Err(TrainError::Config("earlyStoppingPatience must be at least 1".into()));
     }
-    if (cfg.early_stopping_patience.is_some() || cfg.load_best_at_end) && (valid.is_empty() || cfg.eval_steps.is_none()) {
+    if (cfg.early_stopping_patience.is_some() || cfg.load_best_at_end)
+        && (valid.is_empty() || cfg.eval_steps.is_none())
+    {
         return Err(TrainError::Config(
             "early stopping and keeping the best checkpoint need a validation set and evalSteps".into(),
         ));
@@ -447,7 +449,8 @@ pub fn train(
     let plan = BatchPlan { batch_size: cfg.batch_size, group_by_length: cfg.group_by_length, seed: cfg.seed };
     let lengths: Vec<usize> = train.iter().map(|e| e.input_ids.len()).collect();
     let start = Instant::now();
-    let mut stopper = cfg.early_stopping_patience.map(|p| EarlyStopping::new(p, cfg.early_stopping_threshold));
+    let mut stopper =
+        cfg.early_stopping_patience.map(|p| EarlyStopping::new(p, cfg.early_stopping_threshold));
     let mut best = BestWeights::default();
     let mut stopped_early = false;
     adapters.shared.set_seed(cfg.seed);
@@ -536,9 +539,8 @@ pub fn train(
     })();
     adapters.shared.set_training(false);
     let cancelled = result?;
-    let restored_best = cfg.load_best_at_end
-        && !cancelled
-        && best.best().is_some_and(|(step, _)| step != state.global_step);
+    let restored_best =
+        cfg.load_best_at_end && !cancelled && best.best().is_some_and(|(step, _)| step != state.global_step);
     if restored_best {
         best.restore(&vars)?;
     }
