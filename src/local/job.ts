@@ -166,6 +166,8 @@ export interface NativeRunParams {
   options: NativeTrainOptions;
   record: RunRecord;
   reporter: LocalReporter | undefined;
+  /** Writes the run's TensorBoard events; a failure is logged once and stops only it. */
+  tensorboard?: LocalReporter;
   modelInfo: Partial<TunedModelInfo>;
   /** The base model already loaded by the tuner (trained without a second load); else `baseModelPath` is loaded. */
   model?: NativeModelHandle;
@@ -186,6 +188,7 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
   const metricsFile = join(outputDir, METRICS_FILE);
   let reporterFailed = false;
   let metricsFailed = false;
+  let tensorboardFailed = false;
   let nanSeen = false;
 
   const write = (line: LocalRunRecord) => {
@@ -196,6 +199,17 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         machine.log("warning", `could not append to ${metricsFile}: ${String(error)}`);
       }
       metricsFailed = true;
+    }
+    if (params.tensorboard && !tensorboardFailed) {
+      try {
+        params.tensorboard(line);
+      } catch (error) {
+        tensorboardFailed = true;
+        machine.log(
+          "warning",
+          `could not write TensorBoard events in ${outputDir}: ${String(error)}`,
+        );
+      }
     }
     if (reporter) {
       try {

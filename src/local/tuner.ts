@@ -614,9 +614,10 @@ export class LocalTuner implements Tuner {
       validation: run.validation,
       options: { ...record.native, outputDir, resume: run.resume },
       record,
-      reporter: this.#reporter(outputDir),
+      reporter: this.#options.reporter,
       modelInfo,
     };
+    if (this.#options.tensorboard !== false) params.tensorboard = tensorBoardReporter(outputDir);
     if (run.previousSnapshots) params.previousSnapshots = run.previousSnapshots;
     if (run.warnings) params.warnings = run.warnings;
     if (run.model) params.model = run.model;
@@ -628,18 +629,6 @@ export class LocalTuner implements Tuner {
       () => this.#live.delete(outputDir),
     );
     return job;
-  }
-
-  /** The user's reporter, plus the TensorBoard writer of this run unless turned off. */
-  #reporter(outputDir: string): LocalReporter | undefined {
-    const user = this.#options.reporter;
-    if (this.#options.tensorboard === false) return user;
-    const tensorboard = tensorBoardReporter(outputDir);
-    if (!user) return tensorboard;
-    return (record) => {
-      tensorboard(record);
-      return user(record);
-    };
   }
 
   /**
