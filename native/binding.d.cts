@@ -140,6 +140,13 @@ export interface NativeTrainEvent {
   cancelled?: boolean
   /** `started`: the step a resumed run continues from (0 for a fresh run). */
   resumedFromStep?: number
+  /** `done`: early stopping ended the run before its last step. */
+  stoppedEarly?: boolean
+  /** `done`: step and validation loss of the best evaluation. */
+  bestStep?: number
+  bestEvalLoss?: number
+  /** `done`: the adapter holds the weights of `bestStep` (`loadBestAtEnd`). */
+  restoredBest?: boolean
   error?: NativeErrorInfo
 }
 
@@ -173,6 +180,12 @@ export interface NativeTrainOptions {
   useRsLora?: boolean
   /** Refuse to start when the memory estimate exceeds available memory. Default true. */
   checkMemory?: boolean
+  /** Stop after this many evaluations without improvement of the validation loss. */
+  earlyStoppingPatience?: number
+  /** Smallest decrease of the validation loss that counts as an improvement. Default 0. */
+  earlyStoppingThreshold?: number
+  /** End with the adapter of the evaluation with the lowest validation loss. Default false. */
+  loadBestAtEnd?: boolean
 }
 
 /** One tokenized example: `labels` is `-100` where the token is not learned. */

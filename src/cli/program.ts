@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { geminiTuner, type RemoteFlags } from "./backends.js";
 import { type BuildNativeFlags, buildNativeCommand } from "./commands/build-native.js";
 import { type DemoFlags, demoCommand } from "./commands/demo.js";
+import { type EvalFlags, evalCommand } from "./commands/eval.js";
 import { type ExportFlags, exportCommand } from "./commands/export.js";
 import {
   defineFakeServerCommand,
@@ -165,6 +166,13 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--dropout <p>", "LoRA dropout (local)")
     .option("--max-length <tokens>", "longest example in tokens; longer ones are cut (local)")
     .option("-o, --out <dir>", "where the adapter and checkpoints go (local)")
+    .option("--validation <data>", "validation dataset file (local, vertex)")
+    .option("--eval-steps <n>", "evaluate the validation set every n steps (local)")
+    .option(
+      "--early-stopping <patience>",
+      "stop after this many evaluations without a lower validation loss (local)",
+    )
+    .option("--keep-best", "end with the adapter of the lowest validation loss (local)")
     .option("--display-name <name>", "display name of the tuned model (at most 40 characters)")
     .option("--description <text>", "description of the tuned model")
     .option(
@@ -261,6 +269,33 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .action(
       action(async (out, model: string, input: string, flags: GenerateFlags) =>
         generateCommand(model, input, flags, out),
+      ),
+    );
+
+  program
+    .command("eval")
+    .description(
+      "score a model on a dataset: exact/normalised/contained matches, loss and perplexity (local)",
+    )
+    .argument(
+      "<model>",
+      "local run or adapter directory, base model (directory, GGUF file, hub id) or tuned model name",
+    )
+    .argument("<data>", "dataset file (.jsonl, .json, .csv) with the expected outputs")
+    .option("--baseline <model>", "also score this model and show both (e.g. the base model)")
+    .option("--group-by <field>", "per-slice results by this field of each record (e.g. kind)")
+    .option("--report <file.md>", "write a markdown report with the worst examples")
+    .option("--worst <n>", "worst examples in the report", "10")
+    .option("--max-output-tokens <n>", "longest answer in tokens (default 256)")
+    .option("--concurrency <n>", "requests in flight (default 4 remote, 1 local)")
+    .option("--no-loss", "skip loss and perplexity (local models)")
+    .option("--input-column <name>", "field holding the input (explicit column mapping)")
+    .option("--output-column <name>", "field holding the output")
+    .option(ENCODING_FLAG, ENCODING_HELP)
+    .option(BASE_URL_FLAG, BASE_URL_HELP)
+    .action(
+      action(async (out, model: string, data: string, flags: EvalFlags) =>
+        evalCommand(model, data, flags, out),
       ),
     );
 

@@ -152,7 +152,18 @@ export interface LocalTuneOptions {
   gradientAccumulationSteps?: number;
   outputDir?: string;
   saveSteps?: number;
+  /** Evaluate the validation set every this many steps (and at the end). */
   evalSteps?: number;
+  /**
+   * Stop once `patience` evaluations in a row have not lowered the validation loss by more than
+   * `threshold` (default 0). Needs `validation` and `evalSteps`.
+   */
+  earlyStopping?: { patience: number; threshold?: number };
+  /**
+   * Make the result the adapter of the evaluation with the lowest validation loss instead of
+   * the last step's. Needs `validation` and `evalSteps`.
+   */
+  keepBest?: boolean;
   template?: string | PromptTemplate;
   seed?: number;
 }

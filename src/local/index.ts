@@ -18,6 +18,7 @@
  * ```
  * @packageDocumentation
  */
+export { LocalBaseModel, type OpenBaseModelOptions } from "./base-model.js";
 export { type DemoFiles, demoFiles } from "./demo.js";
 export { fromNativeError, type ModelLoadErrorKind, modelLoadErrorKind } from "./errors.js";
 export {
@@ -110,5 +111,6 @@ export {
   type TrainingSequence,
   tokenizerFromModel,
 } from "./sequences.js";
+export { TENSORBOARD_TAGS, tensorBoardReporter } from "./tensorboard-reporter.js";
 export { LocalTunedModel, METRICS_FILE } from "./tuned-model.js";
 export { LOCAL_DEFAULTS, LocalTuner, type LocalTunerOptions } from "./tuner.js";

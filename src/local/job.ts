@@ -78,6 +78,10 @@ export interface RunRecord {
   hyperparameters: TunedModelInfo["hyperparameters"];
   native: Omit<NativeTrainOptions, "outputDir" | "resume">;
   error?: string;
+  /** Early stopping ended the run before its last step. */
+  stoppedEarly?: boolean;
+  /** The evaluation with the lowest validation loss. */
+  best?: { step: number; evalLoss: number; restored: boolean };
 }
 
 /** The sequences of a run, kept for resume (`tunekit-sequences.json`). */
@@ -162,6 +166,8 @@ export interface NativeRunParams {
   options: NativeTrainOptions;
   record: RunRecord;
   reporter: LocalReporter | undefined;
+  /** Writes the run's TensorBoard events; a failure is logged once and stops only it. */
+  tensorboard?: LocalReporter;
   modelInfo: Partial<TunedModelInfo>;
   /** The base model already loaded by the tuner (trained without a second load); else `baseModelPath` is loaded. */
   model?: NativeModelHandle;
@@ -182,6 +188,7 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
   const metricsFile = join(outputDir, METRICS_FILE);
   let reporterFailed = false;
   let metricsFailed = false;
+  let tensorboardFailed = false;
   let nanSeen = false;
 
   const write = (line: LocalRunRecord) => {
@@ -192,6 +199,17 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         machine.log("warning", `could not append to ${metricsFile}: ${String(error)}`);
       }
       metricsFailed = true;
+    }
+    if (params.tensorboard && !tensorboardFailed) {
+      try {
+        params.tensorboard(line);
+      } catch (error) {
+        tensorboardFailed = true;
+        machine.log(
+          "warning",
+          `could not write TensorBoard events in ${outputDir}: ${String(error)}`,
+        );
+      }
     }
     if (reporter) {
       try {
@@ -342,7 +360,31 @@ export function startNativeRun(params: NativeRunParams): () => Promise<void> {
         }
         const patch: Partial<RunRecord> = { state: "succeeded", completedSteps };
         if (lastCheckpoint) patch.lastCheckpoint = lastCheckpoint;
+        if (event.stoppedEarly) patch.stoppedEarly = true;
+        if (typeof event.bestStep === "number" && typeof event.bestEvalLoss === "number") {
+          patch.best = {
+            step: event.bestStep,
+            evalLoss: event.bestEvalLoss,
+            restored: event.restoredBest === true,
+          };
+        }
         saveRecord(patch);
+        if (event.stoppedEarly) {
+          log(
+            "info",
+            `stopped early after step ${completedSteps}: the validation loss stopped improving`,
+            { step: completedSteps },
+          );
+        }
+        if (patch.best) {
+          log(
+            "info",
+            patch.best.restored
+              ? `the adapter is the best evaluation's: step ${patch.best.step}, validation loss ${patch.best.evalLoss.toPrecision(4)}`
+              : `best validation loss ${patch.best.evalLoss.toPrecision(4)} at step ${patch.best.step}`,
+            patch.best,
+          );
+        }
         const model = new LocalTunedModel(
           outputDir,
           params.baseModel,

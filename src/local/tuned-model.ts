@@ -5,7 +5,9 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import type { Example } from "../core/dataset/example.js";
 import { InvalidOptionError, ModelLoadError } from "../core/errors.js";
+import type { ResponseLoss, ResponseLossOptions } from "../core/evaluate/evaluate.js";
 import type { GenerateOptions, TunedModel, TunedModelInfo, TuningSnapshot } from "../core/types.js";
 import { fromNativeError } from "./errors.js";
 import { exportGgufAdapter, type GgufExportResult } from "./gguf.js";
@@ -22,6 +24,7 @@ import {
   type TemplateOption,
   toPromptTemplate,
 } from "./prompt/template.js";
+import { responseLosses } from "./response-loss.js";
 import { inferencePrompt, tokenizerFromModel } from "./sequences.js";
 
 /** PEFT's adapter files. */
@@ -264,6 +267,23 @@ export class LocalTunedModel implements TunedModel {
     let text = "";
     for await (const chunk of this.generateStream(input, options)) text += chunk;
     return text;
+  }
+
+  /**
+   * Σ cross-entropy of each expected response under the tuned model, prompted as in training:
+   * what `evaluate` reports as loss and perplexity (the trainer's validation loss, per example).
+   *
+   * @example
+   * ```ts
+   * const [first] = await model.responseLosses([{ input: "41", output: "42" }]);
+   * console.log(first.sum / first.tokens); // mean loss per response token
+   * ```
+   */
+  async responseLosses(
+    examples: readonly Example[],
+    options: ResponseLossOptions = {},
+  ): Promise<ResponseLoss[]> {
+    return responseLosses(await this.model(), this.template, examples, options);
   }
 
   /** Like {@link generate}, yielding text as it is produced (the cleaned text, in order). */

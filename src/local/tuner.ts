@@ -65,6 +65,7 @@ import {
   type TemplateOption,
 } from "./prompt/template.js";
 import { buildSequences, type SequenceWarning, tokenizerFromModel } from "./sequences.js";
+import { tensorBoardReporter } from "./tensorboard-reporter.js";
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -122,6 +123,11 @@ export interface LocalTunerOptions {
   gradientCheckpointing?: boolean;
   /** Refuse runs whose memory estimate exceeds available memory. @default true */
   checkMemory?: boolean;
+  /**
+   * Write TensorBoard scalars (loss, learning rate, tokens/s, memory, validation loss) into
+   * each run directory as the run goes, for `tensorboard --logdir runs/`. @default true
+   */
+  tensorboard?: boolean;
 }
 
 function checkInt(value: unknown, path: string, min: number): number | undefined {
@@ -160,6 +166,8 @@ interface LocalSettings {
   outputDir: string | undefined;
   saveSteps: number | undefined;
   evalSteps: number | undefined;
+  earlyStopping: { patience: number; threshold: number } | undefined;
+  keepBest: boolean;
   template: TemplateOption | undefined;
   seed: number;
 }
@@ -171,6 +179,8 @@ const LOCAL_KEYS = new Set([
   "outputDir",
   "saveSteps",
   "evalSteps",
+  "earlyStopping",
+  "keepBest",
   "template",
   "seed",
 ]);
@@ -233,6 +243,37 @@ export function parseLocalOptions(local: LocalTuneOptions | undefined): LocalSet
     );
   }
   const seed = checkInt(o.seed, "local.seed", 0) ?? LOCAL_DEFAULTS.seed;
+  let earlyStopping: LocalSettings["earlyStopping"];
+  if (o.earlyStopping !== undefined) {
+    const e = o.earlyStopping as Record<string, unknown>;
+    if (typeof e !== "object" || e === null) {
+      throw new InvalidOptionError(
+        "local.earlyStopping",
+        "Invalid local.earlyStopping: an object { patience, threshold? }",
+      );
+    }
+    earlyStopping = {
+      patience: checkInt(e.patience, "local.earlyStopping.patience", 1) ?? Number.NaN,
+      threshold:
+        checkNumber(e.threshold, "local.earlyStopping.threshold", (v) => v >= 0, "≥ 0") ?? 0,
+    };
+    if (Number.isNaN(earlyStopping.patience)) {
+      throw new InvalidOptionError(
+        "local.earlyStopping.patience",
+        "Invalid local.earlyStopping.patience: must be an integer ≥ 1",
+      );
+    }
+  }
+  if (o.keepBest !== undefined && typeof o.keepBest !== "boolean") {
+    throw new InvalidOptionError("local.keepBest", "Invalid local.keepBest: must be a boolean");
+  }
+  const evalSteps = checkInt(o.evalSteps, "local.evalSteps", 1);
+  if ((earlyStopping || o.keepBest === true) && evalSteps === undefined) {
+    throw new InvalidOptionError(
+      earlyStopping ? "local.earlyStopping" : "local.keepBest",
+      `local.${earlyStopping ? "earlyStopping" : "keepBest"} needs local.evalSteps: how often the validation set is evaluated`,
+    );
+  }
   return {
     rank: checkInt(lora.rank, "local.lora.rank", 1) ?? LOCAL_DEFAULTS.loraRank,
     alpha:
@@ -251,7 +292,9 @@ export function parseLocalOptions(local: LocalTuneOptions | undefined): LocalSet
     ),
     outputDir: o.outputDir as string | undefined,
     saveSteps: checkInt(o.saveSteps, "local.saveSteps", 1),
-    evalSteps: checkInt(o.evalSteps, "local.evalSteps", 1),
+    evalSteps,
+    earlyStopping,
+    keepBest: o.keepBest === true,
     template: o.template as TemplateOption | undefined,
     seed,
   };
@@ -337,6 +380,9 @@ export class LocalTuner implements Tuner {
     checkNumber(options.warmupRatio, "warmupRatio", (v) => v >= 0 && v < 1, "in [0, 1)");
     checkNumber(options.maxGradNorm, "maxGradNorm", (v) => v >= 0, "≥ 0");
     checkNumber(options.weightDecay, "weightDecay", (v) => v >= 0, "≥ 0");
+    if (options.tensorboard !== undefined && typeof options.tensorboard !== "boolean") {
+      throw new InvalidOptionError("tensorboard", "Invalid tensorboard: must be a boolean");
+    }
     if (
       options.schedule !== undefined &&
       !["linear", "cosine", "constant"].includes(options.schedule)
@@ -384,6 +430,12 @@ export class LocalTuner implements Tuner {
     }
     const hyper = parseHyperparameters(request.hyperparameters);
     const local = parseLocalOptions(request.local);
+    if ((local.earlyStopping || local.keepBest) && request.validation === undefined) {
+      throw new InvalidOptionError(
+        local.earlyStopping ? "local.earlyStopping" : "local.keepBest",
+        "early stopping and keepBest need a validation set (request.validation)",
+      );
+    }
     const signal = request.signal;
     throwIfAborted(signal);
 
@@ -462,6 +514,11 @@ export class LocalTuner implements Tuner {
     );
     native.saveSteps = local.saveSteps ?? Math.max(1, Math.min(stepsPerEpoch, DEFAULT_SAVE_STEPS));
     if (local.evalSteps !== undefined) native.evalSteps = local.evalSteps;
+    if (local.earlyStopping) {
+      native.earlyStoppingPatience = local.earlyStopping.patience;
+      native.earlyStoppingThreshold = local.earlyStopping.threshold;
+    }
+    if (local.keepBest) native.loadBestAtEnd = true;
     if (this.#options.schedule !== undefined) native.schedule = this.#options.schedule;
     if (this.#options.warmupRatio !== undefined) native.warmupRatio = this.#options.warmupRatio;
     if (this.#options.maxGradNorm !== undefined) native.maxGradNorm = this.#options.maxGradNorm;
@@ -560,6 +617,7 @@ export class LocalTuner implements Tuner {
       reporter: this.#options.reporter,
       modelInfo,
     };
+    if (this.#options.tensorboard !== false) params.tensorboard = tensorBoardReporter(outputDir);
     if (run.previousSnapshots) params.previousSnapshots = run.previousSnapshots;
     if (run.warnings) params.warnings = run.warnings;
     if (run.model) params.model = run.model;

@@ -68,6 +68,12 @@ pub struct NativeTrainOptions {
     pub use_rs_lora: Option<bool>,
     /// Refuse to start when the memory estimate exceeds available memory. Default true.
     pub check_memory: Option<bool>,
+    /// Stop after this many evaluations without improvement of the validation loss.
+    pub early_stopping_patience: Option<u32>,
+    /// Smallest decrease of the validation loss that counts as an improvement. Default 0.
+    pub early_stopping_threshold: Option<f64>,
+    /// End with the adapter of the evaluation with the lowest validation loss. Default false.
+    pub load_best_at_end: Option<bool>,
 }
 
 /// One training event (see the module docs for the order).
@@ -93,6 +99,13 @@ pub struct NativeTrainEvent {
     pub cancelled: Option<bool>,
     /// `started`: the step a resumed run continues from (0 for a fresh run).
     pub resumed_from_step: Option<u32>,
+    /// `done`: early stopping ended the run before its last step.
+    pub stopped_early: Option<bool>,
+    /// `done`: step and validation loss of the best evaluation.
+    pub best_step: Option<u32>,
+    pub best_eval_loss: Option<f64>,
+    /// `done`: the adapter holds the weights of `bestStep` (`loadBestAtEnd`).
+    pub restored_best: Option<bool>,
     pub error: Option<NativeErrorInfo>,
 }
 
@@ -113,6 +126,10 @@ fn event(kind: &str) -> NativeTrainEvent {
         last_checkpoint: None,
         cancelled: None,
         resumed_from_step: None,
+        stopped_early: None,
+        best_step: None,
+        best_eval_loss: None,
+        restored_best: None,
         error: None,
     }
 }
@@ -219,6 +236,9 @@ fn configs(o: &NativeTrainOptions) -> StdResult<SessionConfig, CoreErrorOrTrain>
         base_model: o.base_model.clone(),
         gradient_checkpointing: o.gradient_checkpointing.unwrap_or(false),
         resume: o.resume.unwrap_or(false),
+        early_stopping_patience: o.early_stopping_patience.map(u64::from),
+        early_stopping_threshold: o.early_stopping_threshold.unwrap_or(d.early_stopping_threshold),
+        load_best_at_end: o.load_best_at_end.unwrap_or(d.load_best_at_end),
     };
     let lora = LoraConfig {
         r: o.lora_rank.map_or(l.r, |r| r as usize),
@@ -372,6 +392,10 @@ fn start(
                 e.cancelled = Some(r.outcome.cancelled);
                 e.path = r.adapter_dir.map(|p| p.to_string_lossy().into_owned());
                 e.last_checkpoint = r.outcome.last_checkpoint.map(|p| p.to_string_lossy().into_owned());
+                e.stopped_early = Some(r.outcome.stopped_early);
+                e.best_step = r.outcome.best.map(|(step, _)| step as u32);
+                e.best_eval_loss = r.outcome.best.map(|(_, loss)| loss);
+                e.restored_best = Some(r.outcome.restored_best);
                 e
             }
             Err(info) => error_event(info),

@@ -1,3 +1,5 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Dataset } from "../../core/dataset/index.js";
 import {
   formatDatasetIssue,
@@ -5,6 +7,7 @@ import {
   UnsupportedOptionError,
 } from "../../core/errors.js";
 import type { Hyperparameters } from "../../core/hyperparameters.js";
+import { lossCurveSvg } from "../../core/loss-curve/index.js";
 import type { LocalTuneOptions, TuneRequest, TuningJob } from "../../core/types.js";
 import { type CliBackend, createBackend, type RemoteFlags } from "../backends.js";
 import { EXIT } from "../exit-codes.js";
@@ -38,9 +41,22 @@ export interface TuneFlags extends RemoteFlags {
   inputColumn?: string;
   outputColumn?: string;
   encoding?: string;
+  validation?: string;
+  evalSteps?: string;
+  earlyStopping?: string;
+  keepBest?: boolean;
 }
 
-const LOCAL_ONLY = ["rank", "alpha", "dropout", "maxLength", "out"] as const;
+const LOCAL_ONLY = [
+  "rank",
+  "alpha",
+  "dropout",
+  "maxLength",
+  "out",
+  "evalSteps",
+  "earlyStopping",
+  "keepBest",
+] as const;
 const GEMINI_ONLY = ["tunedModelId", "skipPreflight"] as const;
 
 /**
@@ -64,6 +80,14 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
     ...(flags.encoding === undefined ? {} : { encoding: flags.encoding }),
     ...(signal ? { signal } : {}),
   });
+  const validation =
+    flags.validation === undefined
+      ? undefined
+      : await Dataset.load(flags.validation, {
+          ...columnFlags(flags),
+          ...(flags.encoding === undefined ? {} : { encoding: flags.encoding }),
+          ...(signal ? { signal } : {}),
+        });
   // Create the backend only after the dataset loaded: a bad file is reported without credentials.
   const backend = await createBackend(backendName, flags, out.io.env);
 
@@ -72,6 +96,7 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
       flags.model ?? (backendName === "vertex" ? DEFAULT_VERTEX_MODEL : DEFAULT_GEMINI_MODEL),
     dataset,
     hyperparameters,
+    ...(validation ? { validation } : {}),
     ...(flags.displayName === undefined ? {} : { displayName: flags.displayName }),
     ...(flags.description === undefined ? {} : { description: flags.description }),
     ...(signal ? { signal } : {}),
@@ -93,7 +118,22 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
   const name = jobLabel(job);
   out.note(`started ${name}${name === job.name ? "" : ` (${job.name})`}`);
   if (flags.wait === false) return started(job, backend, out);
-  return followJob(job, backend, out);
+  const code = await followJob(job, backend, out);
+  if (backend.name === "local") await writeLossCurve(job, out);
+  return code;
+}
+
+/** A local run's loss curve as `loss.svg` in its directory (as `tunekit demo` does). */
+async function writeLossCurve(job: TuningJob, out: Output): Promise<void> {
+  const snapshots = job.progress().snapshots;
+  if (snapshots.length === 0) return;
+  const file = join(job.name, "loss.svg");
+  try {
+    await writeFile(file, lossCurveSvg(snapshots, { title: `tunekit: ${job.name}` }));
+    out.note(`loss curve: ${file}`);
+  } catch (error) {
+    out.note(`warning: could not write ${file}: ${String(error)}`);
+  }
 }
 
 /** `--no-wait`: report the job and how to follow it. */
@@ -161,6 +201,17 @@ function parseLocalFlags(flags: TuneFlags): LocalTuneOptions {
   const alpha = optionalNumber("--alpha", flags.alpha, { min: Number.MIN_VALUE });
   const dropout = optionalNumber("--dropout", flags.dropout, { min: 0, max: 0.99 });
   const maxLength = optionalNumber("--max-length", flags.maxLength, { integer: true, min: 1 });
+  const evalSteps = optionalNumber("--eval-steps", flags.evalSteps, { integer: true, min: 1 });
+  const patience = optionalNumber("--early-stopping", flags.earlyStopping, {
+    integer: true,
+    min: 1,
+  });
+  if ((patience !== undefined || flags.keepBest) && flags.validation === undefined) {
+    throw new InvalidOptionError(
+      patience !== undefined ? "--early-stopping" : "--keep-best",
+      `${patience !== undefined ? "--early-stopping" : "--keep-best"} needs --validation <data> (and --eval-steps)`,
+    );
+  }
   const lora = {
     ...(rank === undefined ? {} : { rank }),
     ...(alpha === undefined ? {} : { alpha }),
@@ -170,6 +221,9 @@ function parseLocalFlags(flags: TuneFlags): LocalTuneOptions {
     ...(Object.keys(lora).length > 0 ? { lora } : {}),
     ...(maxLength === undefined ? {} : { maxLength }),
     ...(flags.out === undefined ? {} : { outputDir: flags.out }),
+    ...(evalSteps === undefined ? {} : { evalSteps }),
+    ...(patience === undefined ? {} : { earlyStopping: { patience } }),
+    ...(flags.keepBest ? { keepBest: true } : {}),
   };
 }
 

@@ -10,7 +10,7 @@ import { examplesToJSONL, writeAtomically } from "./export.js";
 import { type GeminiExample, toGeminiExamples } from "./gemini-wire.js";
 import { type PositionTable, positionAt, resolveMaxIssues } from "./issues.js";
 import { loadFile, normalizeArray } from "./load.js";
-import type { NormalizedRecords } from "./normalize.js";
+import type { NormalizedRecords, RecordFields } from "./normalize.js";
 import { type LimitProfile, type ProfileName, resolveProfile } from "./profiles.js";
 import { type SplitOptions, splitIndexes } from "./split.js";
 import { computeStats, type DatasetStats } from "./stats.js";
@@ -49,15 +49,18 @@ export class Dataset implements Iterable<Example> {
   /** The record shape detected (or `"columns"` for an explicit mapping). */
   readonly shape: DatasetShape | undefined;
   readonly #positions: PositionTable;
+  readonly #fields: readonly RecordFields[];
 
   private constructor(
     examples: readonly Example[],
     positions: PositionTable,
     source: string,
     shape: DatasetShape | undefined,
+    fields: readonly RecordFields[],
   ) {
     this.examples = examples;
     this.#positions = positions;
+    this.#fields = fields;
     this.source = source;
     this.shape = shape;
   }
@@ -68,6 +71,7 @@ export class Dataset implements Iterable<Example> {
       { kind: records.kind, values: records.positions },
       source,
       records.shape,
+      records.fields,
     );
   }
 
@@ -116,6 +120,22 @@ export class Dataset implements Iterable<Example> {
   /** Where example `index` came from: its JSONL line, CSV row or array index. */
   positionOf(index: number): DatasetPosition {
     return positionAt(this.#positions, index);
+  }
+
+  /**
+   * A scalar (string, number or boolean) top-level field of example `index`'s source record,
+   * such as a `kind` column that is neither input nor output; `undefined` when the record has
+   * no such field. `evaluate` groups results by it (`groupBy`).
+   *
+   * @example
+   * ```ts
+   * const data = Dataset.from([{ input: "9", output: "10", kind: "carry" }]);
+   * data.fieldOf(0, "kind"); // "carry"
+   * ```
+   */
+  fieldOf(index: number, name: string): string | number | boolean | undefined {
+    const fields = this.#fields[index];
+    return fields !== undefined && Object.hasOwn(fields, name) ? fields[name] : undefined;
   }
 
   /**
@@ -171,12 +191,20 @@ export class Dataset implements Iterable<Example> {
   #subset(indexes: readonly number[]): Dataset {
     const examples: Example[] = new Array(indexes.length);
     const values: number[] = new Array(indexes.length);
+    const fields: RecordFields[] = new Array(indexes.length);
     for (let i = 0; i < indexes.length; i++) {
       const index = indexes[i] as number;
       examples[i] = this.examples[index] as Example;
       values[i] = this.positionOf(index).value;
+      fields[i] = this.#fields[index] ?? {};
     }
-    return new Dataset(examples, { kind: this.#positions.kind, values }, this.source, this.shape);
+    return new Dataset(
+      examples,
+      { kind: this.#positions.kind, values },
+      this.source,
+      this.shape,
+      fields,
+    );
   }
 
   /** The examples as JSONL text: `{"instruction"?, "input", "output"}` per line. Loads back as is. */

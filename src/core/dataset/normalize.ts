@@ -16,6 +16,28 @@ export interface NormalizedRecords {
   positions: number[];
   kind: PositionKind;
   shape: DatasetShape | undefined;
+  /** `fields[i]`: the scalar top-level fields of example `i`'s record (see `scalarFields`). */
+  fields: RecordFields[];
+}
+
+/** A record's top-level string, number and boolean fields (e.g. a `kind` to group results by). */
+export type RecordFields = Readonly<Record<string, string | number | boolean>>;
+
+const NO_FIELDS: RecordFields = Object.freeze({});
+
+/**
+ * The scalar fields of `record`. Values are the parsed strings themselves (shared, not
+ * copied), so keeping them costs one small object per example.
+ */
+export function scalarFields(record: PlainRecord): RecordFields {
+  let fields: Record<string, string | number | boolean> | undefined;
+  for (const [key, value] of Object.entries(record)) {
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+      fields ??= {};
+      fields[key] = value;
+    }
+  }
+  return fields ?? NO_FIELDS;
 }
 
 /**
@@ -26,6 +48,7 @@ export interface NormalizedRecords {
 export class RecordNormalizer implements RecordSink {
   readonly examples: Example[] = [];
   readonly positions: number[] = [];
+  readonly fields: RecordFields[] = [];
   private shape: DatasetShape | undefined;
   private readonly firstOfShape = new Map<DatasetShape, number>();
   private current = 0;
@@ -75,6 +98,7 @@ export class RecordNormalizer implements RecordSink {
     if (example !== undefined) {
       this.examples.push(example);
       this.positions.push(position);
+      this.fields.push(scalarFields(plain));
     }
   }
 
@@ -84,6 +108,7 @@ export class RecordNormalizer implements RecordSink {
       positions: this.positions,
       kind: this.kind,
       shape: this.shape,
+      fields: this.fields,
     };
   }
 }

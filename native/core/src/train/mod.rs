@@ -22,6 +22,7 @@
 
 pub mod batching;
 pub mod checkpoint;
+pub mod early_stop;
 pub mod frozen_linear;
 pub mod lora;
 pub mod loss;

@@ -16,6 +16,7 @@ use candle_core::{Device, Tensor, Var};
 
 use super::batching::{epoch_batches, Batch, BatchPlan, Example};
 use super::checkpoint::{self, DataFingerprint, DataPosition, LogEntry, RunFingerprint, TrainerState};
+use super::early_stop::{BestWeights, EarlyStopping};
 use super::lora::{LoraAdapter, LoraConfig, LoraShared};
 use super::loss::{lm_head_loss_capped, shifted_targets};
 use super::optim::{clip_grad_norm, AdamW, AdamWConfig};
@@ -132,6 +133,12 @@ pub struct TrainConfig {
     pub gradient_checkpointing: bool,
     /// Continue from the latest complete checkpoint in `output_dir`, if there is one.
     pub resume: bool,
+    /// Stop once this many evaluations in a row have not improved the validation loss by more
+    /// than `early_stopping_threshold` (needs a validation set).
+    pub early_stopping_patience: Option<u64>,
+    pub early_stopping_threshold: f64,
+    /// End with the adapter weights of the evaluation with the lowest validation loss.
+    pub load_best_at_end: bool,
 }
 
 impl Default for TrainConfig {
@@ -158,6 +165,9 @@ impl Default for TrainConfig {
             base_model: None,
             gradient_checkpointing: false,
             resume: false,
+            early_stopping_patience: None,
+            early_stopping_threshold: 0.0,
+            load_best_at_end: false,
         }
     }
 }
@@ -182,6 +192,12 @@ pub struct TrainOutcome {
     pub state: TrainerState,
     pub cancelled: bool,
     pub last_checkpoint: Option<PathBuf>,
+    /// Early stopping ended the run before its last step.
+    pub stopped_early: bool,
+    /// Step and validation loss of the best evaluation (tracked from this segment's start).
+    pub best: Option<(u64, f64)>,
+    /// The adapters hold the weights of `best` (`load_best_at_end`), not the last step's.
+    pub restored_best: bool,
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), if known.
@@ -368,6 +384,16 @@ pub fn train(
         return Err(TrainError::Config("the training set is empty".into()));
     }
     adapters.config.validate()?;
+    if cfg.early_stopping_patience == Some(0) {
+        return Err(TrainError::Config("earlyStoppingPatience must be at least 1".into()));
+    }
+    if (cfg.early_stopping_patience.is_some() || cfg.load_best_at_end)
+        && (valid.is_empty() || cfg.eval_steps.is_none())
+    {
+        return Err(TrainError::Config(
+            "early stopping and keeping the best checkpoint need a validation set and evalSteps".into(),
+        ));
+    }
     let device = model.device().clone();
     let total = total_steps(train.len(), cfg);
     let per_epoch = steps_per_epoch(train.len(), cfg);
@@ -423,6 +449,10 @@ pub fn train(
     let plan = BatchPlan { batch_size: cfg.batch_size, group_by_length: cfg.group_by_length, seed: cfg.seed };
     let lengths: Vec<usize> = train.iter().map(|e| e.input_ids.len()).collect();
     let start = Instant::now();
+    let mut stopper =
+        cfg.early_stopping_patience.map(|p| EarlyStopping::new(p, cfg.early_stopping_threshold));
+    let mut best = BestWeights::default();
+    let mut stopped_early = false;
     adapters.shared.set_seed(cfg.seed);
     adapters.shared.set_training(true);
     let result = (|| -> Result<bool> {
@@ -496,9 +526,23 @@ pub fn train(
                 let adapter = adapters.to_peft(cfg.base_model.as_deref());
                 last_checkpoint = Some(checkpoint::save(dir, &state, &adapter, &opt)?);
             }
+            if let Some(loss) = eval_loss {
+                // Weights are copied only when they will be put back.
+                best.observe(state.global_step, loss, if cfg.load_best_at_end { &vars } else { &[] })?;
+                if stopper.as_mut().is_some_and(|s| s.observe(loss)) && state.global_step < total {
+                    stopped_early = true;
+                    break;
+                }
+            }
         }
         Ok(false)
     })();
     adapters.shared.set_training(false);
-    Ok(TrainOutcome { state, cancelled: result?, last_checkpoint })
+    let cancelled = result?;
+    let restored_best =
+        cfg.load_best_at_end && !cancelled && best.best().is_some_and(|(step, _)| step != state.global_step);
+    if restored_best {
+        best.restore(&vars)?;
+    }
+    Ok(TrainOutcome { state, cancelled, last_checkpoint, stopped_early, best: best.best(), restored_best })
 }
