@@ -3,7 +3,14 @@
  * tuning, as a table, as JSON and as a markdown report; and a fake-remote tuned model scored
  * through the same command. Needs the built CLI and native addon.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -120,6 +127,13 @@ describe("tunekit eval on a local run", () => {
     expect(bad.stderr).toMatch(/--concurrency must be a whole number ≥ 1/);
     const missing = await runTunekit(["eval", join(dir, "nope"), heldOut]);
     expect(missing.code).toBe(3);
+    // A run without its adapter yet (cancelled, still going) is named as such.
+    const unfinished = join(dir, "unfinished");
+    mkdirSync(unfinished);
+    writeFileSync(join(unfinished, "tunekit-run.json"), "{}");
+    const early = await runTunekit(["eval", unfinished, heldOut]);
+    expect(early.code).toBe(3);
+    expect(early.stderr).toMatch(/has not finished: it has no adapter yet/);
   });
 });
 

@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LoadOptions } from "../../core/dataset/example.js";
 import { Dataset } from "../../core/dataset/index.js";
-import { InvalidOptionError } from "../../core/errors.js";
+import { InvalidOptionError, ModelLoadError } from "../../core/errors.js";
 import {
   type EvaluateOptions,
   type EvaluationReport,
@@ -53,6 +53,15 @@ async function openModel(name: string, flags: RemoteFlags, out: Output): Promise
     return { model: await tuner.getModel(name), close: async () => {} };
   }
   const local = await import("../../local/index.js");
+  if (
+    !existsSync(join(name, "adapter_config.json")) &&
+    existsSync(join(name, "tunekit-run.json"))
+  ) {
+    throw new ModelLoadError(`${name} is a run that has not finished: it has no adapter yet`, {
+      path: name,
+      hint: `Evaluate one of its checkpoints (${join(name, "checkpoint-<step>")}), or finish it with \`tunekit resume ${name}\``,
+    });
+  }
   if (existsSync(join(name, "adapter_config.json"))) {
     const model = await new local.LocalTuner().getModel(name);
     return { model, close: () => model.dispose() };

@@ -102,7 +102,7 @@ export interface EvaluateOptions {
 export interface EvaluationMetrics {
   /** Fraction of answers equal to the expected output (whitespace-trimmed). */
   exactMatch?: number;
-  /** Fraction equal after {@link normalizeAnswer}. */
+  /** Fraction equal after `normalizeAnswer`. */
   normalizedMatch?: number;
   /** Fraction whose normalised answer contains the normalised expected output. */
   contains?: number;

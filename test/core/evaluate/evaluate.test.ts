@@ -14,7 +14,13 @@ import {
 } from "../../../src/core/evaluate/index.js";
 import type { GenerateOptions, TunedModel } from "../../../src/core/types.js";
 import { GeminiTuner } from "../../../src/gemini/tuner.js";
-import { type FakeGeminiServer, startFakeGeminiServer } from "../../../src/testing/index.js";
+import {
+  type FakeGeminiServer,
+  type FakeVertexServer,
+  startFakeGeminiServer,
+  startFakeVertexServer,
+} from "../../../src/testing/index.js";
+import { VertexTuner } from "../../../src/vertex/tuner.js";
 
 /** A model answering from a table, recording what it was asked and how. */
 function tableModel(answers: Record<string, string>, delayMs = 0) {
@@ -262,5 +268,39 @@ describe("evaluate: a fake-remote tuned model", () => {
     expect(report.results[2]?.output).toContain("100");
     expect(report.metrics.loss).toBeUndefined();
     expect(progress).toHaveLength(3);
+  });
+});
+
+describe("evaluate: a fake Vertex AI tuned model", () => {
+  const TOKEN = "ya29.evaluate-token";
+  let fake: FakeVertexServer;
+  beforeAll(async () => {
+    fake = await startFakeVertexServer({ accessToken: TOKEN, stepsPerPoll: 2 });
+  });
+  afterAll(() => fake.close());
+
+  it("scores a Vertex tuned model through the same API", async () => {
+    const tuner = new VertexTuner({
+      project: "evaluate",
+      location: "us-central1",
+      accessToken: TOKEN,
+      stagingUri: "gs://evaluate-bucket/runs",
+      baseUrl: fake.url,
+      storageBaseUrl: fake.url,
+      pollIntervalMs: 2,
+      maxPollIntervalMs: 5,
+      env: {},
+    });
+    const train = Dataset.from(
+      Array.from({ length: 20 }, (_, i) => ({ input: String(i), output: String(i + 1) })),
+    );
+    const job = await tuner.tune({ baseModel: "gemini-2.5-flash", dataset: train });
+    const model = await job.wait();
+    const report = await evaluate(model, [
+      { input: "5", output: "6" },
+      { input: "500", output: "501" },
+    ]);
+    expect(report.model).toBe(model.name);
+    expect(report.results.map((r) => r.scores.exactMatch)).toEqual([1, 0]);
   });
 });
