@@ -64,7 +64,12 @@ import {
   type TemplateDescriptor,
   type TemplateOption,
 } from "./prompt/template.js";
-import { buildSequences, type SequenceWarning, tokenizerFromModel } from "./sequences.js";
+import {
+  buildSequences,
+  type SequenceWarning,
+  type TrainOn,
+  tokenizerFromModel,
+} from "./sequences.js";
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -162,9 +167,11 @@ interface LocalSettings {
   evalSteps: number | undefined;
   template: TemplateOption | undefined;
   seed: number;
+  trainOn: TrainOn;
 }
 
 const LOCAL_KEYS = new Set([
+  "trainOn",
   "lora",
   "maxLength",
   "gradientAccumulationSteps",
@@ -233,6 +240,12 @@ export function parseLocalOptions(local: LocalTuneOptions | undefined): LocalSet
     );
   }
   const seed = checkInt(o.seed, "local.seed", 0) ?? LOCAL_DEFAULTS.seed;
+  if (o.trainOn !== undefined && o.trainOn !== "all-turns" && o.trainOn !== "last-turn") {
+    throw new InvalidOptionError(
+      "local.trainOn",
+      `Invalid local.trainOn: "all-turns" or "last-turn", got ${JSON.stringify(o.trainOn)}`,
+    );
+  }
   return {
     rank: checkInt(lora.rank, "local.lora.rank", 1) ?? LOCAL_DEFAULTS.loraRank,
     alpha:
@@ -254,6 +267,7 @@ export function parseLocalOptions(local: LocalTuneOptions | undefined): LocalSet
     evalSteps: checkInt(o.evalSteps, "local.evalSteps", 1),
     template: o.template as TemplateOption | undefined,
     seed,
+    trainOn: (o.trainOn as TrainOn | undefined) ?? "all-turns",
   };
 }
 
@@ -428,9 +442,18 @@ export class LocalTuner implements Tuner {
       request.dataset,
       warnings,
       "training",
+      local.trainOn,
     );
     const validation = request.validation
-      ? this.#sequences(model, template, maxLength, request.validation, warnings, "validation")
+      ? this.#sequences(
+          model,
+          template,
+          maxLength,
+          request.validation,
+          warnings,
+          "validation",
+          local.trainOn,
+        )
       : undefined;
     throwIfAborted(signal);
 
@@ -511,10 +534,11 @@ export class LocalTuner implements Tuner {
     dataset: Dataset,
     warnings: string[],
     what: string,
+    trainOn: TrainOn,
   ): { inputIds: number[]; labels: number[] }[] {
     const tokenizer = tokenizerFromModel(model);
     // Over-long examples are warnings (truncated and reported); untrainable ones are errors.
-    dataset.check(createLocalProfile({ tokenizer, template, maxLength }));
+    dataset.check(createLocalProfile({ tokenizer, template, maxLength, trainOn }));
     const onWarning = (w: SequenceWarning) =>
       warnings.push(what === "training" ? w.message : `${what} set: ${w.message}`);
     return buildSequences(dataset.examples, {
@@ -523,6 +547,7 @@ export class LocalTuner implements Tuner {
       maxLength,
       positionOf: (i) => dataset.positionOf(i),
       onWarning,
+      trainOn,
     }).sequences;
   }
 
