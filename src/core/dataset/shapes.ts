@@ -163,8 +163,8 @@ function fromChat(record: PlainRecord, sink: RecordSink): Example | undefined {
     return undefined;
   }
   let system: string | undefined;
-  // Each turn with its index in the record, for positions in messages.
-  const dialogue: (ChatTurn & { at: number })[] = [];
+  // Each turn with its index in the record (for positions) and whether its text was readable.
+  const dialogue: (ChatTurn & { at: number; readable: boolean })[] = [];
   let previous: { role: ChatTurn["role"]; at: number } | undefined;
   let ok = true;
   for (let i = 0; i < turns.length; i++) {
@@ -214,7 +214,7 @@ function fromChat(record: PlainRecord, sink: RecordSink): Example | undefined {
       sink.report(field, "empty output");
       ok = false;
     }
-    dialogue.push({ role, content: content ?? "", at: i });
+    dialogue.push({ role, content: content ?? "", at: i, readable: content !== undefined });
   }
   const users = dialogue.filter((t) => t.role === "user");
   if (users.length === 0) {
@@ -233,7 +233,7 @@ function fromChat(record: PlainRecord, sink: RecordSink): Example | undefined {
   }
   // Earlier user turns must say something (the last one may be empty beside a system turn).
   for (const turn of users.slice(0, -1)) {
-    if (isBlank(turn.content)) {
+    if (turn.readable && isBlank(turn.content)) {
       sink.report(`${key}[${turn.at}]`, "empty user turn");
       ok = false;
     }
