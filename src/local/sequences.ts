@@ -273,6 +273,12 @@ export interface TokenizedTurns {
  * {@link tokenizeExample}, each turn on its own: turns meet after an end token (a special
  * token or the appended EOS id), where no merge crosses. `open`: the last turn is a prompt
  * only (inference).
+ *
+ * @example
+ * ```ts
+ * const ends = { endIds: new Set(endTokenIds(tokenizer, template)), eosId: appendedEosId(tokenizer, template) };
+ * const { turns } = tokenizeTurns(tokenizer, template, renderTurns(template, conversation), ends);
+ * ```
  */
 export function tokenizeTurns(
   tokenizer: SequenceTokenizer,
@@ -324,6 +330,12 @@ export interface ExampleLayout {
  * Lays out one example: renders its turns, masks every prompt (and, with `"last-turn"`,
  * every response but the last), and fits it into `maxLength` by dropping whole earlier turns
  * (oldest first, the instruction kept) before cutting the last response.
+ *
+ * @example
+ * ```ts
+ * const layout = layoutExample(conversation, { tokenizer, template, maxLength: 256, ends });
+ * if (layout.droppedTurns > 0) console.warn(`${layout.droppedTurns} earlier turns dropped`);
+ * ```
  */
 export function layoutExample(
   example: Example,
