@@ -171,7 +171,6 @@ interface LocalSettings {
 }
 
 const LOCAL_KEYS = new Set([
-  "trainOn",
   "lora",
   "maxLength",
   "gradientAccumulationSteps",
@@ -180,6 +179,7 @@ const LOCAL_KEYS = new Set([
   "evalSteps",
   "template",
   "seed",
+  "trainOn",
 ]);
 const LORA_KEYS = new Set(["rank", "alpha", "dropout", "targetModules", "useRsLora"]);
 

@@ -17,6 +17,7 @@ import {
   inferencePrompt,
   type SequenceTokenizer,
 } from "../../src/local/sequences.js";
+import { parseLocalOptions } from "../../src/local/tuner.js";
 import { LLAMA3, SMOLLM2 } from "./prompt/templates.js";
 
 /** Special tokens first, then one id per character; `decode` inverts `encode` exactly. */
@@ -185,6 +186,16 @@ describe("multi-turn masks, token by token", () => {
     });
     const trained = (built.sequences[0]?.labels ?? []).filter((l) => l !== IGNORE_INDEX);
     expect(trained.map((id) => tokenizer.decode(id)).join("")).toBe("44<|im_end|>");
+  });
+});
+
+describe("local.trainOn", () => {
+  it('is "all-turns" by default, "last-turn" on request, and nothing else', () => {
+    expect(parseLocalOptions({}).trainOn).toBe("all-turns");
+    expect(parseLocalOptions({ trainOn: "last-turn" }).trainOn).toBe("last-turn");
+    expect(() =>
+      parseLocalOptions({ trainOn: "first-turn" as unknown as "last-turn" }),
+    ).toThrowError(/local.trainOn: "all-turns" or "last-turn", got "first-turn"/);
   });
 });
 
