@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { ChatTurn } from "../../src/core/dataset/example.js";
 import { type LocalModel, loadModel } from "../../src/local/index.js";
 import { renderChat } from "../../src/local/prompt/chat.js";
 import {
@@ -90,7 +91,7 @@ describe("multi-turn masks over the native tokenizer", () => {
       ];
       const example = {
         instruction: "Count on.",
-        history: messages.slice(1, 3),
+        history: messages.slice(1, 3) as ChatTurn[],
         input: "and then?",
         output: "43",
       };
