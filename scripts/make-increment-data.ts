@@ -1,10 +1,15 @@
 /**
- * Writes the increment datasets in the seed's style (`{"text_input": "41", "output": "42"}`):
- * digits, negative numbers, thousands separators and English number words up to the
- * millions. The training set and the held-out set never share an input.
+ * Writes the increment datasets in the seed's style (`{"text_input": "41", "output": "42"}`),
+ * each row tagged with its `kind`: digits, negative numbers, thousands separators and English
+ * number words up to the millions, each plain and carrying (`digits-carry`: 199 → 200,
+ * `negative-carry`: -100 → -99, `commas-carry`: 9,999 → 10,000, `words-carry`: "nine hundred
+ * ninety nine" → "one thousand"), in equal numbers, with carries at every digit position.
+ * The training set and the held-out set never share an input.
  *
  *   npx tsx scripts/make-increment-data.ts            # writes examples/data/increment*.jsonl
  *   npx tsx scripts/make-increment-data.ts --check    # fails if the committed files differ
+ *   npx tsx scripts/make-increment-data.ts --seed 7 --heldout h7.jsonl
+ *       # another held-out set (seed 7) sharing no input with the committed training set
  *
  * Deterministic: the same seed always writes the same bytes.
  */
@@ -60,53 +65,95 @@ export function toWords(n: number): string {
 
 const withCommas = (n: number): string => n.toLocaleString("en-US");
 
-type Style = "digits" | "negative" | "commas" | "words";
-interface Row {
+/** How a number is written. */
+export type Style = "digits" | "negative" | "commas" | "words";
+/** A style, and whether the increment carries (or, for negatives, borrows). */
+export type Kind = Style | `${Style}-carry`;
+export const STYLES: readonly Style[] = ["digits", "negative", "commas", "words"];
+export const KINDS: readonly Kind[] = STYLES.flatMap((s) => [s, `${s}-carry` as const]);
+
+/** One row: the task's fields plus `kind`, the grouping field per-kind accuracy is read from. */
+export interface Row {
   text_input: string;
   output: string;
-  style: Style;
+  kind: Kind;
 }
 
-function render(n: number, style: Style): Row {
-  switch (style) {
-    case "digits":
-    case "negative":
-      return { text_input: String(n), output: String(n + 1), style };
-    case "commas":
-      return { text_input: withCommas(n), output: withCommas(n + 1), style };
-    case "words":
-      return { text_input: toWords(n), output: toWords(n + 1), style };
-  }
+function render(n: number, kind: Kind): Row {
+  const style = kind.replace("-carry", "") as Style;
+  const write = style === "commas" ? withCommas : style === "words" ? toWords : String;
+  return { text_input: write(n), output: write(n + 1), kind };
 }
 
-export function generate(seed: number): { train: Row[]; heldout: Row[] } {
+/** Carries every training set holds: the all-nines numbers of each kind, and -1, -10, -100 …. */
+const LANDMARKS: Partial<Record<Kind, number[]>> = {
+  "digits-carry": [9, 99, 999, 9_999, 99_999, 999_999],
+  "negative-carry": [-1, -10, -100, -1_000],
+  "commas-carry": [9_999, 99_999, 999_999, 9_999_999, 99_999_999],
+  "words-carry": [9, 19, 99, 999, 9_999, 99_999, 999_999, 9_999_999],
+};
+
+/** Rows per kind in the training set and in the held-out set. */
+export const QUOTA = { train: 50, heldout: 15 } as const;
+
+/**
+ * The rows of `seed`: every kind in equal numbers, the held-out set never sharing an input
+ * with the training set (nor with `exclude`, e.g. another seed's training set).
+ */
+export function generate(
+  seed: number,
+  exclude: Iterable<string> = [],
+): { train: Row[]; heldout: Row[] } {
   const random = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
-  // Numbers that end in 9s exercise the carry, the part a model most often gets wrong.
-  const carry = (lo: number, hi: number) => {
-    const n = int(lo, hi);
-    const nines = int(1, Math.max(1, String(n).length - 1));
-    return Math.floor(n / 10 ** nines) * 10 ** nines + (10 ** nines - 1);
+  /** A number in [lo, hi] ending in `k` nines, k uniform over every position it can take. */
+  const nines = (lo: number, hi: number) => {
+    for (;;) {
+      const k = int(1, String(hi).length);
+      const n = Math.floor(int(0, hi) / 10 ** k) * 10 ** k + (10 ** k - 1);
+      if (n >= lo && n <= hi) return n;
+    }
   };
-  const pick: Record<Style, () => number> = {
-    digits: () =>
-      random() < 0.25 ? carry(10, 99_999) : random() < 0.5 ? int(0, 999) : int(1_000, 999_999),
-    negative: () => -(random() < 0.25 ? carry(10, 9_999) + 1 : int(2, 9_999)),
-    commas: () => (random() < 0.25 ? carry(1_000, 99_999_999) : int(1_000, 99_999_999)),
-    words: () =>
-      random() < 0.25 ? carry(10, 9_999_999) : random() < 0.5 ? int(0, 999) : int(1_000, 9_999_999),
+  /** A number in [lo, hi] ending in `k` zeros (its negative borrows: -200 + 1 = -199). */
+  const zeros = (lo: number, hi: number) => {
+    for (;;) {
+      const k = int(1, String(hi).length - 1);
+      const n = Math.floor(int(lo, hi) / 10 ** k) * 10 ** k;
+      if (n >= lo && n <= hi) return n;
+    }
   };
-  const quota: Record<Style, [number, number]> = {
-    digits: [110, 35],
-    negative: [70, 25],
-    commas: [80, 25],
-    words: [140, 35],
+  /** Small numbers as often as large ones: the number of digits is uniform first. */
+  const spread = (lo: number, hi: number) => {
+    const digits = int(String(lo).length, String(hi).length);
+    const from = digits === 1 ? 0 : 10 ** (digits - 1);
+    return int(Math.max(lo, from), Math.min(hi, 10 ** digits - 1));
   };
-  const seen = new Set<string>();
-  const take = (style: Style, count: number): Row[] => {
+  const notCarry = (pick: () => number, carries: (n: number) => boolean) => () => {
+    for (;;) {
+      const n = pick();
+      if (!carries(n)) return n;
+    }
+  };
+  const endsIn9 = (n: number) => n % 10 === 9;
+  const pick: Record<Kind, () => number> = {
+    digits: notCarry(() => spread(0, 999_999), endsIn9),
+    "digits-carry": () => nines(0, 999_999),
+    negative: notCarry(
+      () => -spread(2, 9_999),
+      (n) => n % 10 === 0,
+    ),
+    // -1 → 0 and -10, -200, -1,000 … → -9, -199, -999: the borrow of a negative increment.
+    "negative-carry": () => -zeros(10, 9_999),
+    commas: notCarry(() => spread(1_000, 99_999_999), endsIn9),
+    "commas-carry": () => nines(1_000, 99_999_999),
+    words: notCarry(() => spread(0, 9_999_999), endsIn9),
+    "words-carry": () => nines(0, 9_999_999),
+  };
+  const seen = new Set<string>(exclude);
+  const take = (kind: Kind, count: number): Row[] => {
     const rows: Row[] = [];
     while (rows.length < count) {
-      const row = render(pick[style](), style);
+      const row = render(pick[kind](), kind);
       if (seen.has(row.text_input)) continue;
       seen.add(row.text_input);
       rows.push(row);
@@ -115,10 +162,14 @@ export function generate(seed: number): { train: Row[]; heldout: Row[] } {
   };
   const train: Row[] = [];
   const heldout: Row[] = [];
-  for (const style of Object.keys(quota) as Style[]) {
-    const [trainCount, heldoutCount] = quota[style];
-    train.push(...take(style, trainCount));
-    heldout.push(...take(style, heldoutCount));
+  for (const kind of KINDS) {
+    // The carries that exist once each (9 → 10, -1 → 0, "nine" → "ten", 9,999 → 10,000 …)
+    // are taught: they are in every training set, so a held-out set of any seed may ask them.
+    const landmarks = (LANDMARKS[kind] ?? []).map((n) => render(n, kind));
+    for (const row of landmarks) seen.add(row.text_input);
+    // (With `exclude`, landmarks may repeat an excluded input: only the held-out set is wanted then.)
+    train.push(...landmarks, ...take(kind, QUOTA.train - landmarks.length));
+    heldout.push(...take(kind, QUOTA.heldout));
   }
   const shuffle = (rows: Row[]) => {
     for (let i = rows.length - 1; i > 0; i--) {
@@ -131,12 +182,23 @@ export function generate(seed: number): { train: Row[]; heldout: Row[] } {
 }
 
 export const toJsonl = (rows: Row[]) =>
-  `${rows.map(({ text_input, output }) => JSON.stringify({ text_input, output })).join("\n")}\n`;
+  `${rows.map(({ text_input, output, kind }) => JSON.stringify({ text_input, output, kind })).join("\n")}\n`;
 
 export const INCREMENT_SEED = 20250516;
 
 const isMain = process.argv[1]?.endsWith("make-increment-data.ts");
-if (isMain) {
+const flag = (name: string) => {
+  const at = process.argv.indexOf(name);
+  return at < 0 ? undefined : process.argv[at + 1];
+};
+if (isMain && flag("--heldout") !== undefined) {
+  // Another held-out set of the same task, for checking a tuned model on numbers it never saw.
+  const seed = Number(flag("--seed") ?? "1");
+  const trained = generate(INCREMENT_SEED).train.map((r) => r.text_input);
+  const { heldout } = generate(seed, trained);
+  writeFileSync(flag("--heldout") as string, toJsonl(heldout));
+  console.log(`wrote ${heldout.length} held-out examples (seed ${seed}) to ${flag("--heldout")}`);
+} else if (isMain) {
   const { train, heldout } = generate(INCREMENT_SEED);
   const files: [string, string][] = [
     ["examples/data/increment.jsonl", toJsonl(train)],

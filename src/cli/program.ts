@@ -340,6 +340,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--batch-size <n>", "examples per step", "8")
     .option("-o, --out <dir>", "where the adapter goes (default runs/demo-<time>)")
     .option("--show <n>", "held-out answers to print before and after", "8")
+    .option("--held-out <file>", "score on this held-out JSONL instead of the shipped one")
+    .option("--seed <n>", "seed of the tuning run", "7")
     .action(action(async (out, flags: DemoFlags) => demoCommand(flags, out)));
 
   program

@@ -166,6 +166,12 @@ export interface LocalTuneOptions {
   keepBest?: boolean;
   template?: string | PromptTemplate;
   seed?: number;
+  /**
+   * Which assistant turns of a multi-turn conversation carry the loss: every one
+   * (`"all-turns"`, as TRL and MLX-LM do) or the last only (earlier answers are context).
+   * @default "all-turns"
+   */
+  trainOn?: "all-turns" | "last-turn";
 }
 
 /** Vertex AI LoRA adapter sizes (`ADAPTER_SIZE_*`); not every size suits every base model. */

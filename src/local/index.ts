@@ -85,6 +85,8 @@ export {
   renderChat,
   renderExample,
   renderForInference,
+  renderLastTurn,
+  renderTurns,
   resolveTemplate,
   saveTemplate,
   sharedInstruction,
@@ -101,16 +103,26 @@ export {
   type BuildSequencesOptions,
   type BuiltSequences,
   buildSequences,
+  type ExampleLayout,
   encodePrompt,
   endTokenIds,
   IGNORE_INDEX,
   type InferencePrompt,
   inferencePrompt,
+  layoutExample,
   type SequenceTokenizer,
   type SequenceWarning,
+  type TokenizedTurns,
   type TrainingSequence,
+  type TrainOn,
+  type TruncatedExample,
   tokenizerFromModel,
+  tokenizeTurns,
 } from "./sequences.js";
 export { TENSORBOARD_TAGS, tensorBoardReporter } from "./tensorboard-reporter.js";
-export { LocalTunedModel, METRICS_FILE } from "./tuned-model.js";
+export {
+  type LocalTunedGenerateOptions,
+  LocalTunedModel,
+  METRICS_FILE,
+} from "./tuned-model.js";
 export { LOCAL_DEFAULTS, LocalTuner, type LocalTunerOptions } from "./tuner.js";

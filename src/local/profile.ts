@@ -5,13 +5,15 @@
 import type { Example } from "../core/dataset/example.js";
 import type { LimitProfile } from "../core/dataset/profiles.js";
 import { InvalidOptionError, isTunekitError } from "../core/errors.js";
-import { renderExample, type TemplateDescriptor } from "./prompt/template.js";
+import type { TemplateDescriptor } from "./prompt/template.js";
 import {
   appendedEosId,
+  type ExampleLayout,
   endTokenIds,
+  layoutExample,
   noResponseReason,
   type SequenceTokenizer,
-  tokenizeExample,
+  type TrainOn,
 } from "./sequences.js";
 
 /** Options of {@link createLocalProfile}. */
@@ -22,6 +24,8 @@ export interface LocalProfileOptions {
   maxLength: number;
   /** Report over-long examples as errors instead of warnings (no truncation allowed). @default false */
   strict?: boolean;
+  /** Which assistant turns of a conversation are trained (as in training). @default "all-turns" */
+  trainOn?: TrainOn;
 }
 
 const format = (n: number) => n.toLocaleString("en-US");
@@ -62,9 +66,15 @@ export function createLocalProfile(options: LocalProfileOptions): LimitProfile {
       let longestPrompt = 0;
       for (let i = 0; i < examples.length && !context.full; i++) {
         const example = examples[i] as Example;
-        let tokens: ReturnType<typeof tokenizeExample>;
+        let layout: ExampleLayout;
         try {
-          tokens = tokenizeExample(tokenizer, template, renderExample(template, example), ends);
+          layout = layoutExample(example, {
+            tokenizer,
+            template,
+            maxLength,
+            ends,
+            ...(options.trainOn ? { trainOn: options.trainOn } : {}),
+          });
         } catch (error) {
           if (!isTunekitError(error)) throw error;
           context.example(
@@ -74,10 +84,19 @@ export function createLocalProfile(options: LocalProfileOptions): LimitProfile {
           );
           continue;
         }
-        const prompt = tokens.promptIds.length;
-        const total = prompt + tokens.responseIds.length;
+        const prompt = layout.promptTokens;
+        const total = layout.tokens;
         longest = Math.max(longest, total);
-        if (template.endText !== undefined && example.output.includes(template.endText)) {
+        const outputs = [
+          example.output,
+          ...(example.history ?? [])
+            .filter((turn) => turn.role === "assistant")
+            .map((turn) => turn.content),
+        ];
+        if (
+          template.endText !== undefined &&
+          outputs.some((o) => o.includes(template.endText as string))
+        ) {
           context.example(
             i,
             "output",
@@ -86,17 +105,28 @@ export function createLocalProfile(options: LocalProfileOptions): LimitProfile {
           );
         }
         longestPrompt = Math.max(longestPrompt, prompt);
-        if (prompt >= maxLength) {
+        if (layout.noRoom) {
           noRoom++;
           context.example(i, "input", noResponseReason(prompt, maxLength));
-        } else if (total > maxLength) {
+          continue;
+        }
+        if (layout.droppedTurns > 0) {
+          context.example(
+            i,
+            "messages",
+            `conversation over maxLength ${format(maxLength)}: its ${format(layout.droppedTurns)} ` +
+              "oldest turns are dropped to fit",
+            overSeverity,
+          );
+        }
+        if (total > maxLength) {
           over++;
           lost += total - maxLength;
           context.example(
             i,
             "output",
             `example is ${format(total)} tokens (prompt ${format(prompt)} + response ` +
-              `${format(tokens.responseIds.length)}); maxLength ${format(maxLength)} cuts the last ` +
+              `${format(total - prompt)}); maxLength ${format(maxLength)} cuts the last ` +
               `${format(total - maxLength)} response tokens, end token included`,
             overSeverity,
           );

@@ -21,13 +21,15 @@
  *   warning counts the examples cut and the tokens lost. An example left with no response
  *   token is an error that lists every such example with its dataset position.
  */
-import type { Example } from "../core/dataset/example.js";
+import type { ChatTurn, Example } from "../core/dataset/example.js";
 import type { DatasetIssue, DatasetPosition } from "../core/errors.js";
 import { InvalidDatasetError, InvalidOptionError } from "../core/errors.js";
 import {
   type InferenceRenderOptions,
-  renderExample,
+  type RenderedExample,
   renderForInference,
+  renderLastTurn,
+  renderTurns,
   stopStrings,
   type TemplateDescriptor,
 } from "./prompt/template.js";
@@ -174,15 +176,48 @@ export function inferencePrompt(
   tokenizer: SequenceTokenizer,
   template: TemplateDescriptor,
   input: string,
-  options: InferenceRenderOptions = {},
+  options: InferenceRenderOptions & { history?: readonly ChatTurn[] } = {},
 ): InferencePrompt {
+  const eosTokenIds = endTokenIds(tokenizer, template);
+  const stop = stopStrings(template);
+  if (options.history !== undefined && options.history.length > 0) {
+    // A follow-up turn: the earlier turns tokenized exactly as training tokenized them.
+    checkHistory(options.history);
+    const example: Example = { input, output: "", history: [...options.history] };
+    const instruction = options.instruction ?? template.instruction;
+    if (instruction) example.instruction = instruction;
+    const { instruction: _stored, ...bare } = template;
+    const turns = renderTurns(bare, example, { open: true });
+    const ends = { endIds: new Set(eosTokenIds), eosId: appendedEosId(tokenizer, template) };
+    const tokens = tokenizeTurns(tokenizer, template, turns, ends, { open: true });
+    return {
+      text: turns.map((t) => t.prompt + t.completion).join(""),
+      promptIds: tokens.turns.flatMap((t) => [...t.promptIds, ...t.responseIds]),
+      eosTokenIds,
+      stop,
+    };
+  }
   const text = renderForInference(template, input, options);
-  return {
-    text,
-    promptIds: encodePrompt(tokenizer, template, text),
-    eosTokenIds: endTokenIds(tokenizer, template),
-    stop: stopStrings(template),
-  };
+  return { text, promptIds: encodePrompt(tokenizer, template, text), eosTokenIds, stop };
+}
+
+/** Earlier turns must alternate user, assistant, … and end with an assistant turn. */
+function checkHistory(history: readonly ChatTurn[]): void {
+  history.forEach((turn, i) => {
+    const expected = i % 2 === 0 ? "user" : "assistant";
+    if (turn?.role !== expected || typeof turn.content !== "string") {
+      throw new InvalidOptionError(
+        `history[${i}]`,
+        `history must alternate user and assistant turns with string content, starting with a user turn; turn ${i} should be a ${expected} turn`,
+      );
+    }
+  });
+  if (history.length % 2 !== 0) {
+    throw new InvalidOptionError(
+      "history",
+      "history must end with an assistant turn (the input is the next user turn)",
+    );
+  }
 }
 
 /** One example as tokens, before truncation. */
@@ -226,6 +261,145 @@ export function tokenizeExample(
   return { promptIds, responseIds, boundaryMismatch };
 }
 
+/** A conversation as tokens, turn by turn, before truncation. */
+export interface TokenizedTurns {
+  /** Per turn: its prompt ids (BOS first on the first turn) and response ids (end token included). */
+  turns: { promptIds: number[]; responseIds: number[] }[];
+  boundaryMismatch: boolean;
+}
+
+/**
+ * Tokenizes the turns of a conversation ({@link renderTurns}) by the rules of
+ * {@link tokenizeExample}, each turn on its own: turns meet after an end token (a special
+ * token or the appended EOS id), where no merge crosses. `open`: the last turn is a prompt
+ * only (inference).
+ *
+ * @example
+ * ```ts
+ * const ends = { endIds: new Set(endTokenIds(tokenizer, template)), eosId: appendedEosId(tokenizer, template) };
+ * const { turns } = tokenizeTurns(tokenizer, template, renderTurns(template, conversation), ends);
+ * ```
+ */
+export function tokenizeTurns(
+  tokenizer: SequenceTokenizer,
+  template: TemplateDescriptor,
+  turns: readonly RenderedExample[],
+  ends: { endIds: ReadonlySet<number>; eosId: number },
+  options: { open?: boolean } = {},
+): TokenizedTurns {
+  const out: TokenizedTurns = { turns: [], boundaryMismatch: false };
+  turns.forEach((turn, k) => {
+    const bosTemplate = k === 0 ? template : { ...template, addBos: false };
+    if (options.open && k === turns.length - 1) {
+      out.turns.push({
+        promptIds: encodePrompt(tokenizer, bosTemplate, turn.prompt),
+        responseIds: [],
+      });
+      return;
+    }
+    const tokens = tokenizeExample(tokenizer, bosTemplate, turn, ends);
+    out.boundaryMismatch ||= tokens.boundaryMismatch;
+    out.turns.push({ promptIds: tokens.promptIds, responseIds: tokens.responseIds });
+  });
+  return out;
+}
+
+/** Which assistant turns of a conversation are trained (`local.trainOn`). */
+export type TrainOn = "all-turns" | "last-turn";
+
+/** One example laid out as a training sequence, after dropping turns and truncation. */
+export interface ExampleLayout {
+  inputIds: number[];
+  labels: number[];
+  /** Tokens before the last response (earlier turns included). */
+  promptTokens: number;
+  /** Label tokens kept (trained). */
+  responseTokens: number;
+  /** Length before the last response was cut (after dropping turns). */
+  tokens: number;
+  /** Tokens cut from the last response by `maxLength`. */
+  lost: number;
+  /** Earlier turns (user and assistant) dropped to fit `maxLength`. */
+  droppedTurns: number;
+  /** True when even the last turn's prompt reaches `maxLength` (nothing to train). */
+  noRoom: boolean;
+  boundaryMismatch: boolean;
+}
+
+/**
+ * Lays out one example: renders its turns, masks every prompt (and, with `"last-turn"`,
+ * every response but the last), and fits it into `maxLength` by dropping whole earlier turns
+ * (oldest first, the instruction kept) before cutting the last response.
+ *
+ * @example
+ * ```ts
+ * const layout = layoutExample(conversation, { tokenizer, template, maxLength: 256, ends });
+ * if (layout.droppedTurns > 0) console.warn(`${layout.droppedTurns} earlier turns dropped`);
+ * ```
+ */
+export function layoutExample(
+  example: Example,
+  options: {
+    tokenizer: SequenceTokenizer;
+    template: TemplateDescriptor;
+    maxLength: number;
+    ends: { endIds: ReadonlySet<number>; eosId: number };
+    trainOn?: TrainOn;
+  },
+): ExampleLayout {
+  const { tokenizer, template, maxLength, ends } = options;
+  const lastOnly = options.trainOn === "last-turn";
+  const history = example.history ?? [];
+  const tokenize = (dropped: number) => {
+    const current: Example = { ...example, history: history.slice(dropped) };
+    let turns: RenderedExample[];
+    try {
+      turns = renderTurns(template, current);
+    } catch (error) {
+      // A template that renders earlier turns differently later can still train the last one.
+      if (!lastOnly || current.history?.length === 0) throw error;
+      turns = [renderLastTurn(template, current)];
+    }
+    return tokenizeTurns(tokenizer, template, turns, ends);
+  };
+  const length = (t: TokenizedTurns) =>
+    t.turns.reduce((sum, turn) => sum + turn.promptIds.length + turn.responseIds.length, 0);
+  let dropped = 0;
+  let tokens = tokenize(0);
+  while (length(tokens) > maxLength && dropped + 2 <= history.length) {
+    dropped += 2;
+    tokens = tokenize(dropped);
+  }
+  const inputIds: number[] = [];
+  const labels: number[] = [];
+  const last = tokens.turns.length - 1;
+  tokens.turns.forEach((turn, k) => {
+    inputIds.push(...turn.promptIds);
+    labels.push(...turn.promptIds.map(() => IGNORE_INDEX));
+    if (k === last) return;
+    inputIds.push(...turn.responseIds);
+    labels.push(...(lastOnly ? turn.responseIds.map(() => IGNORE_INDEX) : turn.responseIds));
+  });
+  const promptTokens = inputIds.length;
+  const response = tokens.turns[last]?.responseIds ?? [];
+  const total = promptTokens + response.length;
+  const noRoom = promptTokens >= maxLength;
+  const kept = noRoom ? 0 : Math.min(response.length, maxLength - promptTokens);
+  inputIds.push(...response.slice(0, kept));
+  labels.push(...response.slice(0, kept));
+  return {
+    inputIds,
+    labels,
+    promptTokens,
+    responseTokens: labels.filter((id) => id !== IGNORE_INDEX).length,
+    tokens: total,
+    lost: noRoom ? 0 : total - (promptTokens + kept),
+    droppedTurns: dropped,
+    noRoom,
+    boundaryMismatch: tokens.boundaryMismatch,
+  };
+}
+
 /** One training sequence. */
 export interface TrainingSequence {
   /** Index of the example in the dataset. */
@@ -238,6 +412,20 @@ export interface TrainingSequence {
   responseTokens: number;
   /** Tokens cut by `maxLength` (0 when none). */
   truncatedTokens: number;
+  /** Earlier conversation turns dropped to fit `maxLength` (0 when none). */
+  droppedTurns: number;
+}
+
+/** One example that did not fit `maxLength`. */
+export interface TruncatedExample {
+  index: number;
+  position: DatasetPosition;
+  /** Its length before the last response was cut (after dropping turns). */
+  tokens: number;
+  /** Response tokens cut. */
+  lost: number;
+  /** Earlier turns dropped (0 for single-turn examples). */
+  droppedTurns: number;
 }
 
 /** A problem found while building sequences, for progress bars and logs; never silent. */
@@ -248,13 +436,13 @@ export type SequenceWarning =
       maxLength: number;
       truncatedExamples: number;
       tokensLost: number;
-      /** The examples cut (all of them), with their dataset positions. */
-      examples: readonly {
-        index: number;
-        position: DatasetPosition;
-        tokens: number;
-        lost: number;
-      }[];
+      /** Earlier turns dropped, over all examples (conversations only). */
+      droppedTurns: number;
+      /**
+       * The examples cut (all of them), with their dataset positions: `lost` response tokens
+       * of the last turn, `droppedTurns` whole earlier turns.
+       */
+      examples: readonly TruncatedExample[];
     }
   | {
       type: "boundary";
@@ -273,6 +461,11 @@ export interface BuildSequencesOptions {
   positionOf?: (index: number) => DatasetPosition;
   /** Receives every warning (also returned in the result). */
   onWarning?: (warning: SequenceWarning) => void;
+  /**
+   * Which assistant turns of a conversation carry the loss: every one (default), or the last
+   * only (earlier answers are context).
+   */
+  trainOn?: TrainOn;
 }
 
 /** What {@link buildSequences} returns. */
@@ -331,44 +524,49 @@ export function buildSequences(
 
   const sequences: TrainingSequence[] = [];
   const issues: DatasetIssue[] = [];
-  const truncated: { index: number; position: DatasetPosition; tokens: number; lost: number }[] =
-    [];
+  const truncated: TruncatedExample[] = [];
   const mismatched: { index: number; position: DatasetPosition }[] = [];
   let labelTokens = 0;
   let longest = 0;
 
   examples.forEach((example, index) => {
-    const { promptIds, responseIds, boundaryMismatch } = tokenizeExample(
+    const layout = layoutExample(example, {
       tokenizer,
       template,
-      renderExample(template, example),
+      maxLength,
       ends,
-    );
-    if (boundaryMismatch) mismatched.push({ index, position: positionOf(index) });
-    const total = promptIds.length + responseIds.length;
-    if (promptIds.length >= maxLength) {
+      ...(options.trainOn ? { trainOn: options.trainOn } : {}),
+    });
+    if (layout.boundaryMismatch) mismatched.push({ index, position: positionOf(index) });
+    if (layout.noRoom) {
       issues.push({
         position: positionOf(index),
         field: "input",
-        reason: noResponseReason(promptIds.length, maxLength),
+        reason: noResponseReason(layout.promptTokens, maxLength),
         severity: "error",
       });
       return;
     }
-    const kept = Math.min(responseIds.length, maxLength - promptIds.length);
-    const lost = total - (promptIds.length + kept);
-    if (lost > 0) truncated.push({ index, position: positionOf(index), tokens: total, lost });
-    const response = responseIds.slice(0, kept);
+    if (layout.lost > 0 || layout.droppedTurns > 0) {
+      truncated.push({
+        index,
+        position: positionOf(index),
+        tokens: layout.tokens,
+        lost: layout.lost,
+        droppedTurns: layout.droppedTurns,
+      });
+    }
     sequences.push({
       index,
-      inputIds: [...promptIds, ...response],
-      labels: [...promptIds.map(() => IGNORE_INDEX), ...response],
-      promptTokens: promptIds.length,
-      responseTokens: kept,
-      truncatedTokens: lost,
+      inputIds: layout.inputIds,
+      labels: layout.labels,
+      promptTokens: layout.promptTokens,
+      responseTokens: layout.responseTokens,
+      truncatedTokens: layout.lost,
+      droppedTurns: layout.droppedTurns,
     });
-    labelTokens += kept;
-    longest = Math.max(longest, promptIds.length + kept);
+    labelTokens += layout.responseTokens;
+    longest = Math.max(longest, layout.inputIds.length);
   });
 
   if (issues.length > 0) {
@@ -378,19 +576,31 @@ export function buildSequences(
   const warnings: SequenceWarning[] = [];
   if (truncated.length > 0) {
     const tokensLost = truncated.reduce((sum, t) => sum + t.lost, 0);
+    const droppedTurns = truncated.reduce((sum, t) => sum + t.droppedTurns, 0);
     const where = truncated
       .slice(0, 5)
-      .map((t) => `${t.position.kind} ${t.position.value} (${t.tokens} tokens)`)
+      .map(
+        (t) =>
+          `${t.position.kind} ${t.position.value} (` +
+          (t.droppedTurns > 0 ? `${plural(t.droppedTurns, "earlier turn")} dropped, ` : "") +
+          `${t.tokens} tokens)`,
+      )
       .join(", ");
+    const cut =
+      tokensLost > 0
+        ? `${plural(tokensLost, "response token")} cut (end tokens included, so these responses are not trained to stop)`
+        : "";
+    const drop =
+      droppedTurns > 0 ? `${plural(droppedTurns, "earlier turn")} dropped (oldest first)` : "";
     warnings.push({
       type: "truncation",
       message:
         `${plural(truncated.length, "example")} of ${examples.length} exceed maxLength ${maxLength}: ` +
-        `${plural(tokensLost, "response token")} cut (end tokens included, so these responses are ` +
-        `not trained to stop): ${where}${truncated.length > 5 ? ", …" : ""}`,
+        `${[drop, cut].filter(Boolean).join("; ")}: ${where}${truncated.length > 5 ? ", …" : ""}`,
       maxLength,
       truncatedExamples: truncated.length,
       tokensLost,
+      droppedTurns,
       examples: truncated,
     });
   }

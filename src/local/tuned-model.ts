@@ -5,7 +5,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import type { Example } from "../core/dataset/example.js";
+import type { ChatTurn, Example } from "../core/dataset/example.js";
 import { InvalidOptionError, ModelLoadError } from "../core/errors.js";
 import type { ResponseLoss, ResponseLossOptions } from "../core/evaluate/evaluate.js";
 import type { GenerateOptions, TunedModel, TunedModelInfo, TuningSnapshot } from "../core/types.js";
@@ -39,6 +39,16 @@ export const METRICS_FILE = "metrics.jsonl";
 export const DEFAULT_MAX_OUTPUT_TOKENS = 256;
 
 /** What {@link LocalTunedModel.open} reads besides the adapter. */
+/** `LocalTunedModel.generate` options: the common ones plus the conversation so far. */
+export interface LocalTunedGenerateOptions extends GenerateOptions {
+  /**
+   * Earlier turns of the conversation, oldest first (user, assistant, user, …, assistant):
+   * `input` is the next user turn. Rendered and tokenized exactly as multi-turn training
+   * data is.
+   */
+  history?: readonly ChatTurn[];
+}
+
 export interface OpenTunedModelOptions {
   /** How a hub id base model is found (cache, offline, endpoint). */
   hub?: ResolveModelOptions;
@@ -261,9 +271,13 @@ export class LocalTunedModel implements TunedModel {
    * ```ts
    * await model.generate("41"); // "42"
    * await model.generate("41", { temperature: 0.7, seed: 1, maxOutputTokens: 8 });
+   * // A follow-up turn of a conversation:
+   * await model.generate("and the next?", {
+   *   history: [{ role: "user", content: "41" }, { role: "assistant", content: "42" }],
+   * });
    * ```
    */
-  async generate(input: string, options: GenerateOptions = {}): Promise<string> {
+  async generate(input: string, options: LocalTunedGenerateOptions = {}): Promise<string> {
     let text = "";
     for await (const chunk of this.generateStream(input, options)) text += chunk;
     return text;
@@ -287,12 +301,20 @@ export class LocalTunedModel implements TunedModel {
   }
 
   /** Like {@link generate}, yielding text as it is produced (the cleaned text, in order). */
-  async *generateStream(input: string, options: GenerateOptions = {}): AsyncIterable<string> {
+  async *generateStream(
+    input: string,
+    options: LocalTunedGenerateOptions = {},
+  ): AsyncIterable<string> {
     if (typeof input !== "string") {
       throw new InvalidOptionError("input", "input must be a string");
     }
     const model = await this.model();
-    const prompt = inferencePrompt(tokenizerFromModel(model), this.template, input);
+    const prompt = inferencePrompt(
+      tokenizerFromModel(model),
+      this.template,
+      input,
+      options.history ? { history: options.history } : {},
+    );
     const local: LocalGenerateOptions = {
       maxNewTokens: options.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
       eosTokenIds: prompt.eosTokenIds,

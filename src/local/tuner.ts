@@ -64,7 +64,12 @@ import {
   type TemplateDescriptor,
   type TemplateOption,
 } from "./prompt/template.js";
-import { buildSequences, type SequenceWarning, tokenizerFromModel } from "./sequences.js";
+import {
+  buildSequences,
+  type SequenceWarning,
+  type TrainOn,
+  tokenizerFromModel,
+} from "./sequences.js";
 import { tensorBoardReporter } from "./tensorboard-reporter.js";
 import {
   ADAPTER_CONFIG_FILE,
@@ -170,6 +175,7 @@ interface LocalSettings {
   keepBest: boolean;
   template: TemplateOption | undefined;
   seed: number;
+  trainOn: TrainOn;
 }
 
 const LOCAL_KEYS = new Set([
@@ -183,6 +189,7 @@ const LOCAL_KEYS = new Set([
   "keepBest",
   "template",
   "seed",
+  "trainOn",
 ]);
 const LORA_KEYS = new Set(["rank", "alpha", "dropout", "targetModules", "useRsLora"]);
 
@@ -274,6 +281,12 @@ export function parseLocalOptions(local: LocalTuneOptions | undefined): LocalSet
       `local.${earlyStopping ? "earlyStopping" : "keepBest"} needs local.evalSteps: how often the validation set is evaluated`,
     );
   }
+  if (o.trainOn !== undefined && o.trainOn !== "all-turns" && o.trainOn !== "last-turn") {
+    throw new InvalidOptionError(
+      "local.trainOn",
+      `Invalid local.trainOn: "all-turns" or "last-turn", got ${JSON.stringify(o.trainOn)}`,
+    );
+  }
   return {
     rank: checkInt(lora.rank, "local.lora.rank", 1) ?? LOCAL_DEFAULTS.loraRank,
     alpha:
@@ -297,6 +310,7 @@ export function parseLocalOptions(local: LocalTuneOptions | undefined): LocalSet
     keepBest: o.keepBest === true,
     template: o.template as TemplateOption | undefined,
     seed,
+    trainOn: (o.trainOn as TrainOn | undefined) ?? "all-turns",
   };
 }
 
@@ -480,9 +494,18 @@ export class LocalTuner implements Tuner {
       request.dataset,
       warnings,
       "training",
+      local.trainOn,
     );
     const validation = request.validation
-      ? this.#sequences(model, template, maxLength, request.validation, warnings, "validation")
+      ? this.#sequences(
+          model,
+          template,
+          maxLength,
+          request.validation,
+          warnings,
+          "validation",
+          local.trainOn,
+        )
       : undefined;
     throwIfAborted(signal);
 
@@ -568,10 +591,11 @@ export class LocalTuner implements Tuner {
     dataset: Dataset,
     warnings: string[],
     what: string,
+    trainOn: TrainOn,
   ): { inputIds: number[]; labels: number[] }[] {
     const tokenizer = tokenizerFromModel(model);
     // Over-long examples are warnings (truncated and reported); untrainable ones are errors.
-    dataset.check(createLocalProfile({ tokenizer, template, maxLength }));
+    dataset.check(createLocalProfile({ tokenizer, template, maxLength, trainOn }));
     const onWarning = (w: SequenceWarning) =>
       warnings.push(what === "training" ? w.message : `${what} set: ${w.message}`);
     return buildSequences(dataset.examples, {
@@ -580,6 +604,7 @@ export class LocalTuner implements Tuner {
       maxLength,
       positionOf: (i) => dataset.positionOf(i),
       onWarning,
+      trainOn,
     }).sequences;
   }
 

@@ -7,6 +7,7 @@
  *              {"role":"model","parts":[{"text":"AI is …"}]}]}
  * ```
  *
+ * A multi-turn conversation sends every turn, in order (`user`, `model`, `user`, …, `model`).
  * An example's `instruction` becomes its `systemInstruction` (Vertex trains with a real system
  * field, unlike the Gemini API, so nothing is folded into the input). An example whose input is
  * empty sends its instruction as the user turn instead, since a user turn needs text.
@@ -18,22 +19,32 @@ import type { Example } from "../core/dataset/example.js";
 import type { LimitProfile } from "../core/dataset/profiles.js";
 import { InvalidOptionError } from "../core/errors.js";
 
+/** One turn of `contents`. */
+export interface VertexContent {
+  role: "user" | "model";
+  parts: [{ text: string }];
+}
+
 /** One line of the training file. */
 export interface VertexTrainingRecord {
   systemInstruction?: { role: "system"; parts: [{ text: string }] };
-  contents: [
-    { role: "user"; parts: [{ text: string }] },
-    { role: "model"; parts: [{ text: string }] },
-  ];
+  /** User and model turns alternating, ending with the model turn (Vertex trains on model turns). */
+  contents: VertexContent[];
 }
 
-/** The record one example becomes. */
+/** The record one example becomes; a conversation's earlier turns lead its `contents`. */
 export function toVertexRecord(example: Example): VertexTrainingRecord {
-  const { instruction, input, output } = example;
+  const { instruction, input, output, history = [] } = example;
   const hasInstruction = instruction !== undefined && instruction.length > 0;
   const userText = input.length === 0 && hasInstruction ? instruction : input;
   const record: VertexTrainingRecord = {
     contents: [
+      ...history.map(
+        (turn): VertexContent => ({
+          role: turn.role === "user" ? "user" : "model",
+          parts: [{ text: turn.content }],
+        }),
+      ),
       { role: "user", parts: [{ text: userText }] },
       { role: "model", parts: [{ text: output }] },
     ],

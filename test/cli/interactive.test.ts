@@ -120,8 +120,8 @@ describe("generate -", () => {
     });
     const model = await job.wait();
     const t = terminal();
-    t.io.stdin.end("31099\n");
+    t.io.stdin.end("401999\n");
     expect(await runCli(["generate", model.name, "-"], t.io)).toBe(0);
-    expect(t.stdout()).toBe("31100\n");
+    expect(t.stdout()).toBe("402000\n");
   });
 });

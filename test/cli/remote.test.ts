@@ -156,19 +156,19 @@ describe("job and model commands", () => {
   });
 
   it("generate answers from the tuned model, plain, streamed and as JSON", async () => {
-    const plain = await runTunekit(["generate", model, "five hundred eleven"], { env });
+    const plain = await runTunekit(["generate", model, "two hundred eighty two"], { env });
     expect(plain.code, plain.stderr).toBe(0);
-    expect(plain.stdout).toBe("five hundred twelve\n");
+    expect(plain.stdout).toBe("two hundred eighty three\n");
     const streamed = await runTunekit(
-      ["generate", model, "31099", "--stream", "--temperature", "0"],
+      ["generate", model, "401999", "--stream", "--temperature", "0"],
       { env },
     );
-    expect(streamed.stdout).toBe("31100\n");
+    expect(streamed.stdout).toBe("402000\n");
     const json = await runTunekit(
-      ["--json", "generate", model, "31099", "--max-output-tokens", "16"],
+      ["--json", "generate", model, "401999", "--max-output-tokens", "16"],
       { env },
     );
-    expect(JSON.parse(json.stdout)).toEqual({ model, input: "31099", output: "31100" });
+    expect(JSON.parse(json.stdout)).toEqual({ model, input: "401999", output: "402000" });
   });
 
   it("cancel stops a running job; watch then reports it as cancelled (exit 5)", async () => {

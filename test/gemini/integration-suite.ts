@@ -6,6 +6,7 @@
 import { inspect } from "node:util";
 import { GoogleGenerativeAI } from "@google/generative-ai";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Dataset } from "../../src/core/dataset/index.js";
 import {
   AuthenticationError,
   InvalidDatasetError,
@@ -423,6 +424,27 @@ export function geminiIntegrationSuite(name: string, setup: () => FakeTransport)
       ).rejects.toBeInstanceOf(InvalidOptionError);
       await expect(tuner().tune(request({ displayName: "x".repeat(41) }))).rejects.toBeInstanceOf(
         InvalidOptionError,
+      );
+      expect(fake.service.requests).toEqual([]);
+    });
+
+    it("refuses multi-turn conversations (single turns only) before any request", async () => {
+      const chat = Dataset.from(
+        Array.from({ length: 24 }, (_, i) => ({
+          messages: [
+            { role: "user", content: `${i}` },
+            { role: "assistant", content: `${i + 1}` },
+            { role: "user", content: "and then?" },
+            { role: "assistant", content: `${i + 2}` },
+          ],
+        })),
+      );
+      const error = await tuner()
+        .tune(request({ dataset: chat }))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidDatasetError);
+      expect((error as Error).message).toMatch(
+        /index 0, field "messages": a multi-turn conversation \(4 turns\): Gemini API tuning takes single turns only/,
       );
       expect(fake.service.requests).toEqual([]);
     });

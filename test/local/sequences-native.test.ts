@@ -4,7 +4,9 @@
  */
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { ChatTurn } from "../../src/core/dataset/example.js";
 import { type LocalModel, loadModel } from "../../src/local/index.js";
+import { renderChat } from "../../src/local/prompt/chat.js";
 import {
   readModelTemplateFiles,
   renderExample,
@@ -70,6 +72,59 @@ describe("sequences over the native tokenizer", () => {
         eosTokenIds: p.eosTokenIds,
       });
       expect(result.promptTokens).toBe(prompt.length);
+    }
+  });
+});
+
+describe("multi-turn masks over the native tokenizer", () => {
+  it("train exactly the assistant spans of the template's own rendering, token by token", async () => {
+    const model = await loadModel(MODEL);
+    try {
+      const tokenizer = tokenizerFromModel(model);
+      const template = resolveTemplate(CHATML, await readModelTemplateFiles(MODEL));
+      const messages = [
+        { role: "system" as const, content: "Count on." },
+        { role: "user" as const, content: "41" },
+        { role: "assistant" as const, content: "42" },
+        { role: "user" as const, content: "and then?" },
+        { role: "assistant" as const, content: "43" },
+      ];
+      const example = {
+        instruction: "Count on.",
+        history: messages.slice(1, 3) as ChatTurn[],
+        input: "and then?",
+        output: "43",
+      };
+      // (Only tokenized here, so longer than the fixture's 128-token context is fine.)
+      const { sequences } = buildSequences([example], { tokenizer, template, maxLength: 512 });
+      const s = sequences[0]!;
+      expect(s.droppedTurns).toBe(0);
+      // The template's rendering, with the characters of each assistant message (and the
+      // end-of-turn text after it) marked.
+      const full = renderChat(CHATML, messages, false);
+      const trained = new Array<boolean>(full.length).fill(false);
+      for (const [i, m] of messages.entries()) {
+        if (m.role !== "assistant") continue;
+        const start = renderChat(CHATML, messages.slice(0, i), true).length;
+        trained.fill(true, start, start + `${m.content}<|im_end|>`.length);
+      }
+      // Token by token: its text continues the rendering; it is trained iff its characters are.
+      let at = 0;
+      for (const [i, id] of s.inputIds.entries()) {
+        if (i === 0 && id === model.config.bosTokenId) continue;
+        if (id === 2 && s.labels[i] === 2) continue; // an EOS id appended after a trained end text
+        const text = model.detokenize([id], { skipSpecialTokens: false });
+        expect(full.slice(at, at + text.length), `token ${i}`).toBe(text);
+        const flags = new Set(trained.slice(at, at + text.length));
+        expect(flags.size, `token ${i} straddles a span edge`).toBe(1);
+        expect(s.labels[i] !== IGNORE_INDEX, `token ${i} ${JSON.stringify(text)}`).toBe(
+          flags.has(true),
+        );
+        at += text.length;
+      }
+      expect(full.slice(at).trim()).toBe("");
+    } finally {
+      model.dispose();
     }
   });
 });

@@ -107,6 +107,7 @@ describe("buildSequences: masking, BOS and EOS", () => {
         promptTokens: promptIds.length,
         responseTokens: 2,
         truncatedTokens: 0,
+        droppedTurns: 0,
       },
     ]);
     expect(warnings).toEqual([]);

@@ -240,6 +240,33 @@ describe("large datasets reach Cloud Storage without being held in memory", () =
     );
   });
 
+  it("sends a multi-turn conversation as its user/model contents, which the service accepts", async () => {
+    const chat = Dataset.from(
+      Array.from({ length: 3 }, (_, i) => ({
+        messages: [
+          { role: "system", content: "Count on." },
+          { role: "user", content: `${i}` },
+          { role: "assistant", content: `${i + 1}` },
+          { role: "user", content: "and then?" },
+          { role: "assistant", content: `${i + 2}` },
+        ],
+      })),
+    );
+    expect(toVertexRecord(chat.examples[0] as (typeof chat.examples)[0])).toEqual({
+      systemInstruction: { role: "system", parts: [{ text: "Count on." }] },
+      contents: [
+        { role: "user", parts: [{ text: "0" }] },
+        { role: "model", parts: [{ text: "1" }] },
+        { role: "user", parts: [{ text: "and then?" }] },
+        { role: "model", parts: [{ text: "2" }] },
+      ],
+    });
+    const job = await testTuner().tune({ baseModel: BASE_MODEL, dataset: chat });
+    job.detach();
+    expect(service.listObjects()[0]?.text).toBe(toVertexJsonl(chat.examples));
+    expect(job.wire.supervisedTuningSpec?.trainingDatasetUri).toMatch(/^gs:\/\//);
+  });
+
   it("auto mode sends a small file as one media request", async () => {
     const small = Dataset.from(examples.slice(0, 50));
     const job = await testTuner().tune({ baseModel: BASE_MODEL, dataset: small });

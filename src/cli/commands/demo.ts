@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Example } from "../../core/dataset/example.js";
 import { Dataset } from "../../core/dataset/index.js";
@@ -23,6 +23,8 @@ export interface DemoFlags {
   batchSize?: string;
   out?: string;
   show?: string;
+  heldOut?: string;
+  seed?: string;
 }
 
 /** Longest answer generated per held-out input, in tokens. */
@@ -34,6 +36,8 @@ interface Score {
   accuracy: number;
   /** The first answers, rendered as `✓ input → answer` lines. */
   shown: string[];
+  /** Correct and total answers per `kind` of the held-out rows (in first-seen order). */
+  byKind: Record<string, { correct: number; total: number }>;
 }
 
 /**
@@ -54,13 +58,16 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
     optionalNumber("--learning-rate", flags.learningRate, { min: Number.MIN_VALUE }) ??
     (isDemo ? 1e-3 : 1e-4);
   const show = optionalNumber("--show", flags.show, { integer: true, min: 0 }) ?? 8;
+  const seed = optionalNumber("--seed", flags.seed, { integer: true, min: 0 }) ?? 7;
+  const heldOutPath = flags.heldOut === undefined ? files.heldOutData : resolve(flags.heldOut);
   const outputDir = resolve(
     flags.out ?? join("runs", `demo-${new Date().toISOString().replace(/[:.]/g, "-")}`),
   );
   const signal = out.io.interrupt;
 
   const train = await Dataset.load(files.trainingData, signal ? { signal } : {});
-  const heldOut = (await Dataset.load(files.heldOutData, signal ? { signal } : {})).examples;
+  const heldOut = (await Dataset.load(heldOutPath, signal ? { signal } : {})).examples;
+  const kindOf = await readKinds(heldOutPath);
   out.line(`Base model: ${model}${isDemo ? " (the demo model shipped with tunekit)" : ""}`);
   out.line(
     `Training on ${train.size} examples; ${heldOut.length} held-out examples never seen in training.`,
@@ -73,7 +80,7 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
   let before: Score;
   try {
     const template = resolveTemplate("auto", await modelTemplateFiles(base));
-    before = await exactMatch(baseModelAnswerer(base, template, signal), heldOut, show);
+    before = await exactMatch(baseModelAnswerer(base, template, signal), heldOut, show, kindOf);
   } finally {
     base.dispose();
   }
@@ -86,7 +93,7 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
     baseModel: model,
     dataset: train,
     hyperparameters: { epochCount, batchSize, learningRate },
-    local: { outputDir, seed: 7 },
+    local: { outputDir, seed },
     ...(signal ? { signal } : {}),
   });
   // Ctrl-C cancels the run; it keeps the checkpoint of its last completed step.
@@ -126,6 +133,7 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
         }),
       heldOut,
       show,
+      kindOf,
     );
   } finally {
     if (tuned instanceof LocalTunedModel) await tuned.dispose();
@@ -141,9 +149,21 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
       model,
       trainingExamples: train.size,
       heldOutExamples: heldOut.length,
+      heldOutData: heldOutPath,
       hyperparameters: { epochCount, batchSize, learningRate },
-      before: { correct: before.correct, total: before.total, accuracy: before.accuracy },
-      after: { correct: after.correct, total: after.total, accuracy: after.accuracy },
+      seed,
+      before: {
+        correct: before.correct,
+        total: before.total,
+        accuracy: before.accuracy,
+        byKind: before.byKind,
+      },
+      after: {
+        correct: after.correct,
+        total: after.total,
+        accuracy: after.accuracy,
+        byKind: after.byKind,
+      },
       finalLoss: snapshots.at(-1)?.meanLoss ?? null,
       adapter: tuned.name,
       lossCurve: chart,
@@ -155,6 +175,7 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
         ...after.shown,
         "",
         `Held-out exact match: ${percent(before)} → ${percent(after)}`,
+        ...kindLines(before, after),
         `Loss: ${sparkline(
           snapshots.map((s) => s.meanLoss),
           50,
@@ -187,18 +208,65 @@ function baseModelAnswerer(
   };
 }
 
+/**
+ * The `kind` of each held-out row, by input (the demo data tags every row: `digits`,
+ * `words-carry`, …); rows without one count as `other`, so any held-out file works.
+ */
+async function readKinds(path: string): Promise<(input: string) => string> {
+  const kinds = new Map<string, string>();
+  if (/\.jsonl$/i.test(path)) {
+    for (const line of (await readFile(path, "utf8")).split("\n")) {
+      if (line.trim() === "") continue;
+      try {
+        const row = JSON.parse(line) as Record<string, unknown>;
+        const input = row.text_input ?? row.textInput ?? row.input;
+        if (typeof input === "string" && typeof row.kind === "string") kinds.set(input, row.kind);
+      } catch {
+        // Dataset.load has already accepted the file; a line it skipped has no kind.
+      }
+    }
+  }
+  return (input) => kinds.get(input) ?? "other";
+}
+
+/** `  words-carry   4/15 → 14/15` per kind, when the held-out rows have more than one kind. */
+function kindLines(before: Score, after: Score): string[] {
+  const kinds = Object.keys(after.byKind);
+  if (kinds.length < 2) return [];
+  const width = Math.max(...kinds.map((k) => k.length));
+  const cell = (s: Score, kind: string) => {
+    const k = s.byKind[kind] ?? { correct: 0, total: 0 };
+    return `${k.correct}/${k.total}`;
+  };
+  return [
+    "Per kind (before → after):",
+    ...kinds
+      .sort()
+      .map(
+        (kind) =>
+          `  ${kind.padEnd(width)}  ${cell(before, kind).padStart(7)} → ${cell(after, kind)}`,
+      ),
+  ];
+}
+
 /** Exact-match score of `answer` over `examples`, with the first `show` answers as lines. */
 async function exactMatch(
   answer: (input: string) => Promise<string>,
   examples: readonly Example[],
   show: number,
+  kindOf: (input: string) => string,
 ): Promise<Score> {
   let correct = 0;
   const shown: string[] = [];
+  const byKind: Score["byKind"] = {};
   for (const [i, { input, output }] of examples.entries()) {
     const got = (await answer(input)).trim();
     const ok = got === output;
     if (ok) correct++;
+    const kind = byKind[kindOf(input)] ?? { correct: 0, total: 0 };
+    byKind[kindOf(input)] = kind;
+    kind.total++;
+    if (ok) kind.correct++;
     if (i < show) {
       const display = got.length > 40 ? `${got.slice(0, 40)}…` : got;
       const expected = ok ? "" : `   (expected ${output})`;
@@ -207,5 +275,5 @@ async function exactMatch(
       );
     }
   }
-  return { correct, total: examples.length, accuracy: correct / examples.length, shown };
+  return { correct, total: examples.length, accuracy: correct / examples.length, shown, byKind };
 }

@@ -3,15 +3,38 @@
  * become examples.
  */
 
+/** One earlier turn of a conversation (see `Example.history`). */
+export interface ChatTurn {
+  role: "user" | "assistant";
+  content: string;
+}
+
 /**
  * One training example: the model sees `input` (after the optional `instruction`
- * preamble) and learns to answer `output`.
+ * preamble) and learns to answer `output`. A multi-turn conversation is its last user turn
+ * (`input`) and assistant turn (`output`) after the earlier turns in `history`.
+ *
+ * @example
+ * ```ts
+ * const chat: Example = {
+ *   history: [{ role: "user", content: "41" }, { role: "assistant", content: "42" }],
+ *   input: "and after that?",
+ *   output: "43",
+ * };
+ * ```
  */
 export interface Example {
   input: string;
   output: string;
   /** A preamble applied before the input (Alpaca `instruction`, chat `system` turn). */
   instruction?: string;
+  /**
+   * Earlier turns of a multi-turn conversation, oldest first: user and assistant turns
+   * alternating, starting with a user turn. Absent for single-turn examples. The local
+   * backend trains on every assistant turn (see `local.trainOn`), Vertex AI receives them
+   * as `contents`; the Gemini API takes single turns only and refuses them.
+   */
+  history?: ChatTurn[];
 }
 
 /**

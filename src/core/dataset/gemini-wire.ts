@@ -2,6 +2,7 @@
  * The Gemini API's inline training data, built in one place so that validation measures
  * exactly the bytes the Gemini client sends.
  */
+import { InvalidDatasetError } from "../errors.js";
 import type { Example } from "./example.js";
 
 /** One `TuningExample` as sent in `tuningTask.trainingData.examples.examples[]`. */
@@ -38,7 +39,20 @@ export function foldInstruction(example: Pick<Example, "input" | "instruction">)
  */
 export function toGeminiExamples(examples: Iterable<Example>): GeminiExample[] {
   const wire: GeminiExample[] = [];
+  let index = 0;
   for (const example of examples) {
+    // Never send a conversation cut down to its last turn (the profile reports it first).
+    if (example.history !== undefined && example.history.length > 0) {
+      throw new InvalidDatasetError([
+        {
+          position: { kind: "index", value: index },
+          field: "messages",
+          reason: "a multi-turn conversation: the Gemini API takes single turns only",
+          severity: "error",
+        },
+      ]);
+    }
+    index++;
     wire.push({ textInput: foldInstruction(example), output: example.output });
   }
   return wire;

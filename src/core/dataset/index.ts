@@ -12,6 +12,7 @@
  */
 export { Dataset, type FromOptions, type ValidateOptions } from "./dataset.js";
 export {
+  type ChatTurn,
   type ColumnMapping,
   type DatasetOptions,
   type DatasetShape,

@@ -127,6 +127,16 @@ export function createGeminiProfile(overrides: Partial<GeminiLimits> = {}): Limi
       }
       for (let i = 0; i < count && !context.full; i++) {
         const example = examples[i] as Example;
+        if (example.history !== undefined && example.history.length > 0) {
+          context.example(
+            i,
+            "messages",
+            `a multi-turn conversation (${example.history.length + 2} turns): Gemini API tuning ` +
+              "takes single turns only (one input, one output); tune conversations with the " +
+              "local or Vertex AI backend",
+          );
+          continue;
+        }
         const inputChars = inputCharsOver(example, limits.maxInputChars);
         if (inputChars !== undefined) {
           const folded = example.instruction ? ", instruction included" : "";

@@ -9,7 +9,7 @@
  *    tunekit's own `{ input, output, instruction? }` (what `toJSONL` writes).
  * Other keys are ignored. With `options.columns` no detection happens.
  */
-import type { ColumnMapping, DatasetShape, Example } from "./example.js";
+import type { ChatTurn, ColumnMapping, DatasetShape, Example } from "./example.js";
 import { describeType, isBlank } from "./text.js";
 
 /** Receives the problems found in one record. */
@@ -150,8 +150,9 @@ function turnText(turn: PlainRecord, field: string, sink: RecordSink): string | 
 }
 
 /**
- * Single-turn chat: an optional first `system` turn (→ instruction), exactly one `user`
- * turn, then exactly one `assistant` (or Gemini `model`) turn. A Vertex-style
+ * Chat: an optional first `system` turn (→ instruction), then user and assistant (or Gemini
+ * `model`) turns that alternate, starting with a user turn and ending with an assistant turn.
+ * The last pair becomes `input` → `output`; earlier pairs become `history`. A Vertex-style
  * `systemInstruction` beside `contents` also becomes the instruction.
  */
 function fromChat(record: PlainRecord, sink: RecordSink): Example | undefined {
@@ -162,10 +163,9 @@ function fromChat(record: PlainRecord, sink: RecordSink): Example | undefined {
     return undefined;
   }
   let system: string | undefined;
-  let user: string | undefined;
-  let assistant: string | undefined;
-  let userTurns = 0;
-  let assistantTurns = 0;
+  // Each turn with its index in the record (for positions) and whether its text was readable.
+  const dialogue: (ChatTurn & { at: number; readable: boolean })[] = [];
+  let previous: { role: ChatTurn["role"]; at: number } | undefined;
   let ok = true;
   for (let i = 0; i < turns.length; i++) {
     const turn: unknown = turns[i];
@@ -175,53 +175,68 @@ function fromChat(record: PlainRecord, sink: RecordSink): Example | undefined {
       ok = false;
       continue;
     }
-    const role = (turn as PlainRecord).role;
-    if (role === "user") {
-      userTurns++;
-      if (assistantTurns > 0 && userTurns === 1) {
-        sink.report(`${field}.role`, "the user turn must come before the assistant turn");
-        ok = false;
-      }
-      user = turnText(turn as PlainRecord, field, sink);
-      if (user === undefined) ok = false;
-    } else if (role === "assistant" || role === "model") {
-      assistantTurns++;
-      assistant = turnText(turn as PlainRecord, field, sink);
-      if (assistant === undefined) ok = false;
-      else if (isBlank(assistant)) {
-        sink.report(field, "empty output");
-        ok = false;
-      }
-    } else if (role === "system") {
+    const rawRole = (turn as PlainRecord).role;
+    if (rawRole === "system") {
       if (i !== 0) {
         sink.report(`${field}.role`, "a system turn is only allowed as the first turn");
         ok = false;
       }
       system = turnText(turn as PlainRecord, field, sink);
       if (system === undefined) ok = false;
-    } else {
+      continue;
+    }
+    if (rawRole !== "user" && rawRole !== "assistant" && rawRole !== "model") {
       sink.report(
         `${field}.role`,
-        `unknown role ${typeof role === "string" ? `"${role}"` : describeType(role)}; expected system, user, assistant or model`,
+        `unknown role ${typeof rawRole === "string" ? `"${rawRole}"` : describeType(rawRole)}; expected system, user, assistant or model`,
+      );
+      ok = false;
+      continue;
+    }
+    const role = rawRole === "user" ? "user" : "assistant";
+    if (previous === undefined && role === "assistant") {
+      sink.report(
+        `${field}.role`,
+        "the conversation must start with a user turn (after an optional system turn)",
+      );
+      ok = false;
+    } else if (previous !== undefined && previous.role === role) {
+      sink.report(
+        `${field}.role`,
+        `two ${role} turns in a row (${key}[${previous.at}] and ${key}[${i}]); user and assistant turns must alternate`,
       );
       ok = false;
     }
+    previous = { role, at: i };
+    const content = turnText(turn as PlainRecord, field, sink);
+    if (content === undefined) ok = false;
+    else if (role === "assistant" && isBlank(content)) {
+      sink.report(field, "empty output");
+      ok = false;
+    }
+    dialogue.push({ role, content: content ?? "", at: i, readable: content !== undefined });
   }
-  if (userTurns > 1 || assistantTurns > 1) {
-    sink.report(
-      key,
-      `multi-turn chat is not supported: found ${userTurns} user and ${assistantTurns} assistant turns; ` +
-        "tunekit tunes on single input → output pairs (one user turn, one assistant turn)",
-    );
-    return undefined;
-  }
-  if (userTurns === 0) {
+  const users = dialogue.filter((t) => t.role === "user");
+  if (users.length === 0) {
     sink.report(key, "no user turn (a chat example needs one user and one assistant turn)");
     ok = false;
   }
-  if (assistantTurns === 0) {
+  if (!dialogue.some((t) => t.role === "assistant")) {
     sink.report(key, "no assistant turn: missing output");
     ok = false;
+  } else if (previous?.role === "user") {
+    sink.report(
+      `${key}[${previous.at}]`,
+      "the conversation ends with a user turn; it must end with the assistant turn to learn",
+    );
+    ok = false;
+  }
+  // Earlier user turns must say something (the last one may be empty beside a system turn).
+  for (const turn of users.slice(0, -1)) {
+    if (turn.readable && isBlank(turn.content)) {
+      sink.report(`${key}[${turn.at}]`, "empty user turn");
+      ok = false;
+    }
   }
   if (record.systemInstruction !== undefined) {
     const text =
@@ -246,12 +261,18 @@ function fromChat(record: PlainRecord, sink: RecordSink): Example | undefined {
       ok = false;
     } else system = text;
   }
+  const user = dialogue.at(-2)?.content;
+  const assistant = dialogue.at(-1)?.content;
   if (!ok || user === undefined || assistant === undefined) return undefined;
   if (isBlank(user) && (system === undefined || isBlank(system))) {
     sink.report(key, "empty input: the user turn is empty");
     return undefined;
   }
-  return build(user, assistant, system ?? "");
+  const example = build(user, assistant, system ?? "");
+  if (dialogue.length > 2) {
+    example.history = dialogue.slice(0, -2).map(({ role, content }) => ({ role, content }));
+  }
+  return example;
 }
 
 function own(record: PlainRecord, key: string): unknown {

@@ -60,7 +60,11 @@ export function computeStats(examples: readonly Example[]): DatasetStats {
     outputs[i] = countCodePoints(example.output);
     if (example.instruction !== undefined) withInstruction++;
     // JSON.stringify keeps the key unambiguous whatever the strings contain.
-    const key = JSON.stringify([example.instruction ?? null, example.input]);
+    const key = JSON.stringify([
+      example.instruction ?? null,
+      example.history ?? null,
+      example.input,
+    ]);
     const seen = outputsByInput.get(key);
     if (seen === undefined) {
       outputsByInput.set(key, example.output);

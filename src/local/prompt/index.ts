@@ -28,6 +28,8 @@ export {
   type RenderedExample,
   renderExample,
   renderForInference,
+  renderLastTurn,
+  renderTurns,
   resolveTemplate,
   sharedInstruction,
   stopStrings,

@@ -328,16 +328,145 @@ function chatContext(descriptor: ChatTemplateDescriptor) {
   };
 }
 
+/** The user → assistant pairs of an example: its history, then its input and output. */
+function pairsOf(example: Example): { user: string; assistant: string }[] {
+  const pairs: { user: string; assistant: string }[] = [];
+  const history = example.history ?? [];
+  for (let i = 0; i + 1 < history.length; i += 2) {
+    pairs.push({ user: history[i]?.content ?? "", assistant: history[i + 1]?.content ?? "" });
+  }
+  pairs.push({ user: example.input, assistant: example.output });
+  return pairs;
+}
+
 /**
- * Renders the conversation twice — up to the generation prompt, and complete — and splits
- * the complete text at the generation-prompt boundary, so the prompt is exactly what
- * inference renders. Whitespace the template writes after the end-of-turn text (ChatML's
- * trailing newline) is dropped: generation stops at the end-of-turn token, so it is never
- * produced and is not trained.
+ * Renders a conversation turn by turn — up to each generation prompt, and up to each answer —
+ * and splits the text at those boundaries, so every prompt is exactly what inference
+ * renders. Whitespace the template writes after the end-of-turn text (ChatML's trailing
+ * newline) is left to the next turn's prompt: generation stops at the end-of-turn token, so
+ * it is never produced and is not trained. `open`: the last turn has no answer yet
+ * (inference), only its prompt is rendered.
  */
-function splitChat(descriptor: ChatTemplateDescriptor, example: Example): RenderedExample {
+function chatTurns(
+  descriptor: ChatTemplateDescriptor,
+  example: Example,
+  open: boolean,
+): RenderedExample[] {
   const instruction = example.instruction || descriptor.instruction;
-  const messages = chatMessages(descriptor, example.input, instruction);
+  const context = chatContext(descriptor);
+  const pairs = pairsOf(example);
+  const messages: ChatMessage[] = [];
+  const turns: RenderedExample[] = [];
+  let consumed = "";
+  for (const [k, pair] of pairs.entries()) {
+    messages.push(
+      ...(k === 0
+        ? chatMessages(descriptor, pair.user, instruction)
+        : [{ role: "user" as const, content: pair.user }]),
+    );
+    const prompt = renderChat(descriptor.chatTemplate, messages, true, context);
+    if (!prompt.startsWith(consumed)) {
+      throw new InvalidOptionError(
+        "template",
+        `the chat template renders turn ${k} of the conversation differently once turn ${k + 1} ` +
+          `follows (they differ at character ${firstDifference(consumed, prompt)}), so the turns cannot ` +
+          'be trained one by one; use local.trainOn "last-turn" (earlier turns as rendered in the ' +
+          "last prompt) or a custom template",
+      );
+    }
+    if (open && k === pairs.length - 1) {
+      turns.push({ prompt: prompt.slice(consumed.length), completion: "" });
+      break;
+    }
+    messages.push({ role: "assistant", content: pair.assistant });
+    const full = renderChat(descriptor.chatTemplate, messages, false, context);
+    if (!full.startsWith(prompt)) {
+      const at = firstDifference(prompt, full);
+      throw new InvalidOptionError(
+        "template",
+        `the chat template renders the prompt differently with and without the answer (they differ at ` +
+          `character ${at}: ${JSON.stringify(prompt.slice(at, at + 30))} vs ${JSON.stringify(full.slice(at, at + 30))}), ` +
+          "so prompt and response cannot be split exactly; pass templateArgs (e.g. { enable_thinking: false }) or a custom template",
+      );
+    }
+    const completion = endAtEndText(descriptor, full.slice(prompt.length));
+    turns.push({ prompt: prompt.slice(consumed.length), completion });
+    consumed = prompt + completion;
+  }
+  return turns;
+}
+
+/** Drops what a response renders after its end-of-turn text (whitespace only). */
+function endAtEndText(descriptor: ChatTemplateDescriptor, completion: string): string {
+  const end = descriptor.endText;
+  if (end === undefined) return completion;
+  const at = completion.lastIndexOf(end);
+  return at >= 0 && completion.slice(at + end.length).trim() === ""
+    ? completion.slice(0, at + end.length)
+    : completion;
+}
+
+function firstDifference(a: string, b: string): number {
+  let at = 0;
+  while (at < a.length && a[at] === b[at]) at++;
+  return at;
+}
+
+/** One example as a single prompt/completion split (the probe of {@link chatDescriptor}). */
+function splitChat(descriptor: ChatTemplateDescriptor, example: Example): RenderedExample {
+  return chatTurns(descriptor, example, false)[0] as RenderedExample;
+}
+
+/**
+ * A conversation as its turns' texts, in order: training text = every `prompt + completion`
+ * joined (for text templates the EOS id ends each response that does not end with an end
+ * text, between turns too). A single-turn example is one turn, {@link renderExample}'s.
+ * Only the first turn carries the instruction. `open`: the last turn is the prompt of a
+ * reply still to generate (its completion is "").
+ *
+ * @example
+ * ```ts
+ * renderTurns(plain, {
+ *   history: [{ role: "user", content: "1" }, { role: "assistant", content: "2" }],
+ *   input: "3",
+ *   output: "4",
+ * });
+ * // [{ prompt: "User: 1\n\nAssistant:", completion: " 2" },
+ * //  { prompt: "User: 3\n\nAssistant:", completion: " 4" }]
+ * ```
+ */
+export function renderTurns(
+  descriptor: TemplateDescriptor,
+  example: Example,
+  options: { open?: boolean } = {},
+): RenderedExample[] {
+  if (descriptor.kind === "chat") return chatTurns(descriptor, example, options.open ?? false);
+  const { instruction: _stored, ...bare } = descriptor;
+  return pairsOf(example).map(({ user, assistant }, k) => {
+    if (k > 0) return renderExample(bare, { input: user, output: assistant });
+    const first: Example = { input: user, output: assistant };
+    if (example.instruction) first.instruction = example.instruction;
+    return renderExample(descriptor, first);
+  });
+}
+
+/**
+ * The last turn of a conversation with every earlier turn in its prompt, as the chat template
+ * renders a conversation to continue (what `trainOn: "last-turn"` falls back to when a
+ * template renders earlier turns differently once later ones follow).
+ */
+export function renderLastTurn(descriptor: TemplateDescriptor, example: Example): RenderedExample {
+  if (descriptor.kind !== "chat" || !example.history?.length) {
+    const turns = renderTurns(descriptor, example);
+    return turns.at(-1) as RenderedExample;
+  }
+  const instruction = example.instruction || descriptor.instruction;
+  const pairs = pairsOf(example);
+  const messages: ChatMessage[] = chatMessages(descriptor, pairs[0]?.user ?? "", instruction);
+  messages.push(...(example.history.slice(1) as ChatMessage[]), {
+    role: "user",
+    content: example.input,
+  });
   const context = chatContext(descriptor);
   const prompt = renderChat(descriptor.chatTemplate, messages, true, context);
   const full = renderChat(
@@ -347,24 +476,12 @@ function splitChat(descriptor: ChatTemplateDescriptor, example: Example): Render
     context,
   );
   if (!full.startsWith(prompt)) {
-    let at = 0;
-    while (at < prompt.length && prompt[at] === full[at]) at++;
     throw new InvalidOptionError(
       "template",
-      `the chat template renders the prompt differently with and without the answer (they differ at ` +
-        `character ${at}: ${JSON.stringify(prompt.slice(at, at + 30))} vs ${JSON.stringify(full.slice(at, at + 30))}), ` +
-        "so prompt and response cannot be split exactly; pass templateArgs (e.g. { enable_thinking: false }) or a custom template",
+      "the chat template renders the prompt differently with and without the answer, so prompt and response cannot be split exactly",
     );
   }
-  let completion = full.slice(prompt.length);
-  const end = descriptor.endText;
-  if (end !== undefined) {
-    const at = completion.lastIndexOf(end);
-    if (at >= 0 && completion.slice(at + end.length).trim() === "") {
-      completion = completion.slice(0, at + end.length);
-    }
-  }
-  return { prompt, completion };
+  return { prompt, completion: endAtEndText(descriptor, full.slice(prompt.length)) };
 }
 
 /**
@@ -378,7 +495,7 @@ function splitChat(descriptor: ChatTemplateDescriptor, example: Example): Render
  * ```
  */
 export function renderExample(descriptor: TemplateDescriptor, example: Example): RenderedExample {
-  if (descriptor.kind === "chat") return splitChat(descriptor, example);
+  if (descriptor.kind === "chat") return splitChat(descriptor, { ...example, history: [] });
   const instruction = example.instruction || descriptor.instruction || "";
   const values = {
     instruction: instruction === "" ? "" : fill(descriptor.instructionFormat, { instruction }),

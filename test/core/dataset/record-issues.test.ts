@@ -82,27 +82,71 @@ describe("record validation collects every problem with its position, field and 
   });
 
   describe("chat", () => {
-    it("rejects multi-turn chat, saying it is not supported", async () => {
+    it("accepts multi-turn chat: earlier turns become the example's history", () => {
+      const dataset = Dataset.from([
+        {
+          messages: [
+            { role: "user", content: "Hi" },
+            { role: "assistant", content: "Hello" },
+            { role: "user", content: "How are you?" },
+            { role: "model", content: "Fine" },
+          ],
+        },
+      ]);
+      expect(dataset.examples).toEqual([
+        {
+          history: [
+            { role: "user", content: "Hi" },
+            { role: "assistant", content: "Hello" },
+          ],
+          input: "How are you?",
+          output: "Fine",
+        },
+      ]);
+    });
+
+    it("rejects malformed conversations with the turn's position: order, empty turns, endings", async () => {
+      const turn = (role: string, content: string) => ({ role, content });
       const error = await catchInvalid(() =>
         Dataset.from([
+          { messages: [turn("assistant", "a"), turn("user", "q"), turn("assistant", "a")] },
+          { messages: [turn("user", "q"), turn("user", "q"), turn("assistant", "a")] },
           {
             messages: [
-              { role: "user", content: "Hi" },
-              { role: "assistant", content: "Hello" },
-              { role: "user", content: "How are you?" },
-              { role: "assistant", content: "Fine" },
+              turn("user", "q"),
+              turn("assistant", "a"),
+              turn("assistant", "b"),
+              turn("user", "q"),
+              turn("assistant", "c"),
+            ],
+          },
+          { messages: [turn("user", "q"), turn("assistant", "a"), turn("user", "more?")] },
+          {
+            messages: [
+              turn("user", " "),
+              turn("assistant", "a"),
+              turn("user", "q"),
+              turn("assistant", "b"),
+            ],
+          },
+          {
+            messages: [
+              turn("user", "q"),
+              turn("assistant", ""),
+              turn("user", "q"),
+              turn("assistant", "b"),
             ],
           },
         ]),
       );
-      expect(error.issues).toHaveLength(1);
-      expect(error.issues[0]).toMatchObject({
-        position: { kind: "index", value: 0 },
-        field: "messages",
-        reason: expect.stringMatching(
-          /^multi-turn chat is not supported: found 2 user and 2 assistant turns/,
-        ),
-      });
+      expect(error.issues.map(formatDatasetIssue)).toEqual([
+        'index 0, field "messages[0].role": the conversation must start with a user turn (after an optional system turn)',
+        'index 1, field "messages[1].role": two user turns in a row (messages[0] and messages[1]); user and assistant turns must alternate',
+        'index 2, field "messages[2].role": two assistant turns in a row (messages[1] and messages[2]); user and assistant turns must alternate',
+        'index 3, field "messages[2]": the conversation ends with a user turn; it must end with the assistant turn to learn',
+        'index 4, field "messages[0]": empty user turn',
+        'index 5, field "messages[1]": empty output',
+      ]);
     });
 
     it("reports unknown roles, misplaced system turns, missing turns and non-text parts", async () => {
