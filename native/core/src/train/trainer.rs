@@ -368,6 +368,8 @@ pub fn train(
         return Err(TrainError::Config("the training set is empty".into()));
     }
     adapters.config.validate()?;
+    // Each step reuses the previous step's freed buffers instead of faulting in fresh pages.
+    let _retain = super::alloc::RetainFreedMemory::new();
     let device = model.device().clone();
     let total = total_steps(train.len(), cfg);
     let per_epoch = steps_per_epoch(train.len(), cfg);
