@@ -208,6 +208,25 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def sgemm(threads: int) -> int:
+    """Best-of-5 GFLOP/s of a 2048³ f32 `a @ b` in torch at `threads` threads (the machine's
+    matmul peak as PyTorch reaches it, measured in the same run as the training)."""
+    need_torch(with_peft=False)
+    import torch
+
+    torch.set_num_threads(threads)
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    print(json.dumps({"side": "sgemm-torch", "threads": torch.get_num_threads(), "gflops": 2 * n**3 / best / 1e9}))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -229,7 +248,11 @@ def main() -> int:
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--checkpointing", action="store_true")
+    g = sub.add_parser("sgemm")
+    g.add_argument("--threads", type=int, required=True)
     args = parser.parse_args()
+    if args.cmd == "sgemm":
+        return sgemm(args.threads)
     if args.cmd == "write-model":
         return write_model(args.dir, args.tokenizer_json)
     if args.cmd == "write-data":

@@ -91,12 +91,21 @@ run_torch() { # threads rep
     "$OUT/t.json" "$2" "$load" >>"$RESULTS"
 }
 
+run_sgemm() { # threads: the machine's f32 matmul peak now, as candle (gemm) and torch reach it
+  local load; load="$(cut -d' ' -f1 /proc/loadavg)"
+  RAYON_NUM_THREADS="$1" "$BIN" --sgemm | tail -n 1 | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["load"]=float(sys.argv[1]); print(json.dumps(r))' "$load" >>"$RESULTS"
+  [[ -n "$BASELINE_SKIPPED" ]] && return 0
+  OMP_NUM_THREADS="$1" MKL_NUM_THREADS="$1" python3 "$HERE/baseline.py" sgemm --threads "$1" 2>/dev/null | tail -n 1 \
+    | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["load"]=float(sys.argv[1]); print(json.dumps(r))' "$load" >>"$RESULTS" || true
+}
+
 echo "model $MODEL, data $SEQUENCES x $LENGTH tokens, batch $BATCH, dropout $DROPOUT, threads [$THREADS], repeats $REPEATS, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for t in $THREADS; do
   for ((rep = 1; rep <= REPEATS; rep++)); do
     # Alternate which side goes first, so a load spike does not always hit the same side.
     if ((rep % 2)); then run_native "$t" "$rep"; run_torch "$t" "$rep"; else run_torch "$t" "$rep"; run_native "$t" "$rep"; fi
   done
+  run_sgemm "$t"
   run_profile "$t"
 done
 

@@ -43,13 +43,59 @@ def main() -> int:
         else:
             print(f"| {n['threads']} | {n['rep']} | {tput} | - | - | {peak} | - | - | {n['loss_first']:.4f} | {n['load']:.1f} |")
 
+    # Achieved GFLOP/s: the epoch's FLOPs (counted once, by the native side, for the work both
+    # sides must do: train_bench.rs `lora_step_flops`) over each side's wall time, against the
+    # machine's f32 matmul peak measured in the same run at the same thread count.
+    peaks: dict[int, dict[str, float]] = {}
+    for r in rows:
+        if r["side"].startswith("sgemm-"):
+            peaks.setdefault(r["threads"], {})[r["side"][len("sgemm-"):]] = r["gflops"]
+    if native and "epoch_gflop" in native[0]:
+        gflop = native[0]["epoch_gflop"]
+        print(f"\nachieved GFLOP/s ({gflop:.0f} GFLOP per epoch: forward + backward-to-input of the frozen base, LoRA, attention, LM head)")
+        print("| threads | run | native GFLOP/s | torch GFLOP/s | sgemm peak 2048³ (candle / torch) | native % of peak | torch % of peak |")
+        print("|---|---|---|---|---|---|---|")
+        for n in native:
+            t = torch.get((n["threads"], n["rep"]))
+            p = peaks.get(n["threads"], {})
+            peak = max(p.values()) if p else None
+            ng = gflop / n["seconds"]
+            tg = gflop / t["seconds"] if t else None
+            peak_s = " / ".join(f"{p[k]:.0f}" if k in p else "-" for k in ("native", "torch"))
+            pct = lambda g: f"{100 * g / peak:.0f}%" if (g is not None and peak) else "-"
+            tg_s = f"{tg:.1f}" if tg is not None else "-"
+            print(f"| {n['threads']} | {n['rep']} | {ng:.1f} | {tg_s} | {peak_s} | {pct(ng)} | {pct(tg)} |")
+
+    def mean_tps(side: list[dict], threads: int) -> float | None:
+        xs = [r["tokens_per_s"] for r in side if r["threads"] == threads]
+        return sum(xs) / len(xs) if xs else None
+
+    counts = sorted({n["threads"] for n in native})
+    if len(counts) > 1:
+        print("\nthread scaling (mean tokens/s over runs):")
+        for name, side in (("native", native), ("torch", list(torch.values()))):
+            vals = [(c, mean_tps(side, c)) for c in counts]
+            if all(v is not None for _, v in vals):
+                base = vals[0][1]
+                print(f"  {name}: " + " · ".join(f"{c}t {v:.1f}" for c, v in vals) + f" ({vals[-1][1] / base:.2f}x from {counts[0]} to {counts[-1]} threads)")
+        ratios = []
+        for c in counts:
+            n_, t_ = mean_tps(native, c), mean_tps(list(torch.values()), c)
+            if n_ and t_:
+                ratios.append(f"{c}t {n_ / t_:.2f}x")
+        if ratios:
+            print("  native / torch: " + " · ".join(ratios))
+    loads = [r["load"] for r in rows if "load" in r]
+    if loads:
+        print(f"\nload average (1 min) at the start of each run: {min(loads):.1f} to {max(loads):.1f}")
+
     print("\nsteady state (median step after the first), tokens/s:")
     for n in native:
         t = torch.get((n["threads"], n["rep"]))
         extra = f" · torch {steady(t):.1f} · ratio {steady(n) / steady(t):.2f}x" if t else ""
         print(f"  {n['threads']}t run {n['rep']}: native {steady(n):.1f}{extra}")
     print("\nafter model load (RSS): " + ", ".join(
-        f"{r['side']} {r['threads']}t {r['rss_after_load_mib']:.0f} MiB" for r in rows if r["side"] != "native-profile"))
+        f"{r['side']} {r['threads']}t {r['rss_after_load_mib']:.0f} MiB" for r in rows if r["side"] in ("native", "torch")))
     print("\nwhere the time goes")
     for r in profiles + [r for r in rows if r["side"] == "torch"]:
         p = r["profile"]

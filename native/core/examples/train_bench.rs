@@ -14,7 +14,11 @@
 //! hand from the same public pieces the trainer uses (`hidden_states`, `lm_head_loss`,
 //! `backward`, gradient accumulation, `clip_grad_norm`, `AdamW::step`), each phase timed.
 //!
-//! Prints one JSON object on the last line of stdout.
+//! `--sgemm`: instead, the f32 matmul peak of this machine at `RAYON_NUM_THREADS` threads
+//! (candle's matmul, 2048³, best of 5), for the table's "% of peak".
+//!
+//! Prints one JSON object on the last line of stdout. The epoch's FLOP count
+//! (`epoch_gflop`, [`lora_step_flops`]) lets the table turn both sides' times into GFLOP/s.
 
 use std::time::Instant;
 
@@ -49,8 +53,67 @@ fn mib(b: Option<u64>) -> f64 {
     b.unwrap_or(0) as f64 / 1048576.0
 }
 
+/// FLOPs of one LoRA training step on a batch of `b` sequences of `s` tokens with `scored`
+/// scored positions: the work both sides must do, counted the same way for both.
+///
+/// Per projection `[out, in]` over `T = b·s` tokens: base forward `2·T·in·out` and its
+/// backward to the input `2·T·in·out` (a frozen weight needs no weight gradient); LoRA forward
+/// `2·T·r·(in+out)` and backward (∂A, ∂B, ∂x) twice that. Attention per layer: `QKᵀ` and `PV`
+/// forward (`2·b·h·s²·d` each, the full square as both sides compute it) and four products of
+/// the same size backward. LM head: forward and backward-to-input over the scored positions.
+/// Elementwise work (norms, rope, softmax, activations) is not counted.
+fn lora_step_flops(model: &LoraModel, b: usize, s: usize, scored: usize, rank: usize) -> f64 {
+    let d = &model.decoder;
+    let t = (b * s) as f64;
+    let r = rank as f64;
+    let mut flops = 0f64;
+    for layer in &d.layers {
+        for which in 0..tunekit_core::decoder::PROJECTIONS.len() {
+            let lin = layer.projection(which);
+            let (out_f, in_f) = lin.dims();
+            let (o, i) = (out_f as f64, in_f as f64);
+            flops += 4.0 * t * i * o;
+            if lin.adapter.is_some() {
+                flops += 6.0 * t * r * (i + o);
+            }
+        }
+        let (h, hd) = (d.cfg.num_attention_heads as f64, d.cfg.head_dim as f64);
+        flops += 6.0 * 2.0 * b as f64 * h * (s * s) as f64 * hd;
+    }
+    let (v, hid) = d.lm_head.dims2().unwrap();
+    flops + 4.0 * scored as f64 * v as f64 * hid as f64
+}
+
+/// Best-of-5 GFLOP/s of a 2048³ f32 matmul through candle (gemm), at the current thread count.
+fn sgemm_gflops() -> f64 {
+    let n = 2048;
+    let dev = candle_core::Device::Cpu;
+    let a = Tensor::randn(0f32, 1.0, (n, n), &dev).unwrap();
+    let b = Tensor::randn(0f32, 1.0, (n, n), &dev).unwrap();
+    let _ = a.matmul(&b).unwrap(); // warm-up: thread pool, page faults
+    let best = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let c = a.matmul(&b).unwrap();
+            let dt = t.elapsed().as_secs_f64();
+            drop(c);
+            dt
+        })
+        .fold(f64::INFINITY, f64::min);
+    2.0 * (n * n * n) as f64 / best / 1e9
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--sgemm") {
+        let json = serde_json::json!({
+            "side": "sgemm-native",
+            "threads": candle_core::utils::get_num_threads(),
+            "gflops": sgemm_gflops(),
+        });
+        println!("{json}");
+        return;
+    }
     let model_dir = &args[1];
     let data_path = &args[2];
     let batch_size: usize = arg(&args, "--batch", 4);
@@ -141,7 +204,9 @@ fn main() {
     );
     }
 
-    // Phase 2: per-phase profile of a few more steps, same pieces as trainer::window_gradients.
+    // Phase 2: per-phase profile of a few more steps, same pieces as trainer::window_gradients
+    // (with the allocator settings `trainer::train` uses).
+    let _retain = tunekit_core::train::alloc::RetainFreedMemory::new();
     let shared = &model.adapters.shared;
     let vars = model.adapters.vars();
     let mut opt = AdamW::new(vars.clone(), tc.adamw).unwrap();
@@ -231,8 +296,21 @@ fn main() {
         );
     }
 
+    // The epoch's FLOPs, batch by batch as the trainer forms them (padded to each batch's longest).
+    let lengths: Vec<usize> = examples.iter().map(|e| e.input_ids.len()).collect();
+    let plan = BatchPlan { batch_size, group_by_length: tc.group_by_length, seed: tc.seed };
+    let epoch_flops: f64 = epoch_batches(&lengths, &plan, 0)
+        .iter()
+        .map(|idx| {
+            let batch = Batch::collate(&idx.iter().map(|&i| &examples[i]).collect::<Vec<_>>(), 0);
+            let s = batch.labels.first().map_or(0, Vec::len);
+            lora_step_flops(&model, batch.labels.len(), s, shifted_targets(&batch.labels).0.len(), rank)
+        })
+        .sum();
+
     let json = serde_json::json!({
         "side": "native",
+        "epoch_gflop": epoch_flops / 1e9,
         "threads": candle_core::utils::get_num_threads(),
         "examples": examples.len(),
         "max_len": max_len,

@@ -4,6 +4,7 @@
 //! backward pass sits on a path to a LoRA parameter) and *lean* (the frozen base never
 //! gets a weight gradient, the LM head never materialises `[tokens × vocab]` at once).
 //!
+//! - [`alloc`]: allocator settings that keep a step's freed buffers for the next step.
 //! - [`frozen_linear`]: `y = x·Wᵀ` whose backward yields only the input gradient.
 //! - [`ops`]: add/mul by a constant and softmax with backward passes that keep no gradient for
 //!   constants (masks, rope tables, norm weights).
@@ -20,10 +21,12 @@
 //! - [`rng`]: the one seeded random generator whose state is checkpointed.
 //! - [`trainer`]: the loop tying them together (`train`, `evaluate`, the `TrainableModel` seam).
 
+pub mod alloc;
 pub mod batching;
 pub mod checkpoint;
 pub mod early_stop;
 pub mod frozen_linear;
+pub mod kernels;
 pub mod lora;
 pub mod loss;
 pub mod memory;

@@ -22,6 +22,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor, D};
 
 use super::frozen_linear::needs_grad;
+use super::kernels;
 use crate::config::Activation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +239,21 @@ fn fused1(
     x.apply_op1(Fused1 { name, value: std::sync::Mutex::new(Some(value)), bwd: Box::new(bwd) })
 }
 
+/// [`fused1`] with the forward value already computed (by a [`kernels`] function).
+fn fused1_value(
+    name: &'static str,
+    x: &Tensor,
+    value: Tensor,
+    bwd: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static,
+) -> Result<Tensor> {
+    x.apply_op1(Fused1 { name, value: std::sync::Mutex::new(Some(value)), bwd: Box::new(bwd) })
+}
+
+/// Whether the fast f32 kernels apply: the node would be fused, and everything is f32.
+fn f32_fast(x: &Tensor, consts: &[&Tensor]) -> bool {
+    fusable(x, consts) && x.dtype() == DType::F32
+}
+
 fn inv_rms(x: &Tensor, eps: f64) -> Result<Tensor> {
     x.sqr()?.mean_keepdim(D::Minus1)?.affine(1.0, eps)?.sqrt()?.recip()
 }
@@ -245,6 +261,17 @@ fn inv_rms(x: &Tensor, eps: f64) -> Result<Tensor> {
 /// RMSNorm `x / sqrt(mean(x²) + eps) · w` with a constant weight, as one node:
 /// `∂x = r·(w⊙g) − x·r³·mean(w⊙g⊙x)`.
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    if f32_fast(x, &[w]) {
+        let wv = std::sync::Arc::new(kernels::f32_data(w)?);
+        let e = eps as f32;
+        let y = kernels::with_f32(x, |xv| kernels::rms_norm_fwd(xv, &wv, e))?;
+        let value = Tensor::from_vec(y, x.shape(), x.device())?;
+        return fused1_value("rms-norm", x, value, move |x, g| {
+            let gv = kernels::f32_data(g)?;
+            let dx = kernels::with_f32(x, |xv| kernels::rms_norm_bwd(xv, &wv, &gv, e))?;
+            Tensor::from_vec(dx, x.shape(), x.device())
+        });
+    }
     let composed = |x: &Tensor| mul_const(&x.broadcast_mul(&inv_rms(x, eps)?)?, w);
     let wc = w.detach();
     fused1("rms-norm", x, &[w], composed, move |x, g| {
@@ -259,6 +286,16 @@ pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
 /// `rotate_half([x1, x2]) = [−x2, x1]`) with constant tables, as one node:
 /// `∂x = g·cos + [u2, −u1]` where `[u1, u2] = g·sin`.
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let d = x.dim(D::Minus1)?;
+    if f32_fast(x, &[cos, sin]) && cos.dims().last() == Some(&d) && x.dim(D::Minus2)? * d == cos.elem_count() {
+        let (c, s) = (std::sync::Arc::new(kernels::f32_data(cos)?), std::sync::Arc::new(kernels::f32_data(sin)?));
+        let y = kernels::with_f32(x, |xv| kernels::rope(xv, &c, &s, d, 1.0))?;
+        let value = Tensor::from_vec(y, x.shape(), x.device())?;
+        return fused1_value("rope", x, value, move |_x, g| {
+            let dx = kernels::with_f32(g, |gv| kernels::rope(gv, &c, &s, d, -1.0))?;
+            Tensor::from_vec(dx, g.shape(), g.device())
+        });
+    }
     let composed = |x: &Tensor| {
         let x = &x.contiguous()?;
         let d = x.dim(D::Minus1)?;
@@ -293,7 +330,17 @@ pub fn scaled_masked_softmax(x: &Tensor, scale: f64, mask: Option<&Tensor>) -> R
     if !fusable(x, mask.as_slice()) {
         return composed(x);
     }
-    let p = composed(&x.detach())?.contiguous()?;
+    let t = x.dim(D::Minus1)?;
+    let mask_fits = mask.is_none_or(|m| {
+        m.dims().last() == Some(&t) && x.rank() >= 2 && m.elem_count() == x.dim(D::Minus2).unwrap_or(0) * t
+    });
+    let p = if x.dtype() == DType::F32 && mask_fits {
+        let mv = mask.map(kernels::f32_data).transpose()?;
+        let p = kernels::with_f32(x, |xv| kernels::scaled_masked_softmax_fwd(xv, t, scale as f32, mv.as_deref()))?;
+        Tensor::from_vec(p, x.shape(), x.device())?
+    } else {
+        composed(&x.detach())?.contiguous()?
+    };
     x.apply_op1(ScaledSoftmax { value: std::sync::Mutex::new(Some(p)), scale })
 }
 
@@ -313,6 +360,12 @@ impl CustomOp1 for ScaledSoftmax {
 
     fn bwd(&self, _x: &Tensor, p: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         let p = p.detach();
+        if p.dtype() == DType::F32 && p.device().is_cpu() {
+            let t = p.dim(D::Minus1)?;
+            let gv = kernels::f32_data(g)?;
+            let dx = kernels::with_f32(&p, |pv| kernels::scaled_softmax_bwd(pv, &gv, t, self.scale as f32))?;
+            return Ok(Some(Tensor::from_vec(dx, p.shape(), p.device())?));
+        }
         let dot = (g * &p)?.sum_keepdim(D::Minus1)?;
         Ok(Some((g.broadcast_sub(&dot)?.mul(&p)? * self.scale)?))
     }
@@ -334,7 +387,13 @@ pub fn glu(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
     if !fused {
         return activate(gate)? * up;
     }
-    let value = (activate(&gate.detach())? * up.detach())?.contiguous()?;
+    let value = if gate.dtype() == DType::F32 && act == Activation::Silu {
+        let uv = kernels::f32_data(up)?;
+        let y = kernels::with_f32(gate, |gv| kernels::silu_glu_fwd(gv, &uv))?;
+        Tensor::from_vec(y, gate.shape(), gate.device())?
+    } else {
+        (activate(&gate.detach())? * up.detach())?.contiguous()?
+    };
     gate.apply_op2(up, Glu { value: std::sync::Mutex::new(Some(value)), act })
 }
 
@@ -360,6 +419,14 @@ impl candle_core::CustomOp2 for Glu {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (x, up) = (gate.detach(), up.detach());
+        if x.dtype() == DType::F32 && x.device().is_cpu() && self.act == Activation::Silu {
+            let (uv, gv) = (kernels::f32_data(&up)?, kernels::f32_data(g)?);
+            let (dg, du) = kernels::with_f32(&x, |xv| kernels::silu_glu_bwd(xv, &uv, &gv))?;
+            return Ok((
+                Some(Tensor::from_vec(dg, x.shape(), x.device())?),
+                Some(Tensor::from_vec(du, x.shape(), x.device())?),
+            ));
+        }
         let (a, da) = match self.act {
             Activation::Silu => {
                 let node = x.silu()?;
@@ -526,6 +593,55 @@ mod tests {
         // Untracked inputs (inference) take the composed ops unchanged.
         let plain = x.as_tensor().detach();
         assert_close(&rms_norm(&plain, &norm_w, 1e-6)?, &reference[0].2(&plain)?, 0.0)?;
+        Ok(())
+    }
+
+    #[test]
+    fn train_f32_kernels_match_composed_ops() -> Result<()> {
+        // The f32 training nodes run `kernels` (parallel, fused); their values must match the
+        // composed ops (what inference runs) and their gradients the f64 nodes' (checked
+        // against finite differences above).
+        let dev = Device::Cpu;
+        let (b, h, s, d) = (2, 3, 5, 8);
+        let x64 = Tensor::randn(0f64, 1., (b, h, s, d), &dev)?;
+        let probe = Tensor::randn(0f64, 1., (b, h, s, d), &dev)?;
+        let norm_w = Tensor::randn(1f64, 0.2, d, &dev)?;
+        let (cos, sin) = (Tensor::randn(0f64, 1., (s, d), &dev)?, Tensor::randn(0f64, 1., (s, d), &dev)?);
+        let mask = Tensor::from_vec(
+            (0..s * d).map(|i| if i % d > i / d + 2 { f64::NEG_INFINITY } else { 0.0 }).collect::<Vec<_>>(),
+            (s, d),
+            &dev,
+        )?;
+        let up64 = Tensor::randn(0f64, 1., (b, h, s, d), &dev)?;
+        let f32_of = |t: &Tensor| t.to_dtype(DType::F32);
+        type Op = Box<dyn Fn(&Tensor, &[Tensor]) -> Result<Tensor>>;
+        let cases: Vec<(&str, Op, Vec<Tensor>)> = vec![
+            ("rms-norm", Box::new(|t, c| rms_norm(t, &c[0], 1e-6)), vec![norm_w.clone()]),
+            ("rope", Box::new(|t, c| rope(t, &c[0], &c[1])), vec![cos.clone(), sin.clone()]),
+            // A transposed view, as the decoder hands q and k to rope.
+            (
+                "rope-view",
+                Box::new(|t, c| rope(&t.transpose(1, 2)?, &c[0], &c[1])),
+                vec![cos.narrow(0, 0, h)?.contiguous()?, sin.narrow(0, 0, h)?.contiguous()?],
+            ),
+            ("softmax", Box::new(|t, c| scaled_masked_softmax(t, 0.7, Some(&c[0]))), vec![mask.clone()]),
+            ("softmax-nomask", Box::new(|t, _| scaled_masked_softmax(t, 0.7, None)), vec![]),
+            ("glu", Box::new(|t, c| glu(t, &c[0], Activation::Silu)), vec![up64.clone()]),
+        ];
+        for (name, op, consts64) in &cases {
+            let consts32 = consts64.iter().map(f32_of).collect::<Result<Vec<_>>>()?;
+            let x32 = Var::from_tensor(&f32_of(&x64)?)?;
+            let fast = op(x32.as_tensor(), &consts32)?;
+            let plain = op(&x32.as_tensor().detach(), &consts32)?;
+            let err = assert_close(&fast, &plain, 1e-5)?;
+            let p32 = f32_of(&probe)?.reshape(fast.shape())?;
+            let g32 = (fast * &p32)?.sum_all()?.backward()?.get(&x32).unwrap().clone();
+            let x = Var::from_tensor(&x64)?;
+            let y64 = op(x.as_tensor(), consts64)?;
+            let g64 = (&y64 * probe.reshape(y64.shape())?)?.sum_all()?.backward()?.get(&x).unwrap().clone();
+            let gerr = assert_close(&g32.to_dtype(DType::F64)?, &g64, 1e-5)?;
+            eprintln!("{name}: f32 kernel value err {err:.1e}, gradient err {gerr:.1e}");
+        }
         Ok(())
     }
 

@@ -394,6 +394,8 @@ pub fn train(
             "early stopping and keeping the best checkpoint need a validation set and evalSteps".into(),
         ));
     }
+    // Each step reuses the previous step's freed buffers instead of faulting in fresh pages.
+    let _retain = super::alloc::RetainFreedMemory::new();
     let device = model.device().clone();
     let total = total_steps(train.len(), cfg);
     let per_epoch = steps_per_epoch(train.len(), cfg);

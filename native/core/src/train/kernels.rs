@@ -1,0 +1,181 @@
+//! Fused f32 CPU kernels for the training graph's elementwise nodes, parallel over rows.
+//!
+//! candle's elementwise ops run on one thread and each allocates and makes a full pass; the
+//! composed forms of RMSNorm, rope, the attention softmax and the SiLU gate take 4–10 passes
+//! each. These kernels do each node (forward, and its backward) in one or two passes per row,
+//! split across rayon's pool (`RAYON_NUM_THREADS`, the same threads candle's GEMMs use). They
+//! compute the same formulas as the composed ops in [`super::ops`], in f32, row by row; the
+//! results agree to rounding (`ops` tests compare both).
+
+use candle_core::{CpuStorage, Result, Storage, Tensor};
+use rayon::prelude::*;
+
+/// Rows per rayon task: enough work per task that scheduling costs nothing measurable.
+const MIN_ROWS: usize = 16;
+
+/// The contiguous f32 data of `t` on the CPU (copied only when `t` is a strided view).
+pub fn f32_data(t: &Tensor) -> Result<Vec<f32>> {
+    let t = t.contiguous()?;
+    let (s, l) = t.storage_and_layout();
+    match &*s {
+        Storage::Cpu(CpuStorage::F32(v)) => {
+            Ok(v[l.start_offset()..l.start_offset() + l.shape().elem_count()].to_vec())
+        }
+        _ => candle_core::bail!("kernels: expected f32 on the CPU"),
+    }
+}
+
+/// Runs `f` on the contiguous f32 slice of `t`, without a copy when `t` is contiguous.
+pub fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (s, l) = t.storage_and_layout();
+    match &*s {
+        Storage::Cpu(CpuStorage::F32(v)) => {
+            Ok(f(&v[l.start_offset()..l.start_offset() + l.shape().elem_count()]))
+        }
+        _ => candle_core::bail!("kernels: expected f32 on the CPU"),
+    }
+}
+
+/// RMSNorm forward: `y = x · r · w`, `r = 1/√(mean(x²) + eps)` per row of `w.len()`.
+pub fn rms_norm_fwd(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    let n = w.len();
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(n).with_min_len(MIN_ROWS).zip(x.par_chunks(n)).for_each(|(yr, xr)| {
+        let r = inv_rms(xr, eps);
+        for ((o, &v), &wv) in yr.iter_mut().zip(xr).zip(w) {
+            *o = v * r * wv;
+        }
+    });
+    y
+}
+
+fn inv_rms(xr: &[f32], eps: f32) -> f32 {
+    let ss: f32 = xr.iter().map(|v| v * v).sum();
+    1.0 / (ss / xr.len() as f32 + eps).sqrt()
+}
+
+/// RMSNorm backward: `∂x = r·(w⊙g) − x·r³·mean(w⊙g⊙x)`.
+pub fn rms_norm_bwd(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
+    let n = w.len();
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(n).with_min_len(MIN_ROWS).zip(x.par_chunks(n).zip(g.par_chunks(n))).for_each(
+        |(dr, (xr, gr))| {
+            let r = inv_rms(xr, eps);
+            let dot: f32 = xr.iter().zip(gr).zip(w).map(|((&xv, &gv), &wv)| gv * wv * xv).sum();
+            let coef = dot / n as f32 * r * r * r;
+            for (((o, &xv), &gv), &wv) in dr.iter_mut().zip(xr).zip(gr).zip(w) {
+                *o = gv * wv * r - xv * coef;
+            }
+        },
+    );
+    dx
+}
+
+/// Rotary embedding ("rotate half") over rows of `d = cos.len() / positions`: row `i` is at
+/// position `i % positions` (`x` is `[.., positions, d]`). `sign` 1 rotates forward; -1 applies
+/// the transpose (the backward pass).
+pub fn rope(x: &[f32], cos: &[f32], sin: &[f32], d: usize, sign: f32) -> Vec<f32> {
+    let positions = cos.len() / d;
+    let half = d / 2;
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(d).with_min_len(MIN_ROWS).zip(x.par_chunks(d)).enumerate().for_each(|(i, (yr, xr))| {
+        let p = (i % positions) * d;
+        let (c, s) = (&cos[p..p + d], &sin[p..p + d]);
+        for j in 0..half {
+            // Forward: y1 = x1·c − x2·s, y2 = x2·c + x1·s. Backward (sign −1) with the sin of
+            // the partner index: ∂x1 = g1·c1 + g2·s2, ∂x2 = g2·c2 − g1·s1.
+            if sign > 0.0 {
+                yr[j] = xr[j] * c[j] - xr[j + half] * s[j];
+                yr[j + half] = xr[j + half] * c[j + half] + xr[j] * s[j + half];
+            } else {
+                yr[j] = xr[j] * c[j] + xr[j + half] * s[j + half];
+                yr[j + half] = xr[j + half] * c[j + half] - xr[j] * s[j];
+            }
+        }
+    });
+    y
+}
+
+/// `softmax(x·scale + mask)` over rows of `t`; `mask` is `[s, t]`, row `i` uses mask row
+/// `i % s`.
+pub fn scaled_masked_softmax_fwd(x: &[f32], t: usize, scale: f32, mask: Option<&[f32]>) -> Vec<f32> {
+    let mut p = vec![0f32; x.len()];
+    let mask_rows = mask.map_or(1, |m| m.len() / t);
+    p.par_chunks_mut(t).with_min_len(MIN_ROWS).zip(x.par_chunks(t)).enumerate().for_each(|(i, (pr, xr))| {
+        match mask {
+            Some(m) => {
+                let mr = &m[(i % mask_rows) * t..(i % mask_rows + 1) * t];
+                for ((o, &v), &mv) in pr.iter_mut().zip(xr).zip(mr) {
+                    *o = v * scale + mv;
+                }
+            }
+            None => {
+                for (o, &v) in pr.iter_mut().zip(xr) {
+                    *o = v * scale;
+                }
+            }
+        }
+        let max = pr.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let mut sum = 0f32;
+        for v in pr.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        for v in pr.iter_mut() {
+            *v /= sum;
+        }
+    });
+    p
+}
+
+/// Backward of [`scaled_masked_softmax_fwd`] from its output `p`: `scale · p⊙(g − Σ g⊙p)`.
+pub fn scaled_softmax_bwd(p: &[f32], g: &[f32], t: usize, scale: f32) -> Vec<f32> {
+    let mut dx = vec![0f32; p.len()];
+    dx.par_chunks_mut(t).with_min_len(MIN_ROWS).zip(p.par_chunks(t).zip(g.par_chunks(t))).for_each(
+        |(dr, (pr, gr))| {
+            let dot: f32 = pr.iter().zip(gr).map(|(a, b)| a * b).sum();
+            for ((o, &pv), &gv) in dr.iter_mut().zip(pr).zip(gr) {
+                *o = (gv - dot) * pv * scale;
+            }
+        },
+    );
+    dx
+}
+
+/// Row length used to split the flat elementwise kernels into rayon tasks.
+const CHUNK: usize = 4096;
+
+fn silu(x: f32) -> (f32, f32) {
+    let sig = 1.0 / (1.0 + (-x).exp());
+    (x * sig, sig)
+}
+
+/// `silu(gate) ⊙ up`.
+pub fn silu_glu_fwd(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    let mut y = vec![0f32; gate.len()];
+    y.par_chunks_mut(CHUNK).zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK))).for_each(|(yr, (gr, ur))| {
+        for ((o, &g), &u) in yr.iter_mut().zip(gr).zip(ur) {
+            *o = silu(g).0 * u;
+        }
+    });
+    y
+}
+
+/// Backward of [`silu_glu_fwd`]: `∂gate = (g⊙up)⊙silu'(gate)`, `∂up = g⊙silu(gate)`, with
+/// `silu' = σ·(1 − silu) + silu`.
+pub fn silu_glu_bwd(gate: &[f32], up: &[f32], g: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut dg = vec![0f32; gate.len()];
+    let mut du = vec![0f32; gate.len()];
+    dg.par_chunks_mut(CHUNK)
+        .zip(du.par_chunks_mut(CHUNK))
+        .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK).zip(g.par_chunks(CHUNK))))
+        .for_each(|((dgr, dur), (gr, (ur, gg)))| {
+            for i in 0..gr.len() {
+                let (a, sig) = silu(gr[i]);
+                dgr[i] = gg[i] * ur[i] * (sig * (1.0 - a) + a);
+                dur[i] = gg[i] * a;
+            }
+        });
+    (dg, du)
+}
