@@ -60,6 +60,7 @@ export {
   type GenerationChunk,
   type GenerationResult,
   type GenerationStream,
+  type BaseWeights,
   type LoadModelOptions,
   LocalModel,
   type LocalModelConfig,

@@ -18,18 +18,20 @@ use candle_core::{DType, Device, Module, Tensor, D};
 
 use crate::config::{Activation, DecoderConfig, LocalRope, RopeScaling};
 use crate::error::{Error, Result};
+use crate::quant::BaseWeight;
 use crate::weights::Weights;
 
-/// `y = x·Wᵀ + b` with `W` stored `[out, in]` as in PyTorch checkpoints.
+/// `y = x·Wᵀ + b` with `W` stored `[out, in]` as in PyTorch checkpoints (f32, or kept in its
+/// stored form: see [`crate::quant`]).
 #[derive(Debug, Clone)]
 pub struct Linear {
-    pub weight: Tensor,
+    pub weight: BaseWeight,
     pub bias: Option<Tensor>,
 }
 
 impl Linear {
     fn load(w: &Weights, prefix: &str, out: usize, inp: usize, bias: bool, why: &str) -> Result<Self> {
-        let weight = w.get(&format!("{prefix}.weight"), &[out, inp], why)?;
+        let weight = w.get_base(&format!("{prefix}.weight"), &[out, inp], why)?;
         let bias = if bias { Some(w.get(&format!("{prefix}.bias"), &[out], why)?) } else { None };
         Ok(Self { weight, bias })
     }
@@ -37,19 +39,13 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        // Fold leading dims into rows so gemm sees one 2-D product against the transposed
+        // Leading dims fold into rows so gemm sees one 2-D product against the transposed
         // (strided, not copied) weight.
-        let dims = x.dims();
-        let inp = dims[dims.len() - 1];
-        let rows = x.elem_count() / inp.max(1);
-        let y = x.reshape((rows, inp))?.matmul(&self.weight.t()?)?;
-        let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
-        let mut out_dims = dims.to_vec();
-        *out_dims.last_mut().expect("non-scalar input") = self.weight.dim(0)?;
-        y.reshape(out_dims)
+        let y = self.weight.forward(x)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
     }
 }
 
@@ -353,11 +349,11 @@ impl Layer {
 #[derive(Debug, Clone)]
 pub struct Decoder {
     pub cfg: DecoderConfig,
-    pub embed_tokens: Tensor,
+    pub embed_tokens: BaseWeight,
     pub layers: Vec<Layer>,
     pub norm: RmsNorm,
     /// `[vocab, hidden]`; the same tensor as `embed_tokens` when tied.
-    pub lm_head: Tensor,
+    pub lm_head: BaseWeight,
     /// The distinct ropes of the layers (one, or Gemma 3's global and local).
     pub rotaries: Vec<Rotary>,
     device: Device,
@@ -393,7 +389,7 @@ impl Decoder {
             format!("hidden_size={hid}, num_attention_heads={h}, num_key_value_heads={kvh}, head_dim={d}");
         let mlp_why = format!("hidden_size={hid}, intermediate_size={inter}");
         let embed_tokens =
-            w.get("model.embed_tokens.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}"))?;
+            w.get_base("model.embed_tokens.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}"))?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         let mut rotaries: Vec<Rotary> = Vec::new();
         for i in 0..cfg.num_hidden_layers {
@@ -495,7 +491,7 @@ impl Decoder {
         let lm_head = if cfg.tie_word_embeddings {
             embed_tokens.clone()
         } else {
-            w.get(
+            w.get_base(
                 "lm_head.weight",
                 &[v, hid],
                 &format!("vocab_size={v}, hidden_size={hid}, tie_word_embeddings=false"),
@@ -506,6 +502,56 @@ impl Decoder {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Bytes of the frozen matrices (projections, embedding, LM head) as held in memory; a
+    /// tied LM head is counted once.
+    pub fn matrix_bytes(&self) -> u64 {
+        let mut total = self.embed_tokens.bytes();
+        if !self.cfg.tie_word_embeddings {
+            total += self.lm_head.bytes();
+        }
+        for l in &self.layers {
+            let a = &l.self_attn;
+            let m = &l.mlp;
+            for lin in [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.up_proj, &m.down_proj] {
+                total += lin.weight.bytes();
+            }
+        }
+        total
+    }
+
+    /// Replaces every frozen matrix (by HF name) with `f(name, matrix)`; a tied LM head stays
+    /// the embedding.
+    pub fn map_matrices(&mut self, mut f: impl FnMut(&str, &BaseWeight) -> BaseWeight) {
+        self.embed_tokens = f("model.embed_tokens.weight", &self.embed_tokens);
+        self.lm_head = if self.cfg.tie_word_embeddings {
+            self.embed_tokens.clone()
+        } else {
+            f("lm_head.weight", &self.lm_head)
+        };
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let a = &mut l.self_attn;
+            let m = &mut l.mlp;
+            for (name, lin) in [
+                ("self_attn.q_proj", &mut a.q_proj),
+                ("self_attn.k_proj", &mut a.k_proj),
+                ("self_attn.v_proj", &mut a.v_proj),
+                ("self_attn.o_proj", &mut a.o_proj),
+                ("mlp.gate_proj", &mut m.gate_proj),
+                ("mlp.up_proj", &mut m.up_proj),
+                ("mlp.down_proj", &mut m.down_proj),
+            ] {
+                lin.weight = f(&format!("model.layers.{i}.{name}.weight"), &lin.weight);
+            }
+        }
+    }
+
+    /// Whether any frozen matrix is kept in stored (compact) form.
+    pub fn has_stored_weights(&self) -> bool {
+        self.embed_tokens.stored_type().is_some()
+            || self.lm_head.stored_type().is_some()
+            || self.layers.iter().any(|l| l.self_attn.q_proj.weight.stored_type().is_some())
     }
 
     /// Final hidden states `[b, s, hidden]` for `ids` `[b, s]` (u32) at positions
@@ -520,8 +566,8 @@ impl Decoder {
                 format!("token id {bad} is out of range for a vocabulary of {vocab}"),
             ));
         }
-        let mut hidden =
-            self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, self.cfg.hidden_size))?;
+        let mut hidden = self.embed_tokens.rows(ids)?;
+        debug_assert_eq!(hidden.dims(), &[b, s, self.cfg.hidden_size]);
         if let Some(scale) = self.cfg.embed_scale {
             hidden = (hidden * scale)?;
         }
@@ -556,7 +602,7 @@ impl Decoder {
 
     /// Logits `[.., vocab]` from final hidden states `[.., hidden]`.
     pub fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
-        let logits = Linear { weight: self.lm_head.clone(), bias: None }.forward(hidden)?;
+        let logits = self.lm_head.forward(hidden)?;
         Ok(softcap(&logits, self.cfg.final_logit_softcapping)?)
     }
 

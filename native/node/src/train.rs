@@ -68,6 +68,9 @@ pub struct NativeTrainOptions {
     pub use_rs_lora: Option<bool>,
     /// Refuse to start when the memory estimate exceeds available memory. Default true.
     pub check_memory: Option<bool>,
+    /// How to hold the base's weight matrices when training from a path (see `loadModel`).
+    #[napi(ts_type = "'stored' | 'f32' | 'q8_0' | 'q4_k'")]
+    pub base_weights: Option<String>,
 }
 
 /// One training event (see the module docs for the order).
@@ -154,7 +157,7 @@ fn info_of(e: CoreErrorOrTrain) -> ErrorInfo {
         CoreErrorOrTrain::Core(e) => ErrorInfo::from(e),
         CoreErrorOrTrain::Train(e) => {
             let code = match &e {
-                TrainError::Config(_) => "invalid_option",
+                TrainError::Config(_) | TrainError::Memory(_) => "invalid_option",
                 TrainError::BadFile { .. } | TrainError::Json { .. } | TrainError::UnsupportedAdapter(_) => {
                     "model_load"
                 }
@@ -162,6 +165,7 @@ fn info_of(e: CoreErrorOrTrain) -> ErrorInfo {
             };
             let message = match &e {
                 TrainError::Config(m) => format!("invalid option training: {m}"),
+                TrainError::Memory(m) => format!("invalid option training: {m}"),
                 other => other.to_string(),
             };
             let kind = matches!(e, TrainError::UnsupportedAdapter(_)).then_some("unsupported_adapter");
@@ -315,7 +319,9 @@ fn start(
         let outcome = guarded_train(|| {
             let cfg = configs(&options)?;
             let decoder = match source {
-                Source::Path(path) => Model::load(&path)?.decoder,
+                Source::Path(path) => {
+                    Model::load_as(&path, crate::base_format(options.base_weights.as_deref())?)?.decoder
+                }
                 Source::Loaded(model) => model.decoder.clone(), // reference-counted tensors
             };
             let resumed = if cfg.train.resume {

@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::quant::BaseWeight;
 use candle_core::{DType, Device, Result, Tensor, Var};
 
 use super::frozen_linear::{frozen_linear, needs_grad};
@@ -224,7 +225,19 @@ impl LoraAdapter {
     /// the masked input are not kept for backward (the mask is regenerated from its seed, the
     /// rank-r product recomputed). Otherwise (and with the same forward arithmetic) the
     /// composition of [`frozen_linear`] and [`Self::delta`].
-    pub fn linear(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    /// A stored (compact) base weight takes the composed path, its product running on the
+    /// stored blocks ([`crate::quant::op::stored_linear`]).
+    pub fn linear(&self, x: &Tensor, weight: &BaseWeight, bias: Option<&Tensor>) -> Result<Tensor> {
+        let weight = match weight {
+            BaseWeight::F32(w) => w,
+            stored => {
+                let mut y = stored.forward(x)?;
+                if let Some(b) = bias {
+                    y = y.broadcast_add(b)?;
+                }
+                return y + self.delta(x)?;
+            }
+        };
         let fused = self.shared.grad_enabled()
             && x.device().is_cpu()
             && x.dtype() == DType::F32
@@ -416,7 +429,7 @@ pub struct LoraLinear {
 impl LoraLinear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match &self.adapter {
-            Some(a) => a.linear(x, &self.weight, self.bias.as_ref()),
+            Some(a) => a.linear(x, &BaseWeight::F32(self.weight.clone()), self.bias.as_ref()),
             None => {
                 let y = frozen_linear(x, &self.weight)?;
                 match &self.bias {
@@ -586,7 +599,7 @@ mod tests {
             shared.set_training(true);
             shared.set_grad_enabled(true);
             shared.set_micro_step(7);
-            let fused = ad.linear(&x, &w, bias)?;
+            let fused = ad.linear(&x, &BaseWeight::F32(w.clone()), bias)?;
             let mut composed = frozen_linear(&x, &w)?;
             if let Some(b) = bias {
                 composed = composed.broadcast_add(b)?;

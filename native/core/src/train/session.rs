@@ -24,7 +24,9 @@ use super::peft::{self, PeftAdapter};
 use super::rng::Rng;
 use super::trainer::{self, Adapters, LayeredModel, StepReport, TrainConfig, TrainOutcome, TrainableModel};
 use super::{Result, TrainError};
+use super::loss::HeadWeight;
 use crate::decoder::{Decoder, Linear, Rotary};
+use crate::quant::BaseWeight;
 
 /// The projections of one layer, in PEFT module-name order.
 const PROJECTIONS: [(&str, &str); 7] = [
@@ -138,7 +140,8 @@ impl LoraModel {
                 let Some(i) = s else { continue };
                 let delta = self.adapters.modules[*i].1.delta_weight()?.detach();
                 let lin = projection_mut(&mut d, layer, which);
-                lin.weight = (&lin.weight + delta.to_dtype(lin.weight.dtype())?)?;
+                let dense = lin.weight.dense()?;
+                lin.weight = BaseWeight::F32((&dense + delta.to_dtype(dense.dtype())?)?);
             }
         }
         Ok(d)
@@ -149,7 +152,10 @@ impl LoraModel {
         if let Some(i) = self.slots[layer][which] {
             return self.adapters.modules[i].1.linear(x, &lin.weight, lin.bias.as_ref());
         }
-        let y = frozen_linear(x, &lin.weight)?;
+        let y = match &lin.weight {
+            BaseWeight::F32(w) => frozen_linear(x, w)?,
+            stored => stored.forward(x)?,
+        };
         match &lin.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -261,8 +267,8 @@ impl LayeredModel for LoraModel {
         if let Some(bad) = ids.flatten_all()?.to_vec1::<u32>()?.into_iter().find(|&id| id >= vocab) {
             candle_core::bail!("token id {bad} is out of range for a vocabulary of {vocab}")
         }
-        let hidden =
-            self.base.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, cfg.hidden_size))?;
+        let hidden = self.base.embed_tokens.rows(ids)?;
+        debug_assert_eq!(hidden.dims(), &[b, s, cfg.hidden_size]);
         match cfg.embed_scale {
             Some(scale) => hidden * scale,
             None => Ok(hidden),
@@ -307,6 +313,10 @@ impl TrainableModel for LoraModel {
     }
 
     fn lm_head_weight(&self) -> &Tensor {
+        self.base.lm_head.dense_ref().expect("the LM head dequantises")
+    }
+
+    fn lm_head(&self) -> &dyn HeadWeight {
         &self.base.lm_head
     }
 
@@ -374,6 +384,7 @@ pub fn run(
             target_modules: cfg.lora.target_modules.clone(),
             lm_head_chunk: cfg.train.lm_head_chunk,
             gradient_checkpointing: cfg.train.gradient_checkpointing,
+            base_weight_bytes: base.has_stored_weights().then(|| base.matrix_bytes()),
         };
         if let Some(available) = memory::available_bytes() {
             memory::check_fits(&memory::estimate(&base.cfg, &shape), &shape, available)?;

@@ -17,7 +17,7 @@ use candle_core::{Device, Tensor, Var};
 use super::batching::{epoch_batches, Batch, BatchPlan, Example};
 use super::checkpoint::{self, DataFingerprint, DataPosition, LogEntry, RunFingerprint, TrainerState};
 use super::lora::{LoraAdapter, LoraConfig, LoraShared};
-use super::loss::{lm_head_loss_capped, shifted_targets};
+use super::loss::{lm_head_loss_capped, shifted_targets, HeadWeight};
 use super::optim::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peft::{AdapterWeights, PeftAdapter};
 use super::schedule::{Schedule, ScheduleKind, Warmup};
@@ -28,8 +28,13 @@ pub trait TrainableModel {
     /// Final hidden states `[b, s, hidden]` (after the last norm) for token ids `[b, s]`,
     /// differentiable with respect to every adapter's `A` and `B`.
     fn hidden_states(&self, ids: &Tensor) -> candle_core::Result<Tensor>;
-    /// The output projection `[vocab, hidden]` (the embedding when tied).
+    /// The output projection `[vocab, hidden]` (the embedding when tied) as an f32 tensor.
     fn lm_head_weight(&self) -> &Tensor;
+    /// The output projection as the loss uses it (a stored, compact one is multiplied in its
+    /// stored form); by default [`Self::lm_head_weight`].
+    fn lm_head(&self) -> &dyn HeadWeight {
+        self.lm_head_weight()
+    }
     /// `cap` of `logits = cap · tanh(logits / cap)` (Gemma's `final_logit_softcapping`).
     fn final_logit_softcap(&self) -> Option<f64> {
         None
@@ -220,7 +225,7 @@ pub fn evaluate(
                 &hidden,
                 &pos,
                 &tgt,
-                model.lm_head_weight(),
+                model.lm_head(),
                 model.final_logit_softcap(),
                 1.0,
                 cfg.lm_head_chunk,
@@ -279,7 +284,7 @@ fn window_gradients_inner(
                 hidden,
                 &pos,
                 &tgt,
-                model.lm_head_weight(),
+                model.lm_head(),
                 cap,
                 denom,
                 cfg.lm_head_chunk,

@@ -12,6 +12,7 @@ use tunekit_core::decoder::{Decoder, Linear};
 use tunekit_core::train::lora::{LoraAdapter, LoraShared};
 use tunekit_core::train::peft;
 use tunekit_core::train::trainer::{Adapters, TrainableModel};
+use tunekit_core::quant::BaseWeight;
 use tunekit_core::Model;
 
 pub struct LoraDecoder {
@@ -58,7 +59,7 @@ impl LoraDecoder {
         let mut d = self.base.clone();
         for (path, a) in &self.adapters.modules {
             let lin = linear_mut(&mut d, path);
-            lin.weight = (&lin.weight + a.delta_weight().unwrap().detach()).unwrap();
+            lin.weight = BaseWeight::F32((lin.weight.dense().unwrap() + a.delta_weight().unwrap().detach()).unwrap());
         }
         d
     }
@@ -69,12 +70,12 @@ impl TrainableModel for LoraDecoder {
         let mut d = self.base.clone(); // tensors are reference-counted: a cheap copy
         for (path, a) in &self.adapters.modules {
             let lin = linear_mut(&mut d, path);
-            lin.weight = (&lin.weight + a.delta_weight()?)?;
+            lin.weight = BaseWeight::F32((lin.weight.dense()? + a.delta_weight()?)?);
         }
         d.forward_hidden(ids, None).map_err(|e| candle_core::Error::Msg(e.to_string()))
     }
     fn lm_head_weight(&self) -> &Tensor {
-        &self.base.lm_head
+        self.base.lm_head.dense_ref().unwrap()
     }
     fn final_logit_softcap(&self) -> Option<f64> {
         self.base.cfg.final_logit_softcapping
