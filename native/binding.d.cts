@@ -38,8 +38,12 @@ export declare function exportGgufAdapter(adapterDir: string, baseModel: string,
 /** Writes the Hugging Face model in `model_dir` as a GGUF base at `out_file`. */
 export declare function exportGgufModel(modelDir: string, outFile: string, options?: NativeModelExportOptions | undefined | null): Promise<NativeExportResult>
 
-/** Loads a Hugging Face model directory off the JS thread. */
-export declare function loadModel(path: string): Promise<NativeModel>
+/**
+ * Loads a Hugging Face model directory or GGUF file off the JS thread. `base_weights`:
+ * how to hold the weight matrices (`"stored"`, `"f32"`, `"q8_0"`, `"q4_k"`; default: stored
+ * for GGUF, f32 for safetensors).
+ */
+export declare function loadModel(path: string, baseWeights?: 'stored' | 'f32' | 'q8_0' | 'q4_k'): Promise<NativeModel>
 
 /**
  * Loads `model_path` with the PEFT adapter in `adapter_dir` merged into its weights, off the
@@ -173,6 +177,8 @@ export interface NativeTrainOptions {
   useRsLora?: boolean
   /** Refuse to start when the memory estimate exceeds available memory. Default true. */
   checkMemory?: boolean
+  /** How to hold the base's weight matrices when training from a path (see `loadModel`). */
+  baseWeights?: 'stored' | 'f32' | 'q8_0' | 'q4_k'
 }
 
 /** One tokenized example: `labels` is `-100` where the token is not learned. */

@@ -128,13 +128,21 @@ impl BaseWeight {
         }
     }
 
-    /// The matrix as an f32 tensor: the tensor itself, or a dequantised copy made once and
-    /// kept (merging adapters, exporting, tests; training and generation never need it).
+    /// The matrix as an f32 tensor: the tensor itself, or a fresh dequantised copy (merging
+    /// adapters, tests; training and generation never need it).
     pub fn dense(&self) -> Result<Tensor> {
-        self.dense_ref().cloned()
+        match self {
+            Self::F32(t) => Ok(t.clone()),
+            Self::Stored(s) => {
+                let (r, c) = s.matrix.dims();
+                Tensor::from_vec(s.matrix.dequantize(), (r, c), &s.device)
+            }
+        }
     }
 
-    /// [`Self::dense`] by reference.
+    /// [`Self::dense`] by reference: a stored matrix's copy is made once and kept for the
+    /// life of this weight (APIs that hand out `&Tensor`, such as
+    /// `TrainableModel::lm_head_weight`).
     pub fn dense_ref(&self) -> Result<&Tensor> {
         match self {
             Self::F32(t) => Ok(t),

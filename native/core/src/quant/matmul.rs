@@ -15,6 +15,7 @@
 use rayon::prelude::*;
 
 use super::QuantMatrix;
+use crate::gguf::reader::GgmlType;
 
 /// Row counts up to this use the dot-product path.
 const SMALL_M: usize = 4;
@@ -39,6 +40,23 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// `Σ row[i]·x[i]` for one Q8_0 row (34-byte blocks: f16 scale, 32 × i8).
+#[inline]
+fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+    let mut total = 0f32;
+    for (b, xs) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
+        let d = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+        let mut acc = [0f32; 8];
+        for (q, xv) in b[2..].chunks_exact(8).zip(xs.chunks_exact(8)) {
+            for k in 0..8 {
+                acc[k] += (q[k] as i8) as f32 * xv[k];
+            }
+        }
+        total += d * acc.iter().sum::<f32>();
+    }
+    total
+}
+
 /// Rows of `W` per forward tile: about 256 KiB of f32, between 16 and 256 rows.
 fn tile_rows(cols: usize) -> usize {
     ((65536 / cols.max(1)).clamp(16, 256) / 8) * 8
@@ -60,7 +78,15 @@ pub fn matmul_t(w: &QuantMatrix, x: &[f32], m: usize) -> Vec<f32> {
             || vec![0f32; cols],
             |buf, (c, out)| {
                 for (i, o) in out.chunks_exact_mut(m).enumerate() {
-                    w.dequantize_rows(c * chunk + i, buf);
+                    let r = c * chunk + i;
+                    if w.ggml_type() == GgmlType::Q8_0 {
+                        // Straight off the blocks: no buffer round trip.
+                        for (j, v) in o.iter_mut().enumerate() {
+                            *v = dot_q8_0(w.row_data(r), &x[j * cols..(j + 1) * cols]);
+                        }
+                        continue;
+                    }
+                    w.dequantize_rows(r, buf);
                     for (j, v) in o.iter_mut().enumerate() {
                         *v = dot(buf, &x[j * cols..(j + 1) * cols]);
                     }
