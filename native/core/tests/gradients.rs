@@ -9,19 +9,11 @@ use std::path::PathBuf;
 
 use candle_core::{Tensor, Var};
 use tunekit_core::decoder::Decoder;
-use tunekit_core::quant::BaseWeight;
 use tunekit_core::Model;
 
 fn load(name: &str) -> Model {
     Model::load(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures/models").join(name))
         .unwrap()
-}
-
-fn f32_mut(w: &mut BaseWeight) -> &mut Tensor {
-    match w {
-        BaseWeight::F32(t) => t,
-        BaseWeight::Stored(_) => panic!("the fixtures load as f32"),
-    }
 }
 
 fn param<'a>(d: &'a mut Decoder, name: &str) -> &'a mut Tensor {
@@ -31,10 +23,10 @@ fn param<'a>(d: &'a mut Decoder, name: &str) -> &'a mut Tensor {
         "layers.0.input_layernorm" => &mut l0.input_layernorm.weight,
         "layers.0.q_norm" => &mut l0.self_attn.q_norm.as_mut().unwrap().weight,
         "layers.0.k_norm" => &mut l0.self_attn.k_norm.as_mut().unwrap().weight,
-        "layers.0.q_proj" => f32_mut(&mut l0.self_attn.q_proj.weight),
-        "layers.0.k_proj" => f32_mut(&mut l0.self_attn.k_proj.weight),
+        "layers.0.q_proj" => l0.self_attn.q_proj.base.dense_mut().unwrap(),
+        "layers.0.k_proj" => l0.self_attn.k_proj.base.dense_mut().unwrap(),
         "layers.0.q_proj.bias" => l0.self_attn.q_proj.bias.as_mut().unwrap(),
-        "layers.0.gate_proj" => f32_mut(&mut l0.mlp.gate_proj.weight),
+        "layers.0.gate_proj" => l0.mlp.gate_proj.base.dense_mut().unwrap(),
         "layers.1.post_attention_layernorm" => &mut l1.post_attention_layernorm.weight,
         "norm" => &mut d.norm.weight,
         other => panic!("unknown parameter {other}"),

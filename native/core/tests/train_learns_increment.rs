@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::Device;
-use common::lora_decoder::LoraDecoder;
 use tunekit_core::train::batching::Example;
 use tunekit_core::train::lora::{LoraAdapter, LoraConfig, LoraShared};
 use tunekit_core::train::rng::Rng;
 use tunekit_core::train::schedule::{ScheduleKind, Warmup};
+use tunekit_core::train::session::LoraModel;
 use tunekit_core::train::trainer::{self, Adapters, TrainConfig};
 use tunekit_core::{GenerateOptions, Model};
 
@@ -61,14 +61,14 @@ fn train_tiny_model_learns_increment_seed() {
             ("mlp.down_proj", &layer.mlp.down_proj),
         ];
         for (name, lin) in projs {
-            let (out_f, in_f) = lin.weight.dims2().unwrap();
+            let (out_f, in_f) = lin.dims();
             let id = modules.len() as u64;
             let a =
                 LoraAdapter::init(in_f, out_f, &config, &mut rng, id, shared.clone(), &Device::Cpu).unwrap();
             modules.push((format!("model.layers.{i}.{name}"), Arc::new(a)));
         }
     }
-    let lora = LoraDecoder { base: model.decoder.clone(), adapters: Adapters { config, shared, modules } };
+    let lora = LoraModel::attach(model.decoder.clone(), Adapters { config, shared, modules }).unwrap();
 
     let cfg = TrainConfig {
         epochs: 60,
@@ -83,7 +83,7 @@ fn train_tiny_model_learns_increment_seed() {
     trainer::train(&lora, &lora.adapters, &data, &[], &cfg, &mut |r| last = r.loss, &|| false).unwrap();
 
     let tuned = Model {
-        decoder: lora.merged(),
+        decoder: lora.merged().unwrap(),
         ..Model::load(repo().join("test/fixtures/models/llama-tied-gqa")).unwrap()
     };
     let opts = GenerateOptions { max_new_tokens: 16, eos_token_ids: Some(vec![eos]), ..Default::default() };

@@ -5,9 +5,11 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use candle_core::Module;
 use candle_core::{Device, Tensor};
+use tunekit_core::decoder::Linear;
 use tunekit_core::train::batching::{Batch, Example};
-use tunekit_core::train::lora::{LoraAdapter, LoraConfig, LoraLinear, LoraShared};
+use tunekit_core::train::lora::{LoraAdapter, LoraConfig, LoraShared};
 use tunekit_core::train::rng::Rng;
 use tunekit_core::train::trainer::{self, Adapters, TrainConfig, TrainableModel};
 
@@ -16,7 +18,7 @@ const DIM: usize = 16;
 
 struct Toy {
     embed: Tensor,
-    proj: LoraLinear,
+    proj: Linear,
     lm_head: Tensor,
     device: Device,
 }
@@ -51,7 +53,7 @@ fn toy(init_seed: u64, dropout: f64) -> (Toy, Adapters) {
     // PEFT's B = 0 would be fine for training; a non-zero B makes the first steps' A gradients non-zero too.
     adapter.b = candle_core::Var::from_tensor(&(adapter.b.as_tensor() + 0.01).unwrap()).unwrap();
     let adapter = Arc::new(adapter);
-    let proj = LoraLinear { weight, bias: None, adapter: Some(adapter.clone()) };
+    let proj = Linear { adapter: Some(adapter.clone()), ..Linear::new(weight, None) };
     let adapters = Adapters { config, shared, modules: vec![("proj".into(), adapter)] };
     (Toy { embed, proj, lm_head, device: dev }, adapters)
 }
@@ -310,7 +312,7 @@ fn train_toy_model_learns_increment() {
 /// A residual stack `h ← h + tanh(lora_i(h))` that exposes its layers.
 struct Stack {
     embed: Tensor,
-    layers: Vec<LoraLinear>,
+    layers: Vec<Linear>,
     lm_head: Tensor,
     device: Device,
 }
@@ -367,7 +369,7 @@ fn train_gradient_checkpointing_gives_the_same_gradients() {
         let a =
             Arc::new(LoraAdapter::from_weights(init.a.as_tensor(), &b, &config, i, shared.clone()).unwrap());
         modules.push((format!("layers.{i}.proj"), a.clone()));
-        layers.push(LoraLinear { weight: w, bias: None, adapter: Some(a) });
+        layers.push(Linear { adapter: Some(a), ..Linear::new(w, None) });
     }
     let embed = Tensor::from_vec(rng.uniform_vec(VOCAB * DIM, -1.0, 1.0), (VOCAB, DIM), &dev).unwrap();
     let lm_head = Tensor::from_vec(rng.uniform_vec(VOCAB * DIM, -1.0, 1.0), (VOCAB, DIM), &dev).unwrap();

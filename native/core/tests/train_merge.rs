@@ -33,7 +33,7 @@ fn merged_vs_adapter(name: &str) -> f32 {
 
     let ids: Vec<u32> = vec![1, 40, 7, 99, 250, 13, 5];
     let input = Tensor::from_slice(&ids, (1, ids.len()), &Device::Cpu).unwrap();
-    let with_adapter = common::lora_decoder::load(&model_dir, &adapter_dir);
+    let with_adapter = common::lora_model(&model_dir, &adapter_dir);
     let want = with_adapter
         .hidden_states(&input)
         .unwrap()

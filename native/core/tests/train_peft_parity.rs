@@ -4,16 +4,14 @@
 //! steps (≤ 1e-3 relative), a directional finite-difference check through the whole model,
 //! the trained adapter, and the logits of PEFT's trained adapter loaded here.
 //!
-//! The decoder does not have a LoRA seam yet, so these tests apply each adapter as a
-//! differentiable weight `W + s·B·A` (`lora_decoder`). That is the same function of A and B as
-//! PEFT's `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` (dropout is 0 here), with exact gradients; only memory differs.
+//! Everything runs on the production path: the decoder with the adapters attached to its
+//! projections (`LoraModel`), the same forward pass generation uses.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use common::lora_decoder::{self, LoraDecoder};
 use serde_json::Value;
 use tunekit_core::train::batching::Example;
 use tunekit_core::train::optim::AdamWConfig;
@@ -94,7 +92,7 @@ fn check_at(name: &str, fixture: &Path) {
         "{name}: the base model fixture changed since the LoRA fixtures were made; \
          run scripts/fixtures/make_train_fixtures.py"
     );
-    let model = lora_decoder::load(&root().join("models").join(model_name), &fixture.join("init"));
+    let model = common::lora_model(&root().join("models").join(model_name), &fixture.join("init"));
     let (data, pad_id) = examples(&fixture);
     let device = Device::Cpu;
 
@@ -181,7 +179,7 @@ fn check_at(name: &str, fixture: &Path) {
     std::fs::remove_dir_all(&dir).unwrap();
 
     // 5. PEFT's trained adapter loaded here reproduces PEFT's logits.
-    let trained = lora_decoder::load(&root().join("models").join(model_name), &fixture.join("trained"));
+    let trained = common::lora_model(&root().join("models").join(model_name), &fixture.join("trained"));
     let ids = &data[0].input_ids;
     let hidden = trained.hidden_states(&Tensor::from_slice(ids, (1, ids.len()), &device).unwrap()).unwrap();
     let logits = hidden.squeeze(0).unwrap().matmul(&trained.lm_head_weight().t().unwrap()).unwrap();
@@ -253,7 +251,7 @@ fn trainer_batch(data: &[Example], pad_id: u32) -> tunekit_core::train::batching
 /// gradient, s = 1, then random weights in [0, 2]). Along such directions the derivative is
 /// large, so f32 rounding in the loss stays far below it; a gradient path that is cut or
 /// wrong makes the numeric slope disagree with `⟨g, d⟩`.
-fn directional_fd(model: &LoraDecoder, data: &[Example], grads: &[Tensor], cfg: &TrainConfig) -> f64 {
+fn directional_fd(model: &LoraModel, data: &[Example], grads: &[Tensor], cfg: &TrainConfig) -> f64 {
     let vars = model.adapters.vars();
     let saved: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap()).collect();
     let sq = |ts: &[Tensor]| -> f64 {

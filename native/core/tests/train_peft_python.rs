@@ -29,7 +29,7 @@ fn python() -> &'static str {
 fn train_python_peft_loads_our_adapter() {
     let model_dir = repo().join("test/fixtures/models/qwen2-bias");
     let fixture = repo().join("test/fixtures/train/lora/qwen2-bias");
-    let model = common::lora_decoder::load(&model_dir, &fixture.join("trained"));
+    let model = common::lora_model(&model_dir, &fixture.join("trained"));
     // Make the adapter our own: perturb every weight, so PEFT cannot be reading its own file.
     for v in model.adapters.vars() {
         v.set(&(v.as_tensor() * 1.5).unwrap()).unwrap();

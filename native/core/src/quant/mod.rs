@@ -8,7 +8,7 @@
 //! bit-equal to the f32 the dequantised base would hold; only the summation order differs.
 //! [`op`] wraps them as candle ops with a backward pass that returns the input gradient only.
 
-pub mod base_weight;
+pub mod format;
 pub mod matmul;
 pub mod op;
 pub mod quantize;
@@ -16,7 +16,8 @@ pub mod quantize;
 #[cfg(test)]
 mod parity;
 
-pub use base_weight::{BaseFormat, BaseWeight};
+pub use crate::decoder::base_weight::BaseWeight;
+pub use format::BaseFormat;
 
 use crate::gguf::dequant::{self, DequantError};
 use crate::gguf::reader::GgmlType;

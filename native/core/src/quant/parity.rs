@@ -129,13 +129,13 @@ fn quant_lora_step_and_greedy_decoding_match_the_dequantised_base_for_every_type
         let mut stored = f32_base.clone();
         let mut seed = 100 * k as u64;
         stored.map_matrices(|_, w| {
-            let (r, c) = w.dims2().unwrap();
+            let (r, c) = w.dims();
             seed += 1;
             BaseWeight::stored(random_matrix(t, r, c, seed), &Device::Cpu)
         });
         assert!(stored.has_stored_weights());
         let mut dense = stored.clone();
-        dense.map_matrices(|_, w| BaseWeight::F32(w.dense().unwrap()));
+        dense.map_matrices(|_, w| BaseWeight::F32(w.to_dense().unwrap()));
         assert!(!dense.has_stored_weights());
         assert!(stored.matrix_bytes() < dense.matrix_bytes(), "{t}: compact");
 

@@ -5,16 +5,17 @@
 //! `A ~ kaiming_uniform(a = √5) = U(−1/√in, 1/√in)`, `B = 0` (a no-op at step 0).
 //!
 //! An adapter ([`LoraAdapter`]) only computes the low-rank *delta*; the frozen base runs
-//! through [`frozen_linear`] so it never gets a weight gradient. [`LoraLinear`] pairs the two.
+//! through [`BaseWeight`] so it never gets a weight gradient. The decoder's
+//! [`Linear`](crate::decoder::Linear) pairs the two.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::quant::BaseWeight;
 use candle_core::{DType, Device, Result, Tensor, Var};
 
-use super::frozen_linear::{frozen_linear, needs_grad};
+use super::frozen_linear::needs_grad;
 use super::rng::Rng;
+use crate::decoder::BaseWeight;
 
 /// The seed recipe's projections (and the default).
 pub const DEFAULT_TARGET_MODULES: [&str; 7] =
@@ -224,40 +225,33 @@ impl LoraAdapter {
     /// only its output: the frozen product, the delta, the scaled delta, the dropout mask and
     /// the masked input are not kept for backward (the mask is regenerated from its seed, the
     /// rank-r product recomputed). Otherwise (and with the same forward arithmetic) the
-    /// composition of [`frozen_linear`] and [`Self::delta`].
-    /// A stored (compact) base weight takes the composed path, its product running on the
-    /// stored blocks ([`crate::quant::op::stored_linear`]).
-    pub fn linear(&self, x: &Tensor, weight: &BaseWeight, bias: Option<&Tensor>) -> Result<Tensor> {
-        let weight = match weight {
-            BaseWeight::F32(w) => w,
-            stored => {
-                let mut y = stored.forward(x)?;
-                if let Some(b) = bias {
-                    y = y.broadcast_add(b)?;
-                }
-                return y + self.delta(x)?;
-            }
-        };
+    /// composition of [`BaseWeight::forward`] and [`Self::delta`].
+    pub fn linear(&self, x: &Tensor, base: &BaseWeight, bias: Option<&Tensor>) -> Result<Tensor> {
         let fused = self.shared.grad_enabled()
             && x.device().is_cpu()
             && x.dtype() == DType::F32
-            && weight.dtype() == DType::F32
-            && !needs_grad(weight)
+            && base.dtype() == DType::F32
+            && !base.needs_grad()
             && bias.is_none_or(|b| !needs_grad(b) && b.dtype() == DType::F32);
         if !fused {
-            let mut y = frozen_linear(x, weight)?;
+            let mut y = base.forward(x)?;
             if let Some(b) = bias {
                 y = y.broadcast_add(b)?;
             }
             return y + self.delta(x)?;
         }
+        let x = x.contiguous()?;
+        // The frozen product is computed outside the graph and handed to the node, which adds
+        // the bias and the delta into it: the node's backward takes `∂x` of the base from
+        // `BaseWeight::backward_input`.
+        let product = base.forward(&x.detach())?.contiguous()?;
         let op = FusedLoraLinear {
-            w: weight.detach(),
+            base: base.clone(),
+            product: std::sync::Mutex::new(Some(product)),
             bias: bias.map(|b| b.detach()),
             scaling: self.scaling,
             dropout: (self.dropout > 0.0 && self.shared.training()).then(|| self.dropout_stream()),
         };
-        let x = x.contiguous()?;
         x.apply_op3(&self.a.as_tensor().contiguous()?, &self.b.as_tensor().contiguous()?, op)
     }
 
@@ -296,7 +290,9 @@ impl DropoutStream {
 /// mask `m`: `gB = s·gᵀ·low`, `glow = s·g·B`, `gA = glowᵀ·(x⊙m)`, `gx = g·W + (glow·A)⊙m`.
 struct FusedLoraLinear {
     /// `[out, in]`, frozen.
-    w: Tensor,
+    base: BaseWeight,
+    /// `x·Wᵀ`, computed by the caller; taken once by the forward.
+    product: std::sync::Mutex<Option<Tensor>>,
     bias: Option<Tensor>,
     scaling: f64,
     dropout: Option<DropoutStream>,
@@ -327,7 +323,7 @@ impl candle_core::CustomOp3 for FusedLoraLinear {
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
         use candle_core::backend::BackendStorage;
         use candle_core::{CpuStorage, Layout, Storage};
-        let (out_f, in_f) = self.w.dims2()?;
+        let (out_f, in_f) = self.base.dims();
         let (r, _) = al.shape().dims2()?;
         let dims = xl.dims();
         if dims.last() != Some(&in_f) || !xl.is_contiguous() {
@@ -335,11 +331,9 @@ impl candle_core::CustomOp3 for FusedLoraLinear {
         }
         let rows = xl.shape().elem_count() / in_f.max(1);
         let x2 = Layout::contiguous_with_offset((rows, in_f), xl.start_offset());
-        // x·Wᵀ, as `frozen_linear` computes it.
-        let wt = self.w.t()?;
-        let (ws, wl) = wt.storage_and_layout();
-        let Storage::Cpu(ws) = &*ws else { candle_core::bail!("lora-linear: weight is not on the CPU") };
-        let mut y = xs.matmul(ws, (1, rows, out_f, in_f), &x2, wl)?;
+        let product =
+            self.product.lock().map_err(|_| candle_core::Error::Msg("lora-linear: poisoned".into()))?.take();
+        let Some(product) = product else { candle_core::bail!("lora-linear: forward value already taken") };
         // (x⊙m)·Aᵀ·Bᵀ, as `LoraAdapter::delta` computes it.
         let masked;
         let (xin, xinl) = match &self.dropout {
@@ -355,27 +349,27 @@ impl candle_core::CustomOp3 for FusedLoraLinear {
         let delta =
             low.matmul(b_s, (1, rows, out_f, r), &Layout::contiguous((rows, r)), &bl.transpose(0, 1)?)?;
         let delta = cpu_f32(&delta, &Layout::contiguous((rows, out_f)), "delta")?;
-        let CpuStorage::F32(yv) = &mut y else { candle_core::bail!("lora-linear: f32 only") };
+        let (ps, pl) = product.storage_and_layout();
+        let Storage::Cpu(ps) = &*ps else { candle_core::bail!("lora-linear: product is not on the CPU") };
+        let pv = cpu_f32(ps, pl, "product")?;
         let s = self.scaling as f32;
-        match &self.bias {
+        // Same arithmetic, in the same order, as `(x·Wᵀ + bias) + (delta·s)`.
+        let yv: Vec<f32> = match &self.bias {
             Some(bias) => {
                 let (bs, bl) = bias.storage_and_layout();
                 let Storage::Cpu(bs) = &*bs else {
                     candle_core::bail!("lora-linear: bias is not on the CPU")
                 };
                 let bv = cpu_f32(bs, bl, "bias")?;
-                for (row, drow) in yv.chunks_mut(out_f).zip(delta.chunks(out_f)) {
-                    for ((v, &b), &d) in row.iter_mut().zip(bv).zip(drow) {
-                        *v = (*v + b) + (d * s + 0.0);
-                    }
+                let mut y = Vec::with_capacity(rows * out_f);
+                for (prow, drow) in pv.chunks(out_f).zip(delta.chunks(out_f)) {
+                    y.extend(prow.iter().zip(bv).zip(drow).map(|((&v, &b), &d)| (v + b) + (d * s + 0.0)));
                 }
+                y
             }
-            None => {
-                for (v, &d) in yv.iter_mut().zip(delta) {
-                    *v += d * s + 0.0;
-                }
-            }
-        }
+            None => pv.iter().zip(delta).map(|(&v, &d)| v + (d * s + 0.0)).collect(),
+        };
+        let y = CpuStorage::F32(yv);
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("non-scalar input") = out_f;
         Ok((y, candle_core::Shape::from(out_dims)))
@@ -390,7 +384,7 @@ impl candle_core::CustomOp3 for FusedLoraLinear {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (a, b) = (a.detach(), b.detach());
-        let (out_f, in_f) = self.w.dims2()?;
+        let (out_f, in_f) = self.base.dims();
         let rows = x.elem_count() / in_f.max(1);
         let g2 = g.reshape((rows, out_f))?;
         let mask = match &self.dropout {
@@ -412,47 +406,18 @@ impl candle_core::CustomOp3 for FusedLoraLinear {
         if let Some(m) = &mask {
             gx2 = (gx2 * m)?;
         }
-        let gx = (g2.matmul(&self.w)? + gx2)?.reshape(x.shape())?;
+        let gx = (self.base.backward_input(&g2)? + gx2)?.reshape(x.shape())?;
         Ok((Some(gx), Some(ga), Some(gb)))
-    }
-}
-
-/// A frozen linear layer with an optional LoRA adapter.
-#[derive(Debug)]
-pub struct LoraLinear {
-    /// `[out, in]`, frozen.
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
-    pub adapter: Option<Arc<LoraAdapter>>,
-}
-
-impl LoraLinear {
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.adapter {
-            Some(a) => a.linear(x, &BaseWeight::F32(self.weight.clone()), self.bias.as_ref()),
-            None => {
-                let y = frozen_linear(x, &self.weight)?;
-                match &self.bias {
-                    Some(b) => y.broadcast_add(b),
-                    None => Ok(y),
-                }
-            }
-        }
-    }
-
-    /// `W + scaling·B·A`: the weight to export when merging.
-    pub fn merged_weight(&self) -> Result<Tensor> {
-        match &self.adapter {
-            Some(a) => self.weight.add(&a.delta_weight()?.to_dtype(self.weight.dtype())?),
-            None => Ok(self.weight.clone()),
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decoder::Linear;
+    use crate::train::frozen_linear::frozen_linear;
     use crate::train::testutil::{assert_close, fd_grad};
+    use candle_core::Module;
 
     fn cfg(r: usize, alpha: f64, dropout: f64, rs: bool) -> LoraConfig {
         LoraConfig { r, alpha, dropout, use_rslora: rs, ..LoraConfig::default() }
@@ -503,14 +468,13 @@ mod tests {
         let a = Tensor::randn(0f32, 1., (3, 4), &dev)?;
         let b = Tensor::randn(0f32, 1., (5, 3), &dev)?;
         shared.set_grad_enabled(true);
-        let lin = LoraLinear {
-            weight: w.clone(),
-            bias: Some(bias.clone()),
+        let lin = Linear {
             adapter: Some(Arc::new(LoraAdapter::from_weights(&a, &b, &c, 0, shared.clone())?)),
+            ..Linear::new(w.clone(), Some(bias.clone()))
         };
         let x = Var::randn(0f32, 1., (2, 3, 4), &dev)?;
         let y = lin.forward(&x)?;
-        let merged = lin.merged_weight()?;
+        let merged = lin.merged()?.base.to_dense()?;
         let want = x.broadcast_matmul(&merged.t()?)?.broadcast_add(&bias)?;
         assert_close(&y, &want, 1e-5)?;
         let expected_merge = (&w + (b.matmul(&a)? * 2.0)?)?;

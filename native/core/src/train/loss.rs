@@ -92,7 +92,7 @@ impl HeadWeight for Tensor {
 
 impl HeadWeight for BaseWeight {
     fn vocab(&self) -> Result<usize> {
-        Ok(self.dims2()?.0)
+        Ok(self.dims().0)
     }
     fn logits(&self, h: &Tensor, dtype: DType) -> Result<Tensor> {
         match self {
@@ -103,7 +103,7 @@ impl HeadWeight for BaseWeight {
     fn input_grad(&self, g: &Tensor, dtype: DType) -> Result<Tensor> {
         match self {
             Self::F32(w) => HeadWeight::input_grad(w, g, dtype),
-            stored => stored.input_grad(g)?.to_dtype(dtype),
+            stored => stored.backward_input(g)?.to_dtype(dtype),
         }
     }
     fn rows(&self, ids: &Tensor, dtype: DType) -> Result<Tensor> {

@@ -1,81 +1,35 @@
-//! The glue between a loaded [`Model`](crate::Model) and the trainer: LoRA adapters injected
-//! into the decoder's projections, so a model directory can be trained end to end
-//! ([`run`]) and an adapter directory can be applied for generation ([`LoraModel::merged`]).
+//! The glue between a loaded [`Model`](crate::Model) and the trainer: LoRA adapters attached
+//! to the decoder's projections, so a model directory can be trained end to end ([`run`]) and
+//! an adapter directory can be applied for generation ([`LoraModel::merged`]).
 //!
-//! [`LoraModel`] runs the decoder's forward pass with every targeted projection computed as
-//! `frozen_linear(x, W) + b + scaling · (dropout(x)·Aᵀ)·Bᵀ` (PEFT's `LoraLayer.forward`): the
-//! frozen weight gets no gradient, dropout applies to the adapter input only, and A/B are the
-//! trainer's variables. The rest of the forward pass is the decoder's own building blocks
-//! (RMSNorm, rotary embedding and the scaled, masked softmax as single graph nodes with
-//! hand-written backward passes), in the same order as
-//! `Decoder::forward_hidden`, so with B = 0 it computes exactly the base model.
+//! [`LoraModel`] is the decoder itself with an adapter on every targeted
+//! [`Linear`](crate::decoder::Linear): training, evaluation and generation run the one forward
+//! pass of [`crate::decoder`]. Each adapted projection computes PEFT's
+//! `x·Wᵀ + b + scaling · (dropout(x)·Aᵀ)·Bᵀ`; the frozen weight gets no gradient, dropout
+//! applies to the adapter input only, and A/B are the trainer's variables. With B = 0 it
+//! computes exactly the base model.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::batching::Example;
-use super::frozen_linear::frozen_linear;
 use super::lora::{LoraAdapter, LoraConfig, LoraShared};
+use super::loss::HeadWeight;
 use super::memory::{self, TrainShape};
-use super::ops::{glu, scaled_masked_softmax};
 use super::peft::{self, PeftAdapter};
 use super::rng::Rng;
 use super::trainer::{self, Adapters, LayeredModel, StepReport, TrainConfig, TrainOutcome, TrainableModel};
 use super::{Result, TrainError};
-use super::loss::HeadWeight;
-use crate::decoder::{Decoder, Linear, Rotary};
-use crate::quant::BaseWeight;
-
-/// The projections of one layer, in PEFT module-name order.
-const PROJECTIONS: [(&str, &str); 7] = [
-    ("self_attn", "q_proj"),
-    ("self_attn", "k_proj"),
-    ("self_attn", "v_proj"),
-    ("self_attn", "o_proj"),
-    ("mlp", "gate_proj"),
-    ("mlp", "up_proj"),
-    ("mlp", "down_proj"),
-];
-
-fn projection(d: &Decoder, layer: usize, which: usize) -> &Linear {
-    let l = &d.layers[layer];
-    match which {
-        0 => &l.self_attn.q_proj,
-        1 => &l.self_attn.k_proj,
-        2 => &l.self_attn.v_proj,
-        3 => &l.self_attn.o_proj,
-        4 => &l.mlp.gate_proj,
-        5 => &l.mlp.up_proj,
-        _ => &l.mlp.down_proj,
-    }
-}
-
-fn projection_mut(d: &mut Decoder, layer: usize, which: usize) -> &mut Linear {
-    let l = &mut d.layers[layer];
-    match which {
-        0 => &mut l.self_attn.q_proj,
-        1 => &mut l.self_attn.k_proj,
-        2 => &mut l.self_attn.v_proj,
-        3 => &mut l.self_attn.o_proj,
-        4 => &mut l.mlp.gate_proj,
-        5 => &mut l.mlp.up_proj,
-        _ => &mut l.mlp.down_proj,
-    }
-}
-
-fn module_path(layer: usize, which: usize) -> String {
-    let (block, proj) = PROJECTIONS[which];
-    format!("model.layers.{layer}.{block}.{proj}")
-}
+use crate::decoder::{module_path, Decoder, PROJECTIONS};
 
 /// A decoder whose targeted projections carry LoRA adapters.
 pub struct LoraModel {
-    pub base: Decoder,
+    /// The decoder, with the adapters attached to its projections.
+    pub decoder: Decoder,
+    /// The same adapters in the optimiser's order, with their module paths.
     pub adapters: Adapters,
-    /// `slots[layer][projection]` = index into `adapters.modules`.
-    slots: Vec<[Option<usize>; 7]>,
 }
 
 impl LoraModel {
@@ -89,8 +43,9 @@ impl LoraModel {
     }
 
     /// Fresh adapters (as in [`new`](Self::new)) on exactly the projections `targeted` selects.
+    /// Adapters already on `base` are replaced.
     fn on_modules(
-        base: Decoder,
+        mut decoder: Decoder,
         config: LoraConfig,
         seed: u64,
         targeted: &dyn Fn(&str) -> bool,
@@ -99,21 +54,48 @@ impl LoraModel {
         let shared = LoraShared::new(seed);
         let mut rng = Rng::derive(seed, "lora-init", 0);
         let mut modules = Vec::new();
-        let mut slots = vec![[None; 7]; base.layers.len()];
-        for (layer, slot) in slots.iter_mut().enumerate() {
-            for (which, s) in slot.iter_mut().enumerate() {
+        let device = decoder.device().clone();
+        for (layer, l) in decoder.layers.iter_mut().enumerate() {
+            for which in 0..PROJECTIONS.len() {
+                let lin = l.projection_mut(which);
+                lin.adapter = None;
                 let path = module_path(layer, which);
                 if !targeted(&path) {
                     continue;
                 }
-                let (out_f, in_f) = projection(&base, layer, which).weight.dims2()?;
+                let (out_f, in_f) = lin.dims();
                 let id = modules.len() as u64;
-                let a = LoraAdapter::init(in_f, out_f, &config, &mut rng, id, shared.clone(), base.device())?;
-                *s = Some(modules.len());
-                modules.push((path, Arc::new(a)));
+                let a =
+                    Arc::new(LoraAdapter::init(in_f, out_f, &config, &mut rng, id, shared.clone(), &device)?);
+                lin.adapter = Some(a.clone());
+                modules.push((path, a));
             }
         }
-        Ok(Self { base, adapters: Adapters { config, shared, modules }, slots })
+        Ok(Self { decoder, adapters: Adapters { config, shared, modules } })
+    }
+
+    /// `adapters` (built elsewhere, e.g. with a test's own initialisation) attached to the
+    /// projections their module paths name; a path that names no projection is refused.
+    pub fn attach(mut decoder: Decoder, adapters: Adapters) -> Result<Self> {
+        for (path, a) in &adapters.modules {
+            let slot = (0..decoder.layers.len())
+                .flat_map(|l| (0..PROJECTIONS.len()).map(move |w| (l, w)))
+                .find(|&(l, w)| module_path(l, w) == *path);
+            let Some((layer, which)) = slot else {
+                return Err(TrainError::Config(format!("{path} is not a projection of this model")));
+            };
+            let lin = decoder.layers[layer].projection_mut(which);
+            let (out_f, in_f) = lin.dims();
+            if a.a.dims() != [a.a.dim(0)?, in_f] || a.b.dims() != [out_f, a.b.dim(1)?] {
+                return Err(TrainError::Config(format!(
+                    "{path}: adapter shapes A {:?} B {:?} do not fit a [{out_f}, {in_f}] projection",
+                    a.a.dims(),
+                    a.b.dims()
+                )));
+            }
+            lin.adapter = Some(a.clone());
+        }
+        Ok(Self { decoder, adapters })
     }
 
     /// The adapters of a PEFT directory (ours or Python's) on `base`, on exactly the modules
@@ -131,71 +113,17 @@ impl LoraModel {
         Ok(model)
     }
 
-    /// The base decoder with every adapter merged into its weights (`W + scaling·B·A`):
+    /// The decoder with every adapter merged into its weights (`W + scaling·B·A`) and removed:
     /// identical outputs without dropout, and generation at the base model's speed.
     pub fn merged(&self) -> Result<Decoder> {
-        let mut d = self.base.clone(); // tensors are reference-counted: a cheap copy
-        for (layer, slot) in self.slots.iter().enumerate() {
-            for (which, s) in slot.iter().enumerate() {
-                let Some(i) = s else { continue };
-                let delta = self.adapters.modules[*i].1.delta_weight()?.detach();
-                let lin = projection_mut(&mut d, layer, which);
-                let dense = lin.weight.dense()?;
-                lin.weight = BaseWeight::F32((&dense + delta.to_dtype(dense.dtype())?)?);
+        let mut d = self.decoder.clone(); // tensors are reference-counted: a cheap copy
+        for l in &mut d.layers {
+            for which in 0..PROJECTIONS.len() {
+                let lin = l.projection_mut(which);
+                *lin = lin.merged()?;
             }
         }
         Ok(d)
-    }
-
-    fn linear(&self, layer: usize, which: usize, x: &Tensor) -> candle_core::Result<Tensor> {
-        let lin = projection(&self.base, layer, which);
-        if let Some(i) = self.slots[layer][which] {
-            return self.adapters.modules[i].1.linear(x, &lin.weight, lin.bias.as_ref());
-        }
-        let y = match &lin.weight {
-            BaseWeight::F32(w) => frozen_linear(x, w)?,
-            stored => stored.forward(x)?,
-        };
-        match &lin.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
-    }
-
-    fn attention(
-        &self,
-        layer: usize,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: Option<&Tensor>,
-    ) -> candle_core::Result<Tensor> {
-        let cfg = &self.base.cfg;
-        let attn = &self.base.layers[layer].self_attn;
-        let (b, s, _) = x.dims3()?;
-        let (h, kvh, d) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
-        let mut q = self.linear(layer, 0, x)?.reshape((b, s, h, d))?;
-        let mut k = self.linear(layer, 1, x)?.reshape((b, s, kvh, d))?;
-        let v = self.linear(layer, 2, x)?.reshape((b, s, kvh, d))?.transpose(1, 2)?.contiguous()?;
-        if let (Some(qn), Some(kn)) = (&attn.q_norm, &attn.k_norm) {
-            q = qn.forward(&q)?;
-            k = kn.forward(&k)?;
-        }
-        // The transposed views go to rope as they are: its node keeps the view, not a copy.
-        let q = Rotary::apply(&q.transpose(1, 2)?, cos, sin)?;
-        let k = Rotary::apply(&k.transpose(1, 2)?, cos, sin)?;
-        let groups = h / kvh;
-        let q = q.reshape((b, kvh, groups * s, d))?;
-        let scores = q.matmul(&k.t()?)?.reshape((b, kvh, groups, s, s))?;
-        let probs = scaled_masked_softmax(&scores, cfg.attn_scale, mask)?.reshape((b, kvh, groups * s, s))?;
-        let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
-        self.linear(layer, 3, &out)
-    }
-
-    fn mlp(&self, layer: usize, x: &Tensor) -> candle_core::Result<Tensor> {
-        let gate = self.linear(layer, 4, x)?;
-        let up = self.linear(layer, 5, x)?;
-        self.linear(layer, 6, &glu(&gate, &up, self.base.cfg.activation)?)
     }
 }
 
@@ -212,120 +140,50 @@ fn check_targets(config: &LoraConfig, modules: &[(String, Arc<LoraAdapter>)]) ->
     Ok(())
 }
 
-/// Additive causal mask `[s, s]` (0 or -inf), with an optional sliding window.
-fn causal_mask(s: usize, window: Option<usize>, device: &Device) -> candle_core::Result<Option<Tensor>> {
-    let visible = |i: usize, j: usize| j <= i && window.is_none_or(|w| i - j < w);
-    if (0..s).all(|i| (0..s).all(|j| visible(i, j))) {
-        return Ok(None);
-    }
-    let values: Vec<f32> = (0..s)
-        .flat_map(|i| (0..s).map(move |j| if visible(i, j) { 0.0 } else { f32::NEG_INFINITY }))
-        .collect();
-    Ok(Some(Tensor::from_vec(values, (s, s), device)?))
-}
-
-impl LoraModel {
-    /// Rotary tables for positions `0..s`, one pair per distinct rope of the decoder
-    /// (`Decoder::rotaries`, indexed by `Layer::rope`).
-    fn tables(&self, s: usize) -> candle_core::Result<Vec<(Tensor, Tensor)>> {
-        self.base
-            .rotaries
-            .iter()
-            .map(|r| r.tables(0, s, self.base.device()).map_err(|e| candle_core::Error::Msg(e.to_string())))
-            .collect()
-    }
-
-    /// One decoder layer over a full sequence from position 0.
-    fn layer_forward(
-        &self,
-        i: usize,
-        hidden: &Tensor,
-        (cos, sin): (&Tensor, &Tensor),
-        mask: Option<&Tensor>,
-    ) -> candle_core::Result<Tensor> {
-        let layer = &self.base.layers[i];
-        let normed = layer.input_layernorm.forward(hidden)?;
-        let hidden = layer.add_attention(hidden, &self.attention(i, &normed, cos, sin, mask)?)?;
-        let normed = layer.post_attention_layernorm.forward(&hidden)?;
-        layer.add_mlp(&hidden, &self.mlp(i, &normed)?)
-    }
-
-    fn window(&self, i: usize) -> Option<usize> {
-        self.base.cfg.sliding_window.get(i).copied().flatten()
+fn candle_err(e: crate::error::Error) -> candle_core::Error {
+    match e {
+        crate::error::Error::Tensor(e) => e,
+        other => candle_core::Error::Msg(other.to_string()),
     }
 }
 
 impl LayeredModel for LoraModel {
     fn num_layers(&self) -> usize {
-        self.base.layers.len()
+        self.decoder.layers.len()
     }
 
     fn embed(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        let cfg = &self.base.cfg;
-        let (b, s) = ids.dims2()?;
-        let vocab = cfg.vocab_size as u32;
-        if let Some(bad) = ids.flatten_all()?.to_vec1::<u32>()?.into_iter().find(|&id| id >= vocab) {
-            candle_core::bail!("token id {bad} is out of range for a vocabulary of {vocab}")
-        }
-        let hidden = self.base.embed_tokens.rows(ids)?;
-        debug_assert_eq!(hidden.dims(), &[b, s, cfg.hidden_size]);
-        match cfg.embed_scale {
-            Some(scale) => hidden * scale,
-            None => Ok(hidden),
-        }
+        self.decoder.embed(ids).map_err(candle_err)
     }
 
     fn layer(&self, i: usize, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        let (_, s, _) = hidden.dims3()?;
-        let rope = self.base.layers[i].rope;
-        let (cos, sin) = self.base.rotaries[rope]
-            .tables(0, s, self.base.device())
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let mask = causal_mask(s, self.window(i), self.base.device())?;
-        self.layer_forward(i, hidden, (&cos, &sin), mask.as_ref())
+        self.decoder.layer_forward(i, hidden).map_err(candle_err)
     }
 
     fn final_norm(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        self.base.norm.forward(hidden)
+        self.decoder.final_norm(hidden).map_err(candle_err)
     }
 }
 
 impl TrainableModel for LoraModel {
     fn hidden_states(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        let mut hidden = self.embed(ids)?;
-        let (_, s) = ids.dims2()?;
-        let tables = self.tables(s)?;
-        let mut masks: Vec<(Option<usize>, Option<Tensor>)> = Vec::new();
-        for i in 0..self.base.layers.len() {
-            let window = self.window(i);
-            let mask = match masks.iter().find(|(w, _)| *w == window) {
-                Some((_, m)) => m.clone(),
-                None => {
-                    let m = causal_mask(s, window, self.base.device())?;
-                    masks.push((window, m.clone()));
-                    m
-                }
-            };
-            let (cos, sin) = &tables[self.base.layers[i].rope];
-            hidden = self.layer_forward(i, &hidden, (cos, sin), mask.as_ref())?;
-        }
-        self.base.norm.forward(&hidden)
+        self.decoder.forward_hidden(ids, None).map_err(candle_err)
     }
 
     fn lm_head_weight(&self) -> &Tensor {
-        self.base.lm_head.dense_ref().expect("the LM head dequantises")
+        self.decoder.lm_head.dense_ref().expect("the LM head dequantises")
     }
 
     fn lm_head(&self) -> &dyn HeadWeight {
-        &self.base.lm_head
+        &self.decoder.lm_head
     }
 
     fn final_logit_softcap(&self) -> Option<f64> {
-        self.base.cfg.final_logit_softcapping
+        self.decoder.cfg.final_logit_softcapping
     }
 
     fn device(&self) -> &Device {
-        self.base.device()
+        self.decoder.device()
     }
 
     fn layered(&self) -> Option<&dyn LayeredModel> {

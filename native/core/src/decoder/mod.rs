@@ -8,45 +8,44 @@
 //! (inference) these run the same primitives. While training they are single nodes with
 //! hand-written backward passes.
 //!
+//! This is the only forward pass: generation, evaluation and LoRA training all run it, with
+//! adapters attached to the projections ([`Linear`], the adapter seam) when training.
+//! `tests/one_decoder.rs` fails if a second one appears.
+//!
 //! Per layer: `h += o(attn(norm_in(h)))`, `h += down(act(gate(x)) * up(x))` with
 //! `x = norm_post(h)`; final norm; logits = lm_head(h) (the embedding when tied).
 //! Gemma 3 ("sandwich" norms) also normalises each block's output before its residual add:
 //! `h += norm_attn_out(o(attn(norm_in(h))))`, `h += norm_mlp_out(mlp(norm_pre_mlp(h)))`,
 //! uses a second rope on its sliding-window layers, and soft-caps the logits when configured.
 
+pub mod base_weight;
+mod linear;
+
+pub use base_weight::BaseWeight;
+pub use linear::Linear;
+
 use candle_core::{DType, Device, Module, Tensor, D};
 
 use crate::config::{Activation, DecoderConfig, LocalRope, RopeScaling};
 use crate::error::{Error, Result};
-use crate::quant::BaseWeight;
 use crate::weights::Weights;
 
-/// `y = x·Wᵀ + b` with `W` stored `[out, in]` as in PyTorch checkpoints (f32, or kept in its
-/// stored form: see [`crate::quant`]).
-#[derive(Debug, Clone)]
-pub struct Linear {
-    pub weight: BaseWeight,
-    pub bias: Option<Tensor>,
-}
+/// The projections of one layer as `(block, name)`, in PEFT module-name order; an index into
+/// this list is what [`Layer::projection`] takes.
+pub const PROJECTIONS: [(&str, &str); 7] = [
+    ("self_attn", "q_proj"),
+    ("self_attn", "k_proj"),
+    ("self_attn", "v_proj"),
+    ("self_attn", "o_proj"),
+    ("mlp", "gate_proj"),
+    ("mlp", "up_proj"),
+    ("mlp", "down_proj"),
+];
 
-impl Linear {
-    fn load(w: &Weights, prefix: &str, out: usize, inp: usize, bias: bool, why: &str) -> Result<Self> {
-        let weight = w.get_base(&format!("{prefix}.weight"), &[out, inp], why)?;
-        let bias = if bias { Some(w.get(&format!("{prefix}.bias"), &[out], why)?) } else { None };
-        Ok(Self { weight, bias })
-    }
-}
-
-impl Module for Linear {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        // Leading dims fold into rows so gemm sees one 2-D product against the transposed
-        // (strided, not copied) weight.
-        let y = self.weight.forward(x)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
-    }
+/// `model.layers.{layer}.{block}.{name}`: the module path PEFT and checkpoints use.
+pub fn module_path(layer: usize, which: usize) -> String {
+    let (block, proj) = PROJECTIONS[which];
+    format!("model.layers.{layer}.{block}.{proj}")
 }
 
 /// RMSNorm computed with differentiable primitives: `x / sqrt(mean(x²) + eps) · w`.
@@ -267,8 +266,9 @@ impl Attention {
             q = qn.forward(&q)?;
             k = kn.forward(&k)?;
         }
-        let q = Rotary::apply(&q.transpose(1, 2)?.contiguous()?, cos, sin)?;
-        let k = Rotary::apply(&k.transpose(1, 2)?.contiguous()?, cos, sin)?;
+        // The transposed views go to rope as they are: its graph node keeps the view, not a copy.
+        let q = Rotary::apply(&q.transpose(1, 2)?, cos, sin)?;
+        let k = Rotary::apply(&k.transpose(1, 2)?, cos, sin)?;
         let (k, v) = match cache {
             Some(c) => c.append(&k, &v.contiguous()?)?,
             None => (k, v.contiguous()?),
@@ -301,12 +301,10 @@ pub struct Mlp {
 
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        // `act(gate) ⊙ up`; while training, one node that recomputes the activation in backward.
         let gate = self.gate_proj.forward(x)?;
-        let gate = match self.activation {
-            Activation::Silu => gate.silu()?,
-            Activation::GeluTanh => gate.gelu()?,
-        };
-        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
+        let up = self.up_proj.forward(x)?;
+        self.down_proj.forward(&crate::train::ops::glu(&gate, &up, self.activation)?)
     }
 }
 
@@ -329,6 +327,49 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// Projection `which` (an index into [`PROJECTIONS`]).
+    pub fn projection(&self, which: usize) -> &Linear {
+        match which {
+            0 => &self.self_attn.q_proj,
+            1 => &self.self_attn.k_proj,
+            2 => &self.self_attn.v_proj,
+            3 => &self.self_attn.o_proj,
+            4 => &self.mlp.gate_proj,
+            5 => &self.mlp.up_proj,
+            6 => &self.mlp.down_proj,
+            _ => panic!("projection index {which} out of range"),
+        }
+    }
+
+    pub fn projection_mut(&mut self, which: usize) -> &mut Linear {
+        match which {
+            0 => &mut self.self_attn.q_proj,
+            1 => &mut self.self_attn.k_proj,
+            2 => &mut self.self_attn.v_proj,
+            3 => &mut self.self_attn.o_proj,
+            4 => &mut self.mlp.gate_proj,
+            5 => &mut self.mlp.up_proj,
+            6 => &mut self.mlp.down_proj,
+            _ => panic!("projection index {which} out of range"),
+        }
+    }
+
+    /// The layer over `hidden` `[b, s, hidden]`: `h += attn(norm(h))`, `h += mlp(norm(h))`
+    /// (with Gemma 3's output norms). `cos`/`sin` and `mask` are for the layer's positions.
+    pub fn forward(
+        &self,
+        hidden: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
+        mask: Option<&Tensor>,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
+        let normed = self.input_layernorm.forward(hidden)?;
+        let attn = self.self_attn.forward(&normed, cos, sin, mask, cache)?;
+        let hidden = self.add_attention(hidden, &attn)?;
+        let mlp = self.mlp.forward(&self.post_attention_layernorm.forward(&hidden)?)?;
+        Ok(self.add_mlp(&hidden, &mlp)?)
+    }
+
     /// `h + norm?(attn_out)`: the attention block's residual add.
     pub fn add_attention(&self, hidden: &Tensor, attn: &Tensor) -> candle_core::Result<Tensor> {
         match &self.attn_output_norm {
@@ -367,8 +408,14 @@ pub fn softcap(x: &Tensor, cap: Option<f64>) -> candle_core::Result<Tensor> {
     }
 }
 
-/// Additive mask `[s, t]` (0 or -inf) for queries at `offset..offset+s` over keys `0..t`.
-fn causal_mask(s: usize, offset: usize, window: Option<usize>, device: &Device) -> Result<Option<Tensor>> {
+/// Additive mask `[s, t]` (0 or -inf) for queries at `offset..offset+s` over keys `0..t`;
+/// `None` when every key is visible.
+pub fn causal_mask(
+    s: usize,
+    offset: usize,
+    window: Option<usize>,
+    device: &Device,
+) -> Result<Option<Tensor>> {
     let t = offset + s;
     let visible = |i: usize, j: usize| j <= offset + i && window.is_none_or(|w| offset + i - j < w);
     if (0..s).all(|i| (0..t).all(|j| visible(i, j))) {
@@ -504,6 +551,27 @@ impl Decoder {
         &self.device
     }
 
+    /// Every projection with its HF name (`model.layers.{i}.self_attn.q_proj.weight`, ...).
+    fn projections_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut out = Vec::with_capacity(self.layers.len() * 7);
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let a = &mut l.self_attn;
+            let m = &mut l.mlp;
+            for (name, lin) in [
+                ("self_attn.q_proj", &mut a.q_proj),
+                ("self_attn.k_proj", &mut a.k_proj),
+                ("self_attn.v_proj", &mut a.v_proj),
+                ("self_attn.o_proj", &mut a.o_proj),
+                ("mlp.gate_proj", &mut m.gate_proj),
+                ("mlp.up_proj", &mut m.up_proj),
+                ("mlp.down_proj", &mut m.down_proj),
+            ] {
+                out.push((format!("model.layers.{i}.{name}.weight"), lin));
+            }
+        }
+        out
+    }
+
     /// Bytes of the frozen matrices (projections, embedding, LM head) as held in memory; a
     /// tied LM head is counted once.
     pub fn matrix_bytes(&self) -> u64 {
@@ -512,10 +580,9 @@ impl Decoder {
             total += self.lm_head.bytes();
         }
         for l in &self.layers {
-            let a = &l.self_attn;
-            let m = &l.mlp;
+            let (a, m) = (&l.self_attn, &l.mlp);
             for lin in [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.up_proj, &m.down_proj] {
-                total += lin.weight.bytes();
+                total += lin.base.bytes();
             }
         }
         total
@@ -530,20 +597,8 @@ impl Decoder {
         } else {
             f("lm_head.weight", &self.lm_head)
         };
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            let a = &mut l.self_attn;
-            let m = &mut l.mlp;
-            for (name, lin) in [
-                ("self_attn.q_proj", &mut a.q_proj),
-                ("self_attn.k_proj", &mut a.k_proj),
-                ("self_attn.v_proj", &mut a.v_proj),
-                ("self_attn.o_proj", &mut a.o_proj),
-                ("mlp.gate_proj", &mut m.gate_proj),
-                ("mlp.up_proj", &mut m.up_proj),
-                ("mlp.down_proj", &mut m.down_proj),
-            ] {
-                lin.weight = f(&format!("model.layers.{i}.{name}.weight"), &lin.weight);
-            }
+        for (name, lin) in self.projections_mut() {
+            lin.base = f(&name, &lin.base);
         }
     }
 
@@ -551,14 +606,13 @@ impl Decoder {
     pub fn has_stored_weights(&self) -> bool {
         self.embed_tokens.stored_type().is_some()
             || self.lm_head.stored_type().is_some()
-            || self.layers.iter().any(|l| l.self_attn.q_proj.weight.stored_type().is_some())
+            || self.layers.iter().any(|l| l.self_attn.q_proj.base.stored_type().is_some())
     }
 
-    /// Final hidden states `[b, s, hidden]` for `ids` `[b, s]` (u32) at positions
-    /// `cache.len()..` (or `0..` without a cache). Appends to `cache` when given.
-    pub fn forward_hidden(&self, ids: &Tensor, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
+    /// The (scaled) token embeddings `[b, s, hidden]` of `ids` `[b, s]` (u32); ids outside the
+    /// vocabulary are refused.
+    pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, s) = ids.dims2()?;
-        let offset = cache.as_ref().map_or(0, |c| c.len);
         let vocab = self.cfg.vocab_size as u32;
         if let Some(bad) = ids.flatten_all()?.to_vec1::<u32>()?.into_iter().find(|&id| id >= vocab) {
             return Err(Error::option(
@@ -566,11 +620,39 @@ impl Decoder {
                 format!("token id {bad} is out of range for a vocabulary of {vocab}"),
             ));
         }
-        let mut hidden = self.embed_tokens.rows(ids)?;
+        let hidden = self.embed_tokens.rows(ids)?;
         debug_assert_eq!(hidden.dims(), &[b, s, self.cfg.hidden_size]);
-        if let Some(scale) = self.cfg.embed_scale {
-            hidden = (hidden * scale)?;
-        }
+        Ok(match self.cfg.embed_scale {
+            Some(scale) => (hidden * scale)?,
+            None => hidden,
+        })
+    }
+
+    /// Rotary tables of layer `i` for positions `offset..offset + s`.
+    pub fn layer_tables(&self, i: usize, offset: usize, s: usize) -> Result<(Tensor, Tensor)> {
+        self.rotaries[self.layers[i].rope].tables(offset, s, &self.device)
+    }
+
+    /// Layer `i` alone over a whole sequence from position 0 (what gradient checkpointing
+    /// recomputes).
+    pub fn layer_forward(&self, i: usize, hidden: &Tensor) -> Result<Tensor> {
+        let (_, s, _) = hidden.dims3()?;
+        let (cos, sin) = self.layer_tables(i, 0, s)?;
+        let mask = causal_mask(s, 0, self.layers[i].sliding_window, &self.device)?;
+        self.layers[i].forward(hidden, (&cos, &sin), mask.as_ref(), None)
+    }
+
+    /// The final norm over the last layer's output.
+    pub fn final_norm(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(self.norm.forward(hidden)?)
+    }
+
+    /// Final hidden states `[b, s, hidden]` for `ids` `[b, s]` (u32) at positions
+    /// `cache.len()..` (or `0..` without a cache). Appends to `cache` when given.
+    pub fn forward_hidden(&self, ids: &Tensor, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let (_, s) = ids.dims2()?;
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        let mut hidden = self.embed(ids)?;
         let tables = self
             .rotaries
             .iter()
@@ -588,21 +670,17 @@ impl Decoder {
             };
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let (cos, sin) = &tables[layer.rope];
-            let normed = layer.input_layernorm.forward(&hidden)?;
-            let attn = layer.self_attn.forward(&normed, cos, sin, mask.as_ref(), layer_cache)?;
-            hidden = layer.add_attention(&hidden, &attn)?;
-            let mlp = layer.mlp.forward(&layer.post_attention_layernorm.forward(&hidden)?)?;
-            hidden = layer.add_mlp(&hidden, &mlp)?;
+            hidden = layer.forward(&hidden, (cos, sin), mask.as_ref(), layer_cache)?;
         }
         if let Some(c) = cache {
             c.len += s;
         }
-        Ok(self.norm.forward(&hidden)?)
+        self.final_norm(&hidden)
     }
 
     /// Logits `[.., vocab]` from final hidden states `[.., hidden]`.
     pub fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
-        let logits = self.lm_head.forward(hidden)?;
+        let logits = Linear { base: self.lm_head.clone(), bias: None, adapter: None }.forward(hidden)?;
         Ok(softcap(&logits, self.cfg.final_logit_softcapping)?)
     }
 
@@ -634,10 +712,15 @@ mod tests {
         // candle_nn's fused ops (softmax_last_dim, rms_norm, rotary_emb::rope, RmsNorm) have no
         // backward pass, and the trainer reuses this file; tunekit's own fused nodes in
         // `train::ops` do have one.
-        let src = include_str!("decoder.rs");
-        let code = src.split("#[cfg(test)]").next().unwrap();
-        for banned in ["candle_nn::", "RmsNorm::new("] {
-            assert!(!code.contains(banned), "decoder.rs must not use {banned}");
+        for (name, src) in [
+            ("mod.rs", include_str!("mod.rs")),
+            ("linear.rs", include_str!("linear.rs")),
+            ("base_weight.rs", include_str!("base_weight.rs")),
+        ] {
+            let code = src.split("#[cfg(test)]").next().unwrap();
+            for banned in ["candle_nn::", "RmsNorm::new("] {
+                assert!(!code.contains(banned), "decoder/{name} must not use {banned}");
+            }
         }
     }
 }
