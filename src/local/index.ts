@@ -55,12 +55,12 @@ export {
   LocalTuningJob,
 } from "./job.js";
 export {
+  type BaseWeights,
   type FinishReason,
   type GenerateOptions,
   type GenerationChunk,
   type GenerationResult,
   type GenerationStream,
-  type BaseWeights,
   type LoadModelOptions,
   LocalModel,
   type LocalModelConfig,

@@ -61,9 +61,15 @@ describe("examples", { timeout: EXAMPLE_TIMEOUT_MS }, () => {
       expect(stdout).toContain("state: succeeded");
       const config = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8"));
       expect(config).toMatchObject({ r: 8, lora_alpha: 32, lora_dropout: 0.1 });
-      expect([...config.target_modules].sort()).toEqual(
-        ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"],
-      );
+      expect([...config.target_modules].sort()).toEqual([
+        "down_proj",
+        "gate_proj",
+        "k_proj",
+        "o_proj",
+        "q_proj",
+        "up_proj",
+        "v_proj",
+      ]);
     } finally {
       rmSync(output, { recursive: true, force: true });
     }

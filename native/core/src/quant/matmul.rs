@@ -26,14 +26,17 @@ struct SharedMut(*mut f32);
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
-/// `Σ a[i]·b[i]` with eight independent accumulators (vectorises without fast-math).
-#[inline]
+/// `Σ a[i]·b[i]` with sixteen independent accumulators over fixed-size chunks, so it
+/// vectorises without fast-math (AVX2 when [`rows_dot`] runs its AVX2 build).
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut acc = [0f32; 16];
+    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
     let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
     for (x, y) in ac.zip(bc) {
-        for k in 0..8 {
+        let x: &[f32; 16] = x.try_into().unwrap();
+        let y: &[f32; 16] = y.try_into().unwrap();
+        for k in 0..16 {
             acc[k] += x[k] * y[k];
         }
     }
@@ -41,20 +44,57 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `Σ row[i]·x[i]` for one Q8_0 row (34-byte blocks: f16 scale, 32 × i8).
-#[inline]
+#[inline(always)]
 fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
     let mut total = 0f32;
     for (b, xs) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
         let d = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
-        let mut acc = [0f32; 8];
-        for (q, xv) in b[2..].chunks_exact(8).zip(xs.chunks_exact(8)) {
-            for k in 0..8 {
-                acc[k] += (q[k] as i8) as f32 * xv[k];
-            }
+        let q: &[u8; 32] = b[2..].try_into().unwrap();
+        let xs: &[f32; 32] = xs.try_into().unwrap();
+        let mut acc = [0f32; 16];
+        for k in 0..16 {
+            acc[k] += (q[k] as i8) as f32 * xs[k];
+            acc[k] += (q[k + 16] as i8) as f32 * xs[k + 16];
         }
         total += d * acc.iter().sum::<f32>();
     }
     total
+}
+
+/// `out[i·m + j] = W[r0 + i] · x[j]` for the rows of one decode chunk.
+#[inline(always)]
+fn rows_dot_body(w: &QuantMatrix, r0: usize, out: &mut [f32], x: &[f32], m: usize, buf: &mut [f32]) {
+    let cols = w.dims().1;
+    for (i, o) in out.chunks_exact_mut(m).enumerate() {
+        let r = r0 + i;
+        if w.ggml_type() == GgmlType::Q8_0 {
+            // Straight off the blocks: no buffer round trip.
+            for (j, v) in o.iter_mut().enumerate() {
+                *v = dot_q8_0(w.row_data(r), &x[j * cols..(j + 1) * cols]);
+            }
+            continue;
+        }
+        w.dequantize_rows(r, buf);
+        for (j, v) in o.iter_mut().enumerate() {
+            *v = dot(buf, &x[j * cols..(j + 1) * cols]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn rows_dot_avx2(w: &QuantMatrix, r0: usize, out: &mut [f32], x: &[f32], m: usize, buf: &mut [f32]) {
+    rows_dot_body(w, r0, out, x, m, buf)
+}
+
+/// [`rows_dot_body`], built for AVX2 when the CPU has it (the portable build is SSE2 only).
+fn rows_dot(w: &QuantMatrix, r0: usize, out: &mut [f32], x: &[f32], m: usize, buf: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+        // SAFETY: the features were just detected.
+        return unsafe { rows_dot_avx2(w, r0, out, x, m, buf) };
+    }
+    rows_dot_body(w, r0, out, x, m, buf)
 }
 
 /// Rows of `W` per forward tile: about 256 KiB of f32, between 16 and 256 rows.
@@ -72,26 +112,11 @@ pub fn matmul_t(w: &QuantMatrix, x: &[f32], m: usize) -> Vec<f32> {
     }
     if m <= SMALL_M {
         // yᵀ [rows, m], one row of W at a time; transposed back below when m > 1.
-        let chunk = 16;
+        let chunk = 64;
         let mut yt = vec![0f32; rows * m];
         yt.par_chunks_mut(chunk * m).enumerate().for_each_init(
             || vec![0f32; cols],
-            |buf, (c, out)| {
-                for (i, o) in out.chunks_exact_mut(m).enumerate() {
-                    let r = c * chunk + i;
-                    if w.ggml_type() == GgmlType::Q8_0 {
-                        // Straight off the blocks: no buffer round trip.
-                        for (j, v) in o.iter_mut().enumerate() {
-                            *v = dot_q8_0(w.row_data(r), &x[j * cols..(j + 1) * cols]);
-                        }
-                        continue;
-                    }
-                    w.dequantize_rows(r, buf);
-                    for (j, v) in o.iter_mut().enumerate() {
-                        *v = dot(buf, &x[j * cols..(j + 1) * cols]);
-                    }
-                }
-            },
+            |buf, (c, out)| rows_dot(w, c * chunk, out, x, m, buf),
         );
         for r in 0..rows {
             for j in 0..m {
