@@ -97,6 +97,21 @@ fn rows_dot(w: &QuantMatrix, r0: usize, out: &mut [f32], x: &[f32], m: usize, bu
     rows_dot_body(w, r0, out, x, m, buf)
 }
 
+/// Products smaller than this many multiply-adds run on the calling thread: below it, rayon's
+/// dispatch costs more than it saves (tiny test models, LoRA-sized layers).
+const PARALLEL_MACS: usize = 1 << 21;
+
+/// Runs `f(buffer, tile)` for every tile, on rayon's pool when `parallel`, each thread with
+/// its own buffer of `buf_len` floats.
+fn for_tiles(tiles: usize, parallel: bool, buf_len: usize, f: impl Fn(&mut Vec<f32>, usize) + Sync) {
+    if parallel {
+        (0..tiles).into_par_iter().for_each_init(|| vec![0f32; buf_len], |buf, t| f(buf, t));
+    } else {
+        let mut buf = vec![0f32; buf_len];
+        (0..tiles).for_each(|t| f(&mut buf, t));
+    }
+}
+
 /// Rows of `W` per forward tile: about 256 KiB of f32, between 16 and 256 rows.
 fn tile_rows(cols: usize) -> usize {
     ((65536 / cols.max(1)).clamp(16, 256) / 8) * 8
@@ -114,10 +129,17 @@ pub fn matmul_t(w: &QuantMatrix, x: &[f32], m: usize) -> Vec<f32> {
         // yᵀ [rows, m], one row of W at a time; transposed back below when m > 1.
         let chunk = 64;
         let mut yt = vec![0f32; rows * m];
-        yt.par_chunks_mut(chunk * m).enumerate().for_each_init(
-            || vec![0f32; cols],
-            |buf, (c, out)| rows_dot(w, c * chunk, out, x, m, buf),
-        );
+        if m * rows * cols >= PARALLEL_MACS {
+            yt.par_chunks_mut(chunk * m).enumerate().for_each_init(
+                || vec![0f32; cols],
+                |buf, (c, out)| rows_dot(w, c * chunk, out, x, m, buf),
+            );
+        } else {
+            let mut buf = vec![0f32; cols];
+            for (c, out) in yt.chunks_mut(chunk * m).enumerate() {
+                rows_dot(w, c * chunk, out, x, m, &mut buf);
+            }
+        }
         for r in 0..rows {
             for j in 0..m {
                 y[j * rows + r] = yt[r * m + j];
@@ -127,8 +149,10 @@ pub fn matmul_t(w: &QuantMatrix, x: &[f32], m: usize) -> Vec<f32> {
     }
     let t = tile_rows(cols);
     let out = SharedMut(y.as_mut_ptr());
-    (0..rows.div_ceil(t)).into_par_iter().for_each_init(
-        || vec![0f32; t * cols],
+    for_tiles(
+        rows.div_ceil(t),
+        m * rows * cols >= PARALLEL_MACS,
+        t * cols,
         |buf, tile| {
             let r0 = tile * t;
             let n = t.min(rows - r0);
@@ -179,8 +203,10 @@ pub fn matmul(w: &QuantMatrix, g: &[f32], m: usize) -> Vec<f32> {
     let width = per_slab * block;
     let t = 128;
     let out = SharedMut(gx.as_mut_ptr());
-    (0..cols.div_ceil(width)).into_par_iter().for_each_init(
-        || vec![0f32; t * width],
+    for_tiles(
+        cols.div_ceil(width),
+        m * rows * cols >= PARALLEL_MACS,
+        t * width,
         |buf, slab| {
             let c0 = slab * width;
             let wd = width.min(cols - c0);
