@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
@@ -19,8 +20,9 @@ pub struct Weights {
     index: HashMap<String, usize>,
     /// Tensors already in memory (a dequantised GGUF base), by HF name.
     memory: HashMap<String, Tensor>,
-    /// Matrices kept in stored form (a GGUF base), by HF name.
-    stored: HashMap<String, QuantMatrix>,
+    /// Matrices kept in stored form (a GGUF base), by HF name; shared, not copied, with the
+    /// decoder built from them.
+    stored: HashMap<String, Arc<QuantMatrix>>,
     /// How [`Self::get_base`] holds matrices read from safetensors.
     format: BaseFormat,
     device: Device,
@@ -171,7 +173,7 @@ impl Weights {
                 } else {
                     m
                 };
-                stored.insert(hf, m);
+                stored.insert(hf, Arc::new(m));
             } else {
                 let data = g.dequantize(&t.name, &bytes)?;
                 let (name, data) =
@@ -202,7 +204,7 @@ impl Weights {
                     format!("tensor `{name}` has shape [{r}, {c}] but the config ({why}) implies {shape:?}"),
                 ));
             }
-            return Ok(BaseWeight::stored(m.clone(), &self.device));
+            return Ok(BaseWeight::stored_shared(m.clone(), &self.device));
         }
         let keep_raw = self.format == BaseFormat::Stored;
         if keep_raw && shape.len() == 2 {

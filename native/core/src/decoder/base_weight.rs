@@ -37,7 +37,12 @@ pub struct StoredWeight {
 
 impl BaseWeight {
     pub fn stored(matrix: QuantMatrix, device: &Device) -> Self {
-        Self::Stored(StoredWeight { matrix: Arc::new(matrix), device: device.clone(), dense: Arc::default() })
+        Self::stored_shared(Arc::new(matrix), device)
+    }
+
+    /// A stored matrix shared with its other owners (no copy).
+    pub fn stored_shared(matrix: Arc<QuantMatrix>, device: &Device) -> Self {
+        Self::Stored(StoredWeight { matrix, device: device.clone(), dense: Arc::default() })
     }
 
     /// `x·Wᵀ` for `x: [.., in]`. On a tracked `x` the graph node computes only `∂x` in
