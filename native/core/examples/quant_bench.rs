@@ -45,7 +45,8 @@ fn main() {
     let num = |name: &str, default: usize| flag(name).map_or(default, |v| v.parse().unwrap());
     let model = Path::new(&args[0]);
     let format = BaseFormat::parse(&flag("--base-weights").unwrap_or("stored".into())).expect("base weights");
-    let (seq, batch, accum, steps) = (num("--seq", 384), num("--batch", 1), num("--accum", 2), num("--steps", 2));
+    let (seq, batch, accum, steps) =
+        (num("--seq", 384), num("--batch", 1), num("--accum", 2), num("--steps", 2));
     let checkpointing = args.iter().any(|a| a == "--checkpointing");
     let decode = num("--decode", 0);
 
@@ -111,7 +112,14 @@ fn main() {
             step_s.push(last.elapsed().as_secs_f64());
             losses.push(r.loss);
             last = Instant::now();
-            eprintln!("step {}/{}: loss {:.4}, {:.1} tok/s, {:.1} s", r.step, r.total_steps, r.loss, r.tokens_per_sec, step_s.last().unwrap());
+            eprintln!(
+                "step {}/{}: loss {:.4}, {:.1} tok/s, {:.1} s",
+                r.step,
+                r.total_steps,
+                r.loss,
+                r.tokens_per_sec,
+                step_s.last().unwrap()
+            );
         },
         &|| false,
     )
@@ -150,7 +158,8 @@ fn model_name(p: &Path) -> String {
 }
 
 fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    })
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }

@@ -8,8 +8,13 @@ use tunekit_core::quant::{matmul, quantize::quantize};
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
-    let (rows, cols, m) = (args.first().copied().unwrap_or(262144), args.get(1).copied().unwrap_or(640), args.get(2).copied().unwrap_or(1));
-    let values: Vec<f32> = (0..rows * cols).map(|i| ((i * 2654435761usize) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let (rows, cols, m) = (
+        args.first().copied().unwrap_or(262144),
+        args.get(1).copied().unwrap_or(640),
+        args.get(2).copied().unwrap_or(1),
+    );
+    let values: Vec<f32> =
+        (0..rows * cols).map(|i| ((i * 2654435761usize) % 1000) as f32 / 1000.0 - 0.5).collect();
     let x: Vec<f32> = (0..m * cols).map(|i| (i % 7) as f32 / 7.0).collect();
     let w = Tensor::from_vec(values.clone(), (rows, cols), &Device::Cpu).unwrap();
     let xt = Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).unwrap();

@@ -164,7 +164,8 @@ impl Weights {
                 let m = QuantMatrix::new(t.ggml_type, rows, cols, bytes)
                     .map_err(|e| bad(format!("tensor `{}`: {e}", t.name)))?;
                 let module = t.name.rsplit('.').nth(1).unwrap_or("");
-                let m = if convert::permutes_qk(&h.architecture) && (module == "attn_q" || module == "attn_k") {
+                let m = if convert::permutes_qk(&h.architecture) && (module == "attn_q" || module == "attn_k")
+                {
                     let heads = if module == "attn_q" { h.head_count } else { h.head_count_kv };
                     // The inverse permutation as a row map: HF row `dst` is GGUF row `perm[dst]`.
                     let ids: Vec<f32> = (0..rows).map(|r| r as f32).collect();
@@ -218,7 +219,8 @@ impl Weights {
                 };
                 if let (Some(t), true) = (t, info.shape == shape) {
                     let (_, bytes) = file.load_raw(name)?;
-                    let m = QuantMatrix::new(t, shape[0], shape[1], bytes).expect("16-bit rows have no blocks");
+                    let m =
+                        QuantMatrix::new(t, shape[0], shape[1], bytes).expect("16-bit rows have no blocks");
                     return Ok(BaseWeight::stored(m, &self.device));
                 }
             }
@@ -228,8 +230,9 @@ impl Weights {
             ([rows, cols], Some(t)) => {
                 let values = dense.flatten_all()?.to_vec1::<f32>()?;
                 drop(dense);
-                let m = crate::quant::quantize::quantize(t, &values, *rows, *cols)
-                    .map_err(|e| Error::load(LoadErrorKind::InvalidConfig, &self.dir, format!("tensor `{name}`: {e}")))?;
+                let m = crate::quant::quantize::quantize(t, &values, *rows, *cols).map_err(|e| {
+                    Error::load(LoadErrorKind::InvalidConfig, &self.dir, format!("tensor `{name}`: {e}"))
+                })?;
                 Ok(BaseWeight::stored(m, &self.device))
             }
             _ => Ok(BaseWeight::F32(dense)),

@@ -197,14 +197,14 @@ pub struct LoadTask {
 }
 
 /// Parses `baseWeights` (`None` keeps the source's default).
-pub(crate) fn base_format(value: Option<&str>) -> tunekit_core::Result<Option<tunekit_core::quant::BaseFormat>> {
+pub(crate) fn base_format(
+    value: Option<&str>,
+) -> tunekit_core::Result<Option<tunekit_core::quant::BaseFormat>> {
     value
         .map(|v| {
-            tunekit_core::quant::BaseFormat::parse(v).ok_or_else(|| {
-                tunekit_core::Error::InvalidOption {
-                    option: "baseWeights".into(),
-                    message: format!("must be \"stored\", \"f32\", \"q8_0\" or \"q4_k\", got {v:?}"),
-                }
+            tunekit_core::quant::BaseFormat::parse(v).ok_or_else(|| tunekit_core::Error::InvalidOption {
+                option: "baseWeights".into(),
+                message: format!("must be \"stored\", \"f32\", \"q8_0\" or \"q4_k\", got {v:?}"),
             })
         })
         .transpose()

@@ -435,8 +435,11 @@ impl Decoder {
         let attn_why =
             format!("hidden_size={hid}, num_attention_heads={h}, num_key_value_heads={kvh}, head_dim={d}");
         let mlp_why = format!("hidden_size={hid}, intermediate_size={inter}");
-        let embed_tokens =
-            w.get_base("model.embed_tokens.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}"))?;
+        let embed_tokens = w.get_base(
+            "model.embed_tokens.weight",
+            &[v, hid],
+            &format!("vocab_size={v}, hidden_size={hid}"),
+        )?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         let mut rotaries: Vec<Rotary> = Vec::new();
         for i in 0..cfg.num_hidden_layers {

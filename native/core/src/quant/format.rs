@@ -45,7 +45,8 @@ impl BaseFormat {
             Self::Q8_0 => GgmlType::Q8_0,
             Self::Q4K => GgmlType::Q4_K,
         };
-        [target, GgmlType::Q8_0, GgmlType::BF16].into_iter().find(|t| cols.is_multiple_of(t.block_layout().0 as usize))
+        [target, GgmlType::Q8_0, GgmlType::BF16]
+            .into_iter()
+            .find(|t| cols.is_multiple_of(t.block_layout().0 as usize))
     }
 }
-

@@ -130,10 +130,9 @@ pub fn matmul_t(w: &QuantMatrix, x: &[f32], m: usize) -> Vec<f32> {
         let chunk = 64;
         let mut yt = vec![0f32; rows * m];
         if m * rows * cols >= PARALLEL_MACS {
-            yt.par_chunks_mut(chunk * m).enumerate().for_each_init(
-                || vec![0f32; cols],
-                |buf, (c, out)| rows_dot(w, c * chunk, out, x, m, buf),
-            );
+            yt.par_chunks_mut(chunk * m)
+                .enumerate()
+                .for_each_init(|| vec![0f32; cols], |buf, (c, out)| rows_dot(w, c * chunk, out, x, m, buf));
         } else {
             let mut buf = vec![0f32; cols];
             for (c, out) in yt.chunks_mut(chunk * m).enumerate() {
@@ -149,41 +148,36 @@ pub fn matmul_t(w: &QuantMatrix, x: &[f32], m: usize) -> Vec<f32> {
     }
     let t = tile_rows(cols);
     let out = SharedMut(y.as_mut_ptr());
-    for_tiles(
-        rows.div_ceil(t),
-        m * rows * cols >= PARALLEL_MACS,
-        t * cols,
-        |buf, tile| {
-            let r0 = tile * t;
-            let n = t.min(rows - r0);
-            w.dequantize_rows(r0, &mut buf[..n * cols]);
-            let out = out;
-            // SAFETY: this task writes only columns r0..r0+n of y, which is [m, rows].
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    cols,
-                    out.0.add(r0),
-                    1,
-                    rows as isize,
-                    false,
-                    x.as_ptr(),
-                    1,
-                    cols as isize,
-                    buf.as_ptr(),
-                    cols as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                )
-            }
-        },
-    );
+    for_tiles(rows.div_ceil(t), m * rows * cols >= PARALLEL_MACS, t * cols, |buf, tile| {
+        let r0 = tile * t;
+        let n = t.min(rows - r0);
+        w.dequantize_rows(r0, &mut buf[..n * cols]);
+        let out = out;
+        // SAFETY: this task writes only columns r0..r0+n of y, which is [m, rows].
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                cols,
+                out.0.add(r0),
+                1,
+                rows as isize,
+                false,
+                x.as_ptr(),
+                1,
+                cols as isize,
+                buf.as_ptr(),
+                cols as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    });
     y
 }
 
@@ -203,44 +197,39 @@ pub fn matmul(w: &QuantMatrix, g: &[f32], m: usize) -> Vec<f32> {
     let width = per_slab * block;
     let t = 128;
     let out = SharedMut(gx.as_mut_ptr());
-    for_tiles(
-        cols.div_ceil(width),
-        m * rows * cols >= PARALLEL_MACS,
-        t * width,
-        |buf, slab| {
-            let c0 = slab * width;
-            let wd = width.min(cols - c0);
-            let out = out;
-            for (k, r0) in (0..rows).step_by(t).enumerate() {
-                let n = t.min(rows - r0);
-                w.dequantize_tile(r0, c0, wd, &mut buf[..n * wd]);
-                // SAFETY: this task writes only columns c0..c0+wd of gx, which is [m, cols].
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        wd,
-                        n,
-                        out.0.add(c0),
-                        1,
-                        cols as isize,
-                        k > 0,
-                        g.as_ptr().add(r0),
-                        1,
-                        rows as isize,
-                        buf.as_ptr(),
-                        1,
-                        wd as isize,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    )
-                }
+    for_tiles(cols.div_ceil(width), m * rows * cols >= PARALLEL_MACS, t * width, |buf, slab| {
+        let c0 = slab * width;
+        let wd = width.min(cols - c0);
+        let out = out;
+        for (k, r0) in (0..rows).step_by(t).enumerate() {
+            let n = t.min(rows - r0);
+            w.dequantize_tile(r0, c0, wd, &mut buf[..n * wd]);
+            // SAFETY: this task writes only columns c0..c0+wd of gx, which is [m, cols].
+            unsafe {
+                gemm::gemm(
+                    m,
+                    wd,
+                    n,
+                    out.0.add(c0),
+                    1,
+                    cols as isize,
+                    k > 0,
+                    g.as_ptr().add(r0),
+                    1,
+                    rows as isize,
+                    buf.as_ptr(),
+                    1,
+                    wd as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
             }
-        },
-    );
+        }
+    });
     gx
 }
 
@@ -264,7 +253,8 @@ mod tests {
             let mut y = vec![0f64; m * cols];
             for i in 0..m {
                 for c in 0..cols {
-                    y[i * cols + c] = (0..rows).map(|r| x[i * rows + r] as f64 * w[r * cols + c] as f64).sum();
+                    y[i * cols + c] =
+                        (0..rows).map(|r| x[i * rows + r] as f64 * w[r * cols + c] as f64).sum();
                 }
             }
             y

@@ -38,8 +38,15 @@ pub struct QuantMatrix {
 pub enum QuantError {
     Unsupported(GgmlType),
     /// A row is not a whole number of blocks.
-    RowLength { ggml_type: GgmlType, cols: usize, block: usize },
-    Length { expected: usize, got: usize },
+    RowLength {
+        ggml_type: GgmlType,
+        cols: usize,
+        block: usize,
+    },
+    Length {
+        expected: usize,
+        got: usize,
+    },
 }
 
 impl std::fmt::Display for QuantError {

@@ -38,10 +38,8 @@ fn base() -> Decoder {
     std::fs::write(dir.join("config.json"), config).unwrap();
     let cfg = DecoderConfig::from_file(&dir.join("config.json")).unwrap();
     let mut rng = Rng(5);
-    let mut tensors: Vec<(String, Vec<usize>)> = vec![
-        ("model.embed_tokens.weight".into(), vec![VOCAB, HID]),
-        ("model.norm.weight".into(), vec![HID]),
-    ];
+    let mut tensors: Vec<(String, Vec<usize>)> =
+        vec![("model.embed_tokens.weight".into(), vec![VOCAB, HID]), ("model.norm.weight".into(), vec![HID])];
     for i in 0..2 {
         let p = format!("model.layers.{i}");
         for (n, s) in [
@@ -64,14 +62,18 @@ fn base() -> Decoder {
             let count: usize = s.iter().product();
             let norm = s.len() == 1;
             let bytes = (0..count)
-                .flat_map(|_| (if norm { 1.0 + 0.1 * rng.uniform() } else { 0.05 * rng.uniform() }).to_le_bytes())
+                .flat_map(|_| {
+                    (if norm { 1.0 + 0.1 * rng.uniform() } else { 0.05 * rng.uniform() }).to_le_bytes()
+                })
                 .collect();
             (n, bytes, s)
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = data
         .iter()
-        .map(|(n, b, s)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(n, b, s)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        })
         .collect();
     safetensors::tensor::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
     let w = Weights::open(&dir, &Device::Cpu).unwrap();
@@ -91,7 +93,8 @@ fn lora_step(decoder: Decoder) -> (f64, Vec<Tensor>) {
     let mut rng = crate::train::rng::Rng::new(11);
     for (_, a) in &lora.adapters.modules {
         let (out, r) = a.b.dims2().unwrap();
-        a.b.set(&Tensor::from_vec(rng.uniform_vec(out * r, -0.1, 0.1), (out, r), &Device::Cpu).unwrap()).unwrap();
+        a.b.set(&Tensor::from_vec(rng.uniform_vec(out * r, -0.1, 0.1), (out, r), &Device::Cpu).unwrap())
+            .unwrap();
     }
     let examples = [
         Example::prompt_response(&[1, 40, 7, 99, 300], &[250, 13, 5, 17]),
@@ -154,7 +157,10 @@ fn quant_lora_step_and_greedy_decoding_match_the_dequantised_base_for_every_type
         let (tok_d, log_d) = greedy(&dense, &prompt, 6);
         assert_eq!(tok_s, tok_d, "{t}: greedy tokens");
         let diff = log_s.iter().zip(&log_d).map(|(a, b)| max_abs(&(a - b).unwrap())).fold(0f32, f32::max);
-        assert!(diff <= 1e-4 * log_d.iter().map(max_abs).fold(0f32, f32::max), "{t}: logits differ by {diff}");
+        assert!(
+            diff <= 1e-4 * log_d.iter().map(max_abs).fold(0f32, f32::max),
+            "{t}: logits differ by {diff}"
+        );
         eprintln!("{t}: loss {loss_s:.6} vs {loss_d:.6}, grad rel diff {worst:.2e}, logit diff {diff:.2e}");
     }
 }

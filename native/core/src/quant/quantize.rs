@@ -14,7 +14,12 @@ use crate::gguf::reader::GgmlType;
 use super::QuantMatrix;
 
 /// Quantises `[rows, cols]` f32 values to `t` (Q8_0 or Q4_K; also BF16/F16, which round).
-pub fn quantize(t: GgmlType, values: &[f32], rows: usize, cols: usize) -> Result<QuantMatrix, super::QuantError> {
+pub fn quantize(
+    t: GgmlType,
+    values: &[f32],
+    rows: usize,
+    cols: usize,
+) -> Result<QuantMatrix, super::QuantError> {
     let (block, _) = t.block_layout();
     let block = block as usize;
     if !cols.is_multiple_of(block) {
@@ -24,7 +29,9 @@ pub fn quantize(t: GgmlType, values: &[f32], rows: usize, cols: usize) -> Result
     let data: Vec<u8> = match t {
         GgmlType::Q8_0 => values.chunks_exact(32).flat_map(q8_0_block).collect(),
         GgmlType::Q4_K => values.chunks_exact(256).flat_map(q4_k_block).collect(),
-        GgmlType::BF16 => values.iter().flat_map(|v| half::bf16::from_f32(*v).to_bits().to_le_bytes()).collect(),
+        GgmlType::BF16 => {
+            values.iter().flat_map(|v| half::bf16::from_f32(*v).to_bits().to_le_bytes()).collect()
+        }
         GgmlType::F16 => values.iter().flat_map(|v| f16::from_f32(*v).to_bits().to_le_bytes()).collect(),
         other => return Err(super::QuantError::Unsupported(other)),
     };
@@ -107,7 +114,13 @@ mod tests {
         let mut rng = Rng(seed);
         // Weight-like: mostly small, a few larger, mixed signs, with one all-zero stretch.
         (0..n)
-            .map(|i| if (64..96).contains(&i) { 0.0 } else { 0.05 * rng.uniform() * (1.0 + 3.0 * rng.uniform().powi(8)) })
+            .map(|i| {
+                if (64..96).contains(&i) {
+                    0.0
+                } else {
+                    0.05 * rng.uniform() * (1.0 + 3.0 * rng.uniform().powi(8))
+                }
+            })
             .collect()
     }
 
@@ -149,7 +162,11 @@ mod tests {
         eprintln!("Q4_K round-trip relative RMS error {rel:.4}");
         assert_eq!(q.stored_bytes(), 3 * 2 * 144);
         // All-zero input stays zero.
-        assert!(quantize(GgmlType::Q4_K, &[0.0; 256], 1, 256).unwrap().dequantize().iter().all(|v| *v == 0.0));
+        assert!(quantize(GgmlType::Q4_K, &[0.0; 256], 1, 256)
+            .unwrap()
+            .dequantize()
+            .iter()
+            .all(|v| *v == 0.0));
     }
 
     #[test]

@@ -143,7 +143,10 @@ pub fn check_fits(est: &MemoryEstimate, shape: &TrainShape, available: u64) -> R
     });
     let mut hints: Vec<String> = Vec::new();
     if let Some((name, total)) = fits_with {
-        hints.push(format!("baseWeights: \"{name}\" (keeps the frozen base compact; about {:.2} GiB)", gib(total)));
+        hints.push(format!(
+            "baseWeights: \"{name}\" (keeps the frozen base compact; about {:.2} GiB)",
+            gib(total)
+        ));
     }
     if !shape.gradient_checkpointing {
         hints.push("gradientCheckpointing: true".into());
@@ -223,15 +226,22 @@ mod tests {
         };
         let f32_base = estimate(&c, &shape);
         // A Q4_K-sized base (144 bytes per 256 weights) is ~7x smaller than f32.
-        let q4 = estimate(&c, &TrainShape { base_weight_bytes: Some(f32_base.params * 144 / 256), ..shape.clone() });
+        let q4 = estimate(
+            &c,
+            &TrainShape { base_weight_bytes: Some(f32_base.params * 144 / 256), ..shape.clone() },
+        );
         assert_eq!(f32_base.weights, f32_base.params * 4);
         assert!(q4.weights * 7 < f32_base.weights && q4.total < f32_base.total);
         assert_eq!(q4.activations, f32_base.activations);
 
         // A budget between the Q8_0 and f32 totals: the refusal names q8_0 and what it needs.
-        let q8_total = estimate(&c, &TrainShape { base_weight_bytes: Some(f32_base.params * 34 / 32), ..shape.clone() }).total;
+        let q8_total =
+            estimate(&c, &TrainShape { base_weight_bytes: Some(f32_base.params * 34 / 32), ..shape.clone() })
+                .total;
         let budget = (q8_total + f32_base.total) / 2;
-        let TrainError::Memory(m) = check_fits(&f32_base, &shape, budget).unwrap_err() else { panic!("not a memory refusal") };
+        let TrainError::Memory(m) = check_fits(&f32_base, &shape, budget).unwrap_err() else {
+            panic!("not a memory refusal")
+        };
         assert_eq!((m.needed, m.available), (f32_base.total, budget));
         let (name, total) = m.fits_with.unwrap();
         assert_eq!(name, "q8_0");
@@ -240,9 +250,14 @@ mod tests {
 
         // Between Q4_K and Q8_0: q4_k. Below Q4_K: no format fits, the other hints remain.
         let q4_total = q4.total;
-        let TrainError::Memory(m) = check_fits(&f32_base, &shape, (q4_total + q8_total) / 2).unwrap_err() else { panic!() };
+        let TrainError::Memory(m) = check_fits(&f32_base, &shape, (q4_total + q8_total) / 2).unwrap_err()
+        else {
+            panic!()
+        };
         assert_eq!(m.fits_with.map(|f| f.0), Some("q4_k"));
-        let TrainError::Memory(m) = check_fits(&f32_base, &shape, q4_total / 2).unwrap_err() else { panic!() };
+        let TrainError::Memory(m) = check_fits(&f32_base, &shape, q4_total / 2).unwrap_err() else {
+            panic!()
+        };
         assert_eq!(m.fits_with, None);
         assert!(!m.message.contains("baseWeights") && m.message.contains("batchSize"), "{}", m.message);
         // A base that is already Q4_K is not told to become Q8_0.

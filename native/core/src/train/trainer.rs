@@ -280,16 +280,7 @@ fn window_gradients_inner(
         let (pos, tgt) = shifted_targets(&batch.labels);
         let cap = model.final_logit_softcap();
         let head = |hidden: &Tensor| {
-            lm_head_loss_capped(
-                hidden,
-                &pos,
-                &tgt,
-                model.lm_head(),
-                cap,
-                denom,
-                cfg.lm_head_chunk,
-                true,
-            )
+            lm_head_loss_capped(hidden, &pos, &tgt, model.lm_head(), cap, denom, cfg.lm_head_chunk, true)
         };
         let sum = match (cfg.gradient_checkpointing, model.layered()) {
             (false, _) => {
