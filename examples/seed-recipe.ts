@@ -16,7 +16,7 @@
  */
 import { parseArgs } from "node:util";
 import { Dataset, isTunekitError } from "tunekit";
-import { type BaseWeights, LocalTuner } from "tunekit/local";
+import { type BaseWeights, LocalTuner, loadModel } from "tunekit/local";
 
 const root = new URL("..", import.meta.url).pathname;
 const { values } = parseArgs({
@@ -35,6 +35,13 @@ async function main(): Promise<void> {
     const dataset = values.quick
       ? Dataset.from(all.examples.slice(0, 16), { source: "increment.jsonl" })
       : all;
+    // The recipe's 384 tokens, or the model's whole context when it is shorter (the demo
+    // model's is 256).
+    const base = await loadModel(values.model);
+    const maxLength = Math.min(384, base.config.maxPositionEmbeddings);
+    base.dispose();
+    if (maxLength < 384)
+      console.log(`maxLength ${maxLength}: the model's context is shorter than 384`);
     const tuner = new LocalTuner({
       gradientCheckpointing: values.checkpointing,
       ...(values["base-weights"] ? { baseWeights: values["base-weights"] as BaseWeights } : {}),
@@ -60,7 +67,7 @@ async function main(): Promise<void> {
           ],
         },
         gradientAccumulationSteps: 2,
-        maxLength: 384,
+        maxLength,
         // The response is followed by the model's end-of-sequence token; prompt tokens get -100.
         template: "User: {instruction}{input}\n\nAssistant: ",
         ...(values.out ? { outputDir: values.out } : {}),
