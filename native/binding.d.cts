@@ -38,8 +38,12 @@ export declare function exportGgufAdapter(adapterDir: string, baseModel: string,
 /** Writes the Hugging Face model in `model_dir` as a GGUF base at `out_file`. */
 export declare function exportGgufModel(modelDir: string, outFile: string, options?: NativeModelExportOptions | undefined | null): Promise<NativeExportResult>
 
-/** Loads a Hugging Face model directory off the JS thread. */
-export declare function loadModel(path: string): Promise<NativeModel>
+/**
+ * Loads a Hugging Face model directory or GGUF file off the JS thread. `base_weights`:
+ * how to hold the weight matrices (`"stored"`, `"f32"`, `"q8_0"`, `"q4_k"`; default: stored
+ * for GGUF, f32 for safetensors).
+ */
+export declare function loadModel(path: string, baseWeights?: 'stored' | 'f32' | 'q8_0' | 'q4_k'): Promise<NativeModel>
 
 /**
  * Loads `model_path` with the PEFT adapter in `adapter_dir` merged into its weights, off the
@@ -140,13 +144,6 @@ export interface NativeTrainEvent {
   cancelled?: boolean
   /** `started`: the step a resumed run continues from (0 for a fresh run). */
   resumedFromStep?: number
-  /** `done`: early stopping ended the run before its last step. */
-  stoppedEarly?: boolean
-  /** `done`: step and validation loss of the best evaluation. */
-  bestStep?: number
-  bestEvalLoss?: number
-  /** `done`: the adapter holds the weights of `bestStep` (`loadBestAtEnd`). */
-  restoredBest?: boolean
   error?: NativeErrorInfo
 }
 
@@ -180,12 +177,8 @@ export interface NativeTrainOptions {
   useRsLora?: boolean
   /** Refuse to start when the memory estimate exceeds available memory. Default true. */
   checkMemory?: boolean
-  /** Stop after this many evaluations without improvement of the validation loss. */
-  earlyStoppingPatience?: number
-  /** Smallest decrease of the validation loss that counts as an improvement. Default 0. */
-  earlyStoppingThreshold?: number
-  /** End with the adapter of the evaluation with the lowest validation loss. Default false. */
-  loadBestAtEnd?: boolean
+  /** How to hold the base's weight matrices when training from a path (see `loadModel`). */
+  baseWeights?: 'stored' | 'f32' | 'q8_0' | 'q4_k'
 }
 
 /** One tokenized example: `labels` is `-100` where the token is not learned. */

@@ -56,6 +56,7 @@ export {
   LocalTuningJob,
 } from "./job.js";
 export {
+  type BaseWeights,
   type FinishReason,
   type GenerateOptions,
   type GenerationChunk,

@@ -36,10 +36,37 @@ export interface LocalModelConfig {
   chatTemplate: string | undefined;
 }
 
+/**
+ * How a base model's weight matrices are held in memory:
+ * - `"stored"`: as the file stores them (a GGUF's quantised blocks, bf16/f16 safetensors stay
+ *   16-bit); matmuls dequantise tile by tile, never the whole matrix.
+ * - `"f32"`: dequantised/upcast to f32 (exact parity with transformers on f32 checkpoints).
+ * - `"q8_0"` / `"q4_k"`: a safetensors base quantised to Q8_0 / Q4_K while loading (rows that
+ *   are not whole Q4_K blocks use Q8_0). Not for GGUF files, which are already quantised.
+ */
+export type BaseWeights = "stored" | "f32" | "q8_0" | "q4_k";
+
+const BASE_WEIGHTS: readonly BaseWeights[] = ["stored", "f32", "q8_0", "q4_k"];
+
+/** @internal Throws `InvalidOptionError` unless `value` is a {@link BaseWeights} or undefined. */
+export function checkBaseWeights(value: unknown, option: string): void {
+  if (value !== undefined && !BASE_WEIGHTS.includes(value as BaseWeights)) {
+    throw new InvalidOptionError(
+      option,
+      `Invalid ${option}: must be ${BASE_WEIGHTS.map((b) => `"${b}"`).join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+}
+
 /** Options for {@link loadModel}. */
 export interface LoadModelOptions {
   /** Stops waiting for the load (the native load itself runs to completion and is dropped). */
   signal?: AbortSignal;
+  /**
+   * How to hold the weight matrices (see {@link BaseWeights}).
+   * @default "stored" for a GGUF file, "f32" for a model directory
+   */
+  baseWeights?: BaseWeights;
 }
 
 /** Options for {@link LocalModel.generate} and {@link LocalModel.generateStream}. */
@@ -496,10 +523,11 @@ function startGeneration(
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LocalModel> {
   check(typeof path === "string" && path.length > 0, "path", "must be a non-empty string");
+  checkBaseWeights(options.baseWeights, "baseWeights");
   const absolute = resolve(path);
   if (options.signal?.aborted) throw toAbortedError(options.signal);
   const addon = loadNative();
-  const loading = addon.loadModel(absolute).catch((error: unknown) => {
+  const loading = addon.loadModel(absolute, options.baseWeights).catch((error: unknown) => {
     throw fromNativeError(error, { path: absolute });
   });
   // If the caller stops waiting, a later load failure must not surface as an unhandled

@@ -49,7 +49,7 @@ import {
   startNativeRun,
   writeRunRecord,
 } from "./job.js";
-import { LocalModel } from "./model.js";
+import { type BaseWeights, checkBaseWeights, LocalModel } from "./model.js";
 import type { NativeModelHandle } from "./native.js";
 import {
   loadTrainingAddon,
@@ -133,6 +133,20 @@ export interface LocalTunerOptions {
    * each run directory as the run goes, for `tensorboard --logdir runs/`. @default true
    */
   tensorboard?: boolean;
+  /**
+   * How the frozen base's weight matrices are held while training (QLoRA-style): `"stored"`
+   * keeps a GGUF base's quantised blocks and a safetensors base's bf16/f16 as they are;
+   * `"q8_0"` / `"q4_k"` quantise a safetensors base while loading (bitsandbytes'
+   * `load_in_8bit` / `load_in_4bit` analogue); `"f32"` dequantises everything. LoRA weights,
+   * gradients and the optimiser stay f32 in every case.
+   * @default "stored" for a GGUF file, "f32" for a model directory
+   *
+   * @example
+   * ```ts skip="needs a model and minutes of CPU"
+   * const tuner = new LocalTuner({ baseWeights: "q4_k" });
+   * ```
+   */
+  baseWeights?: BaseWeights;
 }
 
 function checkInt(value: unknown, path: string, min: number): number | undefined {
@@ -318,9 +332,10 @@ export function parseLocalOptions(local: LocalTuneOptions | undefined): LocalSet
 async function loadHandle(
   path: string,
   signal: AbortSignal | undefined,
+  baseWeights: BaseWeights | undefined,
 ): Promise<NativeModelHandle> {
   const loading = loadTrainingAddon()
-    .loadModel(path)
+    .loadModel(path, baseWeights)
     .catch((error: unknown) => {
       throw fromNativeError(error, { path });
     });
@@ -406,6 +421,7 @@ export class LocalTuner implements Tuner {
         `Invalid schedule ${String(options.schedule)}: linear, cosine or constant`,
       );
     }
+    checkBaseWeights(options.baseWeights, "baseWeights");
     this.#options = options;
   }
 
@@ -474,7 +490,7 @@ export class LocalTuner implements Tuner {
     // base_model_name_or_path), so the run reopens from any working directory.
     const baseModel = resolved.kind === "hub" ? request.baseModel.trim() : resolved.path;
     // Loaded once: tokenized here, then trained by the native core with the same weights.
-    const handle = await loadHandle(resolved.path, signal);
+    const handle = await loadHandle(resolved.path, signal, this.#options.baseWeights);
     const model = new LocalModel(resolved.path, handle);
     const template = resolveTemplate(local.template, await modelTemplateFiles(model));
     const maxLength =

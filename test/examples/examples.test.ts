@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,6 +47,29 @@ describe("examples", { timeout: EXAMPLE_TIMEOUT_MS }, () => {
       expect(stdout).toContain("After tuning");
       expect(stdout).toContain(`Adapter directory: ${join(output, "run")}`);
       expect(existsSync(join(output, "run", "adapter_model.safetensors"))).toBe(true);
+    } finally {
+      rmSync(output, { recursive: true, force: true });
+    }
+  });
+
+  it("seed-recipe.ts runs the seed's recipe through LocalTuner (one step with --quick)", async () => {
+    const output = mkdtempSync(join(tmpdir(), "tunekit-example-seed-"));
+    try {
+      const out = join(output, "run");
+      const { stdout } = await runExample("examples/seed-recipe.ts", {}, ["--quick", "--out", out]);
+      expect(stdout).toMatch(/step 1\/1 {2}loss \d/);
+      expect(stdout).toContain("state: succeeded");
+      const config = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8"));
+      expect(config).toMatchObject({ r: 8, lora_alpha: 32, lora_dropout: 0.1 });
+      expect([...config.target_modules].sort()).toEqual([
+        "down_proj",
+        "gate_proj",
+        "k_proj",
+        "o_proj",
+        "q_proj",
+        "up_proj",
+        "v_proj",
+      ]);
     } finally {
       rmSync(output, { recursive: true, force: true });
     }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod quant;
 pub mod safetensors;
 pub mod tokenizer;
 pub mod weights;

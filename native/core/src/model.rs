@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
+
+use crate::quant::BaseFormat;
 use serde_json::Value;
 
 use crate::config::{id_list, DecoderConfig};
@@ -45,12 +47,29 @@ fn token_text(value: Option<&Value>) -> Option<&str> {
 }
 
 impl Model {
-    /// Loads a Hugging Face model directory, or a llama.cpp `.gguf` file, on the CPU with
-    /// weights upcast (dequantised) to f32.
+    /// Loads a Hugging Face model directory (weights upcast to f32), or a llama.cpp `.gguf`
+    /// file (weight matrices kept quantised as stored), on the CPU.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::load_as(dir, None)
+    }
+
+    /// Like [`Self::load`], holding the weight matrices as `format` says (`None`: stored for a
+    /// GGUF file, f32 for a model directory). Quantising on load (`Q8_0`, `Q4K`) applies to
+    /// safetensors bases only: a GGUF base is already quantised.
+    pub fn load_as(dir: impl AsRef<Path>, format: Option<BaseFormat>) -> Result<Self> {
         let dir = dir.as_ref();
         if dir.is_file() && dir.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
-            return Self::load_gguf(dir);
+            return match format.unwrap_or(BaseFormat::Stored) {
+                f @ (BaseFormat::Q8_0 | BaseFormat::Q4K) => Err(Error::option(
+                    "baseWeights",
+                    format!(
+                        "\"{}\" quantises a safetensors base while loading; {} is a GGUF file whose weights are already quantised (use \"stored\" to keep them as they are, or \"f32\")",
+                        f.as_str(),
+                        dir.display()
+                    ),
+                )),
+                f => Self::load_gguf_as(dir, f),
+            };
         }
         if !dir.is_dir() {
             return Err(Error::load(
@@ -94,7 +113,7 @@ impl Model {
         let bos_token_id = cfg.bos_token_id;
 
         let device = Device::Cpu;
-        let weights = Weights::open(dir, &device)?;
+        let weights = Weights::open_as(dir, &device, format.unwrap_or(BaseFormat::F32))?;
         let decoder = Decoder::load(cfg, &weights, &device)?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -109,6 +128,12 @@ impl Model {
     /// A GGUF base: configuration and tokenizer from its metadata, weights dequantised and
     /// converted back to Hugging Face layout (see [`crate::gguf::convert`]).
     pub fn load_gguf(path: &Path) -> Result<Self> {
+        Self::load_gguf_as(path, BaseFormat::F32)
+    }
+
+    /// [`Self::load_gguf`] with the matrices kept as stored (`BaseFormat::Stored`) or
+    /// dequantised to f32 (any other format).
+    pub fn load_gguf_as(path: &Path, format: BaseFormat) -> Result<Self> {
         let g = Gguf::open(path)?;
         let cfg = decoder_config(&g)?;
         // Like the directory case: a bad tokenizer fails before the weights are read.
@@ -118,7 +143,10 @@ impl Model {
         let eos_token_ids = cfg.eos_token_ids.clone();
         let bos_token_id = cfg.bos_token_id;
         let device = Device::Cpu;
-        let weights = Weights::from_gguf(&g, &device)?;
+        let weights = match format {
+            BaseFormat::Stored => Weights::from_gguf_stored(&g, &device)?,
+            _ => Weights::from_gguf(&g, &device)?,
+        };
         let decoder = Decoder::load(cfg, &weights, &device)?;
         Ok(Self { dir: path.to_path_buf(), decoder, tokenizer, eos_token_ids, bos_token_id, chat_template })
     }

@@ -273,6 +273,14 @@ impl SafetensorsFile {
         Ok(Tensor::from_vec(values, info.shape.as_slice(), device)?)
     }
 
+    /// The stored bytes of `name` and their dtype, unconverted (a compact bf16/f16 base).
+    pub fn load_raw(&self, name: &str) -> Result<(Dtype, Vec<u8>)> {
+        let info = self.tensors.get(name).ok_or_else(|| {
+            Error::load(LoadErrorKind::MissingTensor, &self.path, format!("no tensor named `{name}`"))
+        })?;
+        Ok((info.dtype, self.read_bytes(info)?))
+    }
+
     fn read_bytes(&self, info: &TensorInfo) -> Result<Vec<u8>> {
         let mut file = File::open(&self.path).map_err(|e| Error::io(&self.path, &e))?;
         file.seek(SeekFrom::Start(self.data_start + info.begin)).map_err(|e| Error::io(&self.path, &e))?;

@@ -5,11 +5,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, LoadErrorKind, Result};
-use crate::safetensors::SafetensorsFile;
+use crate::quant::{BaseFormat, BaseWeight, QuantMatrix};
+use crate::safetensors::{Dtype, SafetensorsFile};
 
 pub struct Weights {
     dir: PathBuf,
@@ -18,12 +20,36 @@ pub struct Weights {
     index: HashMap<String, usize>,
     /// Tensors already in memory (a dequantised GGUF base), by HF name.
     memory: HashMap<String, Tensor>,
+    /// Matrices kept in stored form (a GGUF base), by HF name; shared, not copied, with the
+    /// decoder built from them.
+    stored: HashMap<String, Arc<QuantMatrix>>,
+    /// How [`Self::get_base`] holds matrices read from safetensors.
+    format: BaseFormat,
     device: Device,
 }
 
+/// Whether an HF tensor is a weight matrix the decoder multiplies by (kept compact), as
+/// opposed to a norm weight or bias (always f32).
+fn is_matrix(name: &str) -> bool {
+    name.ends_with("_proj.weight") || name == "model.embed_tokens.weight" || name == "lm_head.weight"
+}
+
 impl Weights {
-    /// Opens (and validates the headers of) every weight file of `dir`.
+    /// Opens (and validates the headers of) every weight file of `dir`; matrices load as f32.
     pub fn open(dir: &Path, device: &Device) -> Result<Self> {
+        Self::open_as(dir, device, BaseFormat::F32)
+    }
+
+    /// Like [`Self::open`], holding weight matrices as `format` says: `Stored` keeps bf16/f16
+    /// matrices 16-bit, `Q8_0`/`Q4K` quantise each one as it is read (one f32 matrix at a time
+    /// is ever in memory).
+    pub fn open_as(dir: &Path, device: &Device, format: BaseFormat) -> Result<Self> {
+        let mut w = Self::open_files(dir, device)?;
+        w.format = format;
+        Ok(w)
+    }
+
+    fn open_files(dir: &Path, device: &Device) -> Result<Self> {
         let index_path = dir.join("model.safetensors.index.json");
         let single = dir.join("model.safetensors");
         if index_path.is_file() {
@@ -36,6 +62,8 @@ impl Weights {
                 files: vec![file],
                 index,
                 memory: HashMap::new(),
+                stored: HashMap::new(),
+                format: BaseFormat::F32,
                 device: device.clone(),
             })
         } else {
@@ -84,7 +112,15 @@ impl Weights {
             }
             index.insert(tensor.clone(), slot);
         }
-        Ok(Self { dir: dir.to_path_buf(), files, index, memory: HashMap::new(), device: device.clone() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            files,
+            index,
+            memory: HashMap::new(),
+            stored: HashMap::new(),
+            format: BaseFormat::F32,
+            device: device.clone(),
+        })
     }
 
     /// Reads every tensor of a GGUF base, dequantised to f32 and converted to HF names and
@@ -99,12 +135,112 @@ impl Weights {
             files: Vec::new(),
             index: HashMap::new(),
             memory,
+            stored: HashMap::new(),
+            format: BaseFormat::F32,
             device: device.clone(),
         })
     }
 
+    /// Reads a GGUF base keeping its quantised weight matrices as stored (llama q/k rows
+    /// reordered to HF layout, which moves whole rows); norms, biases and f32 matrices are
+    /// read as f32 like [`Self::from_gguf`].
+    pub fn from_gguf_stored(g: &crate::gguf::Gguf, device: &Device) -> Result<Self> {
+        use crate::gguf::convert;
+        let h = crate::gguf::Hparams::from_gguf(g)?;
+        let mut file = std::fs::File::open(&g.path).map_err(|e| Error::io(&g.path, &e))?;
+        let mut memory = HashMap::new();
+        let mut stored = HashMap::new();
+        for t in &g.tensors {
+            if t.name == "rope_freqs.weight" {
+                continue;
+            }
+            let shape = t.shape();
+            let bad = |m: String| Error::load(LoadErrorKind::InvalidConfig, &g.path, m);
+            let hf = convert::hf_name(&h.architecture, &t.name)
+                .ok_or_else(|| bad(format!("unknown GGUF tensor `{}` for `{}`", t.name, h.architecture)))?;
+            let bytes = g.read_tensor_bytes(&mut file, &t.name)?;
+            if shape.len() == 2 && is_matrix(&hf) && t.ggml_type != crate::gguf::reader::GgmlType::F32 {
+                let (rows, cols) = (shape[0], shape[1]);
+                let m = QuantMatrix::new(t.ggml_type, rows, cols, bytes)
+                    .map_err(|e| bad(format!("tensor `{}`: {e}", t.name)))?;
+                let module = t.name.rsplit('.').nth(1).unwrap_or("");
+                let m = if convert::permutes_qk(&h.architecture) && (module == "attn_q" || module == "attn_k")
+                {
+                    let heads = if module == "attn_q" { h.head_count } else { h.head_count_kv };
+                    // The inverse permutation as a row map: HF row `dst` is GGUF row `perm[dst]`.
+                    let ids: Vec<f32> = (0..rows).map(|r| r as f32).collect();
+                    let perm = convert::unpermute_qk(&ids, rows, 1, heads).map_err(bad)?;
+                    m.permute_rows(&perm.iter().map(|&r| r as usize).collect::<Vec<_>>())
+                } else {
+                    m
+                };
+                stored.insert(hf, Arc::new(m));
+            } else {
+                let data = g.dequantize(&t.name, &bytes)?;
+                let (name, data) =
+                    convert::to_hf(&h.architecture, &t.name, &shape, data, h.head_count, h.head_count_kv)
+                        .map_err(bad)?;
+                memory.insert(name, Tensor::from_vec(data, shape, device)?);
+            }
+        }
+        Ok(Self {
+            dir: g.path.clone(),
+            files: Vec::new(),
+            index: HashMap::new(),
+            memory,
+            stored,
+            format: BaseFormat::Stored,
+            device: device.clone(),
+        })
+    }
+
+    /// Loads weight matrix `name` (`[out, in]`) in the form this source keeps matrices in.
+    pub fn get_base(&self, name: &str, shape: &[usize], why: &str) -> Result<BaseWeight> {
+        if let Some(m) = self.stored.get(name) {
+            let (r, c) = m.dims();
+            if [r, c] != shape {
+                return Err(Error::load(
+                    LoadErrorKind::ShapeMismatch,
+                    &self.dir,
+                    format!("tensor `{name}` has shape [{r}, {c}] but the config ({why}) implies {shape:?}"),
+                ));
+            }
+            return Ok(BaseWeight::stored_shared(m.clone(), &self.device));
+        }
+        let keep_raw = self.format == BaseFormat::Stored;
+        if keep_raw && shape.len() == 2 {
+            if let Some(&slot) = self.index.get(name) {
+                let file = &self.files[slot];
+                let info = file.info(name).expect("index only lists tensors present in their file");
+                let t = match info.dtype {
+                    Dtype::BF16 => Some(crate::gguf::reader::GgmlType::BF16),
+                    Dtype::F16 => Some(crate::gguf::reader::GgmlType::F16),
+                    _ => None,
+                };
+                if let (Some(t), true) = (t, info.shape == shape) {
+                    let (_, bytes) = file.load_raw(name)?;
+                    let m =
+                        QuantMatrix::new(t, shape[0], shape[1], bytes).expect("16-bit rows have no blocks");
+                    return Ok(BaseWeight::stored(m, &self.device));
+                }
+            }
+        }
+        let dense = self.get(name, shape, why)?;
+        match (shape, self.format.quantize_to(shape.get(1).copied().unwrap_or(0))) {
+            ([rows, cols], Some(t)) => {
+                let values = dense.flatten_all()?.to_vec1::<f32>()?;
+                drop(dense);
+                let m = crate::quant::quantize::quantize(t, &values, *rows, *cols).map_err(|e| {
+                    Error::load(LoadErrorKind::InvalidConfig, &self.dir, format!("tensor `{name}`: {e}"))
+                })?;
+                Ok(BaseWeight::stored(m, &self.device))
+            }
+            _ => Ok(BaseWeight::F32(dense)),
+        }
+    }
+
     pub fn contains(&self, name: &str) -> bool {
-        self.index.contains_key(name) || self.memory.contains_key(name)
+        self.index.contains_key(name) || self.memory.contains_key(name) || self.stored.contains_key(name)
     }
 
     /// Loads `name` as f32, checking its shape against `shape` first. `why` says which config

@@ -193,6 +193,21 @@ impl NativeModel {
 
 pub struct LoadTask {
     path: String,
+    base_weights: Option<String>,
+}
+
+/// Parses `baseWeights` (`None` keeps the source's default).
+pub(crate) fn base_format(
+    value: Option<&str>,
+) -> tunekit_core::Result<Option<tunekit_core::quant::BaseFormat>> {
+    value
+        .map(|v| {
+            tunekit_core::quant::BaseFormat::parse(v).ok_or_else(|| tunekit_core::Error::InvalidOption {
+                option: "baseWeights".into(),
+                message: format!("must be \"stored\", \"f32\", \"q8_0\" or \"q4_k\", got {v:?}"),
+            })
+        })
+        .transpose()
 }
 
 impl Task for LoadTask {
@@ -201,7 +216,8 @@ impl Task for LoadTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let path = self.path.clone();
-        Ok(guarded(move || Model::load(path)))
+        let base_weights = self.base_weights.clone();
+        Ok(guarded(move || Model::load_as(path, base_format(base_weights.as_deref())?)))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeModel> {
@@ -209,10 +225,15 @@ impl Task for LoadTask {
     }
 }
 
-/// Loads a Hugging Face model directory off the JS thread.
+/// Loads a Hugging Face model directory or GGUF file off the JS thread. `base_weights`:
+/// how to hold the weight matrices (`"stored"`, `"f32"`, `"q8_0"`, `"q4_k"`; default: stored
+/// for GGUF, f32 for safetensors).
 #[napi(ts_return_type = "Promise<NativeModel>")]
-pub fn load_model(path: String) -> AsyncTask<LoadTask> {
-    AsyncTask::new(LoadTask { path })
+pub fn load_model(
+    path: String,
+    #[napi(ts_arg_type = "'stored' | 'f32' | 'q8_0' | 'q4_k'")] base_weights: Option<String>,
+) -> AsyncTask<LoadTask> {
+    AsyncTask::new(LoadTask { path, base_weights })
 }
 
 pub struct LogitsTask {

@@ -74,6 +74,9 @@ pub struct NativeTrainOptions {
     pub early_stopping_threshold: Option<f64>,
     /// End with the adapter of the evaluation with the lowest validation loss. Default false.
     pub load_best_at_end: Option<bool>,
+    /// How to hold the base's weight matrices when training from a path (see `loadModel`).
+    #[napi(ts_type = "'stored' | 'f32' | 'q8_0' | 'q4_k'")]
+    pub base_weights: Option<String>,
 }
 
 /// One training event (see the module docs for the order).
@@ -171,7 +174,7 @@ fn info_of(e: CoreErrorOrTrain) -> ErrorInfo {
         CoreErrorOrTrain::Core(e) => ErrorInfo::from(e),
         CoreErrorOrTrain::Train(e) => {
             let code = match &e {
-                TrainError::Config(_) => "invalid_option",
+                TrainError::Config(_) | TrainError::Memory(_) => "invalid_option",
                 TrainError::BadFile { .. } | TrainError::Json { .. } | TrainError::UnsupportedAdapter(_) => {
                     "model_load"
                 }
@@ -179,6 +182,7 @@ fn info_of(e: CoreErrorOrTrain) -> ErrorInfo {
             };
             let message = match &e {
                 TrainError::Config(m) => format!("invalid option training: {m}"),
+                TrainError::Memory(m) => format!("invalid option training: {m}"),
                 other => other.to_string(),
             };
             let kind = matches!(e, TrainError::UnsupportedAdapter(_)).then_some("unsupported_adapter");
@@ -335,7 +339,9 @@ fn start(
         let outcome = guarded_train(|| {
             let cfg = configs(&options)?;
             let decoder = match source {
-                Source::Path(path) => Model::load(&path)?.decoder,
+                Source::Path(path) => {
+                    Model::load_as(&path, crate::base_format(options.base_weights.as_deref())?)?.decoder
+                }
                 Source::Loaded(model) => model.decoder.clone(), // reference-counted tensors
             };
             let resumed = if cfg.train.resume {

@@ -3,11 +3,16 @@
 //! Everything else (the decoder's [`Linear`](super::linear::Linear), the LoRA node, merging)
 //! goes through this narrow interface: the product with an input, the product of an output
 //! gradient with the matrix (the input gradient; a frozen weight never gets its own), its
-//! shape, and an f32 copy for merging. A new storage form (quantised, bf16) is one more
-//! variant here and nothing else changes.
+//! shape, and an f32 copy for merging. Two storage forms: a dense tensor, or a
+//! [`QuantMatrix`] kept as the file stores it (GGUF blocks, bf16/f16; see [`crate::quant`]).
 
-use candle_core::{DType, Result, Tensor};
+use std::sync::{Arc, OnceLock};
 
+use candle_core::{DType, Device, Result, Tensor};
+
+use crate::gguf::reader::GgmlType;
+use crate::quant::op::{stored_embedding, stored_linear};
+use crate::quant::QuantMatrix;
 use crate::train::frozen_linear::frozen_linear;
 
 /// A frozen `[out, in]` matrix (PyTorch layout) applied as `y = x·Wᵀ`.
@@ -17,14 +22,35 @@ pub enum BaseWeight {
     /// one): the gradient tests differentiate through it, and then the weight gets its
     /// gradient like any candle matmul operand.
     F32(Tensor),
+    /// Kept in stored (compact) form; products dequantise tile by tile.
+    Stored(StoredWeight),
+}
+
+/// A stored matrix, with the f32 copy that [`BaseWeight::dense_ref`] hands out made once on
+/// demand (tests only; training and generation never make it).
+#[derive(Debug, Clone)]
+pub struct StoredWeight {
+    pub matrix: Arc<QuantMatrix>,
+    device: Device,
+    dense: Arc<OnceLock<Tensor>>,
 }
 
 impl BaseWeight {
+    pub fn stored(matrix: QuantMatrix, device: &Device) -> Self {
+        Self::stored_shared(Arc::new(matrix), device)
+    }
+
+    /// A stored matrix shared with its other owners (no copy).
+    pub fn stored_shared(matrix: Arc<QuantMatrix>, device: &Device) -> Self {
+        Self::Stored(StoredWeight { matrix, device: device.clone(), dense: Arc::default() })
+    }
+
     /// `x·Wᵀ` for `x: [.., in]`. On a tracked `x` the graph node computes only `∂x` in
-    /// backward ([`frozen_linear`]).
+    /// backward ([`frozen_linear`], or the stored op's input gradient).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Self::F32(w) => frozen_linear(x, w),
+            Self::Stored(s) => stored_linear(&x.to_dtype(DType::F32)?, &s.matrix),
         }
     }
 
@@ -32,6 +58,12 @@ impl BaseWeight {
     pub fn backward_input(&self, g: &Tensor) -> Result<Tensor> {
         match self {
             Self::F32(w) => g.matmul(&w.detach()),
+            Self::Stored(s) => {
+                let g32 = g.detach().to_dtype(DType::F32)?.contiguous()?;
+                let (n, _) = g32.dims2()?;
+                let gx = crate::quant::matmul::matmul(&s.matrix, &g32.flatten_all()?.to_vec1::<f32>()?, n);
+                Tensor::from_vec(gx, (n, s.matrix.dims().1), g.device())?.to_dtype(g.dtype())
+            }
         }
     }
 
@@ -39,6 +71,7 @@ impl BaseWeight {
     pub fn dims(&self) -> (usize, usize) {
         match self {
             Self::F32(w) => w.dims2().expect("a base weight is 2-D (checked at load)"),
+            Self::Stored(s) => s.matrix.dims(),
         }
     }
 
@@ -46,6 +79,7 @@ impl BaseWeight {
     pub fn dtype(&self) -> DType {
         match self {
             Self::F32(w) => w.dtype(),
+            Self::Stored(_) => DType::F32,
         }
     }
 
@@ -53,13 +87,34 @@ impl BaseWeight {
     pub fn needs_grad(&self) -> bool {
         match self {
             Self::F32(w) => crate::train::frozen_linear::needs_grad(w),
+            Self::Stored(_) => false,
         }
     }
 
-    /// The matrix as a dense tensor in its own dtype (merging `W + s·B·A`, export).
+    /// The matrix as a dense tensor (merging `W + s·B·A`, export): the tensor itself, or a
+    /// fresh f32 dequantisation of a stored matrix.
     pub fn to_dense(&self) -> Result<Tensor> {
         match self {
             Self::F32(w) => Ok(w.clone()),
+            Self::Stored(s) => {
+                let (r, c) = s.matrix.dims();
+                Tensor::from_vec(s.matrix.dequantize(), (r, c), &s.device)
+            }
+        }
+    }
+
+    /// [`Self::to_dense`] by reference: a stored matrix's copy is made once and kept for the
+    /// life of this weight (for APIs that hand out `&Tensor`, such as
+    /// `TrainableModel::lm_head_weight`).
+    pub fn dense_ref(&self) -> Result<&Tensor> {
+        match self {
+            Self::F32(t) => Ok(t),
+            Self::Stored(s) => {
+                if s.dense.get().is_none() {
+                    let _ = s.dense.set(self.to_dense()?);
+                }
+                Ok(s.dense.get().expect("set above"))
+            }
         }
     }
 
@@ -67,6 +122,36 @@ impl BaseWeight {
     pub fn dense_mut(&mut self) -> Option<&mut Tensor> {
         match self {
             Self::F32(w) => Some(w),
+            Self::Stored(_) => None,
+        }
+    }
+
+    /// Rows `ids` (u32, any shape) as `[ids.., in]` (an embedding lookup; a stored matrix
+    /// dequantises only those rows).
+    pub fn rows(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::F32(w) => {
+                let mut dims = ids.dims().to_vec();
+                dims.push(w.dim(1)?);
+                w.index_select(&ids.flatten_all()?, 0)?.reshape(dims)
+            }
+            Self::Stored(s) => stored_embedding(ids, &s.matrix),
+        }
+    }
+
+    /// Bytes this matrix occupies in memory.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Self::F32(t) => (t.elem_count() * t.dtype().size_in_bytes()) as u64,
+            Self::Stored(s) => s.matrix.stored_bytes() as u64,
+        }
+    }
+
+    /// The ggml type of a stored matrix (None for a dense tensor).
+    pub fn stored_type(&self) -> Option<GgmlType> {
+        match self {
+            Self::F32(_) => None,
+            Self::Stored(s) => Some(s.matrix.ggml_type()),
         }
     }
 }

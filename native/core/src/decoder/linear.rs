@@ -36,9 +36,9 @@ impl Linear {
         bias: bool,
         why: &str,
     ) -> Result<Self> {
-        let weight = w.get(&format!("{prefix}.weight"), &[out, inp], why)?;
+        let base = w.get_base(&format!("{prefix}.weight"), &[out, inp], why)?;
         let bias = if bias { Some(w.get(&format!("{prefix}.bias"), &[out], why)?) } else { None };
-        Ok(Self::new(weight, bias))
+        Ok(Self { base, bias, adapter: None })
     }
 
     /// `(out, in)`.

@@ -18,7 +18,7 @@
 //! `h += norm_attn_out(o(attn(norm_in(h))))`, `h += norm_mlp_out(mlp(norm_pre_mlp(h)))`,
 //! uses a second rope on its sliding-window layers, and soft-caps the logits when configured.
 
-mod base_weight;
+pub mod base_weight;
 mod linear;
 
 pub use base_weight::BaseWeight;
@@ -390,11 +390,11 @@ impl Layer {
 #[derive(Debug, Clone)]
 pub struct Decoder {
     pub cfg: DecoderConfig,
-    pub embed_tokens: Tensor,
+    pub embed_tokens: BaseWeight,
     pub layers: Vec<Layer>,
     pub norm: RmsNorm,
     /// `[vocab, hidden]`; the same tensor as `embed_tokens` when tied.
-    pub lm_head: Tensor,
+    pub lm_head: BaseWeight,
     /// The distinct ropes of the layers (one, or Gemma 3's global and local).
     pub rotaries: Vec<Rotary>,
     device: Device,
@@ -435,8 +435,11 @@ impl Decoder {
         let attn_why =
             format!("hidden_size={hid}, num_attention_heads={h}, num_key_value_heads={kvh}, head_dim={d}");
         let mlp_why = format!("hidden_size={hid}, intermediate_size={inter}");
-        let embed_tokens =
-            w.get("model.embed_tokens.weight", &[v, hid], &format!("vocab_size={v}, hidden_size={hid}"))?;
+        let embed_tokens = w.get_base(
+            "model.embed_tokens.weight",
+            &[v, hid],
+            &format!("vocab_size={v}, hidden_size={hid}"),
+        )?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         let mut rotaries: Vec<Rotary> = Vec::new();
         for i in 0..cfg.num_hidden_layers {
@@ -538,7 +541,7 @@ impl Decoder {
         let lm_head = if cfg.tie_word_embeddings {
             embed_tokens.clone()
         } else {
-            w.get(
+            w.get_base(
                 "lm_head.weight",
                 &[v, hid],
                 &format!("vocab_size={v}, hidden_size={hid}, tie_word_embeddings=false"),
@@ -549,6 +552,64 @@ impl Decoder {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Every projection with its HF name (`model.layers.{i}.self_attn.q_proj.weight`, ...).
+    fn projections_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut out = Vec::with_capacity(self.layers.len() * 7);
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let a = &mut l.self_attn;
+            let m = &mut l.mlp;
+            for (name, lin) in [
+                ("self_attn.q_proj", &mut a.q_proj),
+                ("self_attn.k_proj", &mut a.k_proj),
+                ("self_attn.v_proj", &mut a.v_proj),
+                ("self_attn.o_proj", &mut a.o_proj),
+                ("mlp.gate_proj", &mut m.gate_proj),
+                ("mlp.up_proj", &mut m.up_proj),
+                ("mlp.down_proj", &mut m.down_proj),
+            ] {
+                out.push((format!("model.layers.{i}.{name}.weight"), lin));
+            }
+        }
+        out
+    }
+
+    /// Bytes of the frozen matrices (projections, embedding, LM head) as held in memory; a
+    /// tied LM head is counted once.
+    pub fn matrix_bytes(&self) -> u64 {
+        let mut total = self.embed_tokens.bytes();
+        if !self.cfg.tie_word_embeddings {
+            total += self.lm_head.bytes();
+        }
+        for l in &self.layers {
+            let (a, m) = (&l.self_attn, &l.mlp);
+            for lin in [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.up_proj, &m.down_proj] {
+                total += lin.base.bytes();
+            }
+        }
+        total
+    }
+
+    /// Replaces every frozen matrix (by HF name) with `f(name, matrix)`; a tied LM head stays
+    /// the embedding.
+    pub fn map_matrices(&mut self, mut f: impl FnMut(&str, &BaseWeight) -> BaseWeight) {
+        self.embed_tokens = f("model.embed_tokens.weight", &self.embed_tokens);
+        self.lm_head = if self.cfg.tie_word_embeddings {
+            self.embed_tokens.clone()
+        } else {
+            f("lm_head.weight", &self.lm_head)
+        };
+        for (name, lin) in self.projections_mut() {
+            lin.base = f(&name, &lin.base);
+        }
+    }
+
+    /// Whether any frozen matrix is kept in stored (compact) form.
+    pub fn has_stored_weights(&self) -> bool {
+        self.embed_tokens.stored_type().is_some()
+            || self.lm_head.stored_type().is_some()
+            || self.layers.iter().any(|l| l.self_attn.q_proj.base.stored_type().is_some())
     }
 
     /// The (scaled) token embeddings `[b, s, hidden]` of `ids` `[b, s]` (u32); ids outside the
@@ -562,8 +623,8 @@ impl Decoder {
                 format!("token id {bad} is out of range for a vocabulary of {vocab}"),
             ));
         }
-        let hidden =
-            self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, self.cfg.hidden_size))?;
+        let hidden = self.embed_tokens.rows(ids)?;
+        debug_assert_eq!(hidden.dims(), &[b, s, self.cfg.hidden_size]);
         Ok(match self.cfg.embed_scale {
             Some(scale) => (hidden * scale)?,
             None => hidden,
@@ -622,7 +683,7 @@ impl Decoder {
 
     /// Logits `[.., vocab]` from final hidden states `[.., hidden]`.
     pub fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
-        let logits = Linear::new(self.lm_head.clone(), None).forward(hidden)?;
+        let logits = Linear { base: self.lm_head.clone(), bias: None, adapter: None }.forward(hidden)?;
         Ok(softcap(&logits, self.cfg.final_logit_softcapping)?)
     }
 

@@ -64,9 +64,18 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
 
 /// Dequantises `n` values of type `t` from `data`, which must hold exactly `n` values.
 pub fn dequantize(t: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, DequantError> {
+    let mut out = vec![0f32; n];
+    dequantize_into(t, data, &mut out)?;
+    Ok(out)
+}
+
+/// Dequantises `data` into `out` (as many values as `out` holds), without allocating: the
+/// quantized matmuls (`crate::quant`) call this per block-row into a reused buffer.
+pub fn dequantize_into(t: GgmlType, data: &[u8], out: &mut [f32]) -> Result<(), DequantError> {
     if !supported(t) {
         return Err(DequantError::Unsupported(t));
     }
+    let n = out.len();
     let (block, block_bytes) = t.block_layout();
     let (block, block_bytes) = (block as usize, block_bytes as usize);
     let expected = if n.is_multiple_of(block) { (n / block).checked_mul(block_bytes) } else { None };
@@ -78,25 +87,24 @@ pub fn dequantize(t: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, Dequan
             got: data.len(),
         });
     }
-    let mut out = vec![0f32; n];
     if n == 0 {
-        return Ok(out);
+        return Ok(());
     }
     let blocks = data.chunks_exact(block_bytes).zip(out.chunks_exact_mut(block));
     match t {
         GgmlType::F32 => {
-            for (b, y) in blocks {
-                y[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            for (b, y) in data.chunks_exact(4).zip(out.iter_mut()) {
+                *y = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
         }
         GgmlType::F16 => {
-            for (b, y) in blocks {
-                y[0] = f16_at(b, 0);
+            for (b, y) in data.chunks_exact(2).zip(out.iter_mut()) {
+                *y = f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
             }
         }
         GgmlType::BF16 => {
-            for (b, y) in blocks {
-                y[0] = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+            for (b, y) in data.chunks_exact(2).zip(out.iter_mut()) {
+                *y = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
             }
         }
         GgmlType::Q4_0 => blocks.for_each(|(b, y)| q4_0(b, y)),
@@ -111,7 +119,7 @@ pub fn dequantize(t: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, Dequan
         GgmlType::Q6_K => blocks.for_each(|(b, y)| q6_k(b, y)),
         _ => unreachable!("checked by supported()"),
     }
-    Ok(out)
+    Ok(())
 }
 
 fn q4_0(b: &[u8], y: &mut [f32]) {
@@ -175,7 +183,7 @@ fn q8_0(b: &[u8], y: &mut [f32]) {
 
 /// ggml's `get_scale_min_k4`: the j-th 6-bit scale and min of a Q4_K/Q5_K block.
 #[inline]
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {

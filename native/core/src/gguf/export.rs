@@ -198,6 +198,7 @@ pub fn export_lora_dir(adapter_dir: &Path, base_model: &Path, out: &Path) -> Res
         // An adapter tunekit cannot apply as PEFT does cannot be exported faithfully either.
         TrainError::UnsupportedAdapter(m) => Error::export(Some(adapter_dir), m),
         TrainError::Candle(e) => Error::Tensor(e),
+        TrainError::Memory(m) => Error::load(LoadErrorKind::InvalidConfig, adapter_dir, m.message),
     })?;
     export_lora(&adapter, &base, out)
 }

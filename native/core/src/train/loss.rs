@@ -16,6 +16,8 @@
 
 use candle_core::{DType, Result, Tensor, D};
 
+use crate::quant::BaseWeight;
+
 /// Labels that are not scored (PyTorch's `ignore_index`).
 pub const IGNORE_INDEX: i64 = -100;
 
@@ -63,6 +65,55 @@ pub struct LossOutput {
     pub count: usize,
 }
 
+/// The output projection `[vocab, d]` as the loss needs it: logits `h·Wᵀ`, the input
+/// gradient `g·W` and rows of `W`, none of them tracked. An f32 tensor runs the same matmuls
+/// as always; a [`BaseWeight`] kept in stored form runs them on its blocks.
+pub trait HeadWeight {
+    fn vocab(&self) -> Result<usize>;
+    fn logits(&self, h: &Tensor, dtype: DType) -> Result<Tensor>;
+    fn input_grad(&self, g: &Tensor, dtype: DType) -> Result<Tensor>;
+    fn rows(&self, ids: &Tensor, dtype: DType) -> Result<Tensor>;
+}
+
+impl HeadWeight for Tensor {
+    fn vocab(&self) -> Result<usize> {
+        self.dim(0)
+    }
+    fn logits(&self, h: &Tensor, dtype: DType) -> Result<Tensor> {
+        h.matmul(&self.detach().to_dtype(dtype)?.t()?)
+    }
+    fn input_grad(&self, g: &Tensor, dtype: DType) -> Result<Tensor> {
+        g.matmul(&self.detach().to_dtype(dtype)?)
+    }
+    fn rows(&self, ids: &Tensor, dtype: DType) -> Result<Tensor> {
+        self.detach().to_dtype(dtype)?.index_select(ids, 0)
+    }
+}
+
+impl HeadWeight for BaseWeight {
+    fn vocab(&self) -> Result<usize> {
+        Ok(self.dims().0)
+    }
+    fn logits(&self, h: &Tensor, dtype: DType) -> Result<Tensor> {
+        match self {
+            Self::F32(w) => w.logits(h, dtype),
+            stored => stored.forward(&h.detach())?.to_dtype(dtype),
+        }
+    }
+    fn input_grad(&self, g: &Tensor, dtype: DType) -> Result<Tensor> {
+        match self {
+            Self::F32(w) => HeadWeight::input_grad(w, g, dtype),
+            stored => stored.backward_input(g)?.to_dtype(dtype),
+        }
+    }
+    fn rows(&self, ids: &Tensor, dtype: DType) -> Result<Tensor> {
+        match self {
+            Self::F32(w) => HeadWeight::rows(w, ids, dtype),
+            stored => stored.rows(ids)?.to_dtype(dtype),
+        }
+    }
+}
+
 /// Cross-entropy of `lm_head(hidden)` at `positions` against `targets`, divided by `denom`.
 ///
 /// - `hidden`: `[.., d]` final hidden states (after the last norm), any leading shape; rows are
@@ -76,7 +127,7 @@ pub fn lm_head_loss(
     hidden: &Tensor,
     positions: &[u32],
     targets: &[u32],
-    lm_head: &Tensor,
+    lm_head: &(impl HeadWeight + ?Sized),
     denom: f64,
     chunk_rows: usize,
     with_grad: bool,
@@ -100,7 +151,7 @@ pub fn lm_head_loss_capped(
     hidden: &Tensor,
     positions: &[u32],
     targets: &[u32],
-    lm_head: &Tensor,
+    lm_head: &(impl HeadWeight + ?Sized),
     softcap: Option<f64>,
     denom: f64,
     chunk_rows: usize,
@@ -118,16 +169,15 @@ pub fn lm_head_loss_capped(
     let pos = Tensor::from_slice(positions, n, dev)?;
     let h = hidden.reshape(((), d))?.index_select(&pos, 0)?; // [n, d], tracked
     let hd = h.detach().to_dtype(compute)?;
-    let w = lm_head.detach().to_dtype(compute)?;
-    let wt = w.t()?;
+    let vocab = lm_head.vocab()?;
 
     let mut sum = 0f64;
     let mut grads = Vec::new();
-    let chunk_rows = chunk_rows_for(chunk_rows, w.dim(0)?);
+    let chunk_rows = chunk_rows_for(chunk_rows, vocab);
     for start in (0..n).step_by(chunk_rows) {
         let len = chunk_rows.min(n - start);
         let tgt = Tensor::from_slice(&targets[start..start + len], len, dev)?;
-        let mut logits = hd.narrow(0, start, len)?.matmul(&wt)?; // [len, vocab]
+        let mut logits = lm_head.logits(&hd.narrow(0, start, len)?, compute)?; // [len, vocab]
         let mut dcap = None;
         if let Some(cap) = softcap {
             // The capped logits, and d(capped)/d(raw) = 1 − tanh².
@@ -152,10 +202,11 @@ pub fn lm_head_loss_capped(
             // (softmax − onehot)·W = softmax·W − W[target]; with a cap, (softmax − onehot) is
             // first multiplied elementwise by dcap.
             let g = match &dcap {
-                None => (probs.matmul(&w)? - w.index_select(&tgt, 0)?)?,
+                None => (lm_head.input_grad(&probs, compute)? - lm_head.rows(&tgt, compute)?)?,
                 Some(dc) => {
                     let picked = dc.gather(&tgt.unsqueeze(1)?, 1)?; // [len, 1]
-                    ((probs * dc)?.matmul(&w)? - w.index_select(&tgt, 0)?.broadcast_mul(&picked)?)?
+                    (lm_head.input_grad(&(probs * dc)?, compute)?
+                        - lm_head.rows(&tgt, compute)?.broadcast_mul(&picked)?)?
                 }
             };
             grads.push((g / denom)?);

@@ -1,8 +1,9 @@
 //! A peak-memory estimate taken before training starts, so a run that cannot fit is refused
 //! with a clear message instead of being killed half-way.
 //!
-//! The numbers are deliberately simple (f32 everywhere, what candle's graph keeps alive for
-//! the backward pass counted per layer) and err on the high side by a 15% margin. They are a
+//! The numbers are deliberately simple (f32 activations, the frozen base at its in-memory size
+//! — f32, or compact when kept stored/quantised — what candle's graph keeps alive for the
+//! backward pass counted per layer) and err on the high side by a 15% margin. They are a
 //! guard, not a profiler; `bench/train` reports measured peaks.
 
 use crate::config::DecoderConfig;
@@ -20,10 +21,21 @@ pub struct TrainShape {
     pub target_modules: Vec<String>,
     pub lm_head_chunk: usize,
     pub gradient_checkpointing: bool,
+    /// Bytes the frozen base occupies when it is kept compact (stored GGUF blocks, bf16, or
+    /// quantised on load); `None` means dequantised to f32.
+    pub base_weight_bytes: Option<u64>,
 }
+
+/// Compact base formats the refusal can suggest, with their bytes per weight: Q8_0 blocks are
+/// 34 bytes per 32 values, Q4_K 144 per 256 (rows that are not whole Q4_K blocks fall back to
+/// Q8_0, so this is a lower bound for Q4_K).
+const COMPACT_OPTIONS: [(&str, u64, u64); 2] = [("q8_0", 34, 32), ("q4_k", 144, 256)];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MemoryEstimate {
+    /// Parameters of the frozen base.
+    pub params: u64,
+    /// Bytes of the frozen base in memory.
     pub weights: u64,
     /// Adapters, their gradients and AdamW's two moments.
     pub lora_state: u64,
@@ -48,7 +60,8 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
 
     let per_layer_params = hid * (heads + 2 * kv) * d + heads * d * hid + 3 * hid * inter + 2 * hid;
     let embed = vocab * hid * if cfg.tie_word_embeddings { 1 } else { 2 };
-    let weights = (layers * per_layer_params + embed + hid) * F32;
+    let params = layers * per_layer_params + embed + hid;
+    let weights = shape.base_weight_bytes.unwrap_or(params * F32);
 
     // A [r, in] + B [out, r] for each adapted projection: r·(in + out).
     let io = |name: &str| match name {
@@ -85,7 +98,7 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
         * F32;
 
     let sum = weights + lora_state + activations + lm_head;
-    MemoryEstimate { weights, lora_state, activations, lm_head, total: sum + sum * 15 / 100 }
+    MemoryEstimate { params, weights, lora_state, activations, lm_head, total: sum + sum * 15 / 100 }
 }
 
 /// Memory the OS says is available (Linux `MemAvailable`), if known.
@@ -95,20 +108,52 @@ pub fn available_bytes() -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
-/// Refuses when the estimate exceeds `available`, saying what would help.
+/// A run that does not fit: what it needs, what there is, and the compact-base option
+/// (`baseWeights`) that would fit, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryShortfall {
+    pub needed: u64,
+    pub available: u64,
+    /// `("q4_k", bytes the run would then need)` when switching the base to that format fits.
+    pub fits_with: Option<(&'static str, u64)>,
+    pub message: String,
+}
+
+impl std::fmt::Display for MemoryShortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Refuses when the estimate exceeds `available`, saying what would help: first a compact base
+/// format that would fit (when the base is not already that compact), then the other knobs.
 pub fn check_fits(est: &MemoryEstimate, shape: &TrainShape, available: u64) -> Result<()> {
     if est.total <= available {
         return Ok(());
     }
     let gib = |x: u64| x as f64 / (1u64 << 30) as f64;
-    let mut hints = vec![
-        "a smaller batchSize (with gradientAccumulationSteps to keep the effective batch)",
-        "a shorter maxLength",
-    ];
-    if !shape.gradient_checkpointing {
-        hints.insert(0, "gradientCheckpointing: true");
+    let with_base = |bytes: u64| {
+        let sum = est.total * 100 / 115 - est.weights + bytes;
+        sum + sum * 15 / 100
+    };
+    let fits_with = COMPACT_OPTIONS.iter().find_map(|&(name, num, den)| {
+        let bytes = est.params * num / den;
+        let total = with_base(bytes);
+        (bytes < est.weights && total <= available).then_some((name, total))
+    });
+    let mut hints: Vec<String> = Vec::new();
+    if let Some((name, total)) = fits_with {
+        hints.push(format!(
+            "baseWeights: \"{name}\" (keeps the frozen base compact; about {:.2} GiB)",
+            gib(total)
+        ));
     }
-    Err(TrainError::Config(format!(
+    if !shape.gradient_checkpointing {
+        hints.push("gradientCheckpointing: true".into());
+    }
+    hints.push("a smaller batchSize (with gradientAccumulationSteps to keep the effective batch)".into());
+    hints.push("a shorter maxLength".into());
+    let message = format!(
         "training needs about {:.2} GiB (weights {:.2}, activations {:.2}, LM head {:.2}, LoRA + optimiser {:.2}) \
          but only {:.2} GiB is available; try {}",
         gib(est.total),
@@ -118,7 +163,8 @@ pub fn check_fits(est: &MemoryEstimate, shape: &TrainShape, available: u64) -> R
         gib(est.lora_state),
         gib(available),
         hints.join(", or ")
-    )))
+    );
+    Err(TrainError::Memory(MemoryShortfall { needed: est.total, available, fits_with, message }))
 }
 
 #[cfg(test)]
@@ -148,6 +194,7 @@ mod tests {
             target_modules: crate::train::lora::LoraConfig::default().target_modules,
             lm_head_chunk: 256,
             gradient_checkpointing: false,
+            base_weight_bytes: None,
         };
         let e = estimate(&c, &shape);
         // ~135M parameters in f32.
@@ -163,5 +210,58 @@ mod tests {
         assert!(check_fits(&e, &shape, e.total).is_ok());
         let err = check_fits(&e, &shape, e.total / 2).unwrap_err().to_string();
         assert!(err.contains("gradientCheckpointing") && err.contains("GiB"), "{err}");
+    }
+
+    #[test]
+    fn train_memory_counts_a_compact_base_and_names_the_option_that_fits() {
+        let c = cfg();
+        let shape = TrainShape {
+            batch_size: 1,
+            seq_len: 128,
+            lora_rank: 8,
+            target_modules: crate::train::lora::LoraConfig::default().target_modules,
+            lm_head_chunk: 256,
+            gradient_checkpointing: true,
+            base_weight_bytes: None,
+        };
+        let f32_base = estimate(&c, &shape);
+        // A Q4_K-sized base (144 bytes per 256 weights) is ~7x smaller than f32.
+        let q4 = estimate(
+            &c,
+            &TrainShape { base_weight_bytes: Some(f32_base.params * 144 / 256), ..shape.clone() },
+        );
+        assert_eq!(f32_base.weights, f32_base.params * 4);
+        assert!(q4.weights * 7 < f32_base.weights && q4.total < f32_base.total);
+        assert_eq!(q4.activations, f32_base.activations);
+
+        // A budget between the Q8_0 and f32 totals: the refusal names q8_0 and what it needs.
+        let q8_total =
+            estimate(&c, &TrainShape { base_weight_bytes: Some(f32_base.params * 34 / 32), ..shape.clone() })
+                .total;
+        let budget = (q8_total + f32_base.total) / 2;
+        let TrainError::Memory(m) = check_fits(&f32_base, &shape, budget).unwrap_err() else {
+            panic!("not a memory refusal")
+        };
+        assert_eq!((m.needed, m.available), (f32_base.total, budget));
+        let (name, total) = m.fits_with.unwrap();
+        assert_eq!(name, "q8_0");
+        assert!(total <= budget && total.abs_diff(q8_total) <= 8, "{total} vs {q8_total}");
+        assert!(m.message.contains("baseWeights: \"q8_0\""), "{}", m.message);
+
+        // Between Q4_K and Q8_0: q4_k. Below Q4_K: no format fits, the other hints remain.
+        let q4_total = q4.total;
+        let TrainError::Memory(m) = check_fits(&f32_base, &shape, (q4_total + q8_total) / 2).unwrap_err()
+        else {
+            panic!()
+        };
+        assert_eq!(m.fits_with.map(|f| f.0), Some("q4_k"));
+        let TrainError::Memory(m) = check_fits(&f32_base, &shape, q4_total / 2).unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(m.fits_with, None);
+        assert!(!m.message.contains("baseWeights") && m.message.contains("batchSize"), "{}", m.message);
+        // A base that is already Q4_K is not told to become Q8_0.
+        let TrainError::Memory(m) = check_fits(&q4, &shape, q4_total - 1).unwrap_err() else { panic!() };
+        assert_eq!(m.fits_with, None);
     }
 }

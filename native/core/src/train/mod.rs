@@ -68,6 +68,9 @@ pub enum TrainError {
     /// config or the model). The message says why and, where there is one, the fix.
     #[error("unsupported adapter: {0}")]
     UnsupportedAdapter(String),
+    /// The memory estimate exceeds what is available; says by how much and what would fit.
+    #[error("{0}")]
+    Memory(memory::MemoryShortfall),
 }
 
 pub type Result<T> = std::result::Result<T, TrainError>;

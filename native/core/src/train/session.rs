@@ -16,6 +16,7 @@ use candle_core::{Device, Tensor};
 
 use super::batching::Example;
 use super::lora::{LoraAdapter, LoraConfig, LoraShared};
+use super::loss::HeadWeight;
 use super::memory::{self, TrainShape};
 use super::peft::{self, PeftAdapter};
 use super::rng::Rng;
@@ -170,6 +171,10 @@ impl TrainableModel for LoraModel {
     }
 
     fn lm_head_weight(&self) -> &Tensor {
+        self.decoder.lm_head.dense_ref().expect("the LM head dequantises")
+    }
+
+    fn lm_head(&self) -> &dyn HeadWeight {
         &self.decoder.lm_head
     }
 
@@ -237,6 +242,7 @@ pub fn run(
             target_modules: cfg.lora.target_modules.clone(),
             lm_head_chunk: cfg.train.lm_head_chunk,
             gradient_checkpointing: cfg.train.gradient_checkpointing,
+            base_weight_bytes: base.has_stored_weights().then(|| base.matrix_bytes()),
         };
         if let Some(available) = memory::available_bytes() {
             memory::check_fits(&memory::estimate(&base.cfg, &shape), &shape, available)?;

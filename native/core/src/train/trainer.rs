@@ -18,7 +18,7 @@ use super::batching::{epoch_batches, Batch, BatchPlan, Example};
 use super::checkpoint::{self, DataFingerprint, DataPosition, LogEntry, RunFingerprint, TrainerState};
 use super::early_stop::{BestWeights, EarlyStopping};
 use super::lora::{LoraAdapter, LoraConfig, LoraShared};
-use super::loss::{lm_head_loss_capped, shifted_targets};
+use super::loss::{lm_head_loss_capped, shifted_targets, HeadWeight};
 use super::optim::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peft::{AdapterWeights, PeftAdapter};
 use super::schedule::{Schedule, ScheduleKind, Warmup};
@@ -29,8 +29,13 @@ pub trait TrainableModel {
     /// Final hidden states `[b, s, hidden]` (after the last norm) for token ids `[b, s]`,
     /// differentiable with respect to every adapter's `A` and `B`.
     fn hidden_states(&self, ids: &Tensor) -> candle_core::Result<Tensor>;
-    /// The output projection `[vocab, hidden]` (the embedding when tied).
+    /// The output projection `[vocab, hidden]` (the embedding when tied) as an f32 tensor.
     fn lm_head_weight(&self) -> &Tensor;
+    /// The output projection as the loss uses it (a stored, compact one is multiplied in its
+    /// stored form); by default [`Self::lm_head_weight`].
+    fn lm_head(&self) -> &dyn HeadWeight {
+        self.lm_head_weight()
+    }
     /// `cap` of `logits = cap · tanh(logits / cap)` (Gemma's `final_logit_softcapping`).
     fn final_logit_softcap(&self) -> Option<f64> {
         None
@@ -236,7 +241,7 @@ pub fn evaluate(
                 &hidden,
                 &pos,
                 &tgt,
-                model.lm_head_weight(),
+                model.lm_head(),
                 model.final_logit_softcap(),
                 1.0,
                 cfg.lm_head_chunk,
@@ -291,16 +296,7 @@ fn window_gradients_inner(
         let (pos, tgt) = shifted_targets(&batch.labels);
         let cap = model.final_logit_softcap();
         let head = |hidden: &Tensor| {
-            lm_head_loss_capped(
-                hidden,
-                &pos,
-                &tgt,
-                model.lm_head_weight(),
-                cap,
-                denom,
-                cfg.lm_head_chunk,
-                true,
-            )
+            lm_head_loss_capped(hidden, &pos, &tgt, model.lm_head(), cap, denom, cfg.lm_head_chunk, true)
         };
         let sum = match (cfg.gradient_checkpointing, model.layered()) {
             (false, _) => {
