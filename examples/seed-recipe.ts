@@ -12,7 +12,8 @@
  *
  * `--base-weights q4_k` keeps a safetensors base in 4 bits while tuning (QLoRA-style; the seed
  * ran DeepSeek-LLM-7B this way). `--quick` uses 16 examples and 1 epoch: one step of batch
- * 8 × accumulation 2, for a smoke test. `--out DIR` sets the run directory.
+ * 8 × accumulation 2, for a smoke test. `--out DIR` sets the run directory. A model whose
+ * context is shorter than 384 tokens (the demo model: 256) gets its whole context instead.
  */
 import { parseArgs } from "node:util";
 import { Dataset, isTunekitError } from "tunekit";
