@@ -144,6 +144,13 @@ export interface NativeTrainEvent {
   cancelled?: boolean
   /** `started`: the step a resumed run continues from (0 for a fresh run). */
   resumedFromStep?: number
+  /** `done`: early stopping ended the run before its last step. */
+  stoppedEarly?: boolean
+  /** `done`: step and validation loss of the best evaluation. */
+  bestStep?: number
+  bestEvalLoss?: number
+  /** `done`: the adapter holds the weights of `bestStep` (`loadBestAtEnd`). */
+  restoredBest?: boolean
   error?: NativeErrorInfo
 }
 
@@ -177,6 +184,12 @@ export interface NativeTrainOptions {
   useRsLora?: boolean
   /** Refuse to start when the memory estimate exceeds available memory. Default true. */
   checkMemory?: boolean
+  /** Stop after this many evaluations without improvement of the validation loss. */
+  earlyStoppingPatience?: number
+  /** Smallest decrease of the validation loss that counts as an improvement. Default 0. */
+  earlyStoppingThreshold?: number
+  /** End with the adapter of the evaluation with the lowest validation loss. Default false. */
+  loadBestAtEnd?: boolean
   /** How to hold the base's weight matrices when training from a path (see `loadModel`). */
   baseWeights?: 'stored' | 'f32' | 'q8_0' | 'q4_k'
 }
