@@ -80,7 +80,7 @@ fn lora_step_flops(model: &LoraModel, b: usize, s: usize, scored: usize, rank: u
         let (h, hd) = (d.cfg.num_attention_heads as f64, d.cfg.head_dim as f64);
         flops += 6.0 * 2.0 * b as f64 * h * (s * s) as f64 * hd;
     }
-    let (v, hid) = d.lm_head.dims2().unwrap();
+    let (v, hid) = d.lm_head.dims();
     flops + 4.0 * scored as f64 * v as f64 * hid as f64
 }
 
