@@ -7,11 +7,7 @@ import { InvalidOptionError } from "../core/errors.js";
 import type { ResponseLoss, ResponseLossOptions } from "../core/evaluate/evaluate.js";
 import type { GenerateOptions, TunedModel, TunedModelInfo } from "../core/types.js";
 import { type ResolveModelOptions, resolveModel } from "./hub/resolve.js";
-import {
-  type GenerateOptions as LocalGenerateOptions,
-  type LocalModel,
-  loadModel,
-} from "./model.js";
+import { type LocalModel, loadModel } from "./model.js";
 import { modelTemplateFiles } from "./prompt/chat.js";
 import {
   cleanResponse,
@@ -22,7 +18,7 @@ import {
 } from "./prompt/template.js";
 import { responseLosses } from "./response-loss.js";
 import { inferencePrompt, tokenizerFromModel } from "./sequences.js";
-import { DEFAULT_MAX_OUTPUT_TOKENS } from "./tuned-model.js";
+import { nativeGenerateOptions } from "./tuned-model.js";
 
 /** Options of {@link LocalBaseModel.open}. */
 export interface OpenBaseModelOptions {
@@ -115,17 +111,7 @@ export class LocalBaseModel implements TunedModel {
       throw new InvalidOptionError("input", "input must be a string");
     }
     const prompt = inferencePrompt(tokenizerFromModel(this.#model), this.template, input);
-    const local: LocalGenerateOptions = {
-      maxNewTokens: options.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
-      eosTokenIds: prompt.eosTokenIds,
-    };
-    const stop = [...prompt.stop, ...(options.stopSequences ?? [])];
-    if (stop.length > 0) local.stop = stop;
-    if (options.temperature !== undefined) local.temperature = options.temperature;
-    if (options.topP !== undefined) local.topP = options.topP;
-    if (options.topK !== undefined) local.topK = options.topK;
-    if (options.seed !== undefined) local.seed = options.seed;
-    if (options.signal !== undefined) local.signal = options.signal;
+    const local = nativeGenerateOptions(options, prompt);
     const { text } = await this.#model.generate(prompt.promptIds, local);
     return cleanResponse(this.template, text);
   }

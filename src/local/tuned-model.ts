@@ -25,7 +25,7 @@ import {
   toPromptTemplate,
 } from "./prompt/template.js";
 import { responseLosses } from "./response-loss.js";
-import { inferencePrompt, tokenizerFromModel } from "./sequences.js";
+import { type InferencePrompt, inferencePrompt, tokenizerFromModel } from "./sequences.js";
 
 /** PEFT's adapter files. */
 export const ADAPTER_CONFIG_FILE = "adapter_config.json";
@@ -37,6 +37,25 @@ export const METRICS_FILE = "metrics.jsonl";
 
 /** Default most tokens `generate` produces when `maxOutputTokens` is not given. */
 export const DEFAULT_MAX_OUTPUT_TOKENS = 256;
+
+/** The native generation settings for `options`, with the prompt's end-of-turn tokens and stops. */
+export function nativeGenerateOptions(
+  options: GenerateOptions,
+  prompt: Pick<InferencePrompt, "eosTokenIds" | "stop">,
+): LocalGenerateOptions {
+  const local: LocalGenerateOptions = {
+    maxNewTokens: options.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
+    eosTokenIds: prompt.eosTokenIds,
+  };
+  const stop = [...prompt.stop, ...(options.stopSequences ?? [])];
+  if (stop.length > 0) local.stop = stop;
+  if (options.temperature !== undefined) local.temperature = options.temperature;
+  if (options.topP !== undefined) local.topP = options.topP;
+  if (options.topK !== undefined) local.topK = options.topK;
+  if (options.seed !== undefined) local.seed = options.seed;
+  if (options.signal !== undefined) local.signal = options.signal;
+  return local;
+}
 
 /** What {@link LocalTunedModel.open} reads besides the adapter. */
 /** `LocalTunedModel.generate` options: the common ones plus the conversation so far. */
@@ -315,17 +334,7 @@ export class LocalTunedModel implements TunedModel {
       input,
       options.history ? { history: options.history } : {},
     );
-    const local: LocalGenerateOptions = {
-      maxNewTokens: options.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
-      eosTokenIds: prompt.eosTokenIds,
-    };
-    const stop = [...prompt.stop, ...(options.stopSequences ?? [])];
-    if (stop.length > 0) local.stop = stop;
-    if (options.temperature !== undefined) local.temperature = options.temperature;
-    if (options.topP !== undefined) local.topP = options.topP;
-    if (options.topK !== undefined) local.topK = options.topK;
-    if (options.seed !== undefined) local.seed = options.seed;
-    if (options.signal !== undefined) local.signal = options.signal;
+    const local = nativeGenerateOptions(options, prompt);
     // The response prefix (e.g. an empty think block) is only known once enough text is in:
     // hold the start back until it can be cleaned, then stream the rest as is.
     let head = "";
