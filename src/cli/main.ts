@@ -12,6 +12,12 @@ const onSignal = (signal: NodeJS.Signals) => {
   interrupt.abort(signal);
 };
 process.on("SIGINT", onSignal);
+// A reader that goes away (`tunekit --help | head`) is not an error: stop writing, and let a
+// running command stop as it would on Ctrl-C, keeping what it has finished.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  if (!interrupt.signal.aborted) interrupt.abort("EPIPE");
+});
 process.on("SIGTERM", onSignal);
 
 process.exitCode = await runCli(process.argv.slice(2), {
