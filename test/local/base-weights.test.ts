@@ -106,6 +106,8 @@ describe("baseWeights", () => {
     const [f32, bf16] = [losses.f32 ?? [], losses.bf16 ?? []];
     expect(bf16.length).toBe(f32.length);
     expect(bf16).not.toEqual(f32); // the products really ran in bf16
-    bf16.forEach((loss, i) => expect(Math.abs(loss - (f32[i] ?? 0)) / (f32[i] ?? 1)).toBeLessThan(1e-2));
+    for (const [i, loss] of bf16.entries()) {
+      expect(Math.abs(loss - (f32[i] ?? 0)) / (f32[i] ?? 1)).toBeLessThan(1e-2);
+    }
   });
 });
