@@ -112,7 +112,7 @@ impl BaseWeight {
                 let (r, c) = s.matrix.dims();
                 Tensor::from_vec(s.matrix.dequantize(), (r, c), &s.device)
             }
-            Self::Bf16(w) => Ok(w.dense()?.clone()),
+            Self::Bf16(w) => w.to_dense(),
         }
     }
 

@@ -20,7 +20,7 @@ pub struct Bf16Weight {
     /// `W` (`k = out`, `n = in`).
     input_grad: PackedB,
     device: Device,
-    /// The rounded matrix as f32, made once on demand (merging, export, tests).
+    /// The rounded matrix as f32, made once on demand ([`Self::dense`]; tests).
     dense: OnceLock<Tensor>,
 }
 
@@ -52,12 +52,17 @@ impl Bf16Weight {
         (0..self.dims().1).map(move |c| self.forward.get(c, r))
     }
 
-    /// The rounded matrix as an f32 `[out, in]` tensor, made once.
+    /// The rounded matrix as a fresh f32 `[out, in]` tensor (merging, export).
+    pub fn to_dense(&self) -> Result<Tensor> {
+        let (out, inp) = self.dims();
+        let values: Vec<f32> = (0..out).flat_map(|r| self.row(r)).collect();
+        Tensor::from_vec(values, (out, inp), &self.device)
+    }
+
+    /// [`Self::to_dense`] made once and kept (for APIs that hand out `&Tensor`).
     pub fn dense(&self) -> Result<&Tensor> {
         if self.dense.get().is_none() {
-            let (out, inp) = self.dims();
-            let values: Vec<f32> = (0..out).flat_map(|r| self.row(r)).collect();
-            let _ = self.dense.set(Tensor::from_vec(values, (out, inp), &self.device)?);
+            let _ = self.dense.set(self.to_dense()?);
         }
         Ok(self.dense.get().expect("set above"))
     }
