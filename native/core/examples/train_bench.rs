@@ -24,13 +24,13 @@
 use std::time::Instant;
 
 use candle_core::Tensor;
+use tunekit_core::quant::BaseFormat;
 use tunekit_core::train::batching::{epoch_batches, Batch, BatchPlan, Example};
 use tunekit_core::train::lora::LoraConfig;
 use tunekit_core::train::loss::{lm_head_loss, shifted_targets};
 use tunekit_core::train::optim::{clip_grad_norm, AdamW};
 use tunekit_core::train::session::LoraModel;
 use tunekit_core::train::trainer::{self, peak_rss_bytes, StepReport, TrainConfig, TrainableModel};
-use tunekit_core::quant::BaseFormat;
 use tunekit_core::Model;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {

@@ -45,7 +45,10 @@ fn examples(fixture: &Path) -> (Vec<Example>, u32) {
     let ex = (0..ids.len())
         .map(|i| {
             let n = mask[i].iter().sum::<i64>() as usize;
-            Example { input_ids: ids[i][..n].iter().map(|&x| x as u32).collect(), labels: labels[i][..n].to_vec() }
+            Example {
+                input_ids: ids[i][..n].iter().map(|&x| x as u32).collect(),
+                labels: labels[i][..n].to_vec(),
+            }
         })
         .collect();
     (ex, v["pad_id"].as_u64().unwrap() as u32)
@@ -81,7 +84,9 @@ fn check(name: &str) {
     let batch = Batch::collate(&data.iter().collect::<Vec<_>>(), pad_id);
     let step = |m: &LoraModel| {
         let vars = m.adapters.vars();
-        trainer::window_gradients(m, &m.adapters, &vars, &[batch.clone()], &cfg, 0, &|| false).unwrap().unwrap()
+        trainer::window_gradients(m, &m.adapters, &vars, &[batch.clone()], &cfg, 0, &|| false)
+            .unwrap()
+            .unwrap()
     };
     let (g32, l32) = step(&f32_model);
     let (g16, l16) = step(&bf16_model);
@@ -109,8 +114,16 @@ fn check(name: &str) {
         ..TrainConfig::default()
     };
     let mut losses = Vec::new();
-    trainer::train(&bf16_model, &bf16_model.adapters, &data, &[], &cfg, &mut |r| losses.push(r.loss), &|| false)
-        .unwrap();
+    trainer::train(
+        &bf16_model,
+        &bf16_model.adapters,
+        &data,
+        &[],
+        &cfg,
+        &mut |r| losses.push(r.loss),
+        &|| false,
+    )
+    .unwrap();
     let want: Vec<f64> = expected["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     assert_eq!(losses.len(), want.len());
     let traj = losses.iter().zip(&want).map(|(a, b)| (a - b).abs() / b).fold(0f64, f64::max);

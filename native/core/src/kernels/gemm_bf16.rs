@@ -32,7 +32,8 @@ impl Isa {
     pub fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512bf16") && std::arch::is_x86_feature_detected!("avx512f")
+            if std::arch::is_x86_feature_detected!("avx512bf16")
+                && std::arch::is_x86_feature_detected!("avx512f")
             {
                 return Self::Avx512Bf16;
             }
@@ -229,7 +230,15 @@ mod avx512 {
         let masks = [full(0), full(1)];
         let mut r = 0;
         while r + MR <= m {
-            tile::<MR>(a.as_ptr().add(r * stride), stride, pairs, panel.as_ptr(), c.add(r * ldc + col0), ldc, masks);
+            tile::<MR>(
+                a.as_ptr().add(r * stride),
+                stride,
+                pairs,
+                panel.as_ptr(),
+                c.add(r * ldc + col0),
+                ldc,
+                masks,
+            );
             r += MR;
         }
         let ap = a.as_ptr().add(r * stride);
