@@ -32,12 +32,17 @@ function relDiff(a: Float32Array, b: Float32Array): number {
 }
 
 describe("baseWeights", () => {
-  it("keeps a GGUF base quantised by default and computes what the f32 base computes", async () => {
+  it("keeps a GGUF base quantised by default and computes what the f32 base computes (bf16: close to it)", async () => {
     const stored = await loadModel(GGUF);
     const dense = await loadModel(GGUF, { baseWeights: "f32" });
     const ids = stored.tokenize("one two three four");
     const [a, b] = [await stored.logits(ids), await dense.logits(ids)];
     expect(relDiff(a.data, b.data)).toBeLessThan(1e-4);
+    // A GGUF base dequantised and held in bf16 for the bf16 products.
+    const bf16 = await loadModel(GGUF, { baseWeights: "bf16" });
+    const c = await bf16.logits(ids);
+    expect(relDiff(c.data, b.data)).toBeGreaterThan(0);
+    expect(relDiff(c.data, b.data)).toBeLessThan(0.02);
     const options = { maxNewTokens: 12, temperature: 0 };
     expect((await stored.generate("one two", options)).text).toBe(
       (await dense.generate("one two", options)).text,
