@@ -40,10 +40,10 @@ export declare function exportGgufModel(modelDir: string, outFile: string, optio
 
 /**
  * Loads a Hugging Face model directory or GGUF file off the JS thread. `base_weights`:
- * how to hold the weight matrices (`"stored"`, `"f32"`, `"q8_0"`, `"q4_k"`; default: stored
+ * how to hold the weight matrices (`"stored"`, `"f32"`, `"q8_0"`, `"q4_k"`, `"bf16"`; default: stored
  * for GGUF, f32 for safetensors).
  */
-export declare function loadModel(path: string, baseWeights?: 'stored' | 'f32' | 'q8_0' | 'q4_k'): Promise<NativeModel>
+export declare function loadModel(path: string, baseWeights?: 'stored' | 'f32' | 'q8_0' | 'q4_k' | 'bf16'): Promise<NativeModel>
 
 /**
  * Loads `model_path` with the PEFT adapter in `adapter_dir` merged into its weights, off the
@@ -191,7 +191,7 @@ export interface NativeTrainOptions {
   /** End with the adapter of the evaluation with the lowest validation loss. Default false. */
   loadBestAtEnd?: boolean
   /** How to hold the base's weight matrices when training from a path (see `loadModel`). */
-  baseWeights?: 'stored' | 'f32' | 'q8_0' | 'q4_k'
+  baseWeights?: 'stored' | 'f32' | 'q8_0' | 'q4_k' | 'bf16'
 }
 
 /** One tokenized example: `labels` is `-100` where the token is not learned. */

@@ -154,7 +154,13 @@ def train(args: argparse.Namespace) -> int:
         ids = torch.tensor([seqs[i] for i in idx], dtype=torch.long)
         labels = ids.clone()
         labels[:, :p] = -100
-        out = model(input_ids=ids, labels=labels, use_cache=False)
+        if args.precision == "bf16":
+            # Mixed precision as PyTorch users run it on a CPU: linear layers and matmuls take
+            # bf16 inputs (weights cast per op, f32 masters), norms/softmax/loss stay f32.
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = model(input_ids=ids, labels=labels, use_cache=False)
+        else:
+            out = model(input_ids=ids, labels=labels, use_cache=False)
         t1 = time.perf_counter()
         out.loss.backward()
         t2 = time.perf_counter()
@@ -181,6 +187,7 @@ def train(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "side": "torch",
+                "precision": args.precision,
                 "threads": torch.get_num_threads(),
                 "versions": {
                     "torch": torch.__version__,
@@ -248,6 +255,7 @@ def main() -> int:
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--checkpointing", action="store_true")
+    t.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     g = sub.add_parser("sgemm")
     g.add_argument("--threads", type=int, required=True)
     args = parser.parse_args()

@@ -5,11 +5,12 @@
 #   bench/train/run.sh                     # threads "1 2", 64 sequences x 128 tokens, batch 4
 #   THREADS="1" REPEATS=2 SEQUENCES=64 LENGTH=128 BATCH=4 DROPOUT=0 bench/train/run.sh
 #
+#   PRECISION="f32 bf16" bench/train/run.sh   # also the bf16 base (native baseWeights "bf16", torch autocast bf16)
 #   MODEL=/path/gemma-3-270m-q4_k_m.gguf VOCAB=262144 SEQUENCES=16 LENGTH=256 THREADS=2 bench/train/run.sh
 #
 # Env: MODEL (a model directory or .gguf; default: the random SmolLM2-135M-shaped model), VOCAB
 # (the model's vocabulary size, for the random data), THREADS (list), REPEATS (runs of each side per thread count, alternating order),
-# SEQUENCES, LENGTH, BATCH, DROPOUT, CHECKPOINTING=1 (both sides), PROFILE_STEPS (native
+# PRECISION (list of f32 / bf16; default f32), SEQUENCES, LENGTH, BATCH, DROPOUT, CHECKPOINTING=1 (both sides), PROFILE_STEPS (native
 # per-phase profile: a separate process per thread count, first step untimed; 0 = off),
 # SKIP_BUILD=1, PERF=1 (also `perf record` one native 1-thread epoch, print top symbols).
 set -euo pipefail
@@ -17,7 +18,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 THREADS="${THREADS:-1 2}"
-REPEATS="${REPEATS:-1}"
+REPEATS="${REPEATS:-3}"
+PRECISION="${PRECISION:-f32}"
 SEQUENCES="${SEQUENCES:-64}"
 LENGTH="${LENGTH:-128}"
 BATCH="${BATCH:-4}"
@@ -63,27 +65,27 @@ RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 BASELINE_SKIPPED=""
 
-run_native() { # threads rep
+run_native() { # threads rep precision
   local load; load="$(cut -d' ' -f1 /proc/loadavg)"
   RAYON_NUM_THREADS="$1" "$BIN" "$MODEL" "$DATA" --batch "$BATCH" --dropout "$DROPOUT" \
-    --profile-steps 0 "${CKPT_FLAG[@]}" >"$OUT/n.json"
+    --profile-steps 0 --base "$3" "${CKPT_FLAG[@]}" >"$OUT/n.json"
   python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); r.update(rep=int(sys.argv[2]), load=float(sys.argv[3])); print(json.dumps(r))' \
     "$OUT/n.json" "$2" "$load" >>"$RESULTS"
 }
 
-run_profile() { # threads: a separate process, so its per-phase RSS starts from the loaded model
+run_profile() { # threads precision: a separate process, so its per-phase RSS starts from the loaded model
   ((PROFILE_STEPS > 0)) || return 0
   RAYON_NUM_THREADS="$1" "$BIN" "$MODEL" "$DATA" --batch "$BATCH" --dropout "$DROPOUT" --no-epoch \
-    --profile-steps "$PROFILE_STEPS" "${CKPT_FLAG[@]}" 2>&1 >"$OUT/p.json" | cat >&2
+    --profile-steps "$PROFILE_STEPS" --base "$2" "${CKPT_FLAG[@]}" 2>&1 >"$OUT/p.json" | cat >&2
   python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); r["side"]="native-profile"; print(json.dumps(r))' \
     "$OUT/p.json" >>"$RESULTS"
 }
 
-run_torch() { # threads rep
+run_torch() { # threads rep precision
   [[ -n "$BASELINE_SKIPPED" ]] && return 0
   local load rc=0; load="$(cut -d' ' -f1 /proc/loadavg)"
   OMP_NUM_THREADS="$1" MKL_NUM_THREADS="$1" python3 "$HERE/baseline.py" train "$MODEL" "$DATA" \
-    --threads "$1" --batch "$BATCH" --dropout "$DROPOUT" "${CKPT_FLAG[@]}" >"$OUT/t.json" 2>"$OUT/t.err" || rc=$?
+    --threads "$1" --batch "$BATCH" --dropout "$DROPOUT" --precision "$3" "${CKPT_FLAG[@]}" >"$OUT/t.json" 2>"$OUT/t.err" || rc=$?
   if [[ $rc == 3 ]]; then BASELINE_SKIPPED="$(cat "$OUT/t.err")"; echo "$BASELINE_SKIPPED" >&2; return 0; fi
   cat "$OUT/t.err" >&2
   [[ $rc == 0 ]] || { echo "baseline failed (exit $rc)" >&2; return 0; }
@@ -99,14 +101,17 @@ run_sgemm() { # threads: the machine's f32 matmul peak now, as candle (gemm) and
     | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["load"]=float(sys.argv[1]); print(json.dumps(r))' "$load" >>"$RESULTS" || true
 }
 
-echo "model $MODEL, data $SEQUENCES x $LENGTH tokens, batch $BATCH, dropout $DROPOUT, threads [$THREADS], repeats $REPEATS, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "model $MODEL, data $SEQUENCES x $LENGTH tokens, batch $BATCH, dropout $DROPOUT, threads [$THREADS], precision [$PRECISION], repeats $REPEATS, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for t in $THREADS; do
-  for ((rep = 1; rep <= REPEATS; rep++)); do
-    # Alternate which side goes first, so a load spike does not always hit the same side.
-    if ((rep % 2)); then run_native "$t" "$rep"; run_torch "$t" "$rep"; else run_torch "$t" "$rep"; run_native "$t" "$rep"; fi
+  for p in $PRECISION; do
+    for ((rep = 1; rep <= REPEATS; rep++)); do
+      # Alternate which side goes first (native, torch, torch, native, ...), so a load spike does
+      # not always hit the same side.
+      if ((rep % 2)); then run_native "$t" "$rep" "$p"; run_torch "$t" "$rep" "$p"; else run_torch "$t" "$rep" "$p"; run_native "$t" "$rep" "$p"; fi
+    done
   done
   run_sgemm "$t"
-  run_profile "$t"
+  for p in $PRECISION; do run_profile "$t" "$p"; done
 done
 
 if [[ "${PERF:-0}" == 1 ]] && command -v perf >/dev/null; then

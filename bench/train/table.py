@@ -13,50 +13,66 @@ def steady(r: dict) -> float:
     return r["tokens"] / r["steps"] / xs[len(xs) // 2]
 
 
+def prec(r: dict) -> str:
+    return r.get("precision", "f32")
+
+
+def mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
 def main() -> int:
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     native = [r for r in rows if r["side"] == "native"]
     profiles = [r for r in rows if r["side"] == "native-profile"]
-    torch = {(r["threads"], r["rep"]): r for r in rows if r["side"] == "torch"}
+    torch_rows = [r for r in rows if r["side"] == "torch"]
+    torch = {(r["threads"], prec(r), r["rep"]): r for r in torch_rows}
     if native:
         n = native[0]
         print(
             f"\none LoRA epoch: {n['examples']} sequences x {n['max_len']} tokens, batch {n['batch']}, "
             f"{n['steps']} steps, r 8 / alpha 32, 7 projections, AdamW lr 1e-4, clip 1.0\n"
+            "precision f32: both sides in f32. bf16: native baseWeights \"bf16\" (frozen matrices in bf16, "
+            "bf16 GEMM inputs, f32 accumulation, LoRA/norms/activations f32); torch under "
+            "torch.autocast(\"cpu\", bfloat16) (linear layers and matmuls in bf16, f32 master weights)\n"
         )
     print(
-        "| threads | run | native tok/s | torch tok/s | throughput ratio | native peak RSS | torch peak RSS "
-        "| RSS ratio | loss step 1 native / torch | load |"
+        "| threads | precision | run | native tok/s | torch tok/s | throughput ratio | native peak RSS | torch peak RSS "
+        "| RSS ratio | loss step 1 native / torch | last step native / torch | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in native:
-        t = torch.get((n["threads"], n["rep"]))
+        t = torch.get((n["threads"], prec(n), n["rep"]))
         tput = f"{n['tokens_per_s']:.1f}"
         peak = f"{n['peak_rss_mib']:.0f} MiB"
+        head = f"| {n['threads']} | {prec(n)} | {n['rep']} | {tput}"
         if t:
             print(
-                f"| {n['threads']} | {n['rep']} | {tput} | {t['tokens_per_s']:.1f} | "
+                f"{head} | {t['tokens_per_s']:.1f} | "
                 f"**{n['tokens_per_s'] / t['tokens_per_s']:.2f}x** | {peak} | {t['peak_rss_mib']:.0f} MiB | "
                 f"**{n['peak_rss_mib'] / t['peak_rss_mib']:.2f}x** | {n['loss_first']:.4f} / {t['loss_first']:.4f} "
-                f"| {n['load']:.1f} / {t['load']:.1f} |"
+                f"| {n['loss_last']:.4f} / {t['loss_last']:.4f} | {n['load']:.1f} / {t['load']:.1f} |"
             )
         else:
-            print(f"| {n['threads']} | {n['rep']} | {tput} | - | - | {peak} | - | - | {n['loss_first']:.4f} | {n['load']:.1f} |")
+            print(f"{head} | - | - | {peak} | - | - | {n['loss_first']:.4f} | {n['loss_last']:.4f} | {n['load']:.1f} |")
 
     # Achieved GFLOP/s: the epoch's FLOPs (counted once, by the native side, for the work both
     # sides must do: train_bench.rs `lora_step_flops`) over each side's wall time, against the
     # machine's f32 matmul peak measured in the same run at the same thread count.
     peaks: dict[int, dict[str, float]] = {}
+    bf16_rates: dict[int, dict] = {}
     for r in rows:
         if r["side"].startswith("sgemm-"):
             peaks.setdefault(r["threads"], {})[r["side"][len("sgemm-"):]] = r["gflops"]
+        if r["side"] == "sgemm-native" and "bf16_gflops" in r:
+            bf16_rates[r["threads"]] = r
     if native and "epoch_gflop" in native[0]:
         gflop = native[0]["epoch_gflop"]
         print(f"\nachieved GFLOP/s ({gflop:.0f} GFLOP per epoch: forward + backward-to-input of the frozen base, LoRA, attention, LM head)")
-        print("| threads | run | native GFLOP/s | torch GFLOP/s | sgemm peak 2048³ (candle / torch) | native % of peak | torch % of peak |")
-        print("|---|---|---|---|---|---|---|")
+        print("| threads | precision | run | native GFLOP/s | torch GFLOP/s | f32 sgemm peak 2048³ (candle / torch) | native % of f32 peak | torch % of f32 peak |")
+        print("|---|---|---|---|---|---|---|---|")
         for n in native:
-            t = torch.get((n["threads"], n["rep"]))
+            t = torch.get((n["threads"], prec(n), n["rep"]))
             p = peaks.get(n["threads"], {})
             peak = max(p.values()) if p else None
             ng = gflop / n["seconds"]
@@ -64,49 +80,76 @@ def main() -> int:
             peak_s = " / ".join(f"{p[k]:.0f}" if k in p else "-" for k in ("native", "torch"))
             pct = lambda g: f"{100 * g / peak:.0f}%" if (g is not None and peak) else "-"
             tg_s = f"{tg:.1f}" if tg is not None else "-"
-            print(f"| {n['threads']} | {n['rep']} | {ng:.1f} | {tg_s} | {peak_s} | {pct(ng)} | {pct(tg)} |")
+            print(f"| {n['threads']} | {prec(n)} | {n['rep']} | {ng:.1f} | {tg_s} | {peak_s} | {pct(ng)} | {pct(tg)} |")
+        for c, r in sorted(bf16_rates.items()):
+            print(
+                f"  {c}t GEMM rates (native, same run): 512x576x1536 f32 (candle) {r['f32_gflops_512x576x1536']:.0f} · "
+                f"bf16 ({r['bf16_kernel']}) {r['bf16_gflops_512x576x1536']:.0f} GFLOP/s; 2048³ bf16 {r['bf16_gflops']:.0f}"
+            )
 
-    def mean_tps(side: list[dict], threads: int) -> float | None:
-        xs = [r["tokens_per_s"] for r in side if r["threads"] == threads]
-        return sum(xs) / len(xs) if xs else None
+    def mean_tps(side: list[dict], threads: int, p: str) -> float | None:
+        return mean([r["tokens_per_s"] for r in side if r["threads"] == threads and prec(r) == p])
 
     counts = sorted({n["threads"] for n in native})
-    if len(counts) > 1:
-        print("\nthread scaling (mean tokens/s over runs):")
-        for name, side in (("native", native), ("torch", list(torch.values()))):
-            vals = [(c, mean_tps(side, c)) for c in counts]
+    precisions = sorted({prec(n) for n in native}, key=lambda p: p != "f32")
+    print("\nmean tokens/s over runs, and thread scaling:")
+    for p in precisions:
+        for name, side in (("native", native), ("torch", torch_rows)):
+            vals = [(c, mean_tps(side, c, p)) for c in counts]
             if all(v is not None for _, v in vals):
-                base = vals[0][1]
-                print(f"  {name}: " + " · ".join(f"{c}t {v:.1f}" for c, v in vals) + f" ({vals[-1][1] / base:.2f}x from {counts[0]} to {counts[-1]} threads)")
+                line = f"  {p} {name}: " + " · ".join(f"{c}t {v:.1f}" for c, v in vals)
+                if len(counts) > 1:
+                    line += f" ({vals[-1][1] / vals[0][1]:.2f}x from {counts[0]} to {counts[-1]} threads)"
+                print(line)
         ratios = []
         for c in counts:
-            n_, t_ = mean_tps(native, c), mean_tps(list(torch.values()), c)
+            n_, t_ = mean_tps(native, c, p), mean_tps(torch_rows, c, p)
             if n_ and t_:
                 ratios.append(f"{c}t {n_ / t_:.2f}x")
         if ratios:
-            print("  native / torch: " + " · ".join(ratios))
+            print(f"  {p} native / torch {p}: " + " · ".join(ratios))
+        if p != "f32":
+            ratios = []
+            for c in counts:
+                n_, t_ = mean_tps(native, c, p), mean_tps(torch_rows, c, "f32")
+                if n_ and t_:
+                    ratios.append(f"{c}t {n_ / t_:.2f}x")
+            if ratios:
+                print(f"  {p} native / torch f32: " + " · ".join(ratios))
+    if "bf16" in precisions and "f32" in precisions:
+        print("\nloss, bf16 vs f32 (mean over runs; step 1 → last step):")
+        for name, side in (("native", native), ("torch", torch_rows)):
+            for c in counts:
+                got = {}
+                for p in ("f32", "bf16"):
+                    rs = [r for r in side if r["threads"] == c and prec(r) == p]
+                    if rs:
+                        got[p] = (mean([r["loss_first"] for r in rs]), mean([r["loss_last"] for r in rs]))
+                if len(got) == 2:
+                    (f1, fl), (b1, bl) = got["f32"], got["bf16"]
+                    print(f"  {name} {c}t: f32 {f1:.4f} → {fl:.4f} · bf16 {b1:.4f} → {bl:.4f} (differences {b1 - f1:+.4f} / {bl - fl:+.4f})")
     loads = [r["load"] for r in rows if "load" in r]
     if loads:
         print(f"\nload average (1 min) at the start of each run: {min(loads):.1f} to {max(loads):.1f}")
 
     print("\nsteady state (median step after the first), tokens/s:")
     for n in native:
-        t = torch.get((n["threads"], n["rep"]))
+        t = torch.get((n["threads"], prec(n), n["rep"]))
         extra = f" · torch {steady(t):.1f} · ratio {steady(n) / steady(t):.2f}x" if t else ""
-        print(f"  {n['threads']}t run {n['rep']}: native {steady(n):.1f}{extra}")
+        print(f"  {n['threads']}t {prec(n)} run {n['rep']}: native {steady(n):.1f}{extra}")
     print("\nafter model load (RSS): " + ", ".join(
-        f"{r['side']} {r['threads']}t {r['rss_after_load_mib']:.0f} MiB" for r in rows if r["side"] in ("native", "torch")))
+        f"{r['side']} {r['threads']}t {prec(r)} {r['rss_after_load_mib']:.0f} MiB" for r in rows if r["side"] in ("native", "torch")))
     print("\nwhere the time goes")
-    for r in profiles + [r for r in rows if r["side"] == "torch"]:
+    for r in profiles + torch_rows:
         p = r["profile"]
         if r["side"] == "native-profile":
             total = sum(v for k, v in p.items() if k.endswith("_s"))
             parts = [(k[:-2], v) for k, v in p.items() if k.endswith("_s")]
-            head = f"native {r['threads']}t ({p['steps']} steps in a fresh process, first untimed; {p['tokens'] / total:.1f} tok/s)"
+            head = f"native {r['threads']}t {prec(r)} ({p['steps']} steps in a fresh process, first untimed; {p['tokens'] / total:.1f} tok/s)"
         else:
             total = sum(p.values())
             parts = [(k[:-2], v) for k, v in p.items()]
-            head = f"torch  {r['threads']}t run {r['rep']} (the measured epoch)"
+            head = f"torch  {r['threads']}t {prec(r)} run {r['rep']} (the measured epoch)"
         print(f"  {head}: " + " · ".join(f"{k} {100 * v / total:.0f}% ({v:.2f}s)" for k, v in parts))
         if r["side"] == "native-profile":
             m, g = r["phase_peak_above_step_start_mib"], r["gradstore_non_lora"]

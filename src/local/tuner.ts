@@ -137,8 +137,10 @@ export interface LocalTunerOptions {
    * How the frozen base's weight matrices are held while training (QLoRA-style): `"stored"`
    * keeps a GGUF base's quantised blocks and a safetensors base's bf16/f16 as they are;
    * `"q8_0"` / `"q4_k"` quantise a safetensors base while loading (bitsandbytes'
-   * `load_in_8bit` / `load_in_4bit` analogue); `"f32"` dequantises everything. LoRA weights,
-   * gradients and the optimiser stay f32 in every case.
+   * `load_in_8bit` / `load_in_4bit` analogue); `"f32"` dequantises everything; `"bf16"` rounds
+   * the frozen matrices to bf16 and computes their products in bf16 with f32 accumulation
+   * (mixed precision, the fast option on CPUs with AVX512-BF16). LoRA weights, gradients and
+   * the optimiser stay f32 in every case.
    * @default "stored" for a GGUF file, "f32" for a model directory
    *
    * @example

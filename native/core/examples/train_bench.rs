@@ -1,7 +1,7 @@
 //! One LoRA epoch on a model directory, timed, for `bench/train` (issue #5's must-show).
 //!
 //!   RAYON_NUM_THREADS=1 train_bench <model_dir> <data.json> [--batch 4] [--dropout 0]
-//!       [--rank 8] [--alpha 32] [--lr 1e-4] [--profile-steps 4] [--checkpointing]
+//!       [--rank 8] [--alpha 32] [--lr 1e-4] [--profile-steps 4] [--checkpointing] [--base bf16]
 //!
 //! `data.json`: `{"prompt_len": P, "sequences": [[ids..], ..]}`; the first `P` tokens of each
 //! sequence are the (masked) prompt, the rest the learned response — the same data that
@@ -15,7 +15,8 @@
 //! `backward`, gradient accumulation, `clip_grad_norm`, `AdamW::step`), each phase timed.
 //!
 //! `--sgemm`: instead, the f32 matmul peak of this machine at `RAYON_NUM_THREADS` threads
-//! (candle's matmul, 2048³, best of 5), for the table's "% of peak".
+//! (candle's matmul, 2048³, best of 5), for the table's "% of peak", and the bf16 GEMM's
+//! rate (`kernels::gemm_bf16`) beside candle's f32 one on a training-shaped product.
 //!
 //! Prints one JSON object on the last line of stdout. The epoch's FLOP count
 //! (`epoch_gflop`, [`lora_step_flops`]) lets the table turn both sides' times into GFLOP/s.
@@ -23,6 +24,7 @@
 use std::time::Instant;
 
 use candle_core::Tensor;
+use tunekit_core::quant::BaseFormat;
 use tunekit_core::train::batching::{epoch_batches, Batch, BatchPlan, Example};
 use tunekit_core::train::lora::LoraConfig;
 use tunekit_core::train::loss::{lm_head_loss, shifted_targets};
@@ -103,13 +105,45 @@ fn sgemm_gflops() -> f64 {
     2.0 * (n * n * n) as f64 / best / 1e9
 }
 
+/// GFLOP/s of `[m, k] · [k, n]` (best of 5): candle's f32 matmul and the bf16 kernel
+/// (`kernels::gemm_bf16`, operand pre-packed as the `bf16` base holds it).
+fn product_gflops(m: usize, k: usize, n: usize) -> (f64, f64) {
+    use tunekit_core::kernels::gemm_bf16::{matmul, PackedB};
+    let dev = candle_core::Device::Cpu;
+    let a = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
+    let b = Tensor::randn(0f32, 1.0, (k, n), &dev).unwrap();
+    let best = |f: &dyn Fn()| {
+        f();
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let f32_s = best(&|| drop(a.matmul(&b).unwrap()));
+    let av = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let packed = PackedB::plain(&b.flatten_all().unwrap().to_vec1::<f32>().unwrap(), k, n);
+    let bf16_s = best(&|| drop(matmul(&av, m, &packed)));
+    let flop = 2.0 * (m * k * n) as f64 / 1e9;
+    (flop / f32_s, flop / bf16_s)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--sgemm") {
+        // A 2048³ product, and one of the training's own shapes (512 tokens × 576 → 1536).
+        let (_, bf16_square) = product_gflops(2048, 2048, 2048);
+        let (f32_train, bf16_train) = product_gflops(512, 576, 1536);
         let json = serde_json::json!({
             "side": "sgemm-native",
             "threads": candle_core::utils::get_num_threads(),
             "gflops": sgemm_gflops(),
+            "bf16_gflops": bf16_square,
+            "f32_gflops_512x576x1536": f32_train,
+            "bf16_gflops_512x576x1536": bf16_train,
+            "bf16_kernel": format!("{:?}", tunekit_core::kernels::gemm_bf16::Isa::detect()),
         });
         println!("{json}");
         return;
@@ -149,7 +183,14 @@ fn main() {
     let max_len = examples.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
 
     let t_load = Instant::now();
-    let decoder = Model::load(model_dir).unwrap().decoder;
+    // `--base bf16`: the frozen matrices in bf16 for the bf16 GEMM (`baseWeights: "bf16"`);
+    // `--base f32` (or none): the source's default (f32 for a directory, stored for a GGUF).
+    let base = args.iter().position(|a| a == "--base").map(|i| args[i + 1].clone());
+    let format = base
+        .as_deref()
+        .filter(|b| *b != "f32")
+        .map(|b| BaseFormat::parse(b).unwrap_or_else(|| panic!("bad --base {b}")));
+    let decoder = Model::load_as(model_dir, format).unwrap().decoder;
     let load_s = t_load.elapsed().as_secs_f64();
     let rss_after_load = rss_now();
 
@@ -310,6 +351,7 @@ fn main() {
 
     let json = serde_json::json!({
         "side": "native",
+        "precision": if format == Some(BaseFormat::Bf16) { "bf16" } else { "f32" },
         "epoch_gflop": epoch_flops / 1e9,
         "threads": candle_core::utils::get_num_threads(),
         "examples": examples.len(),

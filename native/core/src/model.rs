@@ -131,8 +131,8 @@ impl Model {
         Self::load_gguf_as(path, BaseFormat::F32)
     }
 
-    /// [`Self::load_gguf`] with the matrices kept as stored (`BaseFormat::Stored`) or
-    /// dequantised to f32 (any other format).
+    /// [`Self::load_gguf`] with the matrices kept as stored (`BaseFormat::Stored`), dequantised
+    /// and held in bf16 (`BaseFormat::Bf16`), or dequantised to f32 (any other format).
     pub fn load_gguf_as(path: &Path, format: BaseFormat) -> Result<Self> {
         let g = Gguf::open(path)?;
         let cfg = decoder_config(&g)?;
@@ -145,6 +145,7 @@ impl Model {
         let device = Device::Cpu;
         let weights = match format {
             BaseFormat::Stored => Weights::from_gguf_stored(&g, &device)?,
+            BaseFormat::Bf16 => Weights::from_gguf(&g, &device)?.with_format(BaseFormat::Bf16),
             _ => Weights::from_gguf(&g, &device)?,
         };
         let decoder = Decoder::load(cfg, &weights, &device)?;

@@ -235,8 +235,23 @@ impl Weights {
                 })?;
                 Ok(BaseWeight::stored(m, &self.device))
             }
+            ([_, _], None) if self.format == BaseFormat::Bf16 && name != "model.embed_tokens.weight" => {
+                Ok(BaseWeight::bf16(&dense)?)
+            }
             _ => Ok(BaseWeight::F32(dense)),
         }
+    }
+
+    /// How [`Self::get_base`] holds matrices.
+    pub fn format(&self) -> BaseFormat {
+        self.format
+    }
+
+    /// The same source with matrices held as `format` says (a dequantised GGUF base held in
+    /// bf16).
+    pub fn with_format(mut self, format: BaseFormat) -> Self {
+        self.format = format;
+        self
     }
 
     pub fn contains(&self, name: &str) -> bool {

@@ -204,7 +204,7 @@ pub(crate) fn base_format(
         .map(|v| {
             tunekit_core::quant::BaseFormat::parse(v).ok_or_else(|| tunekit_core::Error::InvalidOption {
                 option: "baseWeights".into(),
-                message: format!("must be \"stored\", \"f32\", \"q8_0\" or \"q4_k\", got {v:?}"),
+                message: format!("must be \"stored\", \"f32\", \"q8_0\", \"q4_k\" or \"bf16\", got {v:?}"),
             })
         })
         .transpose()
@@ -226,12 +226,12 @@ impl Task for LoadTask {
 }
 
 /// Loads a Hugging Face model directory or GGUF file off the JS thread. `base_weights`:
-/// how to hold the weight matrices (`"stored"`, `"f32"`, `"q8_0"`, `"q4_k"`; default: stored
+/// how to hold the weight matrices (`"stored"`, `"f32"`, `"q8_0"`, `"q4_k"`, `"bf16"`; default: stored
 /// for GGUF, f32 for safetensors).
 #[napi(ts_return_type = "Promise<NativeModel>")]
 pub fn load_model(
     path: String,
-    #[napi(ts_arg_type = "'stored' | 'f32' | 'q8_0' | 'q4_k'")] base_weights: Option<String>,
+    #[napi(ts_arg_type = "'stored' | 'f32' | 'q8_0' | 'q4_k' | 'bf16'")] base_weights: Option<String>,
 ) -> AsyncTask<LoadTask> {
     AsyncTask::new(LoadTask { path, base_weights })
 }

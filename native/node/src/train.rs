@@ -75,7 +75,7 @@ pub struct NativeTrainOptions {
     /// End with the adapter of the evaluation with the lowest validation loss. Default false.
     pub load_best_at_end: Option<bool>,
     /// How to hold the base's weight matrices when training from a path (see `loadModel`).
-    #[napi(ts_type = "'stored' | 'f32' | 'q8_0' | 'q4_k'")]
+    #[napi(ts_type = "'stored' | 'f32' | 'q8_0' | 'q4_k' | 'bf16'")]
     pub base_weights: Option<String>,
 }
 

@@ -3,13 +3,15 @@
 //! Everything else (the decoder's [`Linear`](super::linear::Linear), the LoRA node, merging)
 //! goes through this narrow interface: the product with an input, the product of an output
 //! gradient with the matrix (the input gradient; a frozen weight never gets its own), its
-//! shape, and an f32 copy for merging. Two storage forms: a dense tensor, or a
-//! [`QuantMatrix`] kept as the file stores it (GGUF blocks, bf16/f16; see [`crate::quant`]).
+//! shape, and an f32 copy for merging. Three storage forms: a dense tensor, a
+//! [`QuantMatrix`] kept as the file stores it (GGUF blocks, bf16/f16; see [`crate::quant`]),
+//! or a bf16 matrix packed for the bf16 GEMM ([`Bf16Weight`], `baseWeights: "bf16"`).
 
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Device, Result, Tensor};
 
+use super::bf16_weight::{bf16_input_grad, bf16_linear, Bf16Weight};
 use crate::gguf::reader::GgmlType;
 use crate::quant::op::{stored_embedding, stored_linear};
 use crate::quant::QuantMatrix;
@@ -24,6 +26,8 @@ pub enum BaseWeight {
     F32(Tensor),
     /// Kept in stored (compact) form; products dequantise tile by tile.
     Stored(StoredWeight),
+    /// Rounded to bf16 and packed once; products take bf16 inputs and accumulate in f32.
+    Bf16(Arc<Bf16Weight>),
 }
 
 /// A stored matrix, with the f32 copy that [`BaseWeight::dense_ref`] hands out made once on
@@ -40,6 +44,11 @@ impl BaseWeight {
         Self::stored_shared(Arc::new(matrix), device)
     }
 
+    /// A dense matrix rounded to bf16 and packed for the bf16 GEMM (`baseWeights: "bf16"`).
+    pub fn bf16(w: &Tensor) -> Result<Self> {
+        Ok(Self::Bf16(Arc::new(Bf16Weight::new(w)?)))
+    }
+
     /// A stored matrix shared with its other owners (no copy).
     pub fn stored_shared(matrix: Arc<QuantMatrix>, device: &Device) -> Self {
         Self::Stored(StoredWeight { matrix, device: device.clone(), dense: Arc::default() })
@@ -51,6 +60,7 @@ impl BaseWeight {
         match self {
             Self::F32(w) => frozen_linear(x, w),
             Self::Stored(s) => stored_linear(&x.to_dtype(DType::F32)?, &s.matrix),
+            Self::Bf16(w) => bf16_linear(x, w),
         }
     }
 
@@ -64,6 +74,7 @@ impl BaseWeight {
                 let gx = crate::quant::matmul::matmul(&s.matrix, &g32.flatten_all()?.to_vec1::<f32>()?, n);
                 Tensor::from_vec(gx, (n, s.matrix.dims().1), g.device())?.to_dtype(g.dtype())
             }
+            Self::Bf16(w) => bf16_input_grad(g, w)?.to_dtype(g.dtype()),
         }
     }
 
@@ -72,6 +83,7 @@ impl BaseWeight {
         match self {
             Self::F32(w) => w.dims2().expect("a base weight is 2-D (checked at load)"),
             Self::Stored(s) => s.matrix.dims(),
+            Self::Bf16(w) => w.dims(),
         }
     }
 
@@ -79,7 +91,7 @@ impl BaseWeight {
     pub fn dtype(&self) -> DType {
         match self {
             Self::F32(w) => w.dtype(),
-            Self::Stored(_) => DType::F32,
+            Self::Stored(_) | Self::Bf16(_) => DType::F32,
         }
     }
 
@@ -87,7 +99,7 @@ impl BaseWeight {
     pub fn needs_grad(&self) -> bool {
         match self {
             Self::F32(w) => crate::train::frozen_linear::needs_grad(w),
-            Self::Stored(_) => false,
+            Self::Stored(_) | Self::Bf16(_) => false,
         }
     }
 
@@ -100,6 +112,7 @@ impl BaseWeight {
                 let (r, c) = s.matrix.dims();
                 Tensor::from_vec(s.matrix.dequantize(), (r, c), &s.device)
             }
+            Self::Bf16(w) => w.to_dense(),
         }
     }
 
@@ -115,6 +128,7 @@ impl BaseWeight {
                 }
                 Ok(s.dense.get().expect("set above"))
             }
+            Self::Bf16(w) => w.dense(),
         }
     }
 
@@ -122,7 +136,7 @@ impl BaseWeight {
     pub fn dense_mut(&mut self) -> Option<&mut Tensor> {
         match self {
             Self::F32(w) => Some(w),
-            Self::Stored(_) => None,
+            Self::Stored(_) | Self::Bf16(_) => None,
         }
     }
 
@@ -136,6 +150,7 @@ impl BaseWeight {
                 w.index_select(&ids.flatten_all()?, 0)?.reshape(dims)
             }
             Self::Stored(s) => stored_embedding(ids, &s.matrix),
+            Self::Bf16(w) => w.rows(ids),
         }
     }
 
@@ -144,6 +159,7 @@ impl BaseWeight {
         match self {
             Self::F32(t) => (t.elem_count() * t.dtype().size_in_bytes()) as u64,
             Self::Stored(s) => s.matrix.stored_bytes() as u64,
+            Self::Bf16(w) => w.bytes() as u64,
         }
     }
 
@@ -152,6 +168,7 @@ impl BaseWeight {
         match self {
             Self::F32(_) => None,
             Self::Stored(s) => Some(s.matrix.ggml_type()),
+            Self::Bf16(_) => Some(GgmlType::BF16),
         }
     }
 }

@@ -19,6 +19,7 @@
 //! uses a second rope on its sliding-window layers, and soft-caps the logits when configured.
 
 pub mod base_weight;
+pub mod bf16_weight;
 mod linear;
 
 pub use base_weight::BaseWeight;
@@ -28,6 +29,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 
 use crate::config::{Activation, DecoderConfig, LocalRope, RopeScaling};
 use crate::error::{Error, Result};
+use crate::quant::BaseFormat;
 use crate::weights::Weights;
 
 /// The projections of one layer as `(block, name)`, in PEFT module-name order; an index into
@@ -539,7 +541,11 @@ impl Decoder {
         }
         let norm = RmsNorm::load(w, "model.norm.weight", hid, &cfg, &format!("hidden_size={hid}"))?;
         let lm_head = if cfg.tie_word_embeddings {
-            embed_tokens.clone()
+            match (&embed_tokens, w.format()) {
+                // The embedding lookup stays f32; the head's two products run on a bf16 copy.
+                (BaseWeight::F32(e), BaseFormat::Bf16) => BaseWeight::bf16(e)?,
+                _ => embed_tokens.clone(),
+            }
         } else {
             w.get_base(
                 "lm_head.weight",

@@ -16,6 +16,10 @@ pub enum BaseFormat {
     /// Quantise each matrix of a safetensors base to Q4_K while loading (Q8_0 for rows that are
     /// not a multiple of 256 values, bf16 for rows not a multiple of 32).
     Q4K,
+    /// Round every projection matrix and the LM head to bf16 and pack them for the bf16 GEMM
+    /// (AVX512-BF16 where the CPU has it): products take bf16 inputs and accumulate in f32;
+    /// LoRA weights, the embedding lookup, norms and activations stay f32.
+    Bf16,
 }
 
 impl BaseFormat {
@@ -25,6 +29,7 @@ impl BaseFormat {
             "f32" => Self::F32,
             "q8_0" => Self::Q8_0,
             "q4_k" => Self::Q4K,
+            "bf16" => Self::Bf16,
             _ => return None,
         })
     }
@@ -35,13 +40,14 @@ impl BaseFormat {
             Self::F32 => "f32",
             Self::Q8_0 => "q8_0",
             Self::Q4K => "q4_k",
+            Self::Bf16 => "bf16",
         }
     }
 
     /// The ggml type a `[rows, cols]` f32 matrix is quantised to on load, if any.
     pub fn quantize_to(self, cols: usize) -> Option<GgmlType> {
         let target = match self {
-            Self::Stored | Self::F32 => return None,
+            Self::Stored | Self::F32 | Self::Bf16 => return None,
             Self::Q8_0 => GgmlType::Q8_0,
             Self::Q4K => GgmlType::Q4_K,
         };
