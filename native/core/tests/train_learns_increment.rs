@@ -96,6 +96,7 @@ fn train_tiny_model_learns_increment_seed() {
     }
     let secs = started.elapsed().as_secs_f64();
     println!("increment seed: final train loss {last:.4}, {} examples, {secs:.1}s", pairs.len());
+    // Time is printed, not asserted: speed belongs to bench/, and a loaded CI machine is no
+    // reason for a correct run to fail.
     assert!(wrong.is_empty(), "not learned: {wrong:#?}");
-    assert!(secs < 60.0, "took {secs:.1}s");
 }
