@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{DType, Device, Result, Tensor};
 
 use crate::gguf::reader::GgmlType;
-use crate::quant::op::{stored_embedding, stored_linear};
+use crate::quant::op::{stored_embedding, stored_linear, stored_linear_decode};
 use crate::quant::QuantMatrix;
 use crate::train::frozen_linear::frozen_linear;
 
@@ -51,6 +51,16 @@ impl BaseWeight {
         match self {
             Self::F32(w) => frozen_linear(x, w),
             Self::Stored(s) => stored_linear(&x.to_dtype(DType::F32)?, &s.matrix),
+        }
+    }
+
+    /// [`forward`](Self::forward) for generation: a stored matrix multiplies a decode step's
+    /// row with 8-bit activations and integer dot products (llama.cpp's arithmetic; see
+    /// [`crate::quant::dot`]). Not for training: it has no exact gradient.
+    pub fn forward_decode(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::F32(w) => frozen_linear(x, w),
+            Self::Stored(s) => stored_linear_decode(&x.to_dtype(DType::F32)?, &s.matrix),
         }
     }
 
