@@ -6,8 +6,9 @@
 //!
 //! Generation only: 8-bit activations change the products by about 0.5 % of a block's range
 //! (what llama.cpp accepts), so training and evaluation keep the exact path in
-//! [`super::matmul`]. The kernel is picked once per product: AVX2 when the CPU has it
-//! (detected at run time), else portable code that gives bit-identical results ([`scalar`]).
+//! [`super::matmul`]. The kernel is picked once per product from what the CPU has (detected
+//! at run time): AVX-512 VNNI `vpdpbusd` for 32-value blocks, AVX2 `maddubs`, else portable
+//! code ([`scalar`]); all give bit-identical results.
 //! Rows are split over rayon's pool in chunks large enough to amortise a task, and a product
 //! too small to gain from threads runs on the calling thread.
 
@@ -35,7 +36,7 @@ pub struct Kernel {
     k_blocks: bool,
     /// Safe to call: an SIMD kernel is only chosen after its features were detected.
     dot: unsafe fn(&[u8], &QuantizedRow) -> f32,
-    /// `"avx2"` or `"scalar"`.
+    /// `"avx512vnni"`, `"avx2"` or `"scalar"`.
     pub isa: &'static str,
 }
 
@@ -56,7 +57,15 @@ impl Kernel {
 
     /// The fastest kernel this CPU runs for `t`.
     pub fn best(t: GgmlType) -> Option<Self> {
-        let portable = Self::scalar(t)?;
+        Self::available(t).pop()
+    }
+
+    /// Every kernel this CPU runs for `t`, portable first, fastest last (the tests compare
+    /// them all).
+    pub fn available(t: GgmlType) -> Vec<Self> {
+        let Some(portable) = Self::scalar(t) else { return Vec::new() };
+        #[allow(unused_mut)]
+        let mut out = vec![portable];
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
             let dot: unsafe fn(&[u8], &QuantizedRow) -> f32 = match t {
@@ -68,9 +77,23 @@ impl Kernel {
                 GgmlType::Q6_K => avx2::q6_k,
                 _ => unreachable!("scalar() accepted it"),
             };
-            return Some(Self { dot, isa: "avx2", ..portable });
+            out.push(Self { dot, isa: "avx2", ..portable });
+            // VNNI pays off where each 32 products are one sum (the K-quants scale 16-bit
+            // pair sums with `madd`, which VNNI would not replace).
+            let vnni = is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512vnni");
+            let dot: Option<unsafe fn(&[u8], &QuantizedRow) -> f32> = match t {
+                GgmlType::Q8_0 => Some(avx2::vnni_32::q8_0),
+                GgmlType::Q4_0 => Some(avx2::vnni_32::q4_0),
+                GgmlType::Q5_0 => Some(avx2::vnni_32::q5_0),
+                _ => None,
+            };
+            if let (true, Some(dot)) = (vnni, dot) {
+                out.push(Self { dot, isa: "avx512vnni", ..portable });
+            }
         }
-        Some(portable)
+        out
     }
 
     /// The activation row in the block layout this kernel reads.
@@ -176,8 +199,8 @@ mod tests {
     #[test]
     fn dot_simd_kernels_equal_the_scalar_kernels_bit_for_bit() {
         for (i, t) in INTEGER_TYPES.into_iter().enumerate() {
-            let (best, portable) = (Kernel::best(t).unwrap(), Kernel::scalar(t).unwrap());
-            if best.isa == "scalar" {
+            let kernels = Kernel::available(t);
+            if kernels.len() == 1 {
                 eprintln!("dot_simd_kernels_equal_the_scalar_kernels_bit_for_bit: skipped for {t}, no AVX2 on this CPU");
                 continue;
             }
@@ -188,10 +211,19 @@ mod tests {
                 let w = random_matrix(t, 40, cols, 100 + i as u64);
                 let mut rng = Rng(7 + nb as u64);
                 let x: Vec<f32> = (0..cols).map(|_| rng.uniform() * 3.0).collect();
-                let a = matmul_t_with(&best, &w, &x, 1);
-                let b = matmul_t_with(&portable, &w, &x, 1);
-                for r in 0..40 {
-                    assert_eq!(a[r].to_bits(), b[r].to_bits(), "{t} with {nb} blocks, row {r}: {} vs {}", a[r], b[r]);
+                let want = matmul_t_with(&kernels[0], &w, &x, 1);
+                for k in &kernels[1..] {
+                    let got = matmul_t_with(k, &w, &x, 1);
+                    for r in 0..40 {
+                        assert_eq!(
+                            got[r].to_bits(),
+                            want[r].to_bits(),
+                            "{t} {} with {nb} blocks, row {r}: {} vs {}",
+                            k.isa,
+                            got[r],
+                            want[r]
+                        );
+                    }
                 }
             }
         }
