@@ -66,6 +66,18 @@ fn main() {
         }
     }
     let proj_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    // Accuracy of the integer products on the real matrices: relative RMS error against the
+    // exact dequantising product, for a row of unit normal-ish values.
+    for (which, name) in ["q", "k", "v", "o", "gate", "up", "down"].iter().enumerate() {
+        let BaseWeight::Stored(w) = &d.layers[0].projection(which).base else { panic!("not stored") };
+        let cols = w.matrix.dims().1;
+        let x: Vec<f32> = (0..cols).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 1.7).collect();
+        let fast = dot::matmul_t(&w.matrix, &x, 1).unwrap();
+        let exact = tunekit_core::quant::matmul::matmul_t(&w.matrix, &x, 1);
+        let num: f64 = fast.iter().zip(&exact).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+        let den: f64 = exact.iter().map(|b| (*b as f64).powi(2)).sum();
+        println!("layer 0 {name} ({:?}): relative RMS error {:.2e}", w.matrix.ggml_type(), (num / den).sqrt());
+    }
     println!("projections of all layers: {proj_ms:.2} ms per token");
     println!(
         "{} threads: Model::generate {generate_ms:.2} ms/token (with the prompt); step {step_ms:.2} ms ({:.1} tok/s); LM head ({:?} {:?}) {head_ms:.2} ms; rest {:.2} ms",
