@@ -52,7 +52,11 @@ fn main() {
         for _ in 0..reps {
             std::hint::black_box(dot::matmul_t_with(&k, &head.matrix, &x, 1));
         }
-        println!("LM head with the {} kernel: {:.2} ms", k.isa, t.elapsed().as_secs_f64() * 1e3 / reps as f64);
+        println!(
+            "LM head with the {} kernel: {:.2} ms",
+            k.isa,
+            t.elapsed().as_secs_f64() * 1e3 / reps as f64
+        );
     }
     // The layers' projections alone, each on a row of its input width.
     let t = Instant::now();
@@ -76,7 +80,11 @@ fn main() {
         let exact = tunekit_core::quant::matmul::matmul_t(&w.matrix, &x, 1);
         let num: f64 = fast.iter().zip(&exact).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
         let den: f64 = exact.iter().map(|b| (*b as f64).powi(2)).sum();
-        println!("layer 0 {name} ({:?}): relative RMS error {:.2e}", w.matrix.ggml_type(), (num / den).sqrt());
+        println!(
+            "layer 0 {name} ({:?}): relative RMS error {:.2e}",
+            w.matrix.ggml_type(),
+            (num / den).sqrt()
+        );
     }
     println!("projections of all layers: {proj_ms:.2} ms per token");
     println!(

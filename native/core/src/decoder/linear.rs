@@ -72,7 +72,11 @@ impl Linear {
 
     /// [`Self::forward_decode`] when `decode`, else [`Module::forward`].
     pub fn apply(&self, x: &Tensor, decode: bool) -> candle_core::Result<Tensor> {
-        if decode { self.forward_decode(x) } else { self.forward(x) }
+        if decode {
+            self.forward_decode(x)
+        } else {
+            self.forward(x)
+        }
     }
 }
 

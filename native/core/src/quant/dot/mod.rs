@@ -67,7 +67,10 @@ impl Kernel {
         #[allow(unused_mut)]
         let mut out = vec![portable];
         #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
+        if is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+        {
             let dot: unsafe fn(&[u8], &QuantizedRow) -> f32 = match t {
                 GgmlType::Q8_0 => avx2::q8_0,
                 GgmlType::Q4_0 => avx2::q4_0,
@@ -98,7 +101,11 @@ impl Kernel {
 
     /// The activation row in the block layout this kernel reads.
     pub fn quantize(&self, x: &[f32]) -> QuantizedRow {
-        if self.k_blocks { act::q8_k(x) } else { act::q8_0(x) }
+        if self.k_blocks {
+            act::q8_k(x)
+        } else {
+            act::q8_0(x)
+        }
     }
 
     /// `row · x` for one stored row (whole blocks) and a row quantised by [`Self::quantize`].
@@ -167,9 +174,8 @@ mod tests {
     fn reference(w: &QuantMatrix, x: &[f32]) -> (Vec<f64>, f64) {
         let (rows, cols) = w.dims();
         let wf = w.dequantize();
-        let y: Vec<f64> = (0..rows)
-            .map(|r| (0..cols).map(|c| wf[r * cols + c] as f64 * x[c] as f64).sum())
-            .collect();
+        let y: Vec<f64> =
+            (0..rows).map(|r| (0..cols).map(|c| wf[r * cols + c] as f64 * x[c] as f64).sum()).collect();
         let scale = y.iter().fold(0f64, |a, v| a.max(v.abs()));
         (y, scale)
     }
@@ -238,6 +244,9 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let serial = pool.install(|| matmul_t_with(&k, &w, &x, 3));
         assert_eq!(parallel, serial);
-        assert!(!supports(GgmlType::BF16) && matmul_t(&random_matrix(GgmlType::F16, 2, 32, 1), &[0.0; 32], 1).is_none());
+        assert!(
+            !supports(GgmlType::BF16)
+                && matmul_t(&random_matrix(GgmlType::F16, 2, 32, 1), &[0.0; 32], 1).is_none()
+        );
     }
 }

@@ -51,7 +51,9 @@ pub fn q8_0(row: &[u8], a: &QuantizedRow) -> f32 {
 pub fn q4_0(row: &[u8], a: &QuantizedRow) -> f32 {
     blocks32(row, a, 18, |b, x, xsum| {
         let qs = &b[2..18];
-        let dot: i32 = (0..16).map(|j| (qs[j] & 0xF) as i32 * x[j] as i32 + (qs[j] >> 4) as i32 * x[j + 16] as i32).sum();
+        let dot: i32 = (0..16)
+            .map(|j| (qs[j] & 0xF) as i32 * x[j] as i32 + (qs[j] >> 4) as i32 * x[j + 16] as i32)
+            .sum();
         dot - 8 * xsum
     })
 }
