@@ -203,13 +203,11 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(target_arch = "x86_64"), ignore = "the SIMD kernels are x86-64 only")]
     fn dot_simd_kernels_equal_the_scalar_kernels_bit_for_bit() {
         for (i, t) in INTEGER_TYPES.into_iter().enumerate() {
+            // Every SIMD kernel this CPU runs (all of them on an AVX-512 VNNI machine).
             let kernels = Kernel::available(t);
-            if kernels.len() == 1 {
-                eprintln!("dot_simd_kernels_equal_the_scalar_kernels_bit_for_bit: skipped for {t}, no AVX2 on this CPU");
-                continue;
-            }
             // Every block count from 1 to 17 (partial and full groups of eight blocks).
             let block = if matches!(t, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K) { 256 } else { 32 };
             for nb in [1, 2, 7, 8, 9, 16, 17] {
