@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Result, Tensor};
 
 use super::bf16_weight::{bf16_input_grad, bf16_linear, Bf16Weight};
 use crate::gguf::reader::GgmlType;
-use crate::quant::op::{stored_embedding, stored_linear};
+use crate::quant::op::{stored_embedding, stored_linear, stored_linear_decode};
 use crate::quant::QuantMatrix;
 use crate::train::frozen_linear::frozen_linear;
 
@@ -61,6 +61,16 @@ impl BaseWeight {
             Self::F32(w) => frozen_linear(x, w),
             Self::Stored(s) => stored_linear(&x.to_dtype(DType::F32)?, &s.matrix),
             Self::Bf16(w) => bf16_linear(x, w),
+        }
+    }
+
+    /// [`forward`](Self::forward) for generation: a stored matrix multiplies a decode step's
+    /// row with 8-bit activations and integer dot products (llama.cpp's arithmetic; see
+    /// [`crate::quant::dot`]). Not for training: it has no exact gradient.
+    pub fn forward_decode(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::F32(w) => frozen_linear(x, w),
+            Self::Stored(s) => stored_linear_decode(&x.to_dtype(DType::F32)?, &s.matrix),
         }
     }
 

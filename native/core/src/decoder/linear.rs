@@ -56,6 +56,30 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// [`Module::forward`] during generation: without an adapter the base uses its decode
+    /// product ([`BaseWeight::forward_decode`]); with one, the exact path.
+    pub fn forward_decode(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if self.adapter.is_some() {
+            return self.forward(x);
+        }
+        let y = self.base.forward_decode(x)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// [`Self::forward_decode`] when `decode`, else [`Module::forward`].
+    pub fn apply(&self, x: &Tensor, decode: bool) -> candle_core::Result<Tensor> {
+        if decode {
+            self.forward_decode(x)
+        } else {
+            self.forward(x)
+        }
+    }
+}
+
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         if let Some(a) = &self.adapter {

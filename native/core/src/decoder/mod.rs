@@ -261,9 +261,11 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, s, _) = x.dims3()?;
         let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
-        let mut q = self.q_proj.forward(x)?.reshape((b, s, h, d))?;
-        let mut k = self.k_proj.forward(x)?.reshape((b, s, kvh, d))?;
-        let v = self.v_proj.forward(x)?.reshape((b, s, kvh, d))?.transpose(1, 2)?;
+        // With a KV cache this is generation: stored weights may use their decode product.
+        let decode = cache.is_some();
+        let mut q = self.q_proj.apply(x, decode)?.reshape((b, s, h, d))?;
+        let mut k = self.k_proj.apply(x, decode)?.reshape((b, s, kvh, d))?;
+        let v = self.v_proj.apply(x, decode)?.reshape((b, s, kvh, d))?.transpose(1, 2)?;
         if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
             q = qn.forward(&q)?;
             k = kn.forward(&k)?;
@@ -289,7 +291,7 @@ impl Attention {
             t,
         ))?;
         let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
-        Ok(self.o_proj.forward(&out)?)
+        Ok(self.o_proj.apply(&out, decode)?)
     }
 }
 
@@ -301,12 +303,19 @@ pub struct Mlp {
     activation: Activation,
 }
 
+impl Mlp {
+    /// `down(act(gate(x)) ⊙ up(x))`, with the projections' decode products when `decode`.
+    pub fn apply(&self, x: &Tensor, decode: bool) -> candle_core::Result<Tensor> {
+        // `act(gate) ⊙ up`; while training, one node that recomputes the activation in backward.
+        let gate = self.gate_proj.apply(x, decode)?;
+        let up = self.up_proj.apply(x, decode)?;
+        self.down_proj.apply(&crate::train::ops::glu(&gate, &up, self.activation)?, decode)
+    }
+}
+
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        // `act(gate) ⊙ up`; while training, one node that recomputes the activation in backward.
-        let gate = self.gate_proj.forward(x)?;
-        let up = self.up_proj.forward(x)?;
-        self.down_proj.forward(&crate::train::ops::glu(&gate, &up, self.activation)?)
+        self.apply(x, false)
     }
 }
 
@@ -365,10 +374,11 @@ impl Layer {
         mask: Option<&Tensor>,
         cache: Option<&mut LayerCache>,
     ) -> Result<Tensor> {
+        let decode = cache.is_some();
         let normed = self.input_layernorm.forward(hidden)?;
         let attn = self.self_attn.forward(&normed, cos, sin, mask, cache)?;
         let hidden = self.add_attention(hidden, &attn)?;
-        let mlp = self.mlp.forward(&self.post_attention_layernorm.forward(&hidden)?)?;
+        let mlp = self.mlp.apply(&self.post_attention_layernorm.forward(&hidden)?, decode)?;
         Ok(self.add_mlp(&hidden, &mlp)?)
     }
 
@@ -689,7 +699,15 @@ impl Decoder {
 
     /// Logits `[.., vocab]` from final hidden states `[.., hidden]`.
     pub fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
-        let logits = Linear { base: self.lm_head.clone(), bias: None, adapter: None }.forward(hidden)?;
+        self.head(hidden, false)
+    }
+
+    /// [`Self::lm_head`], with the stored head's decode product when `decode`.
+    fn head(&self, hidden: &Tensor, decode: bool) -> Result<Tensor> {
+        let logits = match decode {
+            true => self.lm_head.forward_decode(hidden)?,
+            false => self.lm_head.forward(hidden)?,
+        };
         Ok(softcap(&logits, self.cfg.final_logit_softcapping)?)
     }
 
@@ -710,7 +728,7 @@ impl Decoder {
         // Only the last position's logits are needed for the next token; skipping the rest
         // saves a vocab-sized matmul per prompt token.
         let last = hidden.narrow(1, ids.len() - 1, 1)?;
-        Ok(self.lm_head(&last)?.flatten_all()?)
+        Ok(self.head(&last, true)?.flatten_all()?)
     }
 }
 

@@ -8,6 +8,7 @@
 //! bit-equal to the f32 the dequantised base would hold; only the summation order differs.
 //! [`op`] wraps them as candle ops with a backward pass that returns the input gradient only.
 
+pub mod dot;
 pub mod format;
 pub mod matmul;
 pub mod op;

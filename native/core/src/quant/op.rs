@@ -10,8 +10,18 @@ use super::QuantMatrix;
 
 /// Applies a frozen stored weight `[out, in]` to `x: [.., in]` (f32, CPU).
 pub fn stored_linear(x: &Tensor, w: &Arc<QuantMatrix>) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Forward(w.clone()))
+    x.contiguous()?.apply_op1(Forward { w: w.clone(), decode: false })
 }
+
+/// [`stored_linear`] for generation: a few rows (a decode step) go through the integer dot
+/// products of [`super::dot`] (8-bit activations, as llama.cpp); more rows, and types without
+/// an integer kernel, take the exact product.
+pub fn stored_linear_decode(x: &Tensor, w: &Arc<QuantMatrix>) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Forward { w: w.clone(), decode: true })
+}
+
+/// Row counts up to this use the integer dot products when decoding.
+const DECODE_ROWS: usize = 4;
 
 /// Rows `ids` (u32, any shape) of a stored matrix as f32 `[ids.., cols]`: an embedding lookup
 /// that dequantises only the rows asked for.
@@ -35,7 +45,10 @@ fn input<'a>(s: &'a CpuStorage, l: &Layout, last: usize, what: &str) -> Result<(
     Ok((&data[l.start_offset()..l.start_offset() + n], n / last))
 }
 
-struct Forward(Arc<QuantMatrix>);
+struct Forward {
+    w: Arc<QuantMatrix>,
+    decode: bool,
+}
 
 impl CustomOp1 for Forward {
     fn name(&self) -> &'static str {
@@ -43,15 +56,17 @@ impl CustomOp1 for Forward {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (out_f, in_f) = self.0.dims();
+        let (out_f, in_f) = self.w.dims();
         let (x, m) = input(s, l, in_f, "stored-linear")?;
         let mut dims = l.dims().to_vec();
         *dims.last_mut().unwrap() = out_f;
-        Ok((CpuStorage::F32(matmul::matmul_t(&self.0, x, m)), Shape::from(dims)))
+        let fast = if self.decode && m <= DECODE_ROWS { super::dot::matmul_t(&self.w, x, m) } else { None };
+        let y = fast.unwrap_or_else(|| matmul::matmul_t(&self.w, x, m));
+        Ok((CpuStorage::F32(y), Shape::from(dims)))
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(g.contiguous()?.apply_op1(InputGrad(self.0.clone()))?))
+        Ok(Some(g.contiguous()?.apply_op1(InputGrad(self.w.clone()))?))
     }
 }
 

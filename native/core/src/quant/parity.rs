@@ -5,7 +5,8 @@
 //! Tolerance: the stored and f32 paths multiply bit-identical values, so only f32 summation
 //! order differs. Loss within 1e-5 relative, adapter gradients within 1e-4 of each tensor's
 //! largest element and logits within 1e-4 of the largest logit (measured ≤ 2e-6 and ≤ 4e-6
-//! for every type), identical greedy tokens.
+//! for every type), identical greedy tokens. Decoding on the types with integer kernels
+//! (`quant::dot`: 8-bit activations, as llama.cpp) is held to the looser bound stated there.
 
 use std::path::PathBuf;
 
@@ -125,6 +126,18 @@ fn greedy(d: &Decoder, prompt: &[u32], n: usize) -> (Vec<u32>, Vec<Tensor>) {
     (out, logits_seen)
 }
 
+/// Decode-step logits of `d` fed `prompt` then `tokens` (all but the last).
+fn forced(d: &Decoder, prompt: &[u32], tokens: &[u32]) -> Vec<Tensor> {
+    let mut cache = KvCache::new(&d.cfg);
+    let mut ids = prompt.to_vec();
+    let mut out = Vec::new();
+    for &next in tokens {
+        out.push(d.step(&ids, &mut cache).unwrap());
+        ids = vec![next];
+    }
+    out
+}
+
 #[test]
 fn quant_lora_step_and_greedy_decoding_match_the_dequantised_base_for_every_type() {
     let f32_base = base();
@@ -153,14 +166,37 @@ fn quant_lora_step_and_greedy_decoding_match_the_dequantised_base_for_every_type
         assert!(worst <= 1e-4, "{t}: adapter gradients differ by {worst:.2e} of their scale");
 
         let prompt = [1u32, 40, 7, 99, 250, 13];
-        let (tok_s, log_s) = greedy(&stored, &prompt, 6);
         let (tok_d, log_d) = greedy(&dense, &prompt, 6);
-        assert_eq!(tok_s, tok_d, "{t}: greedy tokens");
-        let diff = log_s.iter().zip(&log_d).map(|(a, b)| max_abs(&(a - b).unwrap())).fold(0f32, f32::max);
-        assert!(
-            diff <= 1e-4 * log_d.iter().map(max_abs).fold(0f32, f32::max),
-            "{t}: logits differ by {diff}"
-        );
+        let scale = log_d.iter().map(max_abs).fold(0f32, f32::max);
+        let diff = if super::dot::supports(t) {
+            // Decode steps use 8-bit activations and integer dot products (llama.cpp's
+            // arithmetic), so the stored model follows the f32 model's tokens (teacher
+            // forcing) and its logits must stay within 4 % of the largest logit (measured
+            // ≤ 1.8 % on this random two-layer model, Q8_0 worst); its greedy choice must be the f32 one wherever the f32 model's top two
+            // logits are further apart than twice that step's difference.
+            let log_s = forced(&stored, &prompt, &tok_d);
+            let mut worst = 0f32;
+            for (step, (a, b)) in log_s.iter().zip(&log_d).enumerate() {
+                let d = max_abs(&(a - b).unwrap());
+                worst = worst.max(d);
+                let b = b.to_vec1::<f32>().unwrap();
+                let mut sorted = b.clone();
+                sorted.sort_by(|x, y| y.total_cmp(x));
+                if sorted[0] - sorted[1] > 2.0 * d {
+                    let a = crate::generate::argmax(&a.to_vec1::<f32>().unwrap());
+                    assert_eq!(a, tok_d[step], "{t}: greedy token at step {step}");
+                }
+            }
+            assert!(worst <= 4e-2 * scale, "{t}: decode logits differ by {worst} (largest logit {scale})");
+            worst
+        } else {
+            let (tok_s, log_s) = greedy(&stored, &prompt, 6);
+            assert_eq!(tok_s, tok_d, "{t}: greedy tokens");
+            let diff = log_s.iter().zip(&log_d).map(|(a, b)| max_abs(&(a - b).unwrap())).fold(0f32, f32::max);
+            assert!(diff <= 1e-4 * scale, "{t}: logits differ by {diff}");
+            diff
+        };
+        eprintln!("{t}: relative logit diff {:.2e}", diff / scale);
         eprintln!("{t}: loss {loss_s:.6} vs {loss_d:.6}, grad rel diff {worst:.2e}, logit diff {diff:.2e}");
     }
 }
