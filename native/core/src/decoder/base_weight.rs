@@ -71,6 +71,7 @@ impl BaseWeight {
         match self {
             Self::F32(w) => frozen_linear(x, w),
             Self::Stored(s) => stored_linear_decode(&x.to_dtype(DType::F32)?, &s.matrix),
+            Self::Bf16(w) => bf16_linear(x, w),
         }
     }
 
