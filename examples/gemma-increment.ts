@@ -45,6 +45,8 @@ const { values: args } = parseArgs({
     checkpointing: { type: "boolean", default: false },
     // "stored" (the GGUF default) keeps the Q4_K_M blocks; "f32" dequantises (bench/gemma).
     "base-weights": { type: "string" },
+    // Skip scoring the untuned base (minutes of decoding), e.g. when comparing two tunings.
+    "skip-before": { type: "boolean", default: false },
     out: { type: "string" },
     show: { type: "string", default: "6" },
     "held-out": { type: "string" },
@@ -79,11 +81,21 @@ async function main(): Promise<void> {
   // (non-instruction) checkpoint has no chat template, so "auto" picks the plain template.
   const base = await loadModel(modelPath, weights);
   const template = resolveTemplate("auto", await modelTemplateFiles(base));
-  const before = await exactMatch(baseModelAnswerer(base, template), heldOut, scoring);
+  const skipBefore = args["skip-before"];
+  const before = await exactMatch(
+    skipBefore ? async () => "" : baseModelAnswerer(base, template),
+    heldOut,
+    scoring,
+  );
   base.dispose(); // the trainer loads its own copy; never hold two
 
-  console.log(`Before tuning: ${before.correct}/${heldOut.length} held-out answers exactly right`);
-  console.log(before.shown.join("\n"));
+  if (skipBefore) console.log("Before tuning: not scored (--skip-before)");
+  else {
+    console.log(
+      `Before tuning: ${before.correct}/${heldOut.length} held-out answers exactly right`,
+    );
+    console.log(before.shown.join("\n"));
+  }
 
   const tuneStarted = performance.now();
   const job = await new LocalTuner({
@@ -167,7 +179,7 @@ async function main(): Promise<void> {
     model: modelPath,
     baseWeights: args["base-weights"] ?? "default",
     heldOut: heldOut.length,
-    before: before.accuracy,
+    before: skipBefore ? null : before.accuracy,
     after: after.accuracy,
     afterByKind: after.byKind,
     tuneSeconds: Math.round(tuneSeconds),
@@ -177,7 +189,7 @@ async function main(): Promise<void> {
     llamaCpp: llamaCpp?.accuracy,
   };
   console.log(
-    `\nHeld-out exact match ${(before.accuracy * 100).toFixed(1)}% → ${(after.accuracy * 100).toFixed(1)}%; ` +
+    `\nHeld-out exact match ${skipBefore ? "—" : `${(before.accuracy * 100).toFixed(1)}%`} → ${(after.accuracy * 100).toFixed(1)}%; ` +
       `tuning ${summary.tuneSeconds} s, all ${summary.wallSeconds} s, ${summary.tokensPerSecond} tokens/s, ` +
       `peak RSS ${(summary.peakRssBytes / 2 ** 30).toFixed(2)} GiB`,
   );

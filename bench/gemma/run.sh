@@ -33,7 +33,7 @@ if [[ "$PART" == accuracy ]]; then
   LOG="$(mktemp -d)"
   for bw in stored f32; do
     echo "## --base-weights $bw (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    (cd "$ROOT" && npx tsx examples/gemma-increment.ts --base-weights "$bw" --out "$LOG/$bw" "$@") \
+    (cd "$ROOT" && npx tsx examples/gemma-increment.ts --base-weights "$bw" --skip-before --out "$LOG/$bw" "$@") \
       | tee "$LOG/$bw.log"
   done
   echo "# load after $(cut -d' ' -f1-3 /proc/loadavg)"
