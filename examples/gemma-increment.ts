@@ -9,6 +9,7 @@
  *   npm run example:gemma                       # = tsx examples/gemma-increment.ts
  *   npm run example:gemma -- --epochs 3 --learning-rate 5e-4 --out runs/gemma
  *   npm run example:gemma -- --checkpointing   # gradient checkpointing: far less memory
+ *   npm run example:gemma -- --base-weights f32   # dequantise the base (default: kept as stored)
  *
  * Any GGUF or model directory of a supported architecture works with --model. Prints a JSON
  * summary line at the end (accuracy, wall time, tokens/s, peak RSS) for bench/gemma.
@@ -19,6 +20,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Dataset, type Example, isTunekitError, sparkline } from "tunekit";
 import {
+  type BaseWeights,
   inferencePrompt,
   type LocalTunedModel,
   LocalTuner,
@@ -41,6 +43,10 @@ const { values: args } = parseArgs({
     rank: { type: "string", default: "8" },
     limit: { type: "string" },
     checkpointing: { type: "boolean", default: false },
+    // "stored" (the GGUF default) keeps the Q4_K_M blocks; "f32" dequantises (bench/gemma).
+    "base-weights": { type: "string" },
+    // Skip scoring the untuned base (minutes of decoding), e.g. when comparing two tunings.
+    "skip-before": { type: "boolean", default: false },
     out: { type: "string" },
     show: { type: "string", default: "6" },
     "held-out": { type: "string" },
@@ -54,6 +60,8 @@ if (!args.model) {
   process.exit(2);
 }
 const modelPath = args.model;
+const weights =
+  args["base-weights"] === undefined ? {} : { baseWeights: args["base-weights"] as BaseWeights };
 const heldOutPath = args["held-out"] ?? join(root, "examples/data/increment-heldout.jsonl");
 /** Base models answer and then ramble on: score the first line (of every answer, for parity). */
 const scoring = { show: Number(args.show), firstLine: true, kindOf: readKinds(heldOutPath) };
@@ -71,16 +79,29 @@ async function main(): Promise<void> {
 
   // Before tuning: the base model, prompted exactly as the tuned model will be. A base
   // (non-instruction) checkpoint has no chat template, so "auto" picks the plain template.
-  const base = await loadModel(modelPath);
+  const base = await loadModel(modelPath, weights);
   const template = resolveTemplate("auto", await modelTemplateFiles(base));
-  const before = await exactMatch(baseModelAnswerer(base, template), heldOut, scoring);
+  const skipBefore = args["skip-before"];
+  const before = await exactMatch(
+    skipBefore ? async () => "" : baseModelAnswerer(base, template),
+    heldOut,
+    scoring,
+  );
   base.dispose(); // the trainer loads its own copy; never hold two
 
-  console.log(`Before tuning: ${before.correct}/${heldOut.length} held-out answers exactly right`);
-  console.log(before.shown.join("\n"));
+  if (skipBefore) console.log("Before tuning: not scored (--skip-before)");
+  else {
+    console.log(
+      `Before tuning: ${before.correct}/${heldOut.length} held-out answers exactly right`,
+    );
+    console.log(before.shown.join("\n"));
+  }
 
   const tuneStarted = performance.now();
-  const job = await new LocalTuner({ gradientCheckpointing: args.checkpointing }).tune({
+  const job = await new LocalTuner({
+    gradientCheckpointing: args.checkpointing,
+    ...weights,
+  }).tune({
     baseModel: modelPath,
     dataset: train,
     hyperparameters: {
@@ -156,8 +177,9 @@ async function main(): Promise<void> {
   const wallSeconds = (performance.now() - started) / 1000;
   const summary = {
     model: modelPath,
+    baseWeights: args["base-weights"] ?? "default",
     heldOut: heldOut.length,
-    before: before.accuracy,
+    before: skipBefore ? null : before.accuracy,
     after: after.accuracy,
     afterByKind: after.byKind,
     tuneSeconds: Math.round(tuneSeconds),
@@ -167,7 +189,7 @@ async function main(): Promise<void> {
     llamaCpp: llamaCpp?.accuracy,
   };
   console.log(
-    `\nHeld-out exact match ${(before.accuracy * 100).toFixed(1)}% → ${(after.accuracy * 100).toFixed(1)}%; ` +
+    `\nHeld-out exact match ${skipBefore ? "—" : `${(before.accuracy * 100).toFixed(1)}%`} → ${(after.accuracy * 100).toFixed(1)}%; ` +
       `tuning ${summary.tuneSeconds} s, all ${summary.wallSeconds} s, ${summary.tokensPerSecond} tokens/s, ` +
       `peak RSS ${(summary.peakRssBytes / 2 ** 30).toFixed(2)} GiB`,
   );

@@ -115,7 +115,7 @@ export interface NativeModelConfig {
 
 /** Options of `exportGgufModel`. */
 export interface NativeModelExportOptions {
-  /** `"f32"` (default) or `"f16"` for the matrices; norms stay f32. */
+  /** `"f32"` (default), `"f16"`, `"q8_0"` or `"q4_k"` for the matrices; norms stay f32. */
   dtype?: string
   /** llama.cpp's pre-tokenizer name, when it cannot be recognised from tokenizer.json. */
   tokenizerPre?: string

@@ -4,6 +4,7 @@
 #
 #   bench/quant/run.sh gemma   MODEL.gguf         # Gemma 3 270M: stored vs f32, 256 x batch 4
 #   bench/quant/run.sh 7b      [MODEL.gguf]       # DeepSeek-7B-shaped Q4_K: 384 x batch 1 x accum 2
+#   bench/quant/run.sh 7b-bf16 [MODEL_DIR]        # the same shape as bf16 safetensors (13.8 GB on disk)
 #   bench/quant/run.sh decode  MODEL.gguf         # decode tokens/s, stored vs f32
 #
 # Prints one JSON line per configuration (peak RSS, s/step, tok/s, losses) and the load
@@ -11,7 +12,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-WHAT="${1:?gemma | 7b | decode}"
+WHAT="${1:?gemma | 7b | 7b-bf16 | decode}"
 MODEL="${2:-}"
 export RAYON_NUM_THREADS="${THREADS:-$(nproc)}"
 (cd "$ROOT/native" && cargo build --quiet --release -p tunekit-core --example quant_bench)
@@ -28,6 +29,14 @@ case "$WHAT" in
       MODEL="${TMPDIR:-/tmp}/tunekit-deepseek-7b-shape-q4_k.gguf"
       [[ -f "$MODEL" ]] || python3 "$ROOT/scripts/quant/write-7b-gguf.py" "$MODEL"
     fi
+    "$BIN" "$MODEL" --base-weights stored --seq 384 --batch 1 --accum 2 --steps "${STEPS:-2}" --checkpointing
+    ;;
+  7b-bf16)
+    if [[ -z "$MODEL" ]]; then
+      MODEL="${TMPDIR:-/tmp}/tunekit-deepseek-7b-shape-bf16"
+      [[ -f "$MODEL/model.safetensors" ]] || python3 "$ROOT/scripts/quant/write-7b-safetensors.py" "$MODEL"
+    fi
+    # "stored": the bf16 matrices stay bf16 (13.8 GB instead of 27.6 GB as f32).
     "$BIN" "$MODEL" --base-weights stored --seq 384 --batch 1 --accum 2 --steps "${STEPS:-2}" --checkpointing
     ;;
   decode)

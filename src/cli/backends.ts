@@ -2,6 +2,7 @@ import { existsSync, statSync } from "node:fs";
 import { InvalidOptionError, TuningUnavailableError } from "../core/errors.js";
 import type { Tuner } from "../core/types.js";
 import { GeminiTuner, type GeminiTunerOptions } from "../gemini/tuner.js";
+import type { BaseWeights } from "../local/base-weights.js";
 import { VertexTuner, type VertexTunerOptions } from "../vertex/tuner.js";
 import { parseNumber } from "./flags.js";
 
@@ -88,9 +89,9 @@ export function vertexTuner(flags: RemoteFlags, env: NodeJS.ProcessEnv): VertexT
  * The local tuner, loaded only when chosen so remote commands never touch the native addon.
  * Until `tunekit/local` exports `LocalTuner`, this says local tuning is not in this build.
  */
-export async function localTuner(): Promise<Tuner> {
+export async function localTuner(options: LocalTunerFlags = {}): Promise<Tuner> {
   const local = (await import("../local/index.js")) as unknown as {
-    LocalTuner?: new () => Tuner;
+    LocalTuner?: new (options: LocalTunerFlags) => Tuner;
   };
   if (typeof local.LocalTuner !== "function") {
     throw new TuningUnavailableError(
@@ -98,7 +99,12 @@ export async function localTuner(): Promise<Tuner> {
       { hint: "Tune remotely with --backend gemini for now, or update tunekit" },
     );
   }
-  return new local.LocalTuner();
+  return new local.LocalTuner(options);
+}
+
+/** `LocalTuner` options the CLI sets from flags (validated by the command). */
+export interface LocalTunerFlags {
+  baseWeights?: BaseWeights;
 }
 
 /** Builds the tuner a command asked for. */
@@ -106,6 +112,7 @@ export async function createBackend(
   name: string,
   flags: RemoteFlags,
   env: NodeJS.ProcessEnv,
+  local: LocalTunerFlags = {},
 ): Promise<CliBackend> {
   if (name === "gemini") {
     return {
@@ -123,7 +130,7 @@ export async function createBackend(
       reattach: (job) => `tunekit watch ${job}`,
     };
   }
-  if (name === "local") return { name, tuner: await localTuner(), interrupt: "cancel" };
+  if (name === "local") return { name, tuner: await localTuner(local), interrupt: "cancel" };
   throw new InvalidOptionError(
     "--backend",
     `Unknown backend "${name}" (use ${BACKENDS.join(" or ")})`,

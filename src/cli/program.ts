@@ -32,6 +32,9 @@ const BASE_URL_HELP =
 const ENCODING_FLAG = "--encoding <label>";
 const ENCODING_HELP =
   "the dataset file's text encoding, e.g. windows-1252 (latin1) or utf-16le (default: utf-8, strict)";
+const BASE_WEIGHTS_FLAG = "--base-weights <format>";
+const BASE_WEIGHTS_HELP =
+  "how the base's weight matrices are held: stored (as in the file; the GGUF default), f32 (the safetensors default), or q8_0 / q4_k (a safetensors base quantised on load) (local)";
 const POLL_FLAG = "--poll-interval <seconds>";
 const POLL_HELP =
   "check the job every N seconds (env TUNEKIT_POLL_INTERVAL; default 5 s growing to 30 s)";
@@ -173,6 +176,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       "stop after this many evaluations without a lower validation loss (local)",
     )
     .option("--keep-best", "end with the adapter of the lowest validation loss (local)")
+    .option(BASE_WEIGHTS_FLAG, BASE_WEIGHTS_HELP)
     .option("--display-name <name>", "display name of the tuned model (at most 40 characters)")
     .option("--description <text>", "description of the tuned model")
     .option(
@@ -289,6 +293,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--max-output-tokens <n>", "longest answer in tokens (default 256)")
     .option("--concurrency <n>", "requests in flight (default 4 remote, 1 local)")
     .option("--no-loss", "skip loss and perplexity (local models)")
+    .option(BASE_WEIGHTS_FLAG, "how a local base model's weights are held (see tune --help)")
     .option("--input-column <name>", "field holding the input (explicit column mapping)")
     .option("--output-column <name>", "field holding the output")
     .option(ENCODING_FLAG, ENCODING_HELP)
@@ -320,8 +325,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .addOption(
       new Option(
         "--dtype <dtype>",
-        "model export: weight matrices as f32 or f16 (default f32)",
-      ).choices(["f32", "f16"]),
+        "model export: weight matrices as f32, f16, q8_0 or q4_k (default f32)",
+      ).choices(["f32", "f16", "q8_0", "q4_k"]),
     )
     .option(
       "--tokenizer-pre <name>",

@@ -7,7 +7,7 @@ import { InvalidOptionError } from "../core/errors.js";
 import type { ResponseLoss, ResponseLossOptions } from "../core/evaluate/evaluate.js";
 import type { GenerateOptions, TunedModel, TunedModelInfo } from "../core/types.js";
 import { type ResolveModelOptions, resolveModel } from "./hub/resolve.js";
-import { type LocalModel, loadModel } from "./model.js";
+import { type BaseWeights, type LocalModel, loadModel } from "./model.js";
 import { modelTemplateFiles } from "./prompt/chat.js";
 import {
   cleanResponse,
@@ -27,6 +27,11 @@ export interface OpenBaseModelOptions {
   /** How a hub id is found (cache, offline, endpoint). */
   hub?: ResolveModelOptions;
   signal?: AbortSignal;
+  /**
+   * How to hold the weight matrices (see {@link BaseWeights}), as `loadModel`'s option.
+   * @default "stored" for a GGUF file, "f32" for a model directory
+   */
+  baseWeights?: BaseWeights;
 }
 
 /**
@@ -69,7 +74,10 @@ export class LocalBaseModel implements TunedModel {
     }
     const signal = options.signal;
     const resolved = await resolveModel(model, { ...options.hub, ...(signal ? { signal } : {}) });
-    const loaded = await loadModel(resolved.path, signal ? { signal } : {});
+    const loaded = await loadModel(resolved.path, {
+      ...(signal ? { signal } : {}),
+      ...(options.baseWeights === undefined ? {} : { baseWeights: options.baseWeights }),
+    });
     try {
       const template = resolveTemplate(options.template, await modelTemplateFiles(loaded));
       return new LocalBaseModel(model, loaded, template);

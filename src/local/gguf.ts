@@ -33,10 +33,19 @@ export interface GgufAdapterExportOptions {
   hub?: ResolveModelOptions;
 }
 
+/** Weight-matrix types {@link exportGgufModel} writes. */
+export type GgufDtype = "f32" | "f16" | "q8_0" | "q4_k";
+/** @internal Every {@link GgufDtype}. */
+export const GGUF_DTYPES: readonly GgufDtype[] = ["f32", "f16", "q8_0", "q4_k"];
+
 /** Options of {@link exportGgufModel}. */
 export interface GgufModelExportOptions {
-  /** Data type of the weight matrices: `"f32"` (default, exact) or `"f16"` (half the size). Norms stay f32. */
-  dtype?: "f32" | "f16";
+  /**
+   * Data type of the weight matrices: `"f32"` (default, exact), `"f16"` (half the size), or
+   * llama.cpp's `"q8_0"` / `"q4_k"` (about 1/4 and 1/7 of f32; a matrix whose rows are not
+   * whole Q4_K blocks is written as Q8_0). Norms stay f32.
+   */
+  dtype?: GgufDtype;
   /**
    * llama.cpp's pre-tokenizer name (`tokenizer.ggml.pre`, e.g. `"llama-bpe"`, `"qwen2"`,
    * `"smollm"`, `"gpt-2"`). Recognised from `tokenizer.json` when omitted; give it when the
@@ -117,10 +126,10 @@ export async function exportGgufModel(
   options: GgufModelExportOptions = {},
 ): Promise<GgufExportResult> {
   checkOut(out);
-  if (options.dtype !== undefined && options.dtype !== "f32" && options.dtype !== "f16") {
+  if (options.dtype !== undefined && !GGUF_DTYPES.includes(options.dtype)) {
     throw new InvalidOptionError(
       "dtype",
-      `dtype must be "f32" or "f16", got ${String(options.dtype)}`,
+      `dtype must be ${GGUF_DTYPES.map((d) => `"${d}"`).join(", ")}, got ${String(options.dtype)}`,
     );
   }
   const resolved = await resolveModel(model, options.hub ?? {});

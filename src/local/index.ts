@@ -25,6 +25,7 @@ export {
   exportGgufAdapter,
   exportGgufModel,
   type GgufAdapterExportOptions,
+  type GgufDtype,
   type GgufExportResult,
   type GgufModelExportOptions,
 } from "./gguf.js";

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -156,6 +156,61 @@ describe("the CLI, tried as a new user would", () => {
     expect(typo.stderr).toMatch(/no such directory .*models\/demo-countin/);
     expect(typo.stderr).toMatch(/did you mean models\/demo-counting/);
     expect(typo.stderr).not.toMatch(/fetch failed|ENOTFOUND|ECONNREFUSED|network/i);
+  });
+
+  it("--base-weights holds the base compactly while tuning, and a wrong value is named", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "tunekit-cli-base-weights-")), "run");
+    const run = await runTunekit(
+      [
+        "tune",
+        DATA,
+        "--backend",
+        "local",
+        "--model",
+        DEMO,
+        "--base-weights",
+        "q8_0",
+        "--out",
+        out,
+        "--epochs",
+        "2",
+        "--learning-rate",
+        "0.001",
+        "--batch-size",
+        "8",
+      ],
+      { timeoutMs: 120_000 },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(existsSync(join(out, "adapter_model.safetensors"))).toBe(true);
+
+    const bad = await runTunekit(
+      ["--json", "tune", DATA, "--backend", "local", "--model", DEMO, "--base-weights", "q3"],
+      { timeoutMs: 60_000 },
+    );
+    expect(bad.code).toBe(3);
+    expect(JSON.parse(bad.stdout)).toMatchObject({
+      error: { code: "invalid_option", path: "--base-weights" },
+    });
+    expect(JSON.parse(bad.stdout).error.message).toBe(
+      'Invalid --base-weights: must be "stored", "f32", "q8_0", "q4_k", got "q3"',
+    );
+
+    const remote = await runTunekit(["tune", DATA, "--base-weights", "f32"], {
+      env: { GEMINI_API_KEY: "k" },
+    });
+    expect(remote.code).toBe(3);
+    expect(remote.stderr).toMatch(/--base-weights applies to --backend local only/);
+
+    // eval: a base model takes it; a run directory (merged with its adapter) does not.
+    const tiny = join(mkdtempSync(join(tmpdir(), "tunekit-cli-base-weights-eval-")), "d.jsonl");
+    writeFileSync(tiny, `${readFileSync(DATA, "utf8").split("\n").slice(0, 2).join("\n")}\n`);
+    const evalBase = await runTunekit(["--json", "eval", DEMO, tiny, "--base-weights", "q4_k"]);
+    expect(evalBase.code, evalBase.stderr).toBe(0);
+    expect(JSON.parse(evalBase.stdout)).toMatchObject({ examples: 2 });
+    const evalRun = await runTunekit(["eval", out, tiny, "--base-weights", "f32"]);
+    expect(evalRun.code).toBe(3);
+    expect(evalRun.stderr).toMatch(/--base-weights applies to a local base model/);
   });
 
   it("--max-length 8 summarises the rows it cannot train instead of printing each", async () => {

@@ -30,7 +30,7 @@ pub struct NativeExportResult {
 /// Options of `exportGgufModel`.
 #[napi(object)]
 pub struct NativeModelExportOptions {
-    /// `"f32"` (default) or `"f16"` for the matrices; norms stay f32.
+    /// `"f32"` (default), `"f16"`, `"q8_0"` or `"q4_k"` for the matrices; norms stay f32.
     pub dtype: Option<String>,
     /// llama.cpp's pre-tokenizer name, when it cannot be recognised from tokenizer.json.
     pub tokenizer_pre: Option<String>,
@@ -112,7 +112,9 @@ pub fn export_gguf_model(
     let dtype = match o.dtype.as_deref() {
         None | Some("f32") => Ok(BaseDtype::F32),
         Some("f16") => Ok(BaseDtype::F16),
-        Some(other) => Err(format!("must be \"f32\" or \"f16\", got {other:?}")),
+        Some("q8_0") => Ok(BaseDtype::Q8_0),
+        Some("q4_k") => Ok(BaseDtype::Q4K),
+        Some(other) => Err(format!("must be \"f32\", \"f16\", \"q8_0\" or \"q4_k\", got {other:?}")),
     };
     let options = dtype.map(|dtype| ModelExportOptions { dtype, tokenizer_pre: o.tokenizer_pre });
     AsyncTask::new(ModelExportTask { model_dir, out_file, options })

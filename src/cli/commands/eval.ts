@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LoadOptions } from "../../core/dataset/example.js";
 import { Dataset } from "../../core/dataset/index.js";
-import { InvalidOptionError, ModelLoadError } from "../../core/errors.js";
+import { InvalidOptionError, ModelLoadError, UnsupportedOptionError } from "../../core/errors.js";
 import {
   type EvaluateOptions,
   type EvaluationReport,
@@ -16,6 +16,7 @@ import {
   worstExamples,
 } from "../../core/evaluate/index.js";
 import type { TunedModel } from "../../core/types.js";
+import { type BaseWeights, checkBaseWeights } from "../../local/base-weights.js";
 import { backendForName, createBackend, type RemoteFlags } from "../backends.js";
 import { EXIT } from "../exit-codes.js";
 import { optionalNumber } from "../flags.js";
@@ -33,6 +34,7 @@ export interface EvalFlags extends RemoteFlags {
   inputColumn?: string;
   outputColumn?: string;
   encoding?: string;
+  baseWeights?: string;
 }
 
 /** A model to evaluate, and how to release it afterwards. */
@@ -46,8 +48,11 @@ interface Opened {
  * or adapter directory (it has `adapter_config.json`), or else a base local model (directory,
  * GGUF file or hub id) prompted as tuning would prompt it.
  */
-async function openModel(name: string, flags: RemoteFlags, out: Output): Promise<Opened> {
+async function openModel(name: string, flags: EvalFlags, out: Output): Promise<Opened> {
   const backend = backendForName(name);
+  const isAdapter = backend === "local" && existsSync(join(name, "adapter_config.json"));
+  // Applies to base models only: a tuned model's base is loaded merged with its adapter.
+  const baseWeights = isAdapter ? undefined : (flags.baseWeights as BaseWeights | undefined);
   if (backend !== "local") {
     const tuner = (await createBackend(backend, flags, out.io.env)).tuner;
     return { model: await tuner.getModel(name), close: async () => {} };
@@ -62,12 +67,15 @@ async function openModel(name: string, flags: RemoteFlags, out: Output): Promise
       hint: `Evaluate one of its checkpoints (${join(name, "checkpoint-<step>")}), or finish it with \`tunekit resume ${name}\``,
     });
   }
-  if (existsSync(join(name, "adapter_config.json"))) {
+  if (isAdapter) {
     const model = await new local.LocalTuner().getModel(name);
     return { model, close: () => model.dispose() };
   }
   const signal = out.io.interrupt;
-  const model = await local.LocalBaseModel.open(name, signal ? { signal } : {});
+  const model = await local.LocalBaseModel.open(name, {
+    ...(signal ? { signal } : {}),
+    ...(baseWeights === undefined ? {} : { baseWeights }),
+  });
   return { model, close: () => model.dispose() };
 }
 
@@ -100,6 +108,20 @@ export async function evalCommand(
   if (flags.encoding) loadOptions.encoding = flags.encoding;
   if (flags.inputColumn && flags.outputColumn) {
     loadOptions.columns = { input: flags.inputColumn, output: flags.outputColumn };
+  }
+  checkBaseWeights(flags.baseWeights, "--base-weights");
+  const isLocalBase = (name: string) =>
+    backendForName(name) === "local" && !existsSync(join(name, "adapter_config.json"));
+  if (
+    flags.baseWeights !== undefined &&
+    !isLocalBase(modelName) &&
+    !(flags.baseline !== undefined && isLocalBase(flags.baseline))
+  ) {
+    throw new UnsupportedOptionError(
+      backendForName(modelName),
+      "--base-weights",
+      `--base-weights applies to a local base model (directory, GGUF file or hub id), and ${modelName}${flags.baseline === undefined ? " is" : ` and ${flags.baseline} are`} not one: a tuned model loads its base merged with the adapter`,
+    );
   }
   const dataset = await Dataset.load(data, loadOptions);
 

@@ -1,8 +1,12 @@
 import { stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { InvalidOptionError } from "../../core/errors.js";
+import type { GgufDtype } from "../../local/gguf.js";
 import { EXIT } from "../exit-codes.js";
 import type { Output } from "../output.js";
+
+/** `--dtype` values of a model export (the addon validates them again). */
+const GGUF_DTYPES: readonly GgufDtype[] = ["f32", "f16", "q8_0", "q4_k"];
 
 export interface ExportFlags {
   format?: string;
@@ -64,11 +68,14 @@ export async function exportCommand(
       );
     }
     const dtype = flags.dtype;
-    if (dtype !== undefined && dtype !== "f32" && dtype !== "f16") {
-      throw new InvalidOptionError("--dtype", `--dtype must be f32 or f16, got "${dtype}"`);
+    if (dtype !== undefined && !GGUF_DTYPES.includes(dtype as GgufDtype)) {
+      throw new InvalidOptionError(
+        "--dtype",
+        `--dtype must be ${GGUF_DTYPES.join(", ")}, got "${dtype}"`,
+      );
     }
     result = await local.exportGgufModel(source, file, {
-      ...(dtype === undefined ? {} : { dtype }),
+      ...(dtype === undefined ? {} : { dtype: dtype as GgufDtype }),
       ...(flags.tokenizerPre === undefined ? {} : { tokenizerPre: flags.tokenizerPre }),
     });
   }

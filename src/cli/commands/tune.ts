@@ -9,6 +9,7 @@ import {
 import type { Hyperparameters } from "../../core/hyperparameters.js";
 import { lossCurveSvg } from "../../core/loss-curve/index.js";
 import type { LocalTuneOptions, TuneRequest, TuningJob } from "../../core/types.js";
+import { type BaseWeights, checkBaseWeights } from "../../local/base-weights.js";
 import { type CliBackend, createBackend, type RemoteFlags } from "../backends.js";
 import { EXIT } from "../exit-codes.js";
 import { optionalNumber } from "../flags.js";
@@ -45,6 +46,7 @@ export interface TuneFlags extends RemoteFlags {
   evalSteps?: string;
   earlyStopping?: string;
   keepBest?: boolean;
+  baseWeights?: string;
 }
 
 const LOCAL_ONLY = [
@@ -56,6 +58,7 @@ const LOCAL_ONLY = [
   "evalSteps",
   "earlyStopping",
   "keepBest",
+  "baseWeights",
 ] as const;
 const GEMINI_ONLY = ["tunedModelId", "skipPreflight"] as const;
 
@@ -68,6 +71,7 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
   checkBackendFlags(backendName, flags);
   const hyperparameters = parseHyperparameterFlags(flags);
   const local = backendName === "local" ? parseLocalFlags(flags) : undefined;
+  checkBaseWeights(flags.baseWeights, "--base-weights");
   if (backendName === "local" && flags.model === undefined) {
     throw new InvalidOptionError(
       "--model",
@@ -89,7 +93,12 @@ export async function tuneCommand(data: string, flags: TuneFlags, out: Output): 
           ...(signal ? { signal } : {}),
         });
   // Create the backend only after the dataset loaded: a bad file is reported without credentials.
-  const backend = await createBackend(backendName, flags, out.io.env);
+  const backend = await createBackend(
+    backendName,
+    flags,
+    out.io.env,
+    flags.baseWeights === undefined ? {} : { baseWeights: flags.baseWeights as BaseWeights },
+  );
 
   const request: TuneRequest = {
     baseModel:

@@ -24,6 +24,7 @@ use crate::error::{Error, LoadErrorKind, Result};
 use crate::gguf::convert;
 use crate::gguf::reader::{Array, Gguf, Value};
 use crate::gguf::writer::GgufWriter;
+use crate::quant::BaseFormat;
 use crate::train::peft::PeftAdapter;
 
 /// GGUF architectures an adapter can be exported for (the ones tunekit trains).
@@ -220,6 +221,10 @@ pub enum BaseDtype {
     #[default]
     F32,
     F16,
+    /// ggml's Q8_0 (8.5 bits per weight); llama.cpp's `--outtype q8_0`.
+    Q8_0,
+    /// Q4_K (4.5 bits per weight) where a row is whole 256-value blocks, Q8_0 otherwise.
+    Q4K,
 }
 
 /// Options of [`export_model`].
@@ -452,9 +457,12 @@ fn model_gguf(dir: &Path, cfg: &DecoderConfig, options: &ModelExportOptions) -> 
     {
         w.add("general.name", Value::String(name))?;
     }
+    // llama.cpp's `llama_ftype`: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_Q4_K_S.
     let file_type = match options.dtype {
         BaseDtype::F32 => 0u32,
         BaseDtype::F16 => 1,
+        BaseDtype::Q8_0 => 7,
+        BaseDtype::Q4K => 14,
     };
     w.add("general.file_type", Value::U32(file_type))?;
     let k = |s: &str| format!("{arch}.{s}");
@@ -519,10 +527,19 @@ fn model_gguf(dir: &Path, cfg: &DecoderConfig, options: &ModelExportOptions) -> 
             data = convert::permute_qk(&data, shape[0], cols, heads)
                 .map_err(|m| refuse(format!("`{name}`: {m}")))?;
         }
-        if shape.len() >= 2 && options.dtype == BaseDtype::F16 {
-            w.add_tensor_f16(&name, &shape, &data)?;
-        } else {
-            w.add_tensor_f32(&name, &shape, &data)?;
+        let quantized = match options.dtype {
+            BaseDtype::Q8_0 => Some(BaseFormat::Q8_0),
+            BaseDtype::Q4K => Some(BaseFormat::Q4K),
+            _ => None,
+        };
+        let cols = *shape.last().unwrap_or(&1);
+        match quantized.and_then(|f| f.quantize_to(cols)) {
+            // Matrices only; the same per-row fallback as `baseWeights` (Q4_K → Q8_0 → BF16).
+            Some(t) if shape.len() >= 2 => w.add_tensor_quantized(&name, &shape, &data, t)?,
+            _ if shape.len() >= 2 && options.dtype == BaseDtype::F16 => {
+                w.add_tensor_f16(&name, &shape, &data)?
+            }
+            _ => w.add_tensor_f32(&name, &shape, &data)?,
         }
     }
     Ok(w)

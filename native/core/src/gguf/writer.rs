@@ -100,6 +100,23 @@ impl GgufWriter {
         Ok(())
     }
 
+    /// Adds a `[rows, cols]` matrix quantised to `ggml_type` (Q8_0, Q4_K; see
+    /// [`crate::quant::quantize`]); `cols` must be a whole number of its blocks.
+    pub fn add_tensor_quantized(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data: &[f32],
+        ggml_type: GgmlType,
+    ) -> Result<()> {
+        self.check_tensor(name, shape, data.len())?;
+        let cols = *shape.last().unwrap_or(&1);
+        let m = crate::quant::quantize::quantize(ggml_type, data, data.len() / cols.max(1), cols)
+            .map_err(|e| Error::export(None, format!("tensor `{name}`: {e}")))?;
+        self.push_tensor(name, shape, ggml_type, m.into_bytes());
+        Ok(())
+    }
+
     pub fn tensor_count(&self) -> usize {
         self.tensors.len()
     }

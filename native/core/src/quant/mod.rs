@@ -91,6 +91,11 @@ impl QuantMatrix {
         (self.rows, self.cols)
     }
 
+    /// The stored bytes, row-major (what a GGUF tensor of this type holds).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.data
+    }
+
     /// Bytes held in memory.
     pub fn stored_bytes(&self) -> usize {
         self.data.len()

@@ -8,9 +8,11 @@
 //! gradient of one big batch, and a micro-batch with few response tokens is not over-weighted.
 //!
 //! **Memory**: [`lm_head_loss`] evaluates the LM head only at scored positions and in chunks
-//! of rows. For each chunk it computes logits, a stable log-softmax, the loss and directly the
-//! hidden-state gradient `(softmax − onehot)·W / n`, then drops the logits. Peak memory is
-//! `chunk × vocab`, not `tokens × vocab`. The gradient is attached to the hidden states with a
+//! of rows, so the `[tokens, vocab]` logits never exist. For each chunk it computes the logits,
+//! then rewrites them in place into a stable log-sum-exp, the loss and the logit gradient
+//! `softmax − onehot`, and one GEMM gives the hidden-state gradient `(softmax − onehot)·W / n`.
+//! Peak memory is two `chunk × vocab` buffers for a moment (64 MiB each at most), not
+//! `tokens × vocab`. The gradient is attached to the hidden states with a
 //! surrogate term `Σ h ⊙ stop_grad(g)` whose value is subtracted again, so the result is an
 //! ordinary candle tensor: `loss.backward()` works and yields exactly `g`.
 
@@ -65,14 +67,13 @@ pub struct LossOutput {
     pub count: usize,
 }
 
-/// The output projection `[vocab, d]` as the loss needs it: logits `h·Wᵀ`, the input
-/// gradient `g·W` and rows of `W`, none of them tracked. An f32 tensor runs the same matmuls
+/// The output projection `[vocab, d]` as the loss needs it: logits `h·Wᵀ` and the input
+/// gradient `g·W`, neither of them tracked. An f32 tensor runs the same matmuls
 /// as always; a [`BaseWeight`] kept in stored form runs them on its blocks.
 pub trait HeadWeight {
     fn vocab(&self) -> Result<usize>;
     fn logits(&self, h: &Tensor, dtype: DType) -> Result<Tensor>;
     fn input_grad(&self, g: &Tensor, dtype: DType) -> Result<Tensor>;
-    fn rows(&self, ids: &Tensor, dtype: DType) -> Result<Tensor>;
 }
 
 impl HeadWeight for Tensor {
@@ -84,9 +85,6 @@ impl HeadWeight for Tensor {
     }
     fn input_grad(&self, g: &Tensor, dtype: DType) -> Result<Tensor> {
         g.matmul(&self.detach().to_dtype(dtype)?)
-    }
-    fn rows(&self, ids: &Tensor, dtype: DType) -> Result<Tensor> {
-        self.detach().to_dtype(dtype)?.index_select(ids, 0)
     }
 }
 
@@ -106,12 +104,6 @@ impl HeadWeight for BaseWeight {
             stored => stored.backward_input(g)?.to_dtype(dtype),
         }
     }
-    fn rows(&self, ids: &Tensor, dtype: DType) -> Result<Tensor> {
-        match self {
-            Self::F32(w) => HeadWeight::rows(w, ids, dtype),
-            stored => stored.rows(ids)?.to_dtype(dtype),
-        }
-    }
 }
 
 /// Cross-entropy of `lm_head(hidden)` at `positions` against `targets`, divided by `denom`.
@@ -120,8 +112,8 @@ impl HeadWeight for BaseWeight {
 ///   addressed by the flat `positions`.
 /// - `lm_head`: `[vocab, d]` frozen output projection (tied embeddings or `lm_head.weight`).
 /// - `denom`: the number of scored tokens of the whole accumulation window (see module docs).
-/// - `chunk_rows`: rows per LM-head chunk; peak extra memory is about `2 · chunk_rows · vocab`
-///   floats (three with a soft cap).
+/// - `chunk_rows`: rows per LM-head chunk (capped by [`chunk_rows_for`]); peak extra memory is
+///   about `2 · chunk_rows · vocab` floats.
 /// - `with_grad`: `false` for evaluation (skips the gradient GEMM).
 pub fn lm_head_loss(
     hidden: &Tensor,
@@ -135,17 +127,22 @@ pub fn lm_head_loss(
     lm_head_loss_capped(hidden, positions, targets, lm_head, None, denom, chunk_rows, with_grad)
 }
 
-/// The most values one LM-head chunk may hold (`rows × vocab`): 32M f32 = 128 MiB.
-const CHUNK_VALUES: usize = 1 << 25;
+/// The most values one LM-head chunk may hold (`rows × vocab`): 16M f32 = 64 MiB.
+const CHUNK_VALUES: usize = 1 << 24;
 
 /// The rows per LM-head chunk actually used: `requested`, fewer for very large vocabularies so
-/// a chunk stays within [`CHUNK_VALUES`] (Gemma's 262,144 entries: 128 rows), at least 16.
+/// a chunk stays within [`CHUNK_VALUES`] (Gemma's 262,144 entries: 64 rows), at least 16.
 pub fn chunk_rows_for(requested: usize, vocab: usize) -> usize {
     requested.min((CHUNK_VALUES / vocab.max(1)).max(16)).max(1)
 }
 
 /// [`lm_head_loss`] on soft-capped logits `z = cap · tanh(l / cap)` when `softcap` is set
 /// (Gemma's `final_logit_softcapping`); `dz/dl = 1 − (z / cap)²` enters the gradient.
+///
+/// Each chunk's logits are copied out of their tensor once and then rewritten in place — soft
+/// cap, log-sum-exp, the loss, then the logit gradient `(softmax − onehot) ⊙ dz/dl` — so at
+/// most two `rows × vocab` buffers exist at a time (briefly, during the copy) and one GEMM
+/// gives the hidden-state gradient.
 #[allow(clippy::too_many_arguments)]
 pub fn lm_head_loss_capped(
     hidden: &Tensor,
@@ -170,46 +167,23 @@ pub fn lm_head_loss_capped(
     let h = hidden.reshape(((), d))?.index_select(&pos, 0)?; // [n, d], tracked
     let hd = h.detach().to_dtype(compute)?;
     let vocab = lm_head.vocab()?;
+    if let Some(&bad) = targets.iter().find(|&&t| t as usize >= vocab) {
+        candle_core::bail!("label {bad} is outside the vocabulary ({vocab} entries)");
+    }
 
     let mut sum = 0f64;
     let mut grads = Vec::new();
     let chunk_rows = chunk_rows_for(chunk_rows, vocab);
     for start in (0..n).step_by(chunk_rows) {
         let len = chunk_rows.min(n - start);
-        let tgt = Tensor::from_slice(&targets[start..start + len], len, dev)?;
-        let mut logits = lm_head.logits(&hd.narrow(0, start, len)?, compute)?; // [len, vocab]
-        let mut dcap = None;
-        if let Some(cap) = softcap {
-            // The capped logits, and d(capped)/d(raw) = 1 − tanh².
-            let t = (logits / cap)?.tanh()?;
-            dcap = Some(t.sqr()?.affine(-1.0, 1.0)?);
-            logits = (t * cap)?;
-        }
-        let max = logits.max_keepdim(1)?;
-        let shifted = logits.broadcast_sub(&max)?;
-        drop(logits);
-        let lse = shifted.exp()?.sum_keepdim(1)?.log()?; // [len, 1]
-        let picked = shifted.gather(&tgt.unsqueeze(1)?, 1)?;
-        let rows = (&lse - picked)?.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
-        sum += rows.iter().sum::<f64>();
-        if with_grad {
-            // At most two `[len, vocab]` tensors alive at a time: drop each input as soon as
-            // the next one exists.
-            let logp = shifted.broadcast_sub(&lse)?;
-            drop(shifted);
-            let probs = logp.exp()?;
-            drop(logp);
-            // (softmax − onehot)·W = softmax·W − W[target]; with a cap, (softmax − onehot) is
-            // first multiplied elementwise by dcap.
-            let g = match &dcap {
-                None => (lm_head.input_grad(&probs, compute)? - lm_head.rows(&tgt, compute)?)?,
-                Some(dc) => {
-                    let picked = dc.gather(&tgt.unsqueeze(1)?, 1)?; // [len, 1]
-                    (lm_head.input_grad(&(probs * dc)?, compute)?
-                        - lm_head.rows(&tgt, compute)?.broadcast_mul(&picked)?)?
-                }
-            };
-            grads.push((g / denom)?);
+        let tgt = &targets[start..start + len];
+        let logits = lm_head.logits(&hd.narrow(0, start, len)?, compute)?; // [len, vocab]
+        let g = match compute {
+            DType::F64 => chunk_loss::<f64>(logits, tgt, softcap, with_grad, &mut sum)?,
+            _ => chunk_loss::<f32>(logits, tgt, softcap, with_grad, &mut sum)?,
+        };
+        if let Some(g) = g {
+            grads.push((lm_head.input_grad(&g, compute)? / denom)?);
         }
     }
     let value = Tensor::new(sum / denom, dev)?.to_dtype(hidden.dtype())?;
@@ -221,6 +195,83 @@ pub fn lm_head_loss_capped(
         value
     };
     Ok(LossOutput { loss, sum, count: n })
+}
+
+/// Floats the in-place chunk arithmetic runs in (f32 in training, f64 in the gradient tests).
+trait Real: candle_core::WithDType + Copy + Send + Sync {
+    fn exp(self) -> Self;
+    fn tanh(self) -> Self;
+}
+
+impl Real for f32 {
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn tanh(self) -> Self {
+        f32::tanh(self)
+    }
+}
+
+impl Real for f64 {
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn tanh(self) -> Self {
+        f64::tanh(self)
+    }
+}
+
+/// One chunk: adds its rows' cross-entropies to `sum` and, with `with_grad`, returns the logit
+/// gradient `[len, vocab]` (before the division by `denom`), built in the logits' own buffer.
+fn chunk_loss<T: Real>(
+    logits: Tensor,
+    targets: &[u32],
+    softcap: Option<f64>,
+    with_grad: bool,
+    sum: &mut f64,
+) -> Result<Option<Tensor>> {
+    use rayon::prelude::*;
+    let (len, vocab) = logits.dims2()?;
+    let dev = logits.device().clone();
+    let mut buf = logits.flatten_all()?.to_vec1::<T>()?;
+    drop(logits);
+    let cap = softcap.map(T::from_f64);
+    let rows: Vec<f64> = buf
+        .par_chunks_mut(vocab)
+        .zip(targets.par_iter())
+        .map(|(row, &target)| ce_row(row, target as usize, cap, with_grad))
+        .collect();
+    *sum += rows.iter().sum::<f64>();
+    if !with_grad {
+        return Ok(None);
+    }
+    Ok(Some(Tensor::from_vec(buf, (len, vocab), &dev)?))
+}
+
+/// Cross-entropy of one row of raw logits against `target`; with `grad`, the row becomes
+/// `(softmax(z) − onehot(target)) ⊙ dz/dl` where `z` are the (optionally capped) logits.
+fn ce_row<T: Real>(row: &mut [T], target: usize, cap: Option<T>, grad: bool) -> f64 {
+    if let Some(cap) = cap {
+        for x in row.iter_mut() {
+            *x = (*x / cap).tanh() * cap;
+        }
+    }
+    let max = row.iter().copied().fold(T::from_f64(f64::NEG_INFINITY), |m, x| if x > m { x } else { m });
+    let sumexp: f64 = row.iter().map(|&x| (x - max).exp().to_f64()).sum();
+    let lse = sumexp.ln();
+    let loss = lse - (row[target] - max).to_f64();
+    if grad {
+        let zt = row[target];
+        let shift = max + T::from_f64(lse);
+        let one = T::from_f64(1.0);
+        // dz/dl = 1 − tanh² = 1 − (z / cap)², from the capped value itself.
+        let dcap = |z: T| cap.map_or(one, |cap| one - (z / cap) * (z / cap));
+        for x in row.iter_mut() {
+            *x = (*x - shift).exp() * dcap(*x);
+        }
+        row[target] = row[target] - dcap(zt);
+    }
+    loss
 }
 
 #[cfg(test)]
@@ -256,8 +307,8 @@ mod tests {
     #[test]
     fn train_lm_head_chunks_shrink_for_huge_vocabularies() {
         assert_eq!(chunk_rows_for(256, 49_152), 256); // SmolLM2
-        assert_eq!(chunk_rows_for(256, 151_936), 220); // Qwen 2.5
-        assert_eq!(chunk_rows_for(256, 262_144), 128); // Gemma 3
+        assert_eq!(chunk_rows_for(256, 151_936), 110); // Qwen 2.5
+        assert_eq!(chunk_rows_for(256, 262_144), 64); // Gemma 3
         assert_eq!(chunk_rows_for(256, 1 << 24), 16);
         assert_eq!(chunk_rows_for(8, 262_144), 8);
     }
@@ -326,6 +377,33 @@ mod tests {
             let g = out.loss.backward()?.get(&hidden).unwrap().clone();
             assert_close(&g, &want_g, 1e-12)?;
         }
+        Ok(())
+    }
+
+    /// In f32 (how training runs), with a soft cap: the in-place chunk arithmetic agrees with
+    /// autograd through the full `[T, vocab]` logits, and a label outside the vocabulary is an
+    /// error rather than a silent wrong gradient.
+    #[test]
+    fn train_lm_head_loss_f32_matches_full_logits() -> Result<()> {
+        let dev = Device::Cpu;
+        let (b, t, d, vocab, cap) = (2, 6, 8, 37, 3.0);
+        let hidden = Var::randn(0f32, 1., (b, t, d), &dev)?;
+        let w = Tensor::randn(0f32, 1., (vocab, d), &dev)?;
+        let labels = vec![vec![-100, 3, 4, 36, 0, 2], vec![-100, -100, 9, 1, 5, -100]];
+        let (pos, tgt) = shifted_targets(&labels);
+        let logits = frozen_linear(&hidden.reshape((b * t, d))?, &w)?;
+        let logits = ((logits / cap)?.tanh()? * cap)?;
+        let rows = logits.index_select(&Tensor::from_slice(&pos, pos.len(), &dev)?, 0)?;
+        let want = cross_entropy(&rows, &Tensor::from_slice(&tgt, tgt.len(), &dev)?, 8.0)?;
+        let want_g = want.backward()?.get(&hidden).unwrap().clone();
+        for chunk in [1, 3, 256] {
+            let out = lm_head_loss_capped(&hidden, &pos, &tgt, &w, Some(cap), 8.0, chunk, true)?;
+            assert_close(&out.loss, &want, 1e-5)?;
+            let g = out.loss.backward()?.get(&hidden).unwrap().clone();
+            assert_close(&g, &want_g, 1e-4)?;
+        }
+        let err = lm_head_loss(&hidden, &[0], &[vocab as u32], &w, 1.0, 4, true).err().unwrap();
+        assert!(err.to_string().contains("outside the vocabulary"), "{err}");
         Ok(())
     }
 

@@ -89,9 +89,9 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
     } else {
         layers * per_layer + per_layer
     } * F32;
-    // Two `chunk × vocab` tensors of one chunk (the loss drops each one as the next exists;
-    // three with a logit soft-cap), plus the gathered hidden rows and their grads.
-    let vocab_tensors = if cfg.final_logit_softcapping.is_some() { 3 } else { 2 };
+    // Two `chunk × vocab` buffers of one chunk (the logits and the copy the loss rewrites in
+    // place), plus the gathered hidden rows and their grads.
+    let vocab_tensors = 2;
     let chunk = super::loss::chunk_rows_for(shape.lm_head_chunk, vocab as usize);
     let lm_head = (vocab_tensors * chunk.min(shape.batch_size * shape.seq_len).max(1) as u64 * vocab
         + 2 * tokens * hid)
