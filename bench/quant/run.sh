@@ -20,9 +20,12 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/native/target}/release/examples/quant_bench"
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $RAYON_NUM_THREADS threads, load $(cut -d' ' -f1-3 /proc/loadavg)"
 case "$WHAT" in
   gemma)
-    for bw in stored f32; do
+    # BASE_WEIGHTS picks the forms to compare (bf16: the mixed-precision speed option);
+    # the stored base also runs once with gradient checkpointing (the ≤ 1 GB configuration).
+    for bw in ${BASE_WEIGHTS:-stored f32 bf16}; do
       "$BIN" "$MODEL" --base-weights "$bw" --seq 256 --batch 4 --accum 1 --steps "${STEPS:-3}"
     done
+    "$BIN" "$MODEL" --base-weights stored --seq 256 --batch 4 --accum 1 --steps "${STEPS:-3}" --checkpointing
     ;;
   7b)
     if [[ -z "$MODEL" ]]; then

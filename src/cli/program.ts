@@ -34,7 +34,7 @@ const ENCODING_HELP =
   "the dataset file's text encoding, e.g. windows-1252 (latin1) or utf-16le (default: utf-8, strict)";
 const BASE_WEIGHTS_FLAG = "--base-weights <format>";
 const BASE_WEIGHTS_HELP =
-  "how the base's weight matrices are held: stored (as in the file; the GGUF default), f32 (the safetensors default), or q8_0 / q4_k (a safetensors base quantised on load) (local)";
+  "how the base's weight matrices are held: stored (as in the file; the GGUF default), f32 (the safetensors default), q8_0 / q4_k (a safetensors base quantised on load), or bf16 (bf16 products with f32 accumulation: faster training on AVX512-BF16 CPUs) (local)";
 const POLL_FLAG = "--poll-interval <seconds>";
 const POLL_HELP =
   "check the job every N seconds (env TUNEKIT_POLL_INTERVAL; default 5 s growing to 30 s)";

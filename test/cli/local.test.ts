@@ -193,7 +193,7 @@ describe("the CLI, tried as a new user would", () => {
       error: { code: "invalid_option", path: "--base-weights" },
     });
     expect(JSON.parse(bad.stdout).error.message).toBe(
-      'Invalid --base-weights: must be "stored", "f32", "q8_0", "q4_k", got "q3"',
+      'Invalid --base-weights: must be "stored", "f32", "q8_0", "q4_k", "bf16", got "q3"',
     );
 
     const remote = await runTunekit(["tune", DATA, "--base-weights", "f32"], {
