@@ -8,12 +8,15 @@
 //! the f32 loss, every LoRA gradient within 5e-2 of the f32 gradient (relative to its largest
 //! entry), and the 20-step AdamW trajectory within 1e-2 of PEFT's f32 losses.
 
+mod common;
+
+use common::{examples, rel_err};
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::Device;
 use serde_json::Value;
 use tunekit_core::quant::{BaseFormat, BaseWeight};
-use tunekit_core::train::batching::{Batch, Example};
+use tunekit_core::train::batching::Batch;
 use tunekit_core::train::peft;
 use tunekit_core::train::schedule::{ScheduleKind, Warmup};
 use tunekit_core::train::session::LoraModel;
@@ -24,35 +27,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures")
 }
 
-fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
-    let a = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-    let b = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
-    a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
-}
-
-fn examples(fixture: &Path) -> (Vec<Example>, u32) {
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture.join("batch.json")).unwrap()).unwrap();
-    let rows = |k: &str| -> Vec<Vec<i64>> {
-        v[k].as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect())
-            .collect()
-    };
-    let (ids, labels, mask) = (rows("input_ids"), rows("labels"), rows("attention_mask"));
-    let ex = (0..ids.len())
-        .map(|i| {
-            let n = mask[i].iter().sum::<i64>() as usize;
-            Example {
-                input_ids: ids[i][..n].iter().map(|&x| x as u32).collect(),
-                labels: labels[i][..n].to_vec(),
-            }
-        })
-        .collect();
-    (ex, v["pad_id"].as_u64().unwrap() as u32)
-}
 
 fn model(dir: &Path, adapter: &Path, format: BaseFormat) -> LoraModel {
     let model = Model::load_as(dir, Some(format)).unwrap();

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::{examples, rel_err};
+
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -45,37 +47,6 @@ fn model_fingerprint(dir: &Path) -> String {
     format!("{h:016x}")
 }
 
-fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-    let b = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
-    a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
-}
-
-/// The fixture batch as unpadded examples (the trainer pads them again).
-fn examples(fixture: &Path) -> (Vec<Example>, u32) {
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture.join("batch.json")).unwrap()).unwrap();
-    let rows = |k: &str| -> Vec<Vec<i64>> {
-        v[k].as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect())
-            .collect()
-    };
-    let (ids, labels, mask) = (rows("input_ids"), rows("labels"), rows("attention_mask"));
-    let ex = (0..ids.len())
-        .map(|i| {
-            let n = mask[i].iter().sum::<i64>() as usize;
-            Example {
-                input_ids: ids[i][..n].iter().map(|&x| x as u32).collect(),
-                labels: labels[i][..n].to_vec(),
-            }
-        })
-        .collect();
-    (ex, v["pad_id"].as_u64().unwrap() as u32)
-}
 
 fn check(name: &str) {
     check_at(name, &root().join("train/lora").join(name));
