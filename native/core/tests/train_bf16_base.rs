@@ -27,7 +27,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures")
 }
 
-
 fn model(dir: &Path, adapter: &Path, format: BaseFormat) -> LoraModel {
     let model = Model::load_as(dir, Some(format)).unwrap();
     LoraModel::from_peft(model.decoder, &peft::load(adapter, &Device::Cpu).unwrap()).unwrap()

@@ -47,7 +47,6 @@ fn model_fingerprint(dir: &Path) -> String {
     format!("{h:016x}")
 }
 
-
 fn check(name: &str) {
     check_at(name, &root().join("train/lora").join(name));
 }
