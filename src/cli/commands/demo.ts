@@ -1,14 +1,11 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { Example } from "../../core/dataset/example.js";
 import { Dataset } from "../../core/dataset/index.js";
+import { type EvaluationReport, evaluate } from "../../core/evaluate/index.js";
 import { adviseEpochs, lossCurveSvg, sparkline } from "../../core/loss-curve/index.js";
+import type { TunedModel } from "../../core/types.js";
+import { LocalBaseModel } from "../../local/base-model.js";
 import { demoFiles } from "../../local/demo.js";
-import { resolveModel } from "../../local/hub/index.js";
-import { type LocalModel, loadModel } from "../../local/model.js";
-import { cleanResponse, modelTemplateFiles, resolveTemplate } from "../../local/prompt/index.js";
-import type { TemplateDescriptor } from "../../local/prompt/template.js";
-import { inferencePrompt, tokenizerFromModel } from "../../local/sequences.js";
 import { LocalTunedModel } from "../../local/tuned-model.js";
 import { LocalTuner } from "../../local/tuner.js";
 import { EXIT } from "../exit-codes.js";
@@ -66,23 +63,20 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
   const signal = out.io.interrupt;
 
   const train = await Dataset.load(files.trainingData, signal ? { signal } : {});
-  const heldOut = (await Dataset.load(heldOutPath, signal ? { signal } : {})).examples;
-  const kindOf = await readKinds(heldOutPath);
+  const heldOut = await Dataset.load(heldOutPath, signal ? { signal } : {});
   out.line(`Base model: ${model}${isDemo ? " (the demo model shipped with tunekit)" : ""}`);
   out.line(
-    `Training on ${train.size} examples; ${heldOut.length} held-out examples never seen in training.`,
+    `Training on ${train.size} examples; ${heldOut.size} held-out examples never seen in training.`,
   );
   out.line();
 
   // Before tuning: the base model, prompted exactly as the tuned model will be.
-  const resolved = await resolveModel(model, signal ? { signal } : {});
-  const base = await loadModel(resolved.path, signal ? { signal } : {});
+  const base = await LocalBaseModel.open(model, signal ? { signal } : {});
   let before: Score;
   try {
-    const template = resolveTemplate("auto", await modelTemplateFiles(base));
-    before = await exactMatch(baseModelAnswerer(base, template, signal), heldOut, show, kindOf);
+    before = await exactMatch(base, heldOut, show, signal);
   } finally {
-    base.dispose();
+    await base.dispose();
   }
   out.line(`Before tuning: ${before.correct}/${before.total} held-out answers exactly right`);
   for (const line of before.shown) out.line(line);
@@ -125,16 +119,7 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
 
   let after: Score;
   try {
-    after = await exactMatch(
-      (input) =>
-        tuned.generate(input, {
-          maxOutputTokens: MAX_ANSWER_TOKENS,
-          ...(signal ? { signal } : {}),
-        }),
-      heldOut,
-      show,
-      kindOf,
-    );
+    after = await exactMatch(tuned, heldOut, show, signal);
   } finally {
     if (tuned instanceof LocalTunedModel) await tuned.dispose();
   }
@@ -148,7 +133,7 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
     {
       model,
       trainingExamples: train.size,
-      heldOutExamples: heldOut.length,
+      heldOutExamples: heldOut.size,
       heldOutData: heldOutPath,
       hyperparameters: { epochCount, batchSize, learningRate },
       seed,
@@ -189,46 +174,6 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
   return EXIT.ok;
 }
 
-/** Greedy answers of an untuned `model`, prompted exactly as tuning will prompt it. */
-function baseModelAnswerer(
-  model: LocalModel,
-  template: TemplateDescriptor,
-  signal: AbortSignal | undefined,
-) {
-  const tokenizer = tokenizerFromModel(model);
-  return async (input: string): Promise<string> => {
-    const prompt = inferencePrompt(tokenizer, template, input);
-    const { text } = await model.generate(prompt.promptIds, {
-      maxNewTokens: MAX_ANSWER_TOKENS,
-      eosTokenIds: prompt.eosTokenIds,
-      stop: prompt.stop,
-      ...(signal ? { signal } : {}),
-    });
-    return cleanResponse(template, text);
-  };
-}
-
-/**
- * The `kind` of each held-out row, by input (the demo data tags every row: `digits`,
- * `words-carry`, …); rows without one count as `other`, so any held-out file works.
- */
-async function readKinds(path: string): Promise<(input: string) => string> {
-  const kinds = new Map<string, string>();
-  if (/\.jsonl$/i.test(path)) {
-    for (const line of (await readFile(path, "utf8")).split("\n")) {
-      if (line.trim() === "") continue;
-      try {
-        const row = JSON.parse(line) as Record<string, unknown>;
-        const input = row.text_input ?? row.textInput ?? row.input;
-        if (typeof input === "string" && typeof row.kind === "string") kinds.set(input, row.kind);
-      } catch {
-        // Dataset.load has already accepted the file; a line it skipped has no kind.
-      }
-    }
-  }
-  return (input) => kinds.get(input) ?? "other";
-}
-
 /** `  words-carry   4/15 → 14/15` per kind, when the held-out rows have more than one kind. */
 function kindLines(before: Score, after: Score): string[] {
   const kinds = Object.keys(after.byKind);
@@ -249,31 +194,47 @@ function kindLines(before: Score, after: Score): string[] {
   ];
 }
 
-/** Exact-match score of `answer` over `examples`, with the first `show` answers as lines. */
+/**
+ * Exact match of `model`'s greedy answers over `heldOut`, through `evaluate` (as `tunekit eval`
+ * scores), sliced by the rows' `kind` (rows without one count as `other`), with the first
+ * `show` answers rendered as lines.
+ */
 async function exactMatch(
-  answer: (input: string) => Promise<string>,
-  examples: readonly Example[],
+  model: TunedModel,
+  heldOut: Dataset,
   show: number,
-  kindOf: (input: string) => string,
+  signal: AbortSignal | undefined,
 ): Promise<Score> {
+  const report: EvaluationReport = await evaluate(model, heldOut, {
+    metrics: ["exactMatch"],
+    loss: false,
+    groupBy: (_, index) => {
+      const kind = heldOut.fieldOf(index, "kind");
+      return typeof kind === "string" ? kind : "other";
+    },
+    generation: { temperature: 0, maxOutputTokens: MAX_ANSWER_TOKENS },
+    ...(signal ? { signal } : {}),
+  });
+  const byKind: Score["byKind"] = {};
   let correct = 0;
   const shown: string[] = [];
-  const byKind: Score["byKind"] = {};
-  for (const [i, { input, output }] of examples.entries()) {
-    const got = (await answer(input)).trim();
-    const ok = got === output;
+  for (const r of report.results) {
+    const ok = r.scores.exactMatch === 1;
     if (ok) correct++;
-    const kind = byKind[kindOf(input)] ?? { correct: 0, total: 0 };
-    byKind[kindOf(input)] = kind;
-    kind.total++;
-    if (ok) kind.correct++;
-    if (i < show) {
+    const kind = r.group ?? "other";
+    const slice = byKind[kind] ?? { correct: 0, total: 0 };
+    byKind[kind] = slice;
+    slice.total++;
+    if (ok) slice.correct++;
+    if (shown.length < show) {
+      const got = (r.output ?? "").trim();
       const display = got.length > 40 ? `${got.slice(0, 40)}…` : got;
-      const expected = ok ? "" : `   (expected ${output})`;
+      const expected = ok ? "" : `   (expected ${r.expected})`;
       shown.push(
-        `  ${ok ? "✓" : "✗"} ${input} → ${display.replace(/\n/g, "⏎") || "(nothing)"}${expected}`,
+        `  ${ok ? "✓" : "✗"} ${r.input} → ${display.replace(/\n/g, "⏎") || "(nothing)"}${expected}`,
       );
     }
   }
-  return { correct, total: examples.length, accuracy: correct / examples.length, shown, byKind };
+  const total = report.results.length;
+  return { correct, total, accuracy: total === 0 ? 0 : correct / total, shown, byKind };
 }
