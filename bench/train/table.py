@@ -116,6 +116,23 @@ def main() -> int:
                     ratios.append(f"{c}t {n_ / t_:.2f}x")
             if ratios:
                 print(f"  {p} native / torch f32: " + " · ".join(ratios))
+    # What the FLOP count allows: a side cannot beat (GEMM peak) / (GFLOP per token), so a goal
+    # above that ceiling needs fewer FLOPs or a faster number format, not a better schedule.
+    if native and "epoch_gflop" in native[0]:
+        per_token = native[0]["epoch_gflop"] / (native[0]["tokens_per_s"] * native[0]["seconds"])
+        print(f"\nFLOP ceiling ({per_token:.3f} GFLOP per token): tokens/s if every FLOP ran at the GEMM peak of this run")
+        for c in counts:
+            p_ = peaks.get(c, {})
+            t_f32 = mean_tps(torch_rows, c, "f32")
+            parts = []
+            if p_:
+                parts.append(f"f32 {max(p_.values()) / per_token:.0f}")
+            if c in bf16_rates:
+                parts.append(f"bf16 {bf16_rates[c]['bf16_gflops'] / per_token:.0f}")
+            if t_f32:
+                parts.append(f"(2x torch f32 = {2 * t_f32:.0f})")
+            if parts:
+                print(f"  {c}t: " + " · ".join(parts))
     if "bf16" in precisions and "f32" in precisions:
         print("\nloss, bf16 vs f32 (mean over runs; step 1 → last step):")
         for name, side in (("native", native), ("torch", torch_rows)):
