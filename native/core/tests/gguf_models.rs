@@ -432,11 +432,9 @@ fn real_gemma3_gguf_matches_transformers() {
     let start = std::time::Instant::now();
     // f32: the reference compares dequantised weights, and the stored path's kernels are
     // unoptimised in the dev test build (minutes per token on this 262k-vocab head).
-    let model = tunekit_core::Model::load_as(
-        std::path::Path::new(&path),
-        Some(tunekit_core::quant::BaseFormat::F32),
-    )
-    .unwrap();
+    let model =
+        tunekit_core::Model::load_as(std::path::Path::new(&path), Some(tunekit_core::quant::BaseFormat::F32))
+            .unwrap();
     eprintln!("loaded {path} in {:.1?}", start.elapsed());
     assert_eq!(model.config().family, tunekit_core::Family::Gemma3);
     let u32s = |v: &serde_json::Value| -> Vec<u32> {
