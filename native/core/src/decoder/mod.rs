@@ -18,6 +18,8 @@
 //! `h += norm_attn_out(o(attn(norm_in(h))))`, `h += norm_mlp_out(mlp(norm_pre_mlp(h)))`,
 //! uses a second rope on its sliding-window layers, and soft-caps the logits when configured.
 
+pub mod attention;
+mod attention_kernel;
 pub mod base_weight;
 pub mod bf16_weight;
 mod linear;
@@ -256,11 +258,14 @@ impl Attention {
         x: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-        mask: Option<&Tensor>,
+        (mask, window): (Option<&Tensor>, Option<usize>),
         cache: Option<&mut LayerCache>,
     ) -> Result<Tensor> {
         let (b, s, _) = x.dims3()?;
         let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
+        if cache.is_none() && attention::applies(x) {
+            return self.forward_fused(x, cos, sin, window);
+        }
         // With a KV cache this is generation: stored weights may use their decode product.
         let decode = cache.is_some();
         let mut q = self.q_proj.apply(x, decode)?.reshape((b, s, h, d))?;
@@ -292,6 +297,31 @@ impl Attention {
         ))?;
         let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
         Ok(self.o_proj.apply(&out, decode)?)
+    }
+
+    /// Without a cache (training, evaluation, prefill-free logits): the fused causal attention
+    /// over the projections' outputs, which keeps no scores, probabilities or transposed
+    /// copies for backward.
+    fn forward_fused(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, window: Option<usize>) -> Result<Tensor> {
+        let (b, s, _) = x.dims3()?;
+        let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
+        let mut q = self.q_proj.apply(x, false)?;
+        let mut k = self.k_proj.apply(x, false)?;
+        let v = self.v_proj.apply(x, false)?;
+        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+            q = qn.forward(&q.reshape((b, s, h, d))?)?.reshape((b, s, h * d))?;
+            k = kn.forward(&k.reshape((b, s, kvh, d))?)?.reshape((b, s, kvh * d))?;
+        }
+        let spec = attention::AttentionSpec {
+            heads: h,
+            kv_heads: kvh,
+            head_dim: d,
+            scale: self.scale,
+            window,
+            offset: 0,
+        };
+        let out = attention::causal_attention(&q, &k, &v, cos, sin, spec)?;
+        Ok(self.o_proj.apply(&out, false)?)
     }
 }
 
@@ -376,7 +406,7 @@ impl Layer {
     ) -> Result<Tensor> {
         let decode = cache.is_some();
         let normed = self.input_layernorm.forward(hidden)?;
-        let attn = self.self_attn.forward(&normed, cos, sin, mask, cache)?;
+        let attn = self.self_attn.forward(&normed, cos, sin, (mask, self.sliding_window), cache)?;
         let hidden = self.add_attention(hidden, &attn)?;
         let mlp = self.mlp.apply(&self.post_attention_layernorm.forward(&hidden)?, decode)?;
         Ok(self.add_mlp(&hidden, &mlp)?)
