@@ -336,10 +336,10 @@ pub struct Mlp {
 impl Mlp {
     /// `down(act(gate(x)) ⊙ up(x))`, with the projections' decode products when `decode`.
     pub fn apply(&self, x: &Tensor, decode: bool) -> candle_core::Result<Tensor> {
-        // `act(gate) ⊙ up`; while training, one node that recomputes the activation in backward.
+        // `down(act(gate) ⊙ up)`; while training, one node that recomputes the activation in backward.
         let gate = self.gate_proj.apply(x, decode)?;
         let up = self.up_proj.apply(x, decode)?;
-        self.down_proj.apply(&crate::train::ops::glu(&gate, &up, self.activation)?, decode)
+        self.down_proj.apply_glu(&gate, &up, self.activation, decode)
     }
 }
 
