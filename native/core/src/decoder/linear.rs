@@ -98,6 +98,18 @@ impl Linear {
         }
         self.apply(&crate::train::ops::glu(gate, up, act)?, decode)
     }
+
+    /// `residual + self(x)`: a block's output projection and residual add. While training an
+    /// adapted projection, one node, so the projection's output is not kept for backward
+    /// ([`LoraAdapter::residual_linear`]).
+    pub fn apply_residual(&self, x: &Tensor, residual: &Tensor, decode: bool) -> candle_core::Result<Tensor> {
+        if let Some(a) = &self.adapter {
+            if !decode && a.fuses_residual(x, residual, &self.base, self.bias.as_ref()) {
+                return a.residual_linear(x, residual, &self.base, self.bias.as_ref());
+            }
+        }
+        residual + self.apply(x, decode)?
+    }
 }
 
 impl Module for Linear {

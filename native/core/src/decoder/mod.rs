@@ -260,11 +260,12 @@ impl Attention {
         sin: &Tensor,
         (mask, window): (Option<&Tensor>, Option<usize>),
         cache: Option<&mut LayerCache>,
+        residual: Option<&Tensor>,
     ) -> Result<Tensor> {
         let (b, s, _) = x.dims3()?;
         let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
         if cache.is_none() && attention::applies(x) {
-            return self.forward_fused(x, cos, sin, window);
+            return self.forward_fused(x, cos, sin, window, residual);
         }
         // With a KV cache this is generation: stored weights may use their decode product.
         let decode = cache.is_some();
@@ -296,13 +297,28 @@ impl Attention {
             t,
         ))?;
         let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
-        Ok(self.o_proj.apply(&out, decode)?)
+        Ok(self.output(&out, residual, decode)?)
+    }
+
+    /// `o_proj(out)`, plus `residual` when given (one node while training an adapted `o_proj`).
+    fn output(&self, out: &Tensor, residual: Option<&Tensor>, decode: bool) -> candle_core::Result<Tensor> {
+        match residual {
+            Some(r) => self.o_proj.apply_residual(out, r, decode),
+            None => self.o_proj.apply(out, decode),
+        }
     }
 
     /// Without a cache (training, evaluation, prefill-free logits): the fused causal attention
     /// over the projections' outputs, which keeps no scores, probabilities or transposed
     /// copies for backward.
-    fn forward_fused(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, window: Option<usize>) -> Result<Tensor> {
+    fn forward_fused(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        window: Option<usize>,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let (b, s, _) = x.dims3()?;
         let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
         let mut q = self.q_proj.apply(x, false)?;
@@ -321,7 +337,7 @@ impl Attention {
             offset: 0,
         };
         let out = attention::causal_attention(&q, &k, &v, cos, sin, spec)?;
-        Ok(self.o_proj.apply(&out, false)?)
+        Ok(self.output(&out, residual, false)?)
     }
 }
 
@@ -406,8 +422,17 @@ impl Layer {
     ) -> Result<Tensor> {
         let decode = cache.is_some();
         let normed = self.input_layernorm.forward(hidden)?;
-        let attn = self.self_attn.forward(&normed, cos, sin, (mask, self.sliding_window), cache)?;
-        let hidden = self.add_attention(hidden, &attn)?;
+        let hidden = match &self.attn_output_norm {
+            // `h + o(attn)` as one step (one node while training an adapted `o_proj`).
+            None => {
+                self.self_attn.forward(&normed, cos, sin, (mask, self.sliding_window), cache, Some(hidden))?
+            }
+            Some(_) => {
+                let attn =
+                    self.self_attn.forward(&normed, cos, sin, (mask, self.sliding_window), cache, None)?;
+                self.add_attention(hidden, &attn)?
+            }
+        };
         let mlp = self.mlp.apply(&self.post_attention_layernorm.forward(&hidden)?, decode)?;
         Ok(self.add_mlp(&hidden, &mlp)?)
     }

@@ -311,6 +311,51 @@ impl LoraAdapter {
         gate.apply_op3(&up, &ab, op)
     }
 
+    /// Whether [`Self::residual_linear`] applies (as [`Self::fuses_glu`], for one input).
+    pub fn fuses_residual(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        base: &BaseWeight,
+        bias: Option<&Tensor>,
+    ) -> bool {
+        self.fuses_glu(x, x, base, bias) && residual.dtype() == DType::F32 && residual.device().is_cpu()
+    }
+
+    /// `residual + (x·Wᵀ + bias + delta(x))` as one graph node over `(x, residual, [A | B])`
+    /// ([`FusedResidualLoraLinear`]): a block's output projection with its residual add, so the
+    /// projection's output is not kept by an add node for backward. Same value as
+    /// `residual + self.linear(x)`. Only when [`Self::fuses_residual`].
+    pub fn residual_linear(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        base: &BaseWeight,
+        bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        if !self.fuses_residual(x, residual, base, bias) {
+            candle_core::bail!("residual-lora-linear: not a fusable input (see `fuses_residual`)")
+        }
+        let x = x.contiguous()?;
+        let value = {
+            let xd = x.detach();
+            let mut y = base.forward(&xd)?;
+            if let Some(b) = bias {
+                y = y.broadcast_add(&b.detach())?;
+            }
+            (residual.detach() + (y + self.delta_with(&xd, false)?)?)?.contiguous()?
+        };
+        let ab = Tensor::cat(&[self.a.as_tensor().flatten_all()?, self.b.as_tensor().flatten_all()?], 0)?;
+        let op = FusedResidualLoraLinear {
+            base: base.clone(),
+            value: std::sync::Mutex::new(Some(value)),
+            rank: self.a.dim(0)?,
+            scaling: self.scaling,
+            dropout: (self.dropout > 0.0 && self.shared.training()).then(|| self.dropout_stream()),
+        };
+        x.apply_op3(residual, &ab, op)
+    }
+
     /// `scaling · B·A`, `[out, in]` (PEFT's `get_delta_weight`).
     pub fn delta_weight(&self) -> Result<Tensor> {
         self.b.as_tensor().matmul(self.a.as_tensor())? * self.scaling
@@ -524,16 +569,64 @@ impl candle_core::CustomOp3 for FusedGluLoraLinear {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (gate, up) = (gate.detach(), up.detach());
-        let (out_f, in_f) = self.base.dims();
-        let ab = ab.detach();
-        let a = ab.narrow(0, 0, self.rank * in_f)?.reshape((self.rank, in_f))?;
-        let b = ab.narrow(0, self.rank * in_f, out_f * self.rank)?.reshape((out_f, self.rank))?;
+        let (a, b) = split_ab(ab, self.rank, self.base.dims())?;
         let x = super::ops::glu_value(&gate, &up, self.act)?;
         let (gx, ga, gb) = lora_backward(&self.base, self.scaling, self.dropout, &x, &a, &b, g)?;
         drop(x);
         let (dgate, dup) = super::ops::glu_grads(&gate, &up, &gx, self.act)?;
         let dab = Tensor::cat(&[ga.flatten_all()?, gb.flatten_all()?], 0)?;
         Ok((Some(dgate), Some(dup), Some(dab)))
+    }
+}
+
+/// `residual + x·Wᵀ + b + s·((x⊙m)·Aᵀ)·Bᵀ` as one node over `(x, residual, [A | B])`; the
+/// residual's gradient is the output's.
+struct FusedResidualLoraLinear {
+    base: BaseWeight,
+    value: std::sync::Mutex<Option<Tensor>>,
+    rank: usize,
+    scaling: f64,
+    dropout: Option<DropoutStream>,
+}
+
+/// `[A | B]` (flattened, concatenated) back into `A: [r, in]` and `B: [out, r]`.
+fn split_ab(ab: &Tensor, rank: usize, (out_f, in_f): (usize, usize)) -> Result<(Tensor, Tensor)> {
+    let ab = ab.detach();
+    Ok((
+        ab.narrow(0, 0, rank * in_f)?.reshape((rank, in_f))?,
+        ab.narrow(0, rank * in_f, out_f * rank)?.reshape((out_f, rank))?,
+    ))
+}
+
+impl candle_core::CustomOp3 for FusedResidualLoraLinear {
+    fn name(&self) -> &'static str {
+        "residual-lora-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        super::ops::take_value(&self.value, self.name())
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _residual: &Tensor,
+        ab: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (a, b) = split_ab(ab, self.rank, self.base.dims())?;
+        let (gx, ga, gb) = lora_backward(&self.base, self.scaling, self.dropout, &x.detach(), &a, &b, g)?;
+        let dab = Tensor::cat(&[ga.flatten_all()?, gb.flatten_all()?], 0)?;
+        Ok((Some(gx), Some(g.clone()), Some(dab)))
     }
 }
 
@@ -715,9 +808,11 @@ mod tests {
         let dev = Device::Cpu;
         let mut rng = Rng::new(11);
         let (rows, in_f, out_f) = (5, 16, 12);
-        for (act, dropout, with_bias) in
-            [(Activation::Silu, 0.0, false), (Activation::Silu, 0.3, true), (Activation::GeluTanh, 0.2, false)]
-        {
+        for (act, dropout, with_bias) in [
+            (Activation::Silu, 0.0, false),
+            (Activation::Silu, 0.3, true),
+            (Activation::GeluTanh, 0.2, false),
+        ] {
             let shared = LoraShared::new(4);
             let c = cfg(3, 6.0, dropout, false);
             let a = Tensor::from_vec(rng.uniform_vec(3 * in_f, -0.5, 0.5), (3, in_f), &dev)?;
@@ -731,7 +826,11 @@ mod tests {
             let bias = Tensor::from_vec(rng.uniform_vec(out_f, -0.5, 0.5), out_f, &dev)?;
             let bias = with_bias.then_some(&bias);
             let input = |rng: &mut Rng| -> Result<Var> {
-                Var::from_tensor(&Tensor::from_vec(rng.uniform_vec(2 * rows * in_f, -2.0, 2.0), (2, rows, in_f), &dev)?)
+                Var::from_tensor(&Tensor::from_vec(
+                    rng.uniform_vec(2 * rows * in_f, -2.0, 2.0),
+                    (2, rows, in_f),
+                    &dev,
+                )?)
             };
             let (gate, up) = (input(&mut rng)?, input(&mut rng)?);
             let probe =
@@ -752,6 +851,53 @@ mod tests {
             shared.set_grad_enabled(false);
             assert!(!ad.fuses_glu(&gate, &up, &w, bias));
             assert!(ad.glu_linear(&gate, &up, act, &w, bias).is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn train_lora_residual_linear_matches_linear_plus_residual() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = Rng::new(12);
+        let (rows, in_f, out_f) = (5, 16, 12);
+        for (dropout, with_bias) in [(0.0, false), (0.3, true)] {
+            let shared = LoraShared::new(4);
+            let c = cfg(3, 6.0, dropout, false);
+            let a = Tensor::from_vec(rng.uniform_vec(3 * in_f, -0.5, 0.5), (3, in_f), &dev)?;
+            let b = Tensor::from_vec(rng.uniform_vec(out_f * 3, -0.5, 0.5), (out_f, 3), &dev)?;
+            let ad = LoraAdapter::from_weights(&a, &b, &c, 2, shared.clone())?;
+            let w = BaseWeight::F32(Tensor::from_vec(
+                rng.uniform_vec(out_f * in_f, -0.5, 0.5),
+                (out_f, in_f),
+                &dev,
+            )?);
+            let bias = Tensor::from_vec(rng.uniform_vec(out_f, -0.5, 0.5), out_f, &dev)?;
+            let bias = with_bias.then_some(&bias);
+            let x = Var::from_tensor(&Tensor::from_vec(
+                rng.uniform_vec(2 * rows * in_f, -2.0, 2.0),
+                (2, rows, in_f),
+                &dev,
+            )?)?;
+            let res = Var::from_tensor(&Tensor::from_vec(
+                rng.uniform_vec(2 * rows * out_f, -2.0, 2.0),
+                (2, rows, out_f),
+                &dev,
+            )?)?;
+            let probe =
+                Tensor::from_vec(rng.uniform_vec(2 * rows * out_f, -1.0, 1.0), (2, rows, out_f), &dev)?;
+            shared.set_training(true);
+            shared.set_grad_enabled(true);
+            shared.set_micro_step(5);
+            let fused = ad.residual_linear(&x, &res, &w, bias)?;
+            let composed = (res.as_tensor() + ad.linear(&x, &w, bias)?)?;
+            assert_close(&fused, &composed, 0.0)?; // bit-identical forward
+            let gf = (fused.tanh()? * &probe)?.sum_all()?.backward()?;
+            let gc = (composed.tanh()? * &probe)?.sum_all()?.backward()?;
+            for v in [x.as_tensor(), res.as_tensor(), ad.a.as_tensor(), ad.b.as_tensor()] {
+                assert_close(gf.get(v).unwrap(), gc.get(v).unwrap(), 1e-6)?;
+            }
+            shared.set_grad_enabled(false);
+            assert!(ad.residual_linear(&x, &res, &w, bias).is_err());
         }
         Ok(())
     }
