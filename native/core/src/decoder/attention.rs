@@ -148,19 +148,21 @@ impl CustomOp3 for CausalAttention {
         let lse =
             self.lse.lock().map_err(|_| candle_core::Error::Msg("causal-attention: poisoned".into()))?;
         let Some(lse) = lse.as_ref() else { candle_core::bail!("causal-attention: backward before forward") };
-        use crate::train::kernels::with_f32;
-        let (dq, dk, dv) = with_f32(q, |q| {
-            with_f32(k, |k| {
-                with_f32(v, |v| {
-                    with_f32(out, |o| {
-                        with_f32(g, |g| {
-                            let saved = kernel::Saved { q, k, v, o, lse, cos: &self.cos, sin: &self.sin };
-                            kernel::backward(&self.dims, &saved, g)
-                        })
-                    })
-                })
-            })
-        })?????;
+        // Read every operand in place (`g` is made contiguous first; the others already are).
+        let g = g.contiguous()?;
+        let operands = [q, k, v, out, &g].map(|t| t.storage_and_layout());
+        let mut views = Vec::with_capacity(operands.len());
+        for ((storage, layout), what) in operands.iter().zip(["q", "k", "v", "output", "gradient"]) {
+            let candle_core::Storage::Cpu(cpu) = &**storage else {
+                candle_core::bail!("causal-attention: {what} is not on the CPU")
+            };
+            views.push(slice(cpu, layout, what)?);
+        }
+        let saved =
+            kernel::Saved { q: views[0], k: views[1], v: views[2], o: views[3], lse, cos: &self.cos, sin: &self.sin };
+        let (dq, dk, dv) = kernel::backward(&self.dims, &saved, views[4]);
+        drop(views);
+        drop(operands);
         Ok((
             Some(Tensor::from_vec(dq, q.shape(), q.device())?),
             Some(Tensor::from_vec(dk, k.shape(), k.device())?),
