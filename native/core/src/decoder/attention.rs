@@ -42,9 +42,21 @@ pub fn applies(q: &Tensor) -> bool {
 /// layout, before rope); `cos`/`sin` are the rope tables `[offset + s, d]` of the key positions
 /// (query row `i` is at position `offset + i`). Returns `[b, s, heads·d]`, ready for `o_proj`.
 ///
-/// ```ignore
-/// let spec = AttentionSpec { heads: 9, kv_heads: 3, head_dim: 64, scale: 0.125, window: None, offset: 0 };
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use tunekit_core::config::RopeScaling;
+/// use tunekit_core::decoder::attention::{causal_attention, AttentionSpec};
+/// use tunekit_core::decoder::Rotary;
+///
+/// let (b, s, heads, kv_heads, d) = (1, 4, 2, 1, 8);
+/// let q = Tensor::randn(0f32, 1., (b, s, heads * d), &Device::Cpu)?;
+/// let k = Tensor::randn(0f32, 1., (b, s, kv_heads * d), &Device::Cpu)?;
+/// let v = Tensor::randn(0f32, 1., (b, s, kv_heads * d), &Device::Cpu)?;
+/// let (cos, sin) = Rotary::with(d, 10_000.0, &RopeScaling::None).tables(0, s, &Device::Cpu).unwrap();
+/// let spec = AttentionSpec { heads, kv_heads, head_dim: d, scale: 0.35, window: None, offset: 0 };
 /// let out = causal_attention(&q, &k, &v, &cos, &sin, spec)?;
+/// assert_eq!(out.dims(), &[b, s, heads * d]);
+/// # Ok::<(), candle_core::Error>(())
 /// ```
 pub fn causal_attention(
     q: &Tensor,
