@@ -80,6 +80,38 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// `self(act(gate) ⊙ up)`: the MLP's down projection over the gated activation. While
+    /// training an adapted projection, one node that recomputes the (MLP-wide) activation in
+    /// backward instead of keeping it ([`LoraAdapter::glu_linear`]).
+    pub fn apply_glu(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        act: crate::config::Activation,
+        decode: bool,
+    ) -> candle_core::Result<Tensor> {
+        if let Some(a) = &self.adapter {
+            if !decode && a.fuses_glu(gate, up, &self.base, self.bias.as_ref()) {
+                return a.glu_linear(gate, up, act, &self.base, self.bias.as_ref());
+            }
+        }
+        self.apply(&crate::train::ops::glu(gate, up, act)?, decode)
+    }
+
+    /// `residual + self(x)`: a block's output projection and residual add. While training an
+    /// adapted projection, one node, so the projection's output is not kept for backward
+    /// ([`LoraAdapter::residual_linear`]).
+    pub fn apply_residual(&self, x: &Tensor, residual: &Tensor, decode: bool) -> candle_core::Result<Tensor> {
+        if let Some(a) = &self.adapter {
+            if !decode && a.fuses_residual(x, residual, &self.base, self.bias.as_ref()) {
+                return a.residual_linear(x, residual, &self.base, self.bias.as_ref());
+            }
+        }
+        residual + self.apply(x, decode)?
+    }
+}
+
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         if let Some(a) = &self.adapter {

@@ -18,6 +18,8 @@
 //! `h += norm_attn_out(o(attn(norm_in(h))))`, `h += norm_mlp_out(mlp(norm_pre_mlp(h)))`,
 //! uses a second rope on its sliding-window layers, and soft-caps the logits when configured.
 
+pub mod attention;
+mod attention_kernel;
 pub mod base_weight;
 pub mod bf16_weight;
 mod linear;
@@ -256,11 +258,15 @@ impl Attention {
         x: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-        mask: Option<&Tensor>,
+        (mask, window): (Option<&Tensor>, Option<usize>),
         cache: Option<&mut LayerCache>,
+        residual: Option<&Tensor>,
     ) -> Result<Tensor> {
         let (b, s, _) = x.dims3()?;
         let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
+        if cache.is_none() && attention::applies(x) {
+            return self.forward_fused(x, cos, sin, window, residual);
+        }
         // With a KV cache this is generation: stored weights may use their decode product.
         let decode = cache.is_some();
         let mut q = self.q_proj.apply(x, decode)?.reshape((b, s, h, d))?;
@@ -291,7 +297,47 @@ impl Attention {
             t,
         ))?;
         let out = probs.matmul(&v)?.reshape((b, h, s, d))?.transpose(1, 2)?.reshape((b, s, h * d))?;
-        Ok(self.o_proj.apply(&out, decode)?)
+        Ok(self.output(&out, residual, decode)?)
+    }
+
+    /// `o_proj(out)`, plus `residual` when given (one node while training an adapted `o_proj`).
+    fn output(&self, out: &Tensor, residual: Option<&Tensor>, decode: bool) -> candle_core::Result<Tensor> {
+        match residual {
+            Some(r) => self.o_proj.apply_residual(out, r, decode),
+            None => self.o_proj.apply(out, decode),
+        }
+    }
+
+    /// Without a cache (training, evaluation, prefill-free logits): the fused causal attention
+    /// over the projections' outputs, which keeps no scores, probabilities or transposed
+    /// copies for backward.
+    fn forward_fused(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        window: Option<usize>,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let (b, s, _) = x.dims3()?;
+        let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
+        let mut q = self.q_proj.apply(x, false)?;
+        let mut k = self.k_proj.apply(x, false)?;
+        let v = self.v_proj.apply(x, false)?;
+        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+            q = qn.forward(&q.reshape((b, s, h, d))?)?.reshape((b, s, h * d))?;
+            k = kn.forward(&k.reshape((b, s, kvh, d))?)?.reshape((b, s, kvh * d))?;
+        }
+        let spec = attention::AttentionSpec {
+            heads: h,
+            kv_heads: kvh,
+            head_dim: d,
+            scale: self.scale,
+            window,
+            offset: 0,
+        };
+        let out = attention::causal_attention(&q, &k, &v, cos, sin, spec)?;
+        Ok(self.output(&out, residual, false)?)
     }
 }
 
@@ -306,10 +352,10 @@ pub struct Mlp {
 impl Mlp {
     /// `down(act(gate(x)) ⊙ up(x))`, with the projections' decode products when `decode`.
     pub fn apply(&self, x: &Tensor, decode: bool) -> candle_core::Result<Tensor> {
-        // `act(gate) ⊙ up`; while training, one node that recomputes the activation in backward.
+        // `down(act(gate) ⊙ up)`; while training, one node that recomputes the activation in backward.
         let gate = self.gate_proj.apply(x, decode)?;
         let up = self.up_proj.apply(x, decode)?;
-        self.down_proj.apply(&crate::train::ops::glu(&gate, &up, self.activation)?, decode)
+        self.down_proj.apply_glu(&gate, &up, self.activation, decode)
     }
 }
 
@@ -376,8 +422,17 @@ impl Layer {
     ) -> Result<Tensor> {
         let decode = cache.is_some();
         let normed = self.input_layernorm.forward(hidden)?;
-        let attn = self.self_attn.forward(&normed, cos, sin, mask, cache)?;
-        let hidden = self.add_attention(hidden, &attn)?;
+        let hidden = match &self.attn_output_norm {
+            // `h + o(attn)` as one step (one node while training an adapted `o_proj`).
+            None => {
+                self.self_attn.forward(&normed, cos, sin, (mask, self.sliding_window), cache, Some(hidden))?
+            }
+            Some(_) => {
+                let attn =
+                    self.self_attn.forward(&normed, cos, sin, (mask, self.sliding_window), cache, None)?;
+                self.add_attention(hidden, &attn)?
+            }
+        };
         let mlp = self.mlp.apply(&self.post_attention_layernorm.forward(&hidden)?, decode)?;
         Ok(self.add_mlp(&hidden, &mlp)?)
     }

@@ -186,6 +186,11 @@ impl LoraAdapter {
     /// `scaling · (dropout(x)·Aᵀ)·Bᵀ` for `x: [.., in]`, computed in f32 and returned in
     /// `x`'s dtype.
     pub fn delta(&self, x: &Tensor) -> Result<Tensor> {
+        self.delta_with(x, self.shared.grad_enabled())
+    }
+
+    /// [`Self::delta`], tracking A and B only when `track`.
+    fn delta_with(&self, x: &Tensor, track: bool) -> Result<Tensor> {
         let dims = x.dims();
         let in_f = dims[dims.len() - 1];
         let rows = x.elem_count() / in_f.max(1);
@@ -193,7 +198,7 @@ impl LoraAdapter {
         if self.dropout > 0.0 && self.shared.training() {
             x2 = (x2 * self.dropout_mask(rows * in_f, x.device())?.reshape((rows, in_f))?)?;
         }
-        let (a, b) = if self.shared.grad_enabled() {
+        let (a, b) = if track {
             (self.a.as_tensor().clone(), self.b.as_tensor().clone())
         } else {
             (self.a.as_detached_tensor(), self.b.as_detached_tensor())
@@ -253,6 +258,102 @@ impl LoraAdapter {
             dropout: (self.dropout > 0.0 && self.shared.training()).then(|| self.dropout_stream()),
         };
         x.apply_op3(&self.a.as_tensor().contiguous()?, &self.b.as_tensor().contiguous()?, op)
+    }
+
+    /// Whether [`Self::glu_linear`] applies: training (gradients on) on the CPU in f32 with a
+    /// frozen f32-output base, as for [`Self::linear`]'s fused node.
+    pub fn fuses_glu(&self, gate: &Tensor, up: &Tensor, base: &BaseWeight, bias: Option<&Tensor>) -> bool {
+        self.shared.grad_enabled()
+            && gate.device().is_cpu()
+            && gate.dtype() == DType::F32
+            && up.dtype() == DType::F32
+            && gate.shape() == up.shape()
+            && base.dtype() == DType::F32
+            && !base.needs_grad()
+            && bias.is_none_or(|b| !needs_grad(b) && b.dtype() == DType::F32)
+    }
+
+    /// `x·Wᵀ + bias + delta(x)` with `x = act(gate) ⊙ up` (the MLP's down projection), as one
+    /// graph node ([`FusedGluLoraLinear`]) over `gate` and `up` that does not keep `x`: the
+    /// same value as the gated-activation node followed by [`Self::linear`], with the MLP-wide
+    /// `x` recomputed in backward. Only when [`Self::fuses_glu`].
+    pub fn glu_linear(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        act: crate::config::Activation,
+        base: &BaseWeight,
+        bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        if !self.fuses_glu(gate, up, base, bias) {
+            candle_core::bail!("glu-lora-linear: not a fusable input (see `fuses_glu`)")
+        }
+        let (gate, up) = (gate.contiguous()?, up.contiguous()?);
+        // The value the unfused path computes: the glu node's value, then `Self::linear`'s
+        // composed arithmetic, all outside the graph.
+        let value = {
+            let x = super::ops::glu_value(&gate, &up, act)?;
+            let mut y = base.forward(&x)?;
+            if let Some(b) = bias {
+                y = y.broadcast_add(&b.detach())?;
+            }
+            (y + self.delta_with(&x, false)?)?.contiguous()?
+        };
+        let ab = Tensor::cat(&[self.a.as_tensor().flatten_all()?, self.b.as_tensor().flatten_all()?], 0)?;
+        let op = FusedGluLoraLinear {
+            base: base.clone(),
+            value: std::sync::Mutex::new(Some(value)),
+            act,
+            rank: self.a.dim(0)?,
+            scaling: self.scaling,
+            dropout: (self.dropout > 0.0 && self.shared.training()).then(|| self.dropout_stream()),
+        };
+        gate.apply_op3(&up, &ab, op)
+    }
+
+    /// Whether [`Self::residual_linear`] applies (as [`Self::fuses_glu`], for one input).
+    pub fn fuses_residual(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        base: &BaseWeight,
+        bias: Option<&Tensor>,
+    ) -> bool {
+        self.fuses_glu(x, x, base, bias) && residual.dtype() == DType::F32 && residual.device().is_cpu()
+    }
+
+    /// `residual + (x·Wᵀ + bias + delta(x))` as one graph node over `(x, residual, [A | B])`
+    /// ([`FusedResidualLoraLinear`]): a block's output projection with its residual add, so the
+    /// projection's output is not kept by an add node for backward. Same value as
+    /// `residual + self.linear(x)`. Only when [`Self::fuses_residual`].
+    pub fn residual_linear(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        base: &BaseWeight,
+        bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        if !self.fuses_residual(x, residual, base, bias) {
+            candle_core::bail!("residual-lora-linear: not a fusable input (see `fuses_residual`)")
+        }
+        let x = x.contiguous()?;
+        let value = {
+            let xd = x.detach();
+            let mut y = base.forward(&xd)?;
+            if let Some(b) = bias {
+                y = y.broadcast_add(&b.detach())?;
+            }
+            (residual.detach() + (y + self.delta_with(&xd, false)?)?)?.contiguous()?
+        };
+        let ab = Tensor::cat(&[self.a.as_tensor().flatten_all()?, self.b.as_tensor().flatten_all()?], 0)?;
+        let op = FusedResidualLoraLinear {
+            base: base.clone(),
+            value: std::sync::Mutex::new(Some(value)),
+            rank: self.a.dim(0)?,
+            scaling: self.scaling,
+            dropout: (self.dropout > 0.0 && self.shared.training()).then(|| self.dropout_stream()),
+        };
+        x.apply_op3(residual, &ab, op)
     }
 
     /// `scaling · B·A`, `[out, in]` (PEFT's `get_delta_weight`).
@@ -383,31 +484,149 @@ impl candle_core::CustomOp3 for FusedLoraLinear {
         _y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (a, b) = (a.detach(), b.detach());
-        let (out_f, in_f) = self.base.dims();
-        let rows = x.elem_count() / in_f.max(1);
-        let g2 = g.reshape((rows, out_f))?;
-        let mask = match &self.dropout {
-            Some(d) => Some(Tensor::from_vec(d.mask(rows * in_f), (rows, in_f), x.device())?),
-            None => None,
-        };
-        let x2 = x.detach().reshape((rows, in_f))?;
-        let x2 = match &mask {
-            Some(m) => (x2 * m)?,
-            None => x2,
-        };
-        let low = x2.matmul(&a.t()?)?;
-        let gs = (&g2 * self.scaling)?;
-        let gb = low.t()?.matmul(&gs)?.t()?;
-        let glow = gs.matmul(&b)?;
-        let ga = x2.t()?.matmul(&glow)?.t()?;
-        drop(x2);
-        let mut gx2 = glow.matmul(&a)?;
-        if let Some(m) = &mask {
-            gx2 = (gx2 * m)?;
-        }
-        let gx = (self.base.backward_input(&g2)? + gx2)?.reshape(x.shape())?;
+        let (gx, ga, gb) = lora_backward(&self.base, self.scaling, self.dropout, &x.detach(), a, b, g)?;
         Ok((Some(gx), Some(ga), Some(gb)))
+    }
+}
+
+/// The gradients `(∂x, ∂A, ∂B)` of `y = x·Wᵀ + b + s·((x⊙m)·Aᵀ)·Bᵀ` from `∂y = g`, recomputing
+/// the rank-r activation and the dropout mask: `gB = s·gᵀ·low`, `glow = s·g·B`,
+/// `gA = glowᵀ·(x⊙m)`, `gx = g·W + (glow·A)⊙m`.
+fn lora_backward(
+    base: &BaseWeight,
+    scaling: f64,
+    dropout: Option<DropoutStream>,
+    x: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    g: &Tensor,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (a, b) = (a.detach(), b.detach());
+    let (out_f, in_f) = base.dims();
+    let rows = x.elem_count() / in_f.max(1);
+    let g2 = g.reshape((rows, out_f))?;
+    let mask = match &dropout {
+        Some(d) => Some(Tensor::from_vec(d.mask(rows * in_f), (rows, in_f), x.device())?),
+        None => None,
+    };
+    let x2 = x.reshape((rows, in_f))?;
+    let x2 = match &mask {
+        Some(m) => (x2 * m)?,
+        None => x2,
+    };
+    let low = x2.matmul(&a.t()?)?;
+    let gs = (&g2 * scaling)?;
+    let gb = low.t()?.matmul(&gs)?.t()?;
+    let glow = gs.matmul(&b)?;
+    let ga = x2.t()?.matmul(&glow)?.t()?;
+    drop(x2);
+    let mut gx2 = glow.matmul(&a)?;
+    if let Some(m) = &mask {
+        gx2 = (gx2 * m)?;
+    }
+    let gx = (base.backward_input(&g2)? + gx2)?.reshape(x.shape())?;
+    Ok((gx, ga, gb))
+}
+
+/// `y = down(act(gate) ⊙ up)` with a LoRA-adapted `down` as one node over
+/// `(gate, up, [A | B])`: the gated activation `act(gate) ⊙ up` (the projection's input, as
+/// wide as the MLP) is not kept for backward but recomputed from `gate` and `up`, which the
+/// graph keeps anyway. `A` and `B` travel flattened and concatenated, since a node has at
+/// most three inputs; candle's `cat` backward splits their gradients again.
+struct FusedGluLoraLinear {
+    base: BaseWeight,
+    /// The forward value, computed by the caller; taken once by the forward.
+    value: std::sync::Mutex<Option<Tensor>>,
+    act: crate::config::Activation,
+    rank: usize,
+    scaling: f64,
+    dropout: Option<DropoutStream>,
+}
+
+impl candle_core::CustomOp3 for FusedGluLoraLinear {
+    fn name(&self) -> &'static str {
+        "glu-lora-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        super::ops::take_value(&self.value, self.name())
+    }
+
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        ab: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (gate, up) = (gate.detach(), up.detach());
+        let (a, b) = split_ab(ab, self.rank, self.base.dims())?;
+        let x = super::ops::glu_value(&gate, &up, self.act)?;
+        let (gx, ga, gb) = lora_backward(&self.base, self.scaling, self.dropout, &x, &a, &b, g)?;
+        drop(x);
+        let (dgate, dup) = super::ops::glu_grads(&gate, &up, &gx, self.act)?;
+        let dab = Tensor::cat(&[ga.flatten_all()?, gb.flatten_all()?], 0)?;
+        Ok((Some(dgate), Some(dup), Some(dab)))
+    }
+}
+
+/// `residual + x·Wᵀ + b + s·((x⊙m)·Aᵀ)·Bᵀ` as one node over `(x, residual, [A | B])`; the
+/// residual's gradient is the output's.
+struct FusedResidualLoraLinear {
+    base: BaseWeight,
+    value: std::sync::Mutex<Option<Tensor>>,
+    rank: usize,
+    scaling: f64,
+    dropout: Option<DropoutStream>,
+}
+
+/// `[A | B]` (flattened, concatenated) back into `A: [r, in]` and `B: [out, r]`.
+fn split_ab(ab: &Tensor, rank: usize, (out_f, in_f): (usize, usize)) -> Result<(Tensor, Tensor)> {
+    let ab = ab.detach();
+    Ok((
+        ab.narrow(0, 0, rank * in_f)?.reshape((rank, in_f))?,
+        ab.narrow(0, rank * in_f, out_f * rank)?.reshape((out_f, rank))?,
+    ))
+}
+
+impl candle_core::CustomOp3 for FusedResidualLoraLinear {
+    fn name(&self) -> &'static str {
+        "residual-lora-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        super::ops::take_value(&self.value, self.name())
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _residual: &Tensor,
+        ab: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (a, b) = split_ab(ab, self.rank, self.base.dims())?;
+        let (gx, ga, gb) = lora_backward(&self.base, self.scaling, self.dropout, &x.detach(), &a, &b, g)?;
+        let dab = Tensor::cat(&[ga.flatten_all()?, gb.flatten_all()?], 0)?;
+        Ok((Some(gx), Some(g.clone()), Some(dab)))
     }
 }
 
@@ -575,6 +794,110 @@ mod tests {
             for v in [x.as_tensor(), ad.a.as_tensor(), ad.b.as_tensor()] {
                 assert_close(gf.get(v).unwrap(), gc.get(v).unwrap(), 1e-6)?;
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn train_lora_glu_linear_matches_glu_node_then_linear() -> Result<()> {
+        // The down projection's fused node over (gate, up): same value as the gated-activation
+        // node followed by the LoRA linear, same gradients for gate, up, A and B, without
+        // keeping the activation.
+        use crate::config::Activation;
+        use crate::train::ops::glu;
+        let dev = Device::Cpu;
+        let mut rng = Rng::new(11);
+        let (rows, in_f, out_f) = (5, 16, 12);
+        for (act, dropout, with_bias) in [
+            (Activation::Silu, 0.0, false),
+            (Activation::Silu, 0.3, true),
+            (Activation::GeluTanh, 0.2, false),
+        ] {
+            let shared = LoraShared::new(4);
+            let c = cfg(3, 6.0, dropout, false);
+            let a = Tensor::from_vec(rng.uniform_vec(3 * in_f, -0.5, 0.5), (3, in_f), &dev)?;
+            let b = Tensor::from_vec(rng.uniform_vec(out_f * 3, -0.5, 0.5), (out_f, 3), &dev)?;
+            let ad = LoraAdapter::from_weights(&a, &b, &c, 2, shared.clone())?;
+            let w = BaseWeight::F32(Tensor::from_vec(
+                rng.uniform_vec(out_f * in_f, -0.5, 0.5),
+                (out_f, in_f),
+                &dev,
+            )?);
+            let bias = Tensor::from_vec(rng.uniform_vec(out_f, -0.5, 0.5), out_f, &dev)?;
+            let bias = with_bias.then_some(&bias);
+            let input = |rng: &mut Rng| -> Result<Var> {
+                Var::from_tensor(&Tensor::from_vec(
+                    rng.uniform_vec(2 * rows * in_f, -2.0, 2.0),
+                    (2, rows, in_f),
+                    &dev,
+                )?)
+            };
+            let (gate, up) = (input(&mut rng)?, input(&mut rng)?);
+            let probe =
+                Tensor::from_vec(rng.uniform_vec(2 * rows * out_f, -1.0, 1.0), (2, rows, out_f), &dev)?;
+            shared.set_training(true);
+            shared.set_grad_enabled(true);
+            shared.set_micro_step(3);
+            assert!(ad.fuses_glu(&gate, &up, &w, bias));
+            let fused = ad.glu_linear(&gate, &up, act, &w, bias)?;
+            let composed = ad.linear(&glu(&gate, &up, act)?, &w, bias)?;
+            assert_close(&fused, &composed, 0.0)?; // bit-identical forward
+            let gf = (fused * &probe)?.sum_all()?.backward()?;
+            let gc = (composed * &probe)?.sum_all()?.backward()?;
+            for v in [gate.as_tensor(), up.as_tensor(), ad.a.as_tensor(), ad.b.as_tensor()] {
+                assert_close(gf.get(v).unwrap(), gc.get(v).unwrap(), 1e-6)?;
+            }
+            // Not while gradients are off (inference keeps the plain path).
+            shared.set_grad_enabled(false);
+            assert!(!ad.fuses_glu(&gate, &up, &w, bias));
+            assert!(ad.glu_linear(&gate, &up, act, &w, bias).is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn train_lora_residual_linear_matches_linear_plus_residual() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = Rng::new(12);
+        let (rows, in_f, out_f) = (5, 16, 12);
+        for (dropout, with_bias) in [(0.0, false), (0.3, true)] {
+            let shared = LoraShared::new(4);
+            let c = cfg(3, 6.0, dropout, false);
+            let a = Tensor::from_vec(rng.uniform_vec(3 * in_f, -0.5, 0.5), (3, in_f), &dev)?;
+            let b = Tensor::from_vec(rng.uniform_vec(out_f * 3, -0.5, 0.5), (out_f, 3), &dev)?;
+            let ad = LoraAdapter::from_weights(&a, &b, &c, 2, shared.clone())?;
+            let w = BaseWeight::F32(Tensor::from_vec(
+                rng.uniform_vec(out_f * in_f, -0.5, 0.5),
+                (out_f, in_f),
+                &dev,
+            )?);
+            let bias = Tensor::from_vec(rng.uniform_vec(out_f, -0.5, 0.5), out_f, &dev)?;
+            let bias = with_bias.then_some(&bias);
+            let x = Var::from_tensor(&Tensor::from_vec(
+                rng.uniform_vec(2 * rows * in_f, -2.0, 2.0),
+                (2, rows, in_f),
+                &dev,
+            )?)?;
+            let res = Var::from_tensor(&Tensor::from_vec(
+                rng.uniform_vec(2 * rows * out_f, -2.0, 2.0),
+                (2, rows, out_f),
+                &dev,
+            )?)?;
+            let probe =
+                Tensor::from_vec(rng.uniform_vec(2 * rows * out_f, -1.0, 1.0), (2, rows, out_f), &dev)?;
+            shared.set_training(true);
+            shared.set_grad_enabled(true);
+            shared.set_micro_step(5);
+            let fused = ad.residual_linear(&x, &res, &w, bias)?;
+            let composed = (res.as_tensor() + ad.linear(&x, &w, bias)?)?;
+            assert_close(&fused, &composed, 0.0)?; // bit-identical forward
+            let gf = (fused.tanh()? * &probe)?.sum_all()?.backward()?;
+            let gc = (composed.tanh()? * &probe)?.sum_all()?.backward()?;
+            for v in [x.as_tensor(), res.as_tensor(), ad.a.as_tensor(), ad.b.as_tensor()] {
+                assert_close(gf.get(v).unwrap(), gc.get(v).unwrap(), 1e-6)?;
+            }
+            shared.set_grad_enabled(false);
+            assert!(ad.residual_linear(&x, &res, &w, bias).is_err());
         }
         Ok(())
     }

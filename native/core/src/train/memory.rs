@@ -74,15 +74,33 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
     let lora_params = layers * r * shape.target_modules.iter().map(|t| io(t)).sum::<u64>();
     let lora_state = lora_params * 4 * F32; // weights, gradient, exp_avg, exp_avg_sq
 
-    // What one layer keeps for backward (LoRA projections, norms, rope, softmax and the gated
-    // activation are single graph nodes that keep only their output): norm outputs and
-    // residuals, q/k/v with their q/k-norm and rope outputs, the attention output before and
-    // after the head transpose, the raw scores and the probabilities (two s×s tensors per
-    // head), the MLP's gate/up/product. Measured (bench/train, 2026-11): Gemma 3 270M at 4×256
-    // tokens keeps ~75 MiB per layer (this formula: 78), SmolLM2-135M's shape at 4×128 ~27 (32).
+    // What one layer keeps for backward. Projections, norms, the fused causal attention
+    // (`decoder::attention`) and the gated activation are single graph nodes that keep their
+    // inputs, not their intermediates: the layer input and its norm, q/k/v, the attention
+    // output, the mid-layer residual and its norm, the MLP's gate/up and the down projection's
+    // output (the attention's scores and probabilities are recomputed in backward, so nothing
+    // grows with s²). An adapted `down_proj` recomputes the gated activation and an adapted
+    // `o_proj` takes its residual add into its node; without those adapters both are kept.
+    // q/k norms (Qwen 3, Gemma 3) keep the raw q/k too; Gemma 3's output norms keep each
+    // block's output and its norm. Measured (bench/train, 2026-12-03): SmolLM2-135M's shape
+    // at 4×128 tokens adds 468 MiB over 30 layers in the forward pass (15.6 per layer; this
+    // formula: 14.6 per layer plus the embedding).
     let tokens = b * s;
-    let per_layer =
-        tokens * (8 * hid + 3 * (heads + 2 * kv) * d + 2 * heads * d + 3 * inter) + 2 * b * heads * s * s;
+    let targeted = |name: &str| shape.target_modules.iter().any(|t| t == name);
+    let mut per_token = 5 * hid + (heads + 2 * kv) * d + heads * d + 2 * inter + heads;
+    if !targeted("down_proj") {
+        per_token += inter;
+    }
+    if !targeted("o_proj") {
+        per_token += hid;
+    }
+    if cfg.qk_norm {
+        per_token += (heads + kv) * d;
+    }
+    if cfg.sandwich_norms {
+        per_token += 3 * hid;
+    }
+    let per_layer = tokens * per_token;
     let activations = if shape.gradient_checkpointing {
         // Layer inputs, plus one layer recomputed with its backward transients.
         layers * tokens * hid + 2 * per_layer
@@ -176,7 +194,9 @@ mod tests {
             "intermediate_size":1536,"num_hidden_layers":30,"num_attention_heads":9,"num_key_value_heads":3,
             "vocab_size":49152,"max_position_embeddings":8192,"rms_norm_eps":1e-5,"rope_theta":100000,
             "tie_word_embeddings":true}"#;
-        let dir = std::env::temp_dir().join(format!("tunekit-mem-{}", std::process::id()));
+        // One directory per test thread: the tests run in parallel and each removes its own.
+        let dir = std::env::temp_dir()
+            .join(format!("tunekit-mem-{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.json"), json).unwrap();
         let c = DecoderConfig::from_file(&dir.join("config.json")).unwrap();
@@ -201,6 +221,11 @@ mod tests {
         assert!((500 << 20..600 << 20).contains(&e.weights), "weights {}", e.weights);
         let longer = estimate(&c, &TrainShape { seq_len: 1024, ..shape.clone() });
         assert!(longer.activations > 2 * e.activations - e.activations / 4);
+        // Nothing quadratic in the sequence is kept (the attention recomputes its scores).
+        assert_eq!(longer.activations, 2 * e.activations);
+        // Without adapters on o_proj/down_proj their output and the gated activation are kept.
+        let qv = estimate(&c, &TrainShape { target_modules: vec!["q_proj".into(), "v_proj".into()], ..shape.clone() });
+        assert_eq!(qv.activations - e.activations, 31 * 4 * 512 * (576 + 1536) * 4);
         let ckpt = estimate(&c, &TrainShape { gradient_checkpointing: true, ..shape.clone() });
         assert!(ckpt.activations * 4 < e.activations, "checkpointing keeps far less");
         // The LM head term does not grow with the sequence beyond the chunk (only the hidden rows do).

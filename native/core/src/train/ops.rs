@@ -397,6 +397,27 @@ pub fn glu(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
     gate.apply_op2(up, Glu { value: std::sync::Mutex::new(Some(value)), act })
 }
 
+/// The value of [`glu`] (`act(gate) ⊙ up`) outside the graph, by the same kernels.
+pub(crate) fn glu_value(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
+    let (gate, up) = (gate.detach(), up.detach());
+    if gate.dtype() == DType::F32 && gate.device().is_cpu() && act == Activation::Silu {
+        let uv = kernels::f32_data(&up)?;
+        let y = kernels::with_f32(&gate, |gv| kernels::silu_glu_fwd(gv, &uv))?;
+        return Tensor::from_vec(y, gate.shape(), gate.device());
+    }
+    let a = match act {
+        Activation::Silu => gate.silu()?,
+        Activation::GeluTanh => gate.gelu()?,
+    };
+    (a * up)?.contiguous()
+}
+
+/// `(∂gate, ∂up)` of `act(gate) ⊙ up` for the output gradient `g` (what [`glu`]'s node returns).
+pub(crate) fn glu_grads(gate: &Tensor, up: &Tensor, g: &Tensor, act: Activation) -> Result<(Tensor, Tensor)> {
+    let (d_gate, d_up) = Glu { value: std::sync::Mutex::new(None), act }.grads(gate, up, g)?;
+    Ok((d_gate, d_up))
+}
+
 struct Glu {
     value: std::sync::Mutex<Option<Tensor>>,
     act: Activation,
@@ -418,14 +439,18 @@ impl candle_core::CustomOp2 for Glu {
         _y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (d_gate, d_up) = self.grads(gate, up, g)?;
+        Ok((Some(d_gate), Some(d_up)))
+    }
+}
+
+impl Glu {
+    fn grads(&self, gate: &Tensor, up: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
         let (x, up) = (gate.detach(), up.detach());
         if x.dtype() == DType::F32 && x.device().is_cpu() && self.act == Activation::Silu {
             let (uv, gv) = (kernels::f32_data(&up)?, kernels::f32_data(g)?);
             let (dg, du) = kernels::with_f32(&x, |xv| kernels::silu_glu_bwd(xv, &uv, &gv))?;
-            return Ok((
-                Some(Tensor::from_vec(dg, x.shape(), x.device())?),
-                Some(Tensor::from_vec(du, x.shape(), x.device())?),
-            ));
+            return Ok((Tensor::from_vec(dg, x.shape(), x.device())?, Tensor::from_vec(du, x.shape(), x.device())?));
         }
         let (a, da) = match self.act {
             Activation::Silu => {
@@ -445,7 +470,7 @@ impl candle_core::CustomOp2 for Glu {
         };
         let g_gate = (g.mul(&up)? * da)?;
         let g_up = g.mul(&a)?;
-        Ok((Some(g_gate), Some(g_up)))
+        Ok((g_gate, g_up))
     }
 }
 
