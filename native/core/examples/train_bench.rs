@@ -90,7 +90,8 @@ fn lora_step_flops(model: &LoraModel, b: usize, s: usize, scored: usize, rank: u
 /// How the frozen matrices are held, e.g. `f32`, `bf16 (embedding f32)` or
 /// `stored: Q5_0 ×81, Q4_K ×27, … (embedding Q6_K)`: what a row of the table measured.
 fn describe_base(d: &tunekit_core::decoder::Decoder) -> String {
-    let name = |w: &tunekit_core::quant::BaseWeight| w.stored_type().map_or("f32".to_string(), |t| format!("{t:?}"));
+    let name =
+        |w: &tunekit_core::quant::BaseWeight| w.stored_type().map_or("f32".to_string(), |t| format!("{t:?}"));
     let mut counts: Vec<(String, usize)> = Vec::new();
     for layer in &d.layers {
         for which in 0..tunekit_core::decoder::PROJECTIONS.len() {
@@ -159,6 +160,9 @@ fn main() {
         // A 2048³ product, and one of the training's own shapes (512 tokens × 576 → 1536).
         let (_, bf16_square) = product_gflops(2048, 2048, 2048);
         let (f32_train, bf16_train) = product_gflops(512, 576, 1536);
+        // A 64-row chunk of Gemma 3's LM head (262,144 × 640): logits, then the input gradient.
+        let (f32_head, bf16_head) = product_gflops(64, 640, 262_144);
+        let (f32_head_grad, bf16_head_grad) = product_gflops(64, 262_144, 640);
         let json = serde_json::json!({
             "side": "sgemm-native",
             "threads": candle_core::utils::get_num_threads(),
@@ -166,6 +170,10 @@ fn main() {
             "bf16_gflops": bf16_square,
             "f32_gflops_512x576x1536": f32_train,
             "bf16_gflops_512x576x1536": bf16_train,
+            "f32_gflops_64x640x262144": f32_head,
+            "bf16_gflops_64x640x262144": bf16_head,
+            "f32_gflops_64x262144x640": f32_head_grad,
+            "bf16_gflops_64x262144x640": bf16_head_grad,
             "bf16_kernel": format!("{:?}", tunekit_core::kernels::gemm_bf16::Isa::detect()),
         });
         println!("{json}");
