@@ -94,6 +94,12 @@ def main() -> int:
                 f"  {c}t GEMM rates (native, same run): 512x576x1536 f32 (candle) {r['f32_gflops_512x576x1536']:.0f} · "
                 f"bf16 ({r['bf16_kernel']}) {r['bf16_gflops_512x576x1536']:.0f} GFLOP/s; 2048³ bf16 {r['bf16_gflops']:.0f}"
             )
+            if "bf16_gflops_64x640x262144" in r:
+                print(
+                    f"  {c}t a 64-row chunk of a 262144 x 640 LM head, f32 (candle) / bf16 GFLOP/s: logits "
+                    f"{r['f32_gflops_64x640x262144']:.0f} / {r['bf16_gflops_64x640x262144']:.0f} · input gradient "
+                    f"{r['f32_gflops_64x262144x640']:.0f} / {r['bf16_gflops_64x262144x640']:.0f}"
+                )
 
     def mean_tps(side: list[dict], threads: int, p: str) -> float | None:
         return mean([r["tokens_per_s"] for r in side if r["threads"] == threads and prec(r) == p])
