@@ -5,6 +5,7 @@
 #   bench/gemma/run.sh                 # both parts
 #   PART=task bench/gemma/run.sh       # only the end-to-end task
 #   PART=memory bench/gemma/run.sh     # only the maxLength 256 x batch 4 comparison
+#   PART=memory PRECISION="stored f32 bf16" REPEATS=1 PROFILE_STEPS=2 bench/gemma/run.sh
 #   PART=accuracy bench/gemma/run.sh   # the task twice: base kept stored vs dequantised to f32
 #
 # 1. task: examples/gemma-increment.ts end to end — held-out exact match before/after LoRA
@@ -50,6 +51,10 @@ if [[ "$PART" == accuracy ]]; then
   ' "$LOG/stored.log" "$LOG/f32.log"
 fi
 if [[ "$PART" == all || "$PART" == memory ]]; then
+  # PRECISION lists the native bases (`stored`: the Q4_K_M blocks, the GGUF default, against
+  # torch f32; `f32`; `bf16`, against torch autocast bf16). REPEATS as in bench/train (3);
+  # PROFILE_STEPS defaults to 0 here.
   MODEL="$TUNEKIT_GEMMA_GGUF" VOCAB=262144 SEQUENCES="${SEQUENCES:-16}" LENGTH=256 BATCH=4 \
-    THREADS="${THREADS:-2}" PROFILE_STEPS=0 bash "$ROOT/bench/train/run.sh"
+    THREADS="${THREADS:-2}" PRECISION="${PRECISION:-stored f32 bf16}" \
+    PROFILE_STEPS="${PROFILE_STEPS:-0}" bash "$ROOT/bench/train/run.sh"
 fi

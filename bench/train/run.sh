@@ -6,11 +6,13 @@
 #   THREADS="1" REPEATS=2 SEQUENCES=64 LENGTH=128 BATCH=4 DROPOUT=0 bench/train/run.sh
 #
 #   PRECISION="f32 bf16" bench/train/run.sh   # also the bf16 base (native baseWeights "bf16", torch autocast bf16)
+#   PRECISION="stored f32 bf16" MODEL=/path/model.gguf ...   # also the GGUF's stored blocks (vs torch f32)
 #   MODEL=/path/gemma-3-270m-q4_k_m.gguf VOCAB=262144 SEQUENCES=16 LENGTH=256 THREADS=2 bench/train/run.sh
 #
 # Env: MODEL (a model directory or .gguf; default: the random SmolLM2-135M-shaped model), VOCAB
 # (the model's vocabulary size, for the random data), THREADS (list), REPEATS (runs of each side per thread count, alternating order),
-# PRECISION (list of f32 / bf16; default f32), SEQUENCES, LENGTH, BATCH, DROPOUT, CHECKPOINTING=1 (both sides), PROFILE_STEPS (native
+# PRECISION (list of stored / f32 / bf16, the native `--base`; default f32. stored = the base as the file
+# stores it, e.g. GGUF blocks; its torch baseline is f32), SEQUENCES, LENGTH, BATCH, DROPOUT, CHECKPOINTING=1 (both sides), PROFILE_STEPS (native
 # per-phase profile: a separate process per thread count, first step untimed; 0 = off),
 # SKIP_BUILD=1, PERF=1 (also `perf record` one native 1-thread epoch, print top symbols).
 set -euo pipefail
@@ -81,11 +83,18 @@ run_profile() { # threads precision: a separate process, so its per-phase RSS st
     "$OUT/p.json" >>"$RESULTS"
 }
 
+# The torch side of a native precision: `stored` has no torch equivalent (transformers
+# dequantises a GGUF to f32 on load), so its baseline is torch f32.
+torch_precision() { if [[ "$1" == stored ]]; then echo f32; else echo "$1"; fi; }
+
 run_torch() { # threads rep precision
   [[ -n "$BASELINE_SKIPPED" ]] && return 0
+  local tp; tp="$(torch_precision "$3")"
+  # With both `stored` and `f32` listed, torch f32 runs once per repeat (in the f32 loop).
+  [[ "$3" == stored && " $PRECISION " == *" f32 "* ]] && return 0
   local load rc=0; load="$(cut -d' ' -f1 /proc/loadavg)"
   OMP_NUM_THREADS="$1" MKL_NUM_THREADS="$1" python3 "$HERE/baseline.py" train "$MODEL" "$DATA" \
-    --threads "$1" --batch "$BATCH" --dropout "$DROPOUT" --precision "$3" "${CKPT_FLAG[@]}" >"$OUT/t.json" 2>"$OUT/t.err" || rc=$?
+    --threads "$1" --batch "$BATCH" --dropout "$DROPOUT" --precision "$tp" "${CKPT_FLAG[@]}" >"$OUT/t.json" 2>"$OUT/t.err" || rc=$?
   if [[ $rc == 3 ]]; then BASELINE_SKIPPED="$(cat "$OUT/t.err")"; echo "$BASELINE_SKIPPED" >&2; return 0; fi
   cat "$OUT/t.err" >&2
   [[ $rc == 0 ]] || { echo "baseline failed (exit $rc)" >&2; return 0; }
@@ -115,9 +124,10 @@ for t in $THREADS; do
 done
 
 if [[ "${PERF:-0}" == 1 ]] && command -v perf >/dev/null; then
+  PERF_BASE="${PRECISION%% *}"
   RAYON_NUM_THREADS=1 perf record -F 499 -g -o "$OUT/perf.data" "$BIN" "$MODEL" "$DATA" --batch "$BATCH" \
-    --dropout "$DROPOUT" --profile-steps 0 "${CKPT_FLAG[@]}" >/dev/null 2>&1 || true
-  echo "perf (native, 1 thread, one epoch incl. model load), top self-time symbols:"
+    --dropout "$DROPOUT" --profile-steps 0 --base "$PERF_BASE" "${CKPT_FLAG[@]}" >/dev/null 2>&1 || true
+  echo "perf (native, 1 thread, --base $PERF_BASE, one epoch incl. model load), top self-time symbols:"
   perf report -i "$OUT/perf.data" --no-children --sort sym --percent-limit 1.5 --stdio 2>/dev/null \
     | grep -E '^ +[0-9]' | head -25 || true
 fi

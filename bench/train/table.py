@@ -17,6 +17,12 @@ def prec(r: dict) -> str:
     return r.get("precision", "f32")
 
 
+def tprec(p: str) -> str:
+    """The torch precision a native one is compared with: the stored base (GGUF blocks, which
+    transformers dequantises to f32 on load) and the source's default against torch f32."""
+    return "f32" if p in ("stored", "default") else p
+
+
 def mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
@@ -32,23 +38,25 @@ def main() -> int:
         print(
             f"\none LoRA epoch: {n['examples']} sequences x {n['max_len']} tokens, batch {n['batch']}, "
             f"{n['steps']} steps, r 8 / alpha 32, 7 projections, AdamW lr 1e-4, clip 1.0\n"
-            "precision f32: both sides in f32. bf16: native baseWeights \"bf16\" (frozen matrices in bf16, "
+            "precision stored: native keeps the base as the file stores it (GGUF blocks, dequantised tile by tile "
+            "in each product), against torch f32 (transformers dequantises the GGUF to f32 on load). "
+            "f32: both sides in f32. bf16: native baseWeights \"bf16\" (frozen matrices in bf16, "
             "bf16 GEMM inputs, f32 accumulation, LoRA/norms/activations f32); torch under "
             "torch.autocast(\"cpu\", bfloat16) (linear layers and matmuls in bf16, f32 master weights)\n"
         )
     print(
-        "| threads | precision | run | native tok/s | torch tok/s | throughput ratio | native peak RSS | torch peak RSS "
+        "| threads | precision | run | native base held as | native tok/s | torch tok/s | throughput ratio | native peak RSS | torch peak RSS "
         "| RSS ratio | loss step 1 native / torch | last step native / torch | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in native:
-        t = torch.get((n["threads"], prec(n), n["rep"]))
+        t = torch.get((n["threads"], tprec(prec(n)), n["rep"]))
         tput = f"{n['tokens_per_s']:.1f}"
         peak = f"{n['peak_rss_mib']:.0f} MiB"
-        head = f"| {n['threads']} | {prec(n)} | {n['rep']} | {tput}"
+        head = f"| {n['threads']} | {prec(n)} | {n['rep']} | {n.get('base_held', prec(n))} | {tput}"
         if t:
             print(
-                f"{head} | {t['tokens_per_s']:.1f} | "
+                f"{head} | {t['tokens_per_s']:.1f}{'' if tprec(prec(n)) == prec(n) else ' (' + tprec(prec(n)) + ')'} | "
                 f"**{n['tokens_per_s'] / t['tokens_per_s']:.2f}x** | {peak} | {t['peak_rss_mib']:.0f} MiB | "
                 f"**{n['peak_rss_mib'] / t['peak_rss_mib']:.2f}x** | {n['loss_first']:.4f} / {t['loss_first']:.4f} "
                 f"| {n['loss_last']:.4f} / {t['loss_last']:.4f} | {n['load']:.1f} / {t['load']:.1f} |"
@@ -72,7 +80,7 @@ def main() -> int:
         print("| threads | precision | run | native GFLOP/s | torch GFLOP/s | f32 sgemm peak 2048³ (candle / torch) | native % of f32 peak | torch % of f32 peak |")
         print("|---|---|---|---|---|---|---|---|")
         for n in native:
-            t = torch.get((n["threads"], prec(n), n["rep"]))
+            t = torch.get((n["threads"], tprec(prec(n)), n["rep"]))
             p = peaks.get(n["threads"], {})
             peak = max(p.values()) if p else None
             ng = gflop / n["seconds"]
@@ -86,6 +94,12 @@ def main() -> int:
                 f"  {c}t GEMM rates (native, same run): 512x576x1536 f32 (candle) {r['f32_gflops_512x576x1536']:.0f} · "
                 f"bf16 ({r['bf16_kernel']}) {r['bf16_gflops_512x576x1536']:.0f} GFLOP/s; 2048³ bf16 {r['bf16_gflops']:.0f}"
             )
+            if "bf16_gflops_64x640x262144" in r:
+                print(
+                    f"  {c}t a 64-row chunk of a 262144 x 640 LM head, f32 (candle) / bf16 GFLOP/s: logits "
+                    f"{r['f32_gflops_64x640x262144']:.0f} / {r['bf16_gflops_64x640x262144']:.0f} · input gradient "
+                    f"{r['f32_gflops_64x262144x640']:.0f} / {r['bf16_gflops_64x262144x640']:.0f}"
+                )
 
     def mean_tps(side: list[dict], threads: int, p: str) -> float | None:
         return mean([r["tokens_per_s"] for r in side if r["threads"] == threads and prec(r) == p])
@@ -103,12 +117,12 @@ def main() -> int:
                 print(line)
         ratios = []
         for c in counts:
-            n_, t_ = mean_tps(native, c, p), mean_tps(torch_rows, c, p)
+            n_, t_ = mean_tps(native, c, p), mean_tps(torch_rows, c, tprec(p))
             if n_ and t_:
                 ratios.append(f"{c}t {n_ / t_:.2f}x")
         if ratios:
-            print(f"  {p} native / torch {p}: " + " · ".join(ratios))
-        if p != "f32":
+            print(f"  {p} native / torch {tprec(p)}: " + " · ".join(ratios))
+        if tprec(p) != "f32":
             ratios = []
             for c in counts:
                 n_, t_ = mean_tps(native, c, p), mean_tps(torch_rows, c, "f32")
@@ -151,7 +165,7 @@ def main() -> int:
 
     print("\nsteady state (median step after the first), tokens/s:")
     for n in native:
-        t = torch.get((n["threads"], prec(n), n["rep"]))
+        t = torch.get((n["threads"], tprec(prec(n)), n["rep"]))
         extra = f" · torch {steady(t):.1f} · ratio {steady(n) / steady(t):.2f}x" if t else ""
         print(f"  {n['threads']}t {prec(n)} run {n['rep']}: native {steady(n):.1f}{extra}")
     print("\nafter model load (RSS): " + ", ".join(

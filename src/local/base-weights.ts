@@ -17,7 +17,8 @@ import { InvalidOptionError } from "../core/errors.js";
  *   AVX512-BF16 the frozen products run ~2.5× faster than in f32. LoRA weights, gradients,
  *   the optimiser, norms and the embedding lookup stay f32, like PyTorch's bf16 autocast; the
  *   loss moves by the rounding (about 1e-4 relative on the test fixtures). Works on GGUF files
- *   too (dequantised, then rounded).
+ *   too (dequantised, then rounded); there the embedding stays in the file's blocks, whose
+ *   looked-up rows are the exact f32 values, rather than a second full f32 copy.
  */
 export type BaseWeights = "stored" | "f32" | "q8_0" | "q4_k" | "bf16";
 

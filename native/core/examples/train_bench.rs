@@ -1,7 +1,8 @@
 //! One LoRA epoch on a model directory, timed, for `bench/train` (issue #5's must-show).
 //!
 //!   RAYON_NUM_THREADS=1 train_bench <model_dir> <data.json> [--batch 4] [--dropout 0]
-//!       [--rank 8] [--alpha 32] [--lr 1e-4] [--profile-steps 4] [--checkpointing] [--base bf16]
+//!       [--rank 8] [--alpha 32] [--lr 1e-4] [--profile-steps 4] [--checkpointing]
+//!       [--base stored|f32|bf16|q8_0|q4_k]
 //!
 //! `data.json`: `{"prompt_len": P, "sequences": [[ids..], ..]}`; the first `P` tokens of each
 //! sequence are the (masked) prompt, the rest the learned response — the same data that
@@ -86,6 +87,29 @@ fn lora_step_flops(model: &LoraModel, b: usize, s: usize, scored: usize, rank: u
     flops + 4.0 * scored as f64 * v as f64 * hid as f64
 }
 
+/// How the frozen matrices are held, e.g. `f32`, `bf16 (embedding f32)` or
+/// `stored: Q5_0 ×81, Q4_K ×27, … (embedding Q6_K)`: what a row of the table measured.
+fn describe_base(d: &tunekit_core::decoder::Decoder) -> String {
+    let name =
+        |w: &tunekit_core::quant::BaseWeight| w.stored_type().map_or("f32".to_string(), |t| format!("{t:?}"));
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for layer in &d.layers {
+        for which in 0..tunekit_core::decoder::PROJECTIONS.len() {
+            let t = name(&layer.projection(which).base);
+            match counts.iter_mut().find(|(n, _)| *n == t) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((t, 1)),
+            }
+        }
+    }
+    let layers = match counts.as_slice() {
+        [(t, _)] => t.clone(),
+        _ => counts.iter().map(|(t, c)| format!("{t} ×{c}")).collect::<Vec<_>>().join(", "),
+    };
+    let kind = if d.has_stored_weights() && !layers.starts_with("BF16") { "stored: " } else { "" };
+    format!("{kind}{layers} (embedding {}, LM head {})", name(&d.embed_tokens), name(&d.lm_head))
+}
+
 /// Best-of-5 GFLOP/s of a 2048³ f32 matmul through candle (gemm), at the current thread count.
 fn sgemm_gflops() -> f64 {
     let n = 2048;
@@ -136,6 +160,9 @@ fn main() {
         // A 2048³ product, and one of the training's own shapes (512 tokens × 576 → 1536).
         let (_, bf16_square) = product_gflops(2048, 2048, 2048);
         let (f32_train, bf16_train) = product_gflops(512, 576, 1536);
+        // A 64-row chunk of Gemma 3's LM head (262,144 × 640): logits, then the input gradient.
+        let (f32_head, bf16_head) = product_gflops(64, 640, 262_144);
+        let (f32_head_grad, bf16_head_grad) = product_gflops(64, 262_144, 640);
         let json = serde_json::json!({
             "side": "sgemm-native",
             "threads": candle_core::utils::get_num_threads(),
@@ -143,6 +170,10 @@ fn main() {
             "bf16_gflops": bf16_square,
             "f32_gflops_512x576x1536": f32_train,
             "bf16_gflops_512x576x1536": bf16_train,
+            "f32_gflops_64x640x262144": f32_head,
+            "bf16_gflops_64x640x262144": bf16_head,
+            "f32_gflops_64x262144x640": f32_head_grad,
+            "bf16_gflops_64x262144x640": bf16_head_grad,
             "bf16_kernel": format!("{:?}", tunekit_core::kernels::gemm_bf16::Isa::detect()),
         });
         println!("{json}");
@@ -183,14 +214,13 @@ fn main() {
     let max_len = examples.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
 
     let t_load = Instant::now();
-    // `--base bf16`: the frozen matrices in bf16 for the bf16 GEMM (`baseWeights: "bf16"`);
-    // `--base f32` (or none): the source's default (f32 for a directory, stored for a GGUF).
+    // `--base` is `baseWeights`: `stored` (the blocks as the file stores them), `f32`
+    // (everything dequantised to f32), `bf16` (the frozen matrices in bf16 for the bf16 GEMM),
+    // `q8_0` / `q4_k`; without it, the source's default (f32 for a directory, stored for a GGUF).
     let base = args.iter().position(|a| a == "--base").map(|i| args[i + 1].clone());
-    let format = base
-        .as_deref()
-        .filter(|b| *b != "f32")
-        .map(|b| BaseFormat::parse(b).unwrap_or_else(|| panic!("bad --base {b}")));
+    let format = base.as_deref().map(|b| BaseFormat::parse(b).unwrap_or_else(|| panic!("bad --base {b}")));
     let decoder = Model::load_as(model_dir, format).unwrap().decoder;
+    let base_held = describe_base(&decoder);
     let load_s = t_load.elapsed().as_secs_f64();
     let rss_after_load = rss_now();
 
@@ -235,7 +265,7 @@ fn main() {
     assert!(outcome.is_none_or(|o| !o.cancelled));
     if !no_epoch {
         eprintln!(
-        "native: {} steps, {tokens} tokens in {seconds:.2}s = {:.1} tok/s, peak RSS {:.0} MiB (after load {:.0} MiB), loss {:.4} -> {:.4}",
+        "native (base held as {base_held}): {} steps, {tokens} tokens in {seconds:.2}s = {:.1} tok/s, peak RSS {:.0} MiB (after load {:.0} MiB), loss {:.4} -> {:.4}",
         step_s.len(),
         tokens as f64 / seconds,
         mib(peak),
@@ -351,7 +381,9 @@ fn main() {
 
     let json = serde_json::json!({
         "side": "native",
-        "precision": if format == Some(BaseFormat::Bf16) { "bf16" } else { "f32" },
+        // What was asked for (`--base`, or "default") and how the matrices were actually held.
+        "precision": format.map_or("default", BaseFormat::as_str),
+        "base_held": base_held,
         "epoch_gflop": epoch_flops / 1e9,
         "threads": candle_core::utils::get_num_threads(),
         "examples": examples.len(),

@@ -145,7 +145,8 @@ impl Model {
         let device = Device::Cpu;
         let weights = match format {
             BaseFormat::Stored => Weights::from_gguf_stored(&g, &device)?,
-            BaseFormat::Bf16 => Weights::from_gguf(&g, &device)?.with_format(BaseFormat::Bf16),
+            // Read as stored, so the embedding can stay in its blocks (see `Weights::get_base`).
+            BaseFormat::Bf16 => Weights::from_gguf_stored(&g, &device)?.with_format(BaseFormat::Bf16),
             _ => Weights::from_gguf(&g, &device)?,
         };
         let decoder = Decoder::load(cfg, &weights, &device)?;

@@ -205,6 +205,11 @@ impl Weights {
                     format!("tensor `{name}` has shape [{r}, {c}] but the config ({why}) implies {shape:?}"),
                 ));
             }
+            if self.format == BaseFormat::Bf16 && name != "model.embed_tokens.weight" {
+                // A GGUF base held in bf16: dequantised, rounded and packed; only the embedding
+                // stays in its blocks, whose looked-up rows are the exact f32 values.
+                return Ok(BaseWeight::bf16(&Tensor::from_vec(m.dequantize(), (r, c), &self.device)?)?);
+            }
             return Ok(BaseWeight::stored_shared(m.clone(), &self.device));
         }
         let keep_raw = self.format == BaseFormat::Stored;

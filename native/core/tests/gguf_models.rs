@@ -199,6 +199,44 @@ mod gguf {
         }
     }
 
+    /// `baseWeights: "bf16"` on a quantised GGUF: the embedding stays in its blocks (no second
+    /// full f32 copy beside the bf16 head) and looks up exactly the f32 base's rows; the tied
+    /// head and the projections are the f32 base's matrices rounded to bf16.
+    #[test]
+    fn bf16_base_from_a_quantised_gguf_keeps_the_embedding_stored_and_exact() {
+        use tunekit_core::decoder::Decoder;
+        use tunekit_core::quant::BaseFormat;
+        use tunekit_core::weights::Weights;
+        let (_, _, bytes) = to_gguf(&model_dir("llama-tied-gqa"), true);
+        let path = write_tmp(&bytes, "q8-bf16");
+        // As `Model::load_gguf_as` reads it (this file has no tokenizer, which `Model` needs).
+        let g = Gguf::open(&path).unwrap();
+        let (dev, cfg) = (Device::Cpu, decoder_config(&g).unwrap());
+        let load = |w: Weights| Decoder::load(cfg.clone(), &w, &dev).unwrap();
+        let f32m = load(Weights::from_gguf(&g, &dev).unwrap());
+        let bf16 = load(Weights::from_gguf_stored(&g, &dev).unwrap().with_format(BaseFormat::Bf16));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(bf16.embed_tokens.stored_type(), Some(GgmlType::Q8_0));
+        assert_eq!(bf16.lm_head.stored_type(), Some(GgmlType::BF16));
+        let (e16, e32) = (bf16.embed_tokens.bytes(), f32m.embed_tokens.bytes());
+        assert!(e16 * 3 < e32, "embedding {e16} bytes vs {e32} in f32");
+        let vocab = f32m.cfg.vocab_size as u32;
+        let ids = candle_core::Tensor::new(&[[0u32, 5, vocab - 1], [7, 7, 1]], &dev).unwrap();
+        let flat = |t: candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(flat(bf16.embed(&ids).unwrap()), flat(f32m.embed(&ids).unwrap()));
+        let round = |t: candle_core::Tensor| {
+            flat(t.to_dtype(candle_core::DType::BF16).unwrap().to_dtype(candle_core::DType::F32).unwrap())
+        };
+        assert_eq!(flat(bf16.lm_head.to_dense().unwrap()), round(f32m.lm_head.to_dense().unwrap()));
+        for (l32, l16) in f32m.layers.iter().zip(&bf16.layers) {
+            for which in 0..tunekit_core::decoder::PROJECTIONS.len() {
+                let (a, b) = (&l32.projection(which).base, &l16.projection(which).base);
+                assert_eq!(b.stored_type(), Some(GgmlType::BF16));
+                assert_eq!(flat(b.to_dense().unwrap()), round(a.to_dense().unwrap()));
+            }
+        }
+    }
+
     #[test]
     fn quantised_fixture_model_dequantises_close_to_the_original() {
         let (_, originals, bytes) = to_gguf(&model_dir("llama-tied-gqa"), true);

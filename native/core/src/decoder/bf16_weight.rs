@@ -43,6 +43,12 @@ impl Bf16Weight {
         (out, inp)
     }
 
+    /// `x·Wᵀ` for row-major `x: [rows, in]`, as a row-major `[rows, out]` vector (the LM-head
+    /// loss rewrites it in place).
+    pub fn forward_product(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        gemm_bf16::matmul(x, rows, &self.forward)
+    }
+
     pub fn bytes(&self) -> usize {
         self.forward.bytes() + self.input_grad.bytes()
     }

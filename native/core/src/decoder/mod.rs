@@ -607,8 +607,10 @@ impl Decoder {
         let norm = RmsNorm::load(w, "model.norm.weight", hid, &cfg, &format!("hidden_size={hid}"))?;
         let lm_head = if cfg.tie_word_embeddings {
             match (&embed_tokens, w.format()) {
-                // The embedding lookup stays f32; the head's two products run on a bf16 copy.
+                // The embedding lookup stays exact (f32, or a GGUF's blocks); the head's two
+                // products run on a bf16 copy.
                 (BaseWeight::F32(e), BaseFormat::Bf16) => BaseWeight::bf16(e)?,
+                (e @ BaseWeight::Stored(_), BaseFormat::Bf16) => BaseWeight::bf16(&e.to_dense()?)?,
                 _ => embed_tokens.clone(),
             }
         } else {

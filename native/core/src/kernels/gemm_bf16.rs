@@ -140,122 +140,181 @@ pub fn matmul(a: &[f32], m: usize, b: &PackedB) -> Vec<f32> {
     matmul_on(Isa::detect(), a, m, b)
 }
 
+/// Pairs of `k` per block of the long-`k` path: a panel's block is `KB · 2 · NR` bf16
+/// values (32 KiB, L1-sized), and the rows' block of `A` stays in L2 across all panels.
+const KB: usize = 256;
+
+/// From this many pairs of `k` on (and a small `C`), [`matmul_on`] splits `k` into blocks
+/// rather than running each panel over the whole `k`: a whole panel would no longer fit in
+/// L2 and would be streamed from memory once per row tile (the LM head's input gradient,
+/// `k` = 262,144 vocabulary entries, 16 MiB per panel).
+const LONG_K_PAIRS: usize = 4096;
+
 /// [`matmul`] on a chosen kernel (tests run both). Falls back to [`Isa::Portable`] when the CPU
 /// lacks the one asked for.
 pub fn matmul_on(isa: Isa, a: &[f32], m: usize, b: &PackedB) -> Vec<f32> {
     assert_eq!(a.len(), m * b.k, "A is [m, k]");
     let isa = if isa == Isa::Avx512Bf16 && Isa::detect() != Isa::Avx512Bf16 { Isa::Portable } else { isa };
     let n = b.n;
-    let mut c = vec![0f32; m * n];
     if m == 0 || n == 0 {
-        return c;
+        return vec![0f32; m * n];
     }
     let a16 = round_rows(a, m, b.k, b.pairs);
-    let out = SharedOut(c.as_mut_ptr());
-    let panels = n.div_ceil(NR);
-    let panel_len = b.pairs * 2 * NR;
-    (0..panels).into_par_iter().for_each(|p| {
-        let panel = &b.data[p * panel_len..(p + 1) * panel_len];
-        let cols = NR.min(n - p * NR);
+    if b.pairs >= LONG_K_PAIRS && m * n <= 1 << 20 {
+        long_k(isa, &a16, m, b)
+    } else {
+        let mut c = vec![0f32; m * n];
+        let out = SharedOut(c.as_mut_ptr());
         let out = &out;
-        // SAFETY: each panel writes only its own columns `p*NR .. p*NR+cols` of `c`.
-        unsafe {
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512Bf16 => avx512::panel(&a16, m, b.pairs, panel, out.0, n, p * NR, cols),
-                _ => portable_panel(&a16, m, b.pairs, panel, out.0, n, p * NR, cols),
+        (0..n.div_ceil(NR)).into_par_iter().for_each(|p| {
+            // SAFETY: each panel writes only its own columns of `c`.
+            unsafe { panel_on(isa, &a16, m, b, p, 0..b.pairs, out.0, false) }
+        });
+        c
+    }
+}
+
+/// The long-`k` product: `k` split into blocks of [`KB`] pairs; each rayon task takes a run of
+/// blocks and, block by block, multiplies every panel into its own partial `C` (which stays in
+/// cache, as `m · n` is small here); the partial sums are added at the end.
+fn long_k(isa: Isa, a16: &[u16], m: usize, b: &PackedB) -> Vec<f32> {
+    let n = b.n;
+    let blocks = b.pairs.div_ceil(KB);
+    let tasks = rayon::current_num_threads().clamp(1, blocks);
+    let partials: Vec<Vec<f32>> = (0..tasks)
+        .into_par_iter()
+        .map(|t| {
+            let mut c = vec![0f32; m * n];
+            let (first, last) = (blocks * t / tasks, blocks * (t + 1) / tasks);
+            for blk in first..last {
+                let pairs = blk * KB..((blk + 1) * KB).min(b.pairs);
+                for p in 0..n.div_ceil(NR) {
+                    // SAFETY: `c` is this task's own [m, n] buffer.
+                    unsafe { panel_on(isa, a16, m, b, p, pairs.clone(), c.as_mut_ptr(), blk > first) }
+                }
             }
+            c
+        })
+        .collect();
+    let mut iter = partials.into_iter();
+    let mut c = iter.next().expect("at least one task");
+    for part in iter {
+        for (x, y) in c.iter_mut().zip(&part) {
+            *x += y;
         }
-    });
+    }
     c
+}
+
+/// Panel `p` of `B` over the pair range `pairs`, into `c` (`[m, n]`, row-major): written, or
+/// added to what `c` holds with `accumulate`.
+///
+/// # Safety
+/// `c` must hold `m × b.n` values, and no other thread may write panel `p`'s columns.
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_on(
+    isa: Isa,
+    a16: &[u16],
+    m: usize,
+    b: &PackedB,
+    p: usize,
+    pairs: std::ops::Range<usize>,
+    c: *mut f32,
+    accumulate: bool,
+) {
+    let panel_len = b.pairs * 2 * NR;
+    let panel = &b.data[p * panel_len..(p + 1) * panel_len];
+    let cols = NR.min(b.n - p * NR);
+    let stride = 2 * b.pairs;
+    let at = Panel { a: a16, m, stride, pairs, panel, c, ldc: b.n, col0: p * NR, cols, accumulate };
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Bf16 => avx512::panel(&at),
+        _ => portable_panel(&at),
+    }
+}
+
+/// One panel's share of a product: rows `0..m` of `a` (bf16, `stride` values per row), the
+/// pair range `pairs` of `k`, columns `col0 .. col0 + cols` of `c`.
+struct Panel<'a> {
+    a: &'a [u16],
+    m: usize,
+    stride: usize,
+    pairs: std::ops::Range<usize>,
+    panel: &'a [u16],
+    c: *mut f32,
+    ldc: usize,
+    col0: usize,
+    cols: usize,
+    accumulate: bool,
 }
 
 /// The output pointer, shared by the panel tasks (each writes disjoint columns).
 struct SharedOut(*mut f32);
 unsafe impl Sync for SharedOut {}
 
-/// One panel on any CPU: `c[r, col0 + j] = Σ_k a[r, k]·b[k, col0 + j]`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn portable_panel(
-    a: &[u16],
-    m: usize,
-    pairs: usize,
-    panel: &[u16],
-    c: *mut f32,
-    ldc: usize,
-    col0: usize,
-    cols: usize,
-) {
-    let b: Vec<f32> = panel.iter().map(|&v| from_bf16(v)).collect();
-    let stride = 2 * pairs;
-    for r in 0..m {
-        let row = &a[r * stride..(r + 1) * stride];
+/// One panel on any CPU: `c[r, col0 + j] (+)= Σ_k a[r, k]·b[k, col0 + j]`.
+unsafe fn portable_panel(at: &Panel) {
+    for r in 0..at.m {
+        let row = &at.a[r * at.stride..(r + 1) * at.stride];
         let mut acc = [0f32; NR];
-        for i in 0..pairs {
-            let (a0, a1) = (from_bf16(row[2 * i]), from_bf16(row[2 * i + 1]));
-            let bp = &b[i * 2 * NR..(i + 1) * 2 * NR];
-            for j in 0..NR {
-                acc[j] += a0 * bp[2 * j] + a1 * bp[2 * j + 1];
+        if at.accumulate {
+            for (j, v) in acc.iter_mut().enumerate().take(at.cols) {
+                *v = *at.c.add(r * at.ldc + at.col0 + j);
             }
         }
-        for (j, &v) in acc.iter().enumerate().take(cols) {
-            *c.add(r * ldc + col0 + j) = v;
+        for i in at.pairs.clone() {
+            let (a0, a1) = (from_bf16(row[2 * i]), from_bf16(row[2 * i + 1]));
+            let bp = &at.panel[i * 2 * NR..(i + 1) * 2 * NR];
+            for j in 0..NR {
+                acc[j] += a0 * from_bf16(bp[2 * j]) + a1 * from_bf16(bp[2 * j + 1]);
+            }
+        }
+        for (j, &v) in acc.iter().enumerate().take(at.cols) {
+            *at.c.add(r * at.ldc + at.col0 + j) = v;
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{MR, NR};
+    use super::{Panel, MR, NR};
     use std::arch::x86_64::*;
 
     /// One panel: tiles of [`MR`] rows, a tail tile for the rest.
-    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub(super) unsafe fn panel(
-        a: &[u16],
-        m: usize,
-        pairs: usize,
-        panel: &[u16],
-        c: *mut f32,
-        ldc: usize,
-        col0: usize,
-        cols: usize,
-    ) {
-        let stride = 2 * pairs;
+    pub(super) unsafe fn panel(at: &Panel) {
         let full = |h: usize| -> __mmask16 {
-            let left = cols.saturating_sub(16 * h).min(16);
+            let left = at.cols.saturating_sub(16 * h).min(16);
             ((1u32 << left) - 1) as __mmask16
         };
         let masks = [full(0), full(1)];
+        let (p0, len) = (at.pairs.start, at.pairs.len());
+        let b = at.panel.as_ptr().add(p0 * 2 * NR);
+        let tile_at = |r: usize| (at.a.as_ptr().add(r * at.stride + 2 * p0), at.c.add(r * at.ldc + at.col0));
         let mut r = 0;
-        while r + MR <= m {
-            tile::<MR>(
-                a.as_ptr().add(r * stride),
-                stride,
-                pairs,
-                panel.as_ptr(),
-                c.add(r * ldc + col0),
-                ldc,
-                masks,
-            );
+        while r + MR <= at.m {
+            let (ap, cp) = tile_at(r);
+            tile::<MR>(ap, at.stride, len, b, cp, at.ldc, masks, at.accumulate);
             r += MR;
         }
-        let ap = a.as_ptr().add(r * stride);
-        let cp = c.add(r * ldc + col0);
-        match m - r {
+        let (ap, cp) = tile_at(r);
+        let acc = at.accumulate;
+        match at.m - r {
             0 => {}
-            1 => tile::<1>(ap, stride, pairs, panel.as_ptr(), cp, ldc, masks),
-            2 => tile::<2>(ap, stride, pairs, panel.as_ptr(), cp, ldc, masks),
-            3 => tile::<3>(ap, stride, pairs, panel.as_ptr(), cp, ldc, masks),
-            4 => tile::<4>(ap, stride, pairs, panel.as_ptr(), cp, ldc, masks),
-            5 => tile::<5>(ap, stride, pairs, panel.as_ptr(), cp, ldc, masks),
-            6 => tile::<6>(ap, stride, pairs, panel.as_ptr(), cp, ldc, masks),
-            _ => tile::<7>(ap, stride, pairs, panel.as_ptr(), cp, ldc, masks),
+            1 => tile::<1>(ap, at.stride, len, b, cp, at.ldc, masks, acc),
+            2 => tile::<2>(ap, at.stride, len, b, cp, at.ldc, masks, acc),
+            3 => tile::<3>(ap, at.stride, len, b, cp, at.ldc, masks, acc),
+            4 => tile::<4>(ap, at.stride, len, b, cp, at.ldc, masks, acc),
+            5 => tile::<5>(ap, at.stride, len, b, cp, at.ldc, masks, acc),
+            6 => tile::<6>(ap, at.stride, len, b, cp, at.ldc, masks, acc),
+            _ => tile::<7>(ap, at.stride, len, b, cp, at.ldc, masks, acc),
         }
     }
 
-    /// `R × 32` outputs held in `2R` registers over the whole `k`.
+    /// `R × 32` outputs held in `2R` registers over `pairs` pairs of `k`, stored into `c` or
+    /// (with `accumulate`) added to it.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     #[target_feature(enable = "avx512f,avx512bf16")]
     unsafe fn tile<const R: usize>(
@@ -266,8 +325,16 @@ mod avx512 {
         c: *mut f32,
         ldc: usize,
         masks: [__mmask16; 2],
+        accumulate: bool,
     ) {
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        if accumulate {
+            for (row, acc) in acc.iter_mut().enumerate() {
+                let out = c.add(row * ldc);
+                acc[0] = _mm512_maskz_loadu_ps(masks[0], out);
+                acc[1] = _mm512_maskz_loadu_ps(masks[1], out.add(16));
+            }
+        }
         for i in 0..pairs {
             let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(i * 2 * NR) as *const _));
             let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(i * 2 * NR + NR) as *const _));
@@ -327,7 +394,18 @@ mod tests {
     #[test]
     fn bf16_gemm_matches_the_rounded_product_on_both_kernels() {
         // Shapes with tails in every direction: m not a multiple of 8, n not of 32, odd k.
-        for &(m, k, n) in &[(1, 1, 1), (13, 37, 45), (8, 64, 32), (21, 130, 70), (3, 576, 97)] {
+        // The last two take the long-`k` path (k split into blocks, partial sums per task),
+        // one with a partial last block.
+        let long = 2 * LONG_K_PAIRS;
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (13, 37, 45),
+            (8, 64, 32),
+            (21, 130, 70),
+            (3, 576, 97),
+            (9, long, 33),
+            (2, long + 2 * KB + 7, 5),
+        ] {
             let a = lcg(m as u64 * 7 + k as u64, m * k);
             let b = lcg(n as u64 * 3 + 1, k * n);
             let want = reference(&a, m, k, &b, n);

@@ -1,3 +1,4 @@
 //! CPU compute kernels that are not tied to one model piece.
 
+pub mod ce_row;
 pub mod gemm_bf16;

@@ -74,6 +74,11 @@ pub trait HeadWeight {
     fn vocab(&self) -> Result<usize>;
     fn logits(&self, h: &Tensor, dtype: DType) -> Result<Tensor>;
     fn input_grad(&self, g: &Tensor, dtype: DType) -> Result<Tensor>;
+    /// f32 logits of `h: [rows, d]` as a row-major vector, which the loss rewrites in place.
+    /// By default a copy of [`Self::logits`]; a bf16 head's GEMM writes straight into it.
+    fn logits_f32(&self, h: &Tensor) -> Result<Vec<f32>> {
+        self.logits(h, DType::F32)?.flatten_all()?.to_vec1::<f32>()
+    }
 }
 
 impl HeadWeight for Tensor {
@@ -102,6 +107,16 @@ impl HeadWeight for BaseWeight {
         match self {
             Self::F32(w) => HeadWeight::input_grad(w, g, dtype),
             stored => stored.backward_input(g)?.to_dtype(dtype),
+        }
+    }
+    fn logits_f32(&self, h: &Tensor) -> Result<Vec<f32>> {
+        match self {
+            Self::Bf16(w) => {
+                let h = h.detach().to_dtype(DType::F32)?.contiguous()?;
+                let rows = h.dim(0)?;
+                Ok(w.forward_product(&h.flatten_all()?.to_vec1::<f32>()?, rows))
+            }
+            _ => self.logits(h, DType::F32)?.flatten_all()?.to_vec1::<f32>(),
         }
     }
 }
@@ -139,10 +154,11 @@ pub fn chunk_rows_for(requested: usize, vocab: usize) -> usize {
 /// [`lm_head_loss`] on soft-capped logits `z = cap · tanh(l / cap)` when `softcap` is set
 /// (Gemma's `final_logit_softcapping`); `dz/dl = 1 − (z / cap)²` enters the gradient.
 ///
-/// Each chunk's logits are copied out of their tensor once and then rewritten in place — soft
-/// cap, log-sum-exp, the loss, then the logit gradient `(softmax − onehot) ⊙ dz/dl` — so at
-/// most two `rows × vocab` buffers exist at a time (briefly, during the copy) and one GEMM
-/// gives the hidden-state gradient.
+/// Each chunk's logits land in one buffer ([`HeadWeight::logits_f32`]; a bf16 head's GEMM
+/// writes it directly, others copy it out of their tensor once) and are then rewritten in
+/// place, row by row in parallel on the vectorised kernel ([`crate::kernels::ce_row`]) — soft
+/// cap fused with the max, log-sum-exp, the loss, then the logit gradient
+/// `(softmax − onehot) ⊙ dz/dl` — and one GEMM gives the hidden-state gradient.
 #[allow(clippy::too_many_arguments)]
 pub fn lm_head_loss_capped(
     hidden: &Tensor,
@@ -177,10 +193,14 @@ pub fn lm_head_loss_capped(
     for start in (0..n).step_by(chunk_rows) {
         let len = chunk_rows.min(n - start);
         let tgt = &targets[start..start + len];
-        let logits = lm_head.logits(&hd.narrow(0, start, len)?, compute)?; // [len, vocab]
+        let rows = hd.narrow(0, start, len)?;
+        // The chunk's logits [len, vocab], rewritten in place into the logit gradient.
         let g = match compute {
-            DType::F64 => chunk_loss::<f64>(logits, tgt, softcap, with_grad, &mut sum)?,
-            _ => chunk_loss::<f32>(logits, tgt, softcap, with_grad, &mut sum)?,
+            DType::F64 => {
+                let logits = lm_head.logits(&rows, compute)?.flatten_all()?.to_vec1::<f64>()?;
+                chunk_loss(logits, vocab, tgt, softcap, with_grad, &mut sum, dev)?
+            }
+            _ => chunk_loss(lm_head.logits_f32(&rows)?, vocab, tgt, softcap, with_grad, &mut sum, dev)?,
         };
         if let Some(g) = g {
             grads.push((lm_head.input_grad(&g, compute)? / denom)?);
@@ -201,6 +221,10 @@ pub fn lm_head_loss_capped(
 trait Real: candle_core::WithDType + Copy + Send + Sync {
     fn exp(self) -> Self;
     fn tanh(self) -> Self;
+    /// One row's cross-entropy, rewritten in place (see [`ce_row`]).
+    fn ce_row(row: &mut [Self], target: usize, cap: Option<Self>, grad: bool) -> f64 {
+        ce_row(row, target, cap, grad)
+    }
 }
 
 impl Real for f32 {
@@ -209,6 +233,10 @@ impl Real for f32 {
     }
     fn tanh(self) -> Self {
         f32::tanh(self)
+    }
+    /// Training's path: the vectorised kernel (polynomial `exp`/`tanh`, 16-lane sums).
+    fn ce_row(row: &mut [f32], target: usize, cap: Option<f32>, grad: bool) -> f64 {
+        crate::kernels::ce_row::ce_row(row, target, cap, grad)
     }
 }
 
@@ -224,28 +252,28 @@ impl Real for f64 {
 /// One chunk: adds its rows' cross-entropies to `sum` and, with `with_grad`, returns the logit
 /// gradient `[len, vocab]` (before the division by `denom`), built in the logits' own buffer.
 fn chunk_loss<T: Real>(
-    logits: Tensor,
+    mut buf: Vec<T>,
+    vocab: usize,
     targets: &[u32],
     softcap: Option<f64>,
     with_grad: bool,
     sum: &mut f64,
+    dev: &candle_core::Device,
 ) -> Result<Option<Tensor>> {
     use rayon::prelude::*;
-    let (len, vocab) = logits.dims2()?;
-    let dev = logits.device().clone();
-    let mut buf = logits.flatten_all()?.to_vec1::<T>()?;
-    drop(logits);
+    let len = targets.len();
+    assert_eq!(buf.len(), len * vocab, "one row of logits per target");
     let cap = softcap.map(T::from_f64);
     let rows: Vec<f64> = buf
         .par_chunks_mut(vocab)
         .zip(targets.par_iter())
-        .map(|(row, &target)| ce_row(row, target as usize, cap, with_grad))
+        .map(|(row, &target)| T::ce_row(row, target as usize, cap, with_grad))
         .collect();
     *sum += rows.iter().sum::<f64>();
     if !with_grad {
         return Ok(None);
     }
-    Ok(Some(Tensor::from_vec(buf, (len, vocab), &dev)?))
+    Ok(Some(Tensor::from_vec(buf, (len, vocab), dev)?))
 }
 
 /// Cross-entropy of one row of raw logits against `target`; with `grad`, the row becomes
@@ -404,6 +432,49 @@ mod tests {
         }
         let err = lm_head_loss(&hidden, &[0], &[vocab as u32], &w, 1.0, 4, true).err().unwrap();
         assert!(err.to_string().contains("outside the vocabulary"), "{err}");
+        Ok(())
+    }
+
+    /// A bf16 head (`baseWeights: "bf16"`): the logits come straight from the bf16 GEMM and the
+    /// loss and input gradient equal the f32 computation on the bf16-rounded matrix with
+    /// bf16-rounded product inputs (the hidden rows forward, the logit gradient backward).
+    #[test]
+    fn train_lm_head_loss_on_a_bf16_head_is_the_rounded_f32_loss() -> Result<()> {
+        let dev = Device::Cpu;
+        let (b, t, d, vocab, cap) = (2, 6, 16, 300, 5.0);
+        let hidden = Var::randn(0f32, 1., (b, t, d), &dev)?;
+        let w = Tensor::randn(0f32, 1., (vocab, d), &dev)?;
+        let head = BaseWeight::bf16(&w)?;
+        let wr = head.to_dense()?;
+        let round = |x: &Tensor| x.to_dtype(DType::BF16)?.to_dtype(DType::F32);
+        let labels = vec![vec![-100, 3, 4, 299, 0, 2], vec![-100, -100, 9, 1, 5, -100]];
+        let (pos, tgt) = shifted_targets(&labels);
+        let h = round(
+            &hidden.reshape((b * t, d))?.index_select(&Tensor::from_slice(&pos, pos.len(), &dev)?, 0)?,
+        )?;
+        let logits = h.matmul(&wr.t()?)?;
+        let z = ((logits / cap)?.tanh()? * cap)?;
+        let want = cross_entropy(&z.to_dtype(DType::F64)?, &Tensor::from_slice(&tgt, tgt.len(), &dev)?, 8.0)?;
+        for chunk in [1, 4, 64] {
+            let out = lm_head_loss_capped(&hidden, &pos, &tgt, &head, Some(cap), 8.0, chunk, true)?;
+            let got = out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            assert!((got - want.to_scalar::<f64>()?).abs() < 1e-5, "loss {got} vs {want}");
+            // The gradient: (softmax − onehot) ⊙ dz/dl / 8, rounded to bf16, times the rounded W.
+            let g = out.loss.backward()?.get(&hidden).unwrap().reshape((b * t, d))?;
+            let p = candle_nn::ops::softmax_last_dim(&z)?;
+            let onehot = Tensor::zeros((pos.len(), vocab), DType::F32, &dev)?.scatter_add(
+                &Tensor::from_slice(&tgt, (pos.len(), 1), &dev)?,
+                &Tensor::ones((pos.len(), 1), DType::F32, &dev)?,
+                1,
+            )?;
+            let dz = (1.0 - (&z / cap)?.sqr()?)?;
+            let gl = round(&(((p - onehot)? * dz)? / 8.0)?)?;
+            let want_g = gl.matmul(&wr)?;
+            let got_g = g.index_select(&Tensor::from_slice(&pos, pos.len(), &dev)?, 0)?;
+            let err = (got_g - &want_g)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let scale = want_g.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(err <= 1e-3 * scale, "input gradient off by {err} (scale {scale})");
+        }
         Ok(())
     }
 
