@@ -170,8 +170,15 @@ impl CustomOp3 for CausalAttention {
             };
             views.push(slice(cpu, layout, what)?);
         }
-        let saved =
-            kernel::Saved { q: views[0], k: views[1], v: views[2], o: views[3], lse, cos: &self.cos, sin: &self.sin };
+        let saved = kernel::Saved {
+            q: views[0],
+            k: views[1],
+            v: views[2],
+            o: views[3],
+            lse,
+            cos: &self.cos,
+            sin: &self.sin,
+        };
         let (dq, dk, dv) = kernel::backward(&self.dims, &saved, views[4]);
         drop(views);
         drop(operands);

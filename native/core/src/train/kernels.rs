@@ -154,11 +154,13 @@ fn silu(x: f32) -> (f32, f32) {
 /// `silu(gate) ⊙ up`.
 pub fn silu_glu_fwd(gate: &[f32], up: &[f32]) -> Vec<f32> {
     let mut y = vec![0f32; gate.len()];
-    y.par_chunks_mut(CHUNK).zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK))).for_each(|(yr, (gr, ur))| {
-        for ((o, &g), &u) in yr.iter_mut().zip(gr).zip(ur) {
-            *o = silu(g).0 * u;
-        }
-    });
+    y.par_chunks_mut(CHUNK).zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK))).for_each(
+        |(yr, (gr, ur))| {
+            for ((o, &g), &u) in yr.iter_mut().zip(gr).zip(ur) {
+                *o = silu(g).0 * u;
+            }
+        },
+    );
     y
 }
 

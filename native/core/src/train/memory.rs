@@ -195,8 +195,10 @@ mod tests {
             "vocab_size":49152,"max_position_embeddings":8192,"rms_norm_eps":1e-5,"rope_theta":100000,
             "tie_word_embeddings":true}"#;
         // One directory per test thread: the tests run in parallel and each removes its own.
-        let dir = std::env::temp_dir()
-            .join(format!("tunekit-mem-{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""));
+        let dir = std::env::temp_dir().join(
+            format!("tunekit-mem-{}-{:?}", std::process::id(), std::thread::current().id())
+                .replace(['(', ')'], ""),
+        );
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.json"), json).unwrap();
         let c = DecoderConfig::from_file(&dir.join("config.json")).unwrap();
@@ -224,7 +226,10 @@ mod tests {
         // Nothing quadratic in the sequence is kept (the attention recomputes its scores).
         assert_eq!(longer.activations, 2 * e.activations);
         // Without adapters on o_proj/down_proj their output and the gated activation are kept.
-        let qv = estimate(&c, &TrainShape { target_modules: vec!["q_proj".into(), "v_proj".into()], ..shape.clone() });
+        let qv = estimate(
+            &c,
+            &TrainShape { target_modules: vec!["q_proj".into(), "v_proj".into()], ..shape.clone() },
+        );
         assert_eq!(qv.activations - e.activations, 31 * 4 * 512 * (576 + 1536) * 4);
         let ckpt = estimate(&c, &TrainShape { gradient_checkpointing: true, ..shape.clone() });
         assert!(ckpt.activations * 4 < e.activations, "checkpointing keeps far less");

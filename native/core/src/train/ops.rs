@@ -287,8 +287,10 @@ pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
 /// `∂x = g·cos + [u2, −u1]` where `[u1, u2] = g·sin`.
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     let d = x.dim(D::Minus1)?;
-    if f32_fast(x, &[cos, sin]) && cos.dims().last() == Some(&d) && x.dim(D::Minus2)? * d == cos.elem_count() {
-        let (c, s) = (std::sync::Arc::new(kernels::f32_data(cos)?), std::sync::Arc::new(kernels::f32_data(sin)?));
+    if f32_fast(x, &[cos, sin]) && cos.dims().last() == Some(&d) && x.dim(D::Minus2)? * d == cos.elem_count()
+    {
+        let (c, s) =
+            (std::sync::Arc::new(kernels::f32_data(cos)?), std::sync::Arc::new(kernels::f32_data(sin)?));
         let y = kernels::with_f32(x, |xv| kernels::rope(xv, &c, &s, d, 1.0))?;
         let value = Tensor::from_vec(y, x.shape(), x.device())?;
         return fused1_value("rope", x, value, move |_x, g| {
@@ -336,7 +338,9 @@ pub fn scaled_masked_softmax(x: &Tensor, scale: f64, mask: Option<&Tensor>) -> R
     });
     let p = if x.dtype() == DType::F32 && mask_fits {
         let mv = mask.map(kernels::f32_data).transpose()?;
-        let p = kernels::with_f32(x, |xv| kernels::scaled_masked_softmax_fwd(xv, t, scale as f32, mv.as_deref()))?;
+        let p = kernels::with_f32(x, |xv| {
+            kernels::scaled_masked_softmax_fwd(xv, t, scale as f32, mv.as_deref())
+        })?;
         Tensor::from_vec(p, x.shape(), x.device())?
     } else {
         composed(&x.detach())?.contiguous()?
@@ -450,7 +454,10 @@ impl Glu {
         if x.dtype() == DType::F32 && x.device().is_cpu() && self.act == Activation::Silu {
             let (uv, gv) = (kernels::f32_data(&up)?, kernels::f32_data(g)?);
             let (dg, du) = kernels::with_f32(&x, |xv| kernels::silu_glu_bwd(xv, &uv, &gv))?;
-            return Ok((Tensor::from_vec(dg, x.shape(), x.device())?, Tensor::from_vec(du, x.shape(), x.device())?));
+            return Ok((
+                Tensor::from_vec(dg, x.shape(), x.device())?,
+                Tensor::from_vec(du, x.shape(), x.device())?,
+            ));
         }
         let (a, da) = match self.act {
             Activation::Silu => {
