@@ -299,7 +299,7 @@ impl LoraAdapter {
             }
             (y + self.delta_with(&x, false)?)?.contiguous()?
         };
-        let ab = Tensor::cat(&[self.a.as_tensor().flatten_all()?, self.b.as_tensor().flatten_all()?], 0)?;
+        let ab = join_ab(self.a.as_tensor(), self.b.as_tensor())?;
         let op = FusedGluLoraLinear {
             base: base.clone(),
             value: std::sync::Mutex::new(Some(value)),
@@ -345,7 +345,7 @@ impl LoraAdapter {
             }
             (residual.detach() + (y + self.delta_with(&xd, false)?)?)?.contiguous()?
         };
-        let ab = Tensor::cat(&[self.a.as_tensor().flatten_all()?, self.b.as_tensor().flatten_all()?], 0)?;
+        let ab = join_ab(self.a.as_tensor(), self.b.as_tensor())?;
         let op = FusedResidualLoraLinear {
             base: base.clone(),
             value: std::sync::Mutex::new(Some(value)),
@@ -574,7 +574,7 @@ impl candle_core::CustomOp3 for FusedGluLoraLinear {
         let (gx, ga, gb) = lora_backward(&self.base, self.scaling, self.dropout, &x, &a, &b, g)?;
         drop(x);
         let (dgate, dup) = super::ops::glu_grads(&gate, &up, &gx, self.act)?;
-        let dab = Tensor::cat(&[ga.flatten_all()?, gb.flatten_all()?], 0)?;
+        let dab = join_ab(&ga, &gb)?;
         Ok((Some(dgate), Some(dup), Some(dab)))
     }
 }
@@ -596,6 +596,11 @@ fn split_ab(ab: &Tensor, rank: usize, (out_f, in_f): (usize, usize)) -> Result<(
         ab.narrow(0, 0, rank * in_f)?.reshape((rank, in_f))?,
         ab.narrow(0, rank * in_f, out_f * rank)?.reshape((out_f, rank))?,
     ))
+}
+
+/// `A` and `B` (or their gradients) flattened and concatenated: the inverse of [`split_ab`].
+fn join_ab(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Tensor::cat(&[a.flatten_all()?, b.flatten_all()?], 0)
 }
 
 impl candle_core::CustomOp3 for FusedResidualLoraLinear {
@@ -625,7 +630,7 @@ impl candle_core::CustomOp3 for FusedResidualLoraLinear {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (a, b) = split_ab(ab, self.rank, self.base.dims())?;
         let (gx, ga, gb) = lora_backward(&self.base, self.scaling, self.dropout, &x.detach(), &a, &b, g)?;
-        let dab = Tensor::cat(&[ga.flatten_all()?, gb.flatten_all()?], 0)?;
+        let dab = join_ab(&ga, &gb)?;
         Ok((Some(gx), Some(g.clone()), Some(dab)))
     }
 }
