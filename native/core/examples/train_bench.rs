@@ -12,7 +12,7 @@
 //! binding runs (AdamW, clip 1.0, linear schedule, seeded shuffling; no checkpoints written).
 //! Peak RSS is `VmHWM` read right after it.
 //! Phase 2 (`--profile-steps N`, after the peak was read): N more optimiser steps driven by
-//! hand from the same public pieces the trainer uses (`hidden_states`, `lm_head_loss`,
+//! hand from the same public pieces the trainer uses (`hidden_states`, `lm_head_loss_capped`,
 //! `backward`, gradient accumulation, `clip_grad_norm`, `AdamW::step`), each phase timed.
 //!
 //! `--sgemm`: instead, the f32 matmul peak of this machine at `RAYON_NUM_THREADS` threads
@@ -28,7 +28,7 @@ use candle_core::Tensor;
 use tunekit_core::quant::BaseFormat;
 use tunekit_core::train::batching::{epoch_batches, Batch, BatchPlan, Example};
 use tunekit_core::train::lora::LoraConfig;
-use tunekit_core::train::loss::{lm_head_loss, shifted_targets};
+use tunekit_core::train::loss::{lm_head_loss_capped, shifted_targets};
 use tunekit_core::train::optim::{clip_grad_norm, AdamW};
 use tunekit_core::train::session::LoraModel;
 use tunekit_core::train::trainer::{self, peak_rss_bytes, StepReport, TrainConfig, TrainableModel};
@@ -314,8 +314,11 @@ fn main() {
         pk_fwd = pk_fwd.max(up(base));
         reset_peak();
         let t = Instant::now();
+        // The head as the trainer holds and calls it (stored, bf16 or f32; with the soft cap).
+        let cap = model.final_logit_softcap();
         let out =
-            lm_head_loss(&hidden, &pos, &tgt, model.lm_head_weight(), denom, tc.lm_head_chunk, true).unwrap();
+            lm_head_loss_capped(&hidden, &pos, &tgt, model.lm_head(), cap, denom, tc.lm_head_chunk, true)
+                .unwrap();
         head += w * t.elapsed().as_secs_f64();
         pk_head = pk_head.max(up(base));
         reset_peak();

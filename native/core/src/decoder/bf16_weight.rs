@@ -43,10 +43,27 @@ impl Bf16Weight {
         (out, inp)
     }
 
-    /// `x·Wᵀ` for row-major `x: [rows, in]`, as a row-major `[rows, out]` vector (the LM-head
-    /// loss rewrites it in place).
+    /// `x·Wᵀ` for row-major `x: [rows, in]`, as a row-major `[rows, out]` vector.
     pub fn forward_product(&self, x: &[f32], rows: usize) -> Vec<f32> {
         gemm_bf16::matmul(x, rows, &self.forward)
+    }
+
+    /// [`Self::forward_product`] into `out` (`rows × out`, overwritten): the LM-head loss
+    /// reuses one logits buffer for all its chunks.
+    pub fn forward_into(&self, x: &[f32], rows: usize, out: &mut [f32]) {
+        gemm_bf16::matmul_into(x, rows, &self.forward, out)
+    }
+
+    /// Values per row of an output gradient rounded for [`Self::input_grad_rounded_into`].
+    pub fn grad_row_stride(&self) -> usize {
+        self.input_grad.row_stride()
+    }
+
+    /// `g·W` for `g: [rows, out]` already rounded to bf16 row by row
+    /// ([`gemm_bf16::round_row`], [`Self::grad_row_stride`] values a row), into
+    /// `out: [rows, in]`.
+    pub fn input_grad_rounded_into(&self, g16: &[u16], rows: usize, out: &mut [f32]) {
+        gemm_bf16::matmul_rounded_into(g16, rows, &self.input_grad, out)
     }
 
     pub fn bytes(&self) -> usize {

@@ -117,6 +117,11 @@ impl PackedB {
         from_bf16(self.data[p * self.pairs * 2 * NR + i * 2 * NR + 2 * j + row % 2])
     }
 
+    /// Values per row of a rounded `A` ([`round_row`]): `k` rounded up to whole pairs.
+    pub fn row_stride(&self) -> usize {
+        2 * self.pairs
+    }
+
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         self.data.len() * 2
@@ -127,17 +132,31 @@ impl PackedB {
 fn round_rows(a: &[f32], m: usize, k: usize, pairs: usize) -> Vec<u16> {
     let stride = 2 * pairs;
     let mut out = vec![0u16; m * stride];
-    out.par_chunks_mut(stride).zip(a.par_chunks(k)).with_min_len(16).for_each(|(o, row)| {
-        for (d, &x) in o.iter_mut().zip(row) {
-            *d = to_bf16(x);
-        }
-    });
+    out.par_chunks_mut(stride).zip(a.par_chunks(k)).with_min_len(16).for_each(|(o, row)| round_row(row, o));
     out
+}
+
+/// One row of `A` rounded to bf16 into `out` (as [`PackedB::row_stride`] values: `row`, then
+/// zeros). Callers that produce `A` row by row round each row while it is still in cache and
+/// multiply with [`matmul_rounded_into`].
+pub fn round_row(row: &[f32], out: &mut [u16]) {
+    assert!(out.len() >= row.len(), "the rounded row holds the whole row");
+    for (d, &x) in out.iter_mut().zip(row) {
+        *d = to_bf16(x);
+    }
+    out[row.len()..].fill(0);
 }
 
 /// `C[m, n] = A[m, k] · B` with `A` rounded to bf16, on the fastest kernel this CPU has.
 pub fn matmul(a: &[f32], m: usize, b: &PackedB) -> Vec<f32> {
     matmul_on(Isa::detect(), a, m, b)
+}
+
+/// [`matmul`] into `c` (`m × n`, every value overwritten): a caller that multiplies
+/// repeatedly (the LM head, chunk after chunk) keeps one buffer rather than mapping and
+/// page-faulting a fresh one per product.
+pub fn matmul_into(a: &[f32], m: usize, b: &PackedB, c: &mut [f32]) {
+    matmul_into_on(Isa::detect(), a, m, b, c)
 }
 
 /// Pairs of `k` per block of the long-`k` path: a panel's block is `KB · 2 · NR` bf16
@@ -153,31 +172,52 @@ const LONG_K_PAIRS: usize = 4096;
 /// [`matmul`] on a chosen kernel (tests run both). Falls back to [`Isa::Portable`] when the CPU
 /// lacks the one asked for.
 pub fn matmul_on(isa: Isa, a: &[f32], m: usize, b: &PackedB) -> Vec<f32> {
+    let mut c = vec![0f32; m * b.n];
+    matmul_into_on(isa, a, m, b, &mut c);
+    c
+}
+
+/// [`matmul_into`] on a chosen kernel.
+pub fn matmul_into_on(isa: Isa, a: &[f32], m: usize, b: &PackedB, c: &mut [f32]) {
     assert_eq!(a.len(), m * b.k, "A is [m, k]");
+    if m == 0 || b.n == 0 {
+        return;
+    }
+    let a16 = round_rows(a, m, b.k, b.pairs);
+    matmul_rounded_into_on(isa, &a16, m, b, c)
+}
+
+/// `C = A·B` for `A` already rounded: `a16` holds `m` rows of [`PackedB::row_stride`] bf16
+/// values ([`round_row`]); `c` (`m × n`) is overwritten.
+pub fn matmul_rounded_into(a16: &[u16], m: usize, b: &PackedB, c: &mut [f32]) {
+    matmul_rounded_into_on(Isa::detect(), a16, m, b, c)
+}
+
+/// [`matmul_rounded_into`] on a chosen kernel.
+pub fn matmul_rounded_into_on(isa: Isa, a16: &[u16], m: usize, b: &PackedB, c: &mut [f32]) {
+    assert_eq!(a16.len(), m * b.row_stride(), "A is [m, row_stride] rounded values");
+    assert_eq!(c.len(), m * b.n, "C is [m, n]");
     let isa = if isa == Isa::Avx512Bf16 && Isa::detect() != Isa::Avx512Bf16 { Isa::Portable } else { isa };
     let n = b.n;
     if m == 0 || n == 0 {
-        return vec![0f32; m * n];
+        return;
     }
-    let a16 = round_rows(a, m, b.k, b.pairs);
     if b.pairs >= LONG_K_PAIRS && m * n <= 1 << 20 {
-        long_k(isa, &a16, m, b)
+        long_k(isa, a16, m, b, c)
     } else {
-        let mut c = vec![0f32; m * n];
         let out = SharedOut(c.as_mut_ptr());
         let out = &out;
         (0..n.div_ceil(NR)).into_par_iter().for_each(|p| {
-            // SAFETY: each panel writes only its own columns of `c`.
-            unsafe { panel_on(isa, &a16, m, b, p, 0..b.pairs, out.0, false) }
+            // SAFETY: each panel writes only its own columns of `c`, which holds `m × n`.
+            unsafe { panel_on(isa, a16, m, b, p, 0..b.pairs, out.0, false) }
         });
-        c
     }
 }
 
 /// The long-`k` product: `k` split into blocks of [`KB`] pairs; each rayon task takes a run of
 /// blocks and, block by block, multiplies every panel into its own partial `C` (which stays in
 /// cache, as `m · n` is small here); the partial sums are added at the end.
-fn long_k(isa: Isa, a16: &[u16], m: usize, b: &PackedB) -> Vec<f32> {
+fn long_k(isa: Isa, a16: &[u16], m: usize, b: &PackedB, out: &mut [f32]) {
     let n = b.n;
     let blocks = b.pairs.div_ceil(KB);
     let tasks = rayon::current_num_threads().clamp(1, blocks);
@@ -197,13 +237,12 @@ fn long_k(isa: Isa, a16: &[u16], m: usize, b: &PackedB) -> Vec<f32> {
         })
         .collect();
     let mut iter = partials.into_iter();
-    let mut c = iter.next().expect("at least one task");
+    out.copy_from_slice(&iter.next().expect("at least one task"));
     for part in iter {
-        for (x, y) in c.iter_mut().zip(&part) {
+        for (x, y) in out.iter_mut().zip(&part) {
             *x += y;
         }
     }
-    c
 }
 
 /// Panel `p` of `B` over the pair range `pairs`, into `c` (`[m, n]`, row-major): written, or
@@ -415,12 +454,23 @@ mod tests {
             let packed_t = PackedB::transposed(&bt, n, k);
             assert_eq!(packed.data, packed_t.data);
             assert_eq!(packed.get(k - 1, n - 1), from_bf16(to_bf16(b[k * n - 1])));
+            // A rounded row by row, as the LM-head loss hands it over.
+            let mut a16 = vec![u16::MAX; m * packed.row_stride()];
+            for (row, out) in a.chunks(k).zip(a16.chunks_mut(packed.row_stride())) {
+                round_row(row, out);
+            }
             for isa in [Isa::Portable, Isa::Avx512Bf16] {
-                let got = matmul_on(isa, &a, m, &packed);
-                for (g, w) in got.iter().zip(&want) {
-                    // f32 accumulation of k exact products: error ≲ k·2⁻²⁴·Σ|terms|.
-                    let tol = 1e-6 * (k as f64).sqrt() * 4.0 + 1e-6;
-                    assert!((*g as f64 - w).abs() <= tol, "{isa:?} {m}x{k}x{n}: {g} vs {w}");
+                // Into buffers holding garbage: every value must be overwritten.
+                let mut into = vec![f32::NAN; m * n];
+                matmul_into_on(isa, &a, m, &packed, &mut into);
+                let mut rounded = vec![f32::NAN; m * n];
+                matmul_rounded_into_on(isa, &a16, m, &packed, &mut rounded);
+                for got in [matmul_on(isa, &a, m, &packed), into, rounded] {
+                    for (g, w) in got.iter().zip(&want) {
+                        // f32 accumulation of k exact products: error ≲ k·2⁻²⁴·Σ|terms|.
+                        let tol = 1e-6 * (k as f64).sqrt() * 4.0 + 1e-6;
+                        assert!((*g as f64 - w).abs() <= tol, "{isa:?} {m}x{k}x{n}: {g} vs {w}");
+                    }
                 }
             }
         }

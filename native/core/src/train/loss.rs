@@ -18,6 +18,8 @@
 
 use candle_core::{DType, Result, Tensor, D};
 
+use crate::decoder::bf16_weight::Bf16Weight;
+use crate::kernels::gemm_bf16::round_row;
 use crate::quant::BaseWeight;
 
 /// Labels that are not scored (PyTorch's `ignore_index`).
@@ -79,6 +81,11 @@ pub trait HeadWeight {
     fn logits_f32(&self, h: &Tensor) -> Result<Vec<f32>> {
         self.logits(h, DType::F32)?.flatten_all()?.to_vec1::<f32>()
     }
+    /// The head as a bf16 matrix, when it is one: the loss then runs its fused path
+    /// ([`bf16_head_loss`]).
+    fn as_bf16(&self) -> Option<&Bf16Weight> {
+        None
+    }
 }
 
 impl HeadWeight for Tensor {
@@ -117,6 +124,12 @@ impl HeadWeight for BaseWeight {
                 Ok(w.forward_product(&h.flatten_all()?.to_vec1::<f32>()?, rows))
             }
             _ => self.logits(h, DType::F32)?.flatten_all()?.to_vec1::<f32>(),
+        }
+    }
+    fn as_bf16(&self) -> Option<&Bf16Weight> {
+        match self {
+            Self::Bf16(w) => Some(w),
+            _ => None,
         }
     }
 }
@@ -187,9 +200,23 @@ pub fn lm_head_loss_capped(
         candle_core::bail!("label {bad} is outside the vocabulary ({vocab} entries)");
     }
 
+    let chunk_rows = chunk_rows_for(chunk_rows, vocab);
+    if let (DType::F32, Some(w)) = (compute, lm_head.as_bf16()) {
+        let x = hd.flatten_all()?.to_vec1::<f32>()?;
+        let (sum, gx) = bf16_head_loss(w, &x, targets, softcap, chunk_rows, with_grad);
+        let value = Tensor::new(sum / denom, dev)?.to_dtype(hidden.dtype())?;
+        let loss = match gx {
+            Some(gx) => {
+                let g = (Tensor::from_vec(gx, (n, d), dev)? / denom)?.to_dtype(h.dtype())?;
+                let surrogate = (h * g)?.sum_all()?;
+                (&surrogate - surrogate.detach())?.add(&value)?
+            }
+            None => value,
+        };
+        return Ok(LossOutput { loss, sum, count: n });
+    }
     let mut sum = 0f64;
     let mut grads = Vec::new();
-    let chunk_rows = chunk_rows_for(chunk_rows, vocab);
     for start in (0..n).step_by(chunk_rows) {
         let len = chunk_rows.min(n - start);
         let tgt = &targets[start..start + len];
@@ -215,6 +242,65 @@ pub fn lm_head_loss_capped(
         value
     };
     Ok(LossOutput { loss, sum, count: n })
+}
+
+/// The loss on a bf16 head (`baseWeights: "bf16"`), chunk by chunk like the general path but
+/// with one logits buffer and one rounded-gradient buffer for all chunks, and each row's
+/// gradient rounded to bf16 while the row is still in cache (the input-gradient GEMM rounds
+/// its input to bf16 anyway, so the values are the same as rounding the whole chunk after).
+/// For Gemma's 262,144-entry vocabulary a chunk's logits are 64 MiB: a fresh buffer per chunk
+/// was mapped and page-faulted each time (above glibc's largest mmap threshold), and the
+/// separate rounding pass read it from memory once more.
+///
+/// `x`: the scored rows `[n, d]`, row-major. Returns the sum of the rows' cross-entropies and,
+/// with `with_grad`, `(softmax − onehot)·W` as `[n, d]` (not yet divided by `denom`).
+fn bf16_head_loss(
+    w: &Bf16Weight,
+    x: &[f32],
+    targets: &[u32],
+    softcap: Option<f64>,
+    chunk_rows: usize,
+    with_grad: bool,
+) -> (f64, Option<Vec<f32>>) {
+    use rayon::prelude::*;
+    let (vocab, d) = w.dims();
+    let n = targets.len();
+    let cap = softcap.map(|c| c as f32);
+    let most = chunk_rows.min(n);
+    let stride = w.grad_row_stride();
+    let mut logits = vec![0f32; most * vocab];
+    let mut g16 = if with_grad { vec![0u16; most * stride] } else { Vec::new() };
+    let mut gx = if with_grad { vec![0f32; n * d] } else { Vec::new() };
+    let mut sum = 0f64;
+    for start in (0..n).step_by(chunk_rows) {
+        let len = chunk_rows.min(n - start);
+        let tgt = &targets[start..start + len];
+        let logits = &mut logits[..len * vocab];
+        w.forward_into(&x[start * d..(start + len) * d], len, logits);
+        let rows: Vec<f64> = if with_grad {
+            let g16 = &mut g16[..len * stride];
+            let rows = logits
+                .par_chunks_mut(vocab)
+                .zip(g16.par_chunks_mut(stride))
+                .zip(tgt.par_iter())
+                .map(|((row, out), &t)| {
+                    let loss = crate::kernels::ce_row::ce_row(row, t as usize, cap, true);
+                    round_row(row, out);
+                    loss
+                })
+                .collect();
+            w.input_grad_rounded_into(g16, len, &mut gx[start * d..(start + len) * d]);
+            rows
+        } else {
+            logits
+                .par_chunks_mut(vocab)
+                .zip(tgt.par_iter())
+                .map(|(row, &t)| crate::kernels::ce_row::ce_row(row, t as usize, cap, false))
+                .collect()
+        };
+        sum += rows.iter().sum::<f64>();
+    }
+    (sum, with_grad.then_some(gx))
 }
 
 /// Floats the in-place chunk arithmetic runs in (f32 in training, f64 in the gradient tests).
@@ -474,6 +560,60 @@ mod tests {
             let err = (got_g - &want_g)?.abs()?.max_all()?.to_scalar::<f32>()?;
             let scale = want_g.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(err <= 1e-3 * scale, "input gradient off by {err} (scale {scale})");
+        }
+        Ok(())
+    }
+
+    /// The bf16 head's own path (reused buffers, rows rounded in cache) gives bit for bit what
+    /// the general path gives on the same head: fresh logits per chunk, then the input-gradient
+    /// product on the whole chunk. Chunk sizes that divide the rows and leave a tail.
+    #[test]
+    fn train_lm_head_loss_bf16_path_equals_the_general_path() -> Result<()> {
+        /// The same head without [`HeadWeight::as_bf16`], so the loss takes the general path.
+        struct General(BaseWeight);
+        impl HeadWeight for General {
+            fn vocab(&self) -> Result<usize> {
+                self.0.vocab()
+            }
+            fn logits(&self, h: &Tensor, dtype: DType) -> Result<Tensor> {
+                self.0.logits(h, dtype)
+            }
+            fn input_grad(&self, g: &Tensor, dtype: DType) -> Result<Tensor> {
+                self.0.input_grad(g, dtype)
+            }
+            fn logits_f32(&self, h: &Tensor) -> Result<Vec<f32>> {
+                self.0.logits_f32(h)
+            }
+        }
+        let dev = Device::Cpu;
+        let (b, t, d, vocab) = (3, 7, 24, 1000);
+        let hidden = Var::randn(0f32, 1., (b, t, d), &dev)?;
+        let head = BaseWeight::bf16(&Tensor::randn(0f32, 1., (vocab, d), &dev)?)?;
+        assert!(head.as_bf16().is_some());
+        let general = General(head.clone());
+        let labels: Vec<Vec<i64>> = (0..b)
+            .map(|r| (0..t).map(|i| if i < r { -100 } else { ((r * 37 + i * 101) % vocab) as i64 }).collect())
+            .collect();
+        let (pos, tgt) = shifted_targets(&labels);
+        for (chunk, cap) in [(1, None), (4, Some(5.0)), (5, Some(5.0)), (64, None)] {
+            for with_grad in [true, false] {
+                let fast = lm_head_loss_capped(&hidden, &pos, &tgt, &head, cap, 9.0, chunk, with_grad)?;
+                let slow = lm_head_loss_capped(&hidden, &pos, &tgt, &general, cap, 9.0, chunk, with_grad)?;
+                assert_eq!(
+                    fast.sum.to_bits(),
+                    slow.sum.to_bits(),
+                    "chunk {chunk}: {} vs {}",
+                    fast.sum,
+                    slow.sum
+                );
+                assert_eq!(fast.loss.to_scalar::<f32>()?, slow.loss.to_scalar::<f32>()?);
+                if with_grad {
+                    let gf = fast.loss.backward()?.get(&hidden).unwrap().flatten_all()?.to_vec1::<f32>()?;
+                    let gs = slow.loss.backward()?.get(&hidden).unwrap().flatten_all()?.to_vec1::<f32>()?;
+                    assert!(gf.iter().any(|&x| x != 0.0));
+                    assert_eq!(gf, gs, "chunk {chunk}: input gradients differ");
+                }
+            }
         }
         Ok(())
     }
