@@ -134,6 +134,8 @@ def train(args: argparse.Namespace) -> int:
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
+    if args.init_adapter:
+        load_init_adapter(model, args.init_adapter)
     model.train()
     params = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -208,11 +210,37 @@ def train(args: argparse.Namespace) -> int:
                 "rss_after_load_mib": rss_after_load / 1024,
                 "peak_rss_mib": peak / 1024,
                 "checkpointing": args.checkpointing,
+                "init_adapter": bool(args.init_adapter),
                 "profile": {"forward_incl_lm_head_loss_s": fwd, "backward_s": bwd, "clip_adamw_s": optim},
             }
         )
     )
     return 0
+
+
+def load_init_adapter(model, adapter_dir: str) -> None:
+    """Start from the native side's initial adapter (`train_bench --save-init`): PEFT draws its
+    own random A otherwise, and two different A's give losses that differ after step 1. Every
+    LoRA weight of `model` must be replaced, each with its exact shape."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = load_file(os.path.join(adapter_dir, "adapter_model.safetensors"))
+    expected = {k for k, _ in model.named_parameters() if "lora_" in k}
+    result = set_peft_model_state_dict(model, weights)
+    loaded = {k for k, v in model.named_parameters() if "lora_" in k}
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    if len(weights) != len(expected) or unexpected or loaded != expected:
+        raise SystemExit(
+            f"--init-adapter {adapter_dir}: {len(weights)} tensors for {len(expected)} LoRA weights"
+            f" (unexpected keys: {unexpected[:3]})"
+        )
+    # set_peft_model_state_dict matches names; check the values really landed.
+    for key, value in weights.items():
+        name = key.replace(".lora_A.weight", ".lora_A.default.weight").replace(".lora_B.weight", ".lora_B.default.weight")
+        param = model.get_parameter(name)
+        if param.shape != value.shape or not bool((param.detach() == value.to(param.dtype)).all()):
+            raise SystemExit(f"--init-adapter {adapter_dir}: {key} did not load")
 
 
 def sgemm(threads: int) -> int:
@@ -255,6 +283,7 @@ def main() -> int:
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--checkpointing", action="store_true")
+    t.add_argument("--init-adapter", help="a PEFT adapter directory to start from (train_bench --save-init)")
     t.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     g = sub.add_parser("sgemm")
     g.add_argument("--threads", type=int, required=True)

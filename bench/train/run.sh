@@ -63,6 +63,10 @@ json.dump(data, open(sys.argv[1], "w"))
 PY
 
 OUT="$(mktemp -d)"
+# Both sides start from the same adapter (the native trainer's seed-42 initialisation), so their
+# losses can agree beyond step 1.
+INIT="$OUT/init-adapter"
+"$BIN" "$MODEL" "$DATA" --save-init "$INIT" >/dev/null
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 BASELINE_SKIPPED=""
@@ -94,7 +98,7 @@ run_torch() { # threads rep precision
   [[ "$3" == stored && " $PRECISION " == *" f32 "* ]] && return 0
   local load rc=0; load="$(cut -d' ' -f1 /proc/loadavg)"
   OMP_NUM_THREADS="$1" MKL_NUM_THREADS="$1" python3 "$HERE/baseline.py" train "$MODEL" "$DATA" \
-    --threads "$1" --batch "$BATCH" --dropout "$DROPOUT" --precision "$tp" "${CKPT_FLAG[@]}" >"$OUT/t.json" 2>"$OUT/t.err" || rc=$?
+    --threads "$1" --batch "$BATCH" --dropout "$DROPOUT" --precision "$tp" --init-adapter "$INIT" "${CKPT_FLAG[@]}" >"$OUT/t.json" 2>"$OUT/t.err" || rc=$?
   if [[ $rc == 3 ]]; then BASELINE_SKIPPED="$(cat "$OUT/t.err")"; echo "$BASELINE_SKIPPED" >&2; return 0; fi
   cat "$OUT/t.err" >&2
   [[ $rc == 0 ]] || { echo "baseline failed (exit $rc)" >&2; return 0; }
