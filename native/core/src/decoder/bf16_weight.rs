@@ -1,8 +1,10 @@
 //! A frozen matrix held in bf16 for the bf16 GEMM (`baseWeights: "bf16"`).
 //!
-//! The f32 matrix is rounded to bf16 once at load and packed twice, once per product the
-//! training step needs: `x·Wᵀ` (forward) and `g·W` (the input gradient). Both packings
-//! together take the bytes of the f32 matrix they replace, and neither is repacked per call.
+//! The f32 matrix is rounded to bf16 once at load and packed for `x·Wᵀ` (forward). Training
+//! also needs `g·W` (the input gradient), whose kernel wants the other operand layout: that
+//! second packing is made from the first on the first input gradient and kept, so generation
+//! and evaluation hold one bf16 copy (half the f32 bytes) and training two (the f32 bytes).
+//! Neither is repacked per call.
 //! Inputs are rounded to bf16 per product and the sums accumulate in f32, so only the
 //! products' inputs lose precision; LoRA's A/B, norms and the residual stream stay f32.
 
@@ -17,8 +19,8 @@ use crate::kernels::gemm_bf16::{self, PackedB};
 pub struct Bf16Weight {
     /// `Wᵀ` (`k = in`, `n = out`).
     forward: PackedB,
-    /// `W` (`k = out`, `n = in`).
-    input_grad: PackedB,
+    /// `W` (`k = out`, `n = in`), packed from `forward` on first use.
+    input_grad: OnceLock<PackedB>,
     device: Device,
     /// The rounded matrix as f32, made once on demand ([`Self::dense`]; tests).
     dense: OnceLock<Tensor>,
@@ -31,7 +33,7 @@ impl Bf16Weight {
         let values = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         Ok(Self {
             forward: PackedB::transposed(&values, out, inp),
-            input_grad: PackedB::plain(&values, out, inp),
+            input_grad: OnceLock::new(),
             device: w.device().clone(),
             dense: OnceLock::new(),
         })
@@ -56,18 +58,36 @@ impl Bf16Weight {
 
     /// Values per row of an output gradient rounded for [`Self::input_grad_rounded_into`].
     pub fn grad_row_stride(&self) -> usize {
-        self.input_grad.row_stride()
+        // `k` of `g·W` is `out`: rows of `out` values rounded up to whole pairs.
+        2 * self.dims().0.div_ceil(2)
     }
 
     /// `g·W` for `g: [rows, out]` already rounded to bf16 row by row
     /// ([`gemm_bf16::round_row`], [`Self::grad_row_stride`] values a row), into
     /// `out: [rows, in]`.
     pub fn input_grad_rounded_into(&self, g16: &[u16], rows: usize, out: &mut [f32]) {
-        gemm_bf16::matmul_rounded_into(g16, rows, &self.input_grad, out)
+        gemm_bf16::matmul_rounded_into(g16, rows, self.input_grad(), out)
     }
 
+    /// The operand of `g·W`, packed from the forward operand the first time it is needed
+    /// (the values are already bf16, so they are copied exactly).
+    fn input_grad(&self) -> &PackedB {
+        self.input_grad.get_or_init(|| {
+            let (out, inp) = self.dims();
+            PackedB::from_fn(out, inp, |r, c| self.forward.get(c, r))
+        })
+    }
+
+    /// Whether the input-gradient packing exists yet (it does after the first backward).
+    pub fn has_input_grad_packing(&self) -> bool {
+        self.input_grad.get().is_some()
+    }
+
+    /// Bytes held in training: both packings (generation and evaluation hold the first only,
+    /// half of this).
     pub fn bytes(&self) -> usize {
-        self.forward.bytes() + self.input_grad.bytes()
+        let (out, inp) = self.dims();
+        self.forward.bytes() + PackedB::bytes_for(out, inp)
     }
 
     /// Row `r` of `W` (the bf16 values, as f32).
@@ -154,7 +174,7 @@ impl CustomOp1 for InputGrad {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        product(s, l, &self.0.input_grad, "bf16-linear backward")
+        product(s, l, self.0.input_grad(), "bf16-linear backward")
     }
 
     fn bwd(&self, _g: &Tensor, _y: &Tensor, gg: &Tensor) -> Result<Option<Tensor>> {
@@ -190,7 +210,9 @@ mod tests {
         let d = (&y - &y_ref)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(d < 1e-4, "forward diff {d}");
 
+        assert!(!bw.has_input_grad_packing(), "the forward alone packs once");
         let g = crate::train::ops::mul_const(&y, &c)?.sum_all()?.backward()?;
+        assert!(bw.has_input_grad_packing());
         assert_eq!(g.get_ids().count(), 1, "only x gets a gradient");
         let gx_ref = round(&c)?.broadcast_matmul(&wr)?;
         let d = (g.get(&x).unwrap() - gx_ref)?.abs()?.max_all()?.to_scalar::<f32>()?;

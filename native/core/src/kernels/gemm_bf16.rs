@@ -70,6 +70,11 @@ pub struct PackedB {
 }
 
 impl PackedB {
+    /// The `k × n` matrix whose element `(row, col)` is `at(row, col)`, rounded and packed.
+    pub fn from_fn(k: usize, n: usize, at: impl Fn(usize, usize) -> f32 + Sync) -> Self {
+        Self::pack(k, n, at)
+    }
+
     /// Packs the `k × n` matrix whose element `(row, col)` is `at(row, col)`.
     fn pack(k: usize, n: usize, at: impl Fn(usize, usize) -> f32 + Sync) -> Self {
         let pairs = k.div_ceil(2);
@@ -125,6 +130,11 @@ impl PackedB {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         self.data.len() * 2
+    }
+
+    /// Bytes a packed `k × n` matrix holds (whole panels, an even `k`).
+    pub fn bytes_for(k: usize, n: usize) -> usize {
+        k.div_ceil(2) * 2 * NR * n.div_ceil(NR) * 2
     }
 }
 
@@ -453,6 +463,7 @@ mod tests {
             let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
             let packed_t = PackedB::transposed(&bt, n, k);
             assert_eq!(packed.data, packed_t.data);
+            assert_eq!(packed.bytes(), PackedB::bytes_for(k, n));
             assert_eq!(packed.get(k - 1, n - 1), from_bf16(to_bf16(b[k * n - 1])));
             // A rounded row by row, as the LM-head loss hands it over.
             let mut a16 = vec![u16::MAX; m * packed.row_stride()];
