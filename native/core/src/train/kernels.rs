@@ -146,19 +146,12 @@ pub fn scaled_softmax_bwd(p: &[f32], g: &[f32], t: usize, scale: f32) -> Vec<f32
 /// Row length used to split the flat elementwise kernels into rayon tasks.
 const CHUNK: usize = 4096;
 
-fn silu(x: f32) -> (f32, f32) {
-    let sig = 1.0 / (1.0 + (-x).exp());
-    (x * sig, sig)
-}
-
-/// `silu(gate) ⊙ up`.
+/// `silu(gate) ⊙ up` (the vectorised [`crate::kernels::exp::silu_glu`] over chunks).
 pub fn silu_glu_fwd(gate: &[f32], up: &[f32]) -> Vec<f32> {
     let mut y = vec![0f32; gate.len()];
     y.par_chunks_mut(CHUNK).zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK))).for_each(
         |(yr, (gr, ur))| {
-            for ((o, &g), &u) in yr.iter_mut().zip(gr).zip(ur) {
-                *o = silu(g).0 * u;
-            }
+            crate::kernels::exp::silu_glu(gr, ur, yr);
         },
     );
     y
@@ -173,11 +166,33 @@ pub fn silu_glu_bwd(gate: &[f32], up: &[f32], g: &[f32]) -> (Vec<f32>, Vec<f32>)
         .zip(du.par_chunks_mut(CHUNK))
         .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK).zip(g.par_chunks(CHUNK))))
         .for_each(|((dgr, dur), (gr, (ur, gg)))| {
-            for i in 0..gr.len() {
-                let (a, sig) = silu(gr[i]);
-                dgr[i] = gg[i] * ur[i] * (sig * (1.0 - a) + a);
-                dur[i] = gg[i] * a;
-            }
+            crate::kernels::exp::silu_glu_grad(gr, ur, gg, dgr, dur);
         });
     (dg, du)
+}
+
+/// `a + b` elementwise, in parallel (candle's binary add runs on one thread).
+pub fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "add: lengths differ");
+    a.par_iter().with_min_len(CHUNK).zip(b).map(|(&x, &y)| x + y).collect()
+}
+
+/// A LoRA projection's output from the frozen product `y` and the unscaled low-rank product
+/// `d`: `y + (d·s + 0)`, then `r + …` when a residual `r` is given, in parallel. The same
+/// arithmetic in the same order as candle's `r + (y + d * s)` (its scalar multiply is
+/// `d·s + 0`), so the value is bit-identical to the composed ops.
+pub fn lora_sum(y: &[f32], d: &[f32], s: f32, r: Option<&[f32]>) -> Vec<f32> {
+    assert_eq!(y.len(), d.len(), "lora_sum: lengths differ");
+    match r {
+        Some(r) => {
+            assert_eq!(r.len(), y.len(), "lora_sum: residual length differs");
+            y.par_iter()
+                .with_min_len(CHUNK)
+                .zip(d)
+                .zip(r)
+                .map(|((&y, &d), &r)| r + (y + (d * s + 0.0)))
+                .collect()
+        }
+        None => y.par_iter().with_min_len(CHUNK).zip(d).map(|(&y, &d)| y + (d * s + 0.0)).collect(),
+    }
 }
