@@ -542,11 +542,11 @@ fn lora_backward(
     let glow = (g2.matmul(&b)? * scaling)?;
     let ga = x2.t()?.matmul(&glow)?.t()?;
     drop(x2);
-    let mut gx2 = glow.matmul(&a)?;
-    if let Some(m) = &mask {
-        gx2 = (gx2 * m)?;
-    }
-    let gx = parallel_add(&base.backward_input(&g2)?, &gx2)?.reshape(x.shape())?;
+    let gx = match &mask {
+        None => add_low_rank(&base.backward_input(&g2)?, &glow, &a)?,
+        Some(m) => parallel_add(&base.backward_input(&g2)?, &(glow.matmul(&a)? * m)?)?,
+    };
+    let gx = gx.reshape(x.shape())?;
     Ok((gx, ga, gb))
 }
 
@@ -564,6 +564,19 @@ fn parallel_add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let bv = kernels::f32_data(b)?;
     let sum = kernels::with_f32(a, |av| kernels::add(av, &bv))?;
     Tensor::from_vec(sum, a.shape(), a.device())
+}
+
+/// `y + u·v` (`y` `[rows, n]`, `u` `[rows, r]`, `v` `[r, n]`) through [`kernels::add_low_rank`]
+/// for f32 on the CPU; candle's matmul and add otherwise.
+fn add_low_rank(y: &Tensor, u: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let all_f32 = [y, u, v].iter().all(|t| t.dtype() == DType::F32 && t.device().is_cpu());
+    if !all_f32 || y.rank() != 2 || u.rank() != 2 || v.rank() != 2 || y.dim(1)? != v.dim(1)? {
+        return y + u.matmul(v)?;
+    }
+    let (uv, vv) = (kernels::f32_data(u)?, kernels::f32_data(v)?);
+    let r = v.dim(0)?;
+    let out = kernels::with_f32(y, |yv| kernels::add_low_rank(yv, &uv, &vv, r))?;
+    Tensor::from_vec(out, y.shape(), y.device())
 }
 
 /// `y = down(act(gate) ⊙ up)` with a LoRA-adapted `down` as one node over
