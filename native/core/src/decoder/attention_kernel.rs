@@ -10,6 +10,8 @@
 //! kv head's gradient sums over its group of query heads.
 
 use gemm::{gemm, Parallelism};
+
+use crate::kernels::exp;
 use rayon::prelude::*;
 
 /// Query rows per block: the score block is `QUERY_BLOCK × (visible keys)`.
@@ -123,14 +125,18 @@ fn rope_rows(
         let x = unsafe { std::slice::from_raw_parts(src.row(r), d) };
         let p = (first + r) * d;
         let (c, s) = (&cos[p..p + d], &sin[p..p + d]);
-        let y = &mut dst[r * d..(r + 1) * d];
-        for j in 0..half {
-            if inverse {
-                y[j] = x[j] * c[j] + x[j + half] * s[j + half];
-                y[j + half] = x[j + half] * c[j + half] - x[j] * s[j];
-            } else {
-                y[j] = x[j] * c[j] - x[j + half] * s[j];
-                y[j + half] = x[j + half] * c[j + half] + x[j] * s[j + half];
+        // Halves as separate slices and the direction outside the loop, so it vectorises.
+        let (y1, y2) = dst[r * d..(r + 1) * d].split_at_mut(half);
+        let ((x1, x2), (c1, c2), (s1, s2)) = (x.split_at(half), c.split_at(half), s.split_at(half));
+        if inverse {
+            for j in 0..half {
+                y1[j] = x1[j] * c1[j] + x2[j] * s2[j];
+                y2[j] = x2[j] * c2[j] - x1[j] * s1[j];
+            }
+        } else {
+            for j in 0..half {
+                y1[j] = x1[j] * c1[j] - x2[j] * s1[j];
+                y2[j] = x2[j] * c2[j] + x1[j] * s2[j];
             }
         }
     }
@@ -160,6 +166,20 @@ fn scores(dims: &Dims, qr: &[f32], kr: &[f32], i0: usize, nb: usize, klo: usize,
             }
         }
     }
+}
+
+/// A score row split into its masked entries (`−∞`, before `lo` and from `hi` on, both
+/// ends as one pair of slices) and the visible ones `lo..hi`, which alone go through `exp`.
+fn split_visible(row: &mut [f32], lo: usize, hi: usize) -> ((&mut [f32], &mut [f32]), &mut [f32]) {
+    let (head, rest) = row.split_at_mut(lo);
+    let (seen, tail) = rest.split_at_mut(hi - lo);
+    ((head, tail), seen)
+}
+
+/// Masked probabilities are exact zeros (`exp(−∞)`).
+fn zero((head, tail): (&mut [f32], &mut [f32])) {
+    head.fill(0.0);
+    tail.fill(0.0);
 }
 
 /// The key range a block of query rows sees: from the first row's lowest key to the last
@@ -202,16 +222,15 @@ pub fn forward(
                 scores(dims, &qr, &kr, i0, nb, klo, nk, &mut p);
                 for r in 0..nb {
                     let row = &mut p[r * nk..(r + 1) * nk];
-                    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-                    let mut sum = 0f32;
-                    for x in row.iter_mut() {
-                        *x = (*x - max).exp();
-                        sum += *x;
-                    }
+                    let (lo, hi) = dims.keys(i0 + r);
+                    let (masked, seen) = split_visible(row, lo - klo, hi - klo);
+                    let max = seen.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                    let sum = exp::exp_shift_sum(seen, max);
                     let inv = 1.0 / sum;
-                    for x in row.iter_mut() {
+                    for x in seen.iter_mut() {
                         *x *= inv;
                     }
+                    zero(masked);
                     lse[i0 + r] = max + sum.ln();
                 }
                 matmul(
@@ -294,10 +313,10 @@ pub fn backward(dims: &Dims, x: &Saved, g: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f
                     dp.resize(nb * nk, 0.0);
                     scores(dims, &qr, &kr, i0, nb, klo, nk, &mut p);
                     for r in 0..nb {
-                        let l = lse[i0 + r];
-                        for x in &mut p[r * nk..(r + 1) * nk] {
-                            *x = (*x - l).exp();
-                        }
+                        let (lo, hi) = dims.keys(i0 + r);
+                        let (masked, seen) = split_visible(&mut p[r * nk..(r + 1) * nk], lo - klo, hi - klo);
+                        exp::exp_shift(seen, lse[i0 + r]);
+                        zero(masked);
                     }
                     // ∂v[keys] += Pᵀ·∂o[rows]
                     matmul(

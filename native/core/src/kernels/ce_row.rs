@@ -35,37 +35,7 @@ const LANES: usize = 16;
 /// Values summed in f32 before the partial sum moves to f64.
 const BLOCK: usize = 256;
 
-/// `exp(x)` in f32, branch-free: `2ⁿ · p(r)` with `x = n·ln2 + r`, `|r| ≤ ln2 / 2`. Inputs
-/// below −87.3 give ~1e-38 rather than 0 (harmless here: those terms vanish in any sum).
-#[inline(always)]
-pub fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // Adding 1.5·2²³ rounds to an integer in the low mantissa bits.
-    const MAGIC: f32 = 12_582_912.0;
-    let x = x.clamp(-87.3, 88.7);
-    let t = x * LOG2E + MAGIC;
-    let n = t - MAGIC;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
-    let y = p * r * r + r + 1.0;
-    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
-    y * f32::from_bits(((ni + 127) as u32) << 23)
-}
-
-/// `tanh(x)` in f32 from [`exp`]: `sign(x) · (1 − e) / (1 + e)` with `e = exp(−2|x|)`
-/// (absolute error ≲ 2e-7).
-#[inline(always)]
-pub fn tanh(x: f32) -> f32 {
-    let e = exp(-2.0 * x.abs());
-    ((1.0 - e) / (1.0 + e)).copysign(x)
-}
+pub use super::exp::{exp, tanh};
 
 /// Cross-entropy of `row` (raw logits) against `target`, soft-capped at `cap` when given; with
 /// `grad`, `row` becomes `(softmax(z) − onehot(target)) ⊙ dz/dl`. Returns the token's loss.

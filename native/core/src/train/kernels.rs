@@ -146,19 +146,12 @@ pub fn scaled_softmax_bwd(p: &[f32], g: &[f32], t: usize, scale: f32) -> Vec<f32
 /// Row length used to split the flat elementwise kernels into rayon tasks.
 const CHUNK: usize = 4096;
 
-fn silu(x: f32) -> (f32, f32) {
-    let sig = 1.0 / (1.0 + (-x).exp());
-    (x * sig, sig)
-}
-
-/// `silu(gate) ⊙ up`.
+/// `silu(gate) ⊙ up` (the vectorised [`crate::kernels::exp::silu_glu`] over chunks).
 pub fn silu_glu_fwd(gate: &[f32], up: &[f32]) -> Vec<f32> {
     let mut y = vec![0f32; gate.len()];
     y.par_chunks_mut(CHUNK).zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK))).for_each(
         |(yr, (gr, ur))| {
-            for ((o, &g), &u) in yr.iter_mut().zip(gr).zip(ur) {
-                *o = silu(g).0 * u;
-            }
+            crate::kernels::exp::silu_glu(gr, ur, yr);
         },
     );
     y
@@ -173,11 +166,103 @@ pub fn silu_glu_bwd(gate: &[f32], up: &[f32], g: &[f32]) -> (Vec<f32>, Vec<f32>)
         .zip(du.par_chunks_mut(CHUNK))
         .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK).zip(g.par_chunks(CHUNK))))
         .for_each(|((dgr, dur), (gr, (ur, gg)))| {
-            for i in 0..gr.len() {
-                let (a, sig) = silu(gr[i]);
-                dgr[i] = gg[i] * ur[i] * (sig * (1.0 - a) + a);
-                dur[i] = gg[i] * a;
-            }
+            crate::kernels::exp::silu_glu_grad(gr, ur, gg, dgr, dur);
         });
     (dg, du)
+}
+
+/// `a + b` elementwise, in parallel (candle's binary add runs on one thread).
+pub fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "add: lengths differ");
+    a.par_iter().with_min_len(CHUNK).zip(b).map(|(&x, &y)| x + y).collect()
+}
+
+/// A LoRA projection's output from the frozen product `y` and the unscaled low-rank product
+/// `d`: `y + (d·s + 0)`, then `r + …` when a residual `r` is given, in parallel. The same
+/// arithmetic in the same order as candle's `r + (y + d * s)` (its scalar multiply is
+/// `d·s + 0`), so the value is bit-identical to the composed ops.
+pub fn lora_sum(y: &[f32], d: &[f32], s: f32, r: Option<&[f32]>) -> Vec<f32> {
+    assert_eq!(y.len(), d.len(), "lora_sum: lengths differ");
+    match r {
+        Some(r) => {
+            assert_eq!(r.len(), y.len(), "lora_sum: residual length differs");
+            y.par_iter()
+                .with_min_len(CHUNK)
+                .zip(d)
+                .zip(r)
+                .map(|((&y, &d), &r)| r + (y + (d * s + 0.0)))
+                .collect()
+        }
+        None => y.par_iter().with_min_len(CHUNK).zip(d).map(|(&y, &d)| y + (d * s + 0.0)).collect(),
+    }
+}
+
+/// `y + u·v` for `y` `[rows, n]`, `u` `[rows, r]`, `v` `[r, n]`: a rank-r update added row by
+/// row (r axpys per row, in parallel), instead of a GEMM with inner dimension r into a zeroed
+/// buffer followed by a single-threaded add.
+pub fn add_low_rank(y: &[f32], u: &[f32], v: &[f32], r: usize) -> Vec<f32> {
+    let n = if r == 0 { 0 } else { v.len() / r };
+    assert!(
+        n > 0 && v.len() == r * n && y.len() % n == 0 && u.len() == y.len() / n * r,
+        "add_low_rank: shapes"
+    );
+    let mut out: Vec<f32> = y.par_iter().with_min_len(CHUNK).copied().collect();
+    out.par_chunks_mut(n).with_min_len(MIN_ROWS).zip(u.par_chunks(r)).for_each(|(o, ur)| {
+        for (k, &c) in ur.iter().enumerate() {
+            for (x, &b) in o.iter_mut().zip(&v[k * n..(k + 1) * n]) {
+                *x += c * b;
+            }
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Deterministic values in (−1, 1).
+    fn randn(shape: (usize, usize), seed: u64) -> Result<Tensor> {
+        let mut s = seed;
+        let v: Vec<f32> = (0..shape.0 * shape.1)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu)
+    }
+
+    fn data(t: &Tensor) -> Vec<f32> {
+        f32_data(t).unwrap()
+    }
+
+    /// The parallel sums equal candle's composed ops bit for bit (rows long enough to split
+    /// across tasks, and a ragged tail).
+    #[test]
+    fn add_and_lora_sum_are_bit_identical_to_candle() -> Result<()> {
+        let (rows, n) = (37, 1000);
+        let (y, d, r) = (randn((rows, n), 1)?, randn((rows, n), 2)?, randn((rows, n), 3)?);
+        let s = 2.7f64;
+        assert_eq!(add(&data(&y), &data(&d)), data(&(&y + &d)?));
+        let want = (&r + (&y + (&d * s)?)?)?;
+        assert_eq!(lora_sum(&data(&y), &data(&d), s as f32, Some(&data(&r))), data(&want));
+        let want = (&y + (&d * s)?)?;
+        assert_eq!(lora_sum(&data(&y), &data(&d), s as f32, None), data(&want));
+        Ok(())
+    }
+
+    #[test]
+    fn add_low_rank_matches_the_matmul() -> Result<()> {
+        for (rows, n, r) in [(1, 5, 1), (300, 576, 8), (64, 1536, 16)] {
+            let (y, u, v) = (randn((rows, n), 4)?, randn((rows, r), 5)?, randn((r, n), 6)?);
+            let got = add_low_rank(&data(&y), &data(&u), &data(&v), r);
+            let want = data(&(&y + u.matmul(&v)?)?);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{rows}×{n} r {r}: {g} vs {w}");
+            }
+        }
+        Ok(())
+    }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Result, Tensor, Var};
 
 use super::frozen_linear::needs_grad;
+use super::kernels;
 use super::rng::Rng;
 use crate::decoder::BaseWeight;
 
@@ -191,6 +192,14 @@ impl LoraAdapter {
 
     /// [`Self::delta`], tracking A and B only when `track`.
     fn delta_with(&self, x: &Tensor, track: bool) -> Result<Tensor> {
+        let y = (self.low_rank_product(x, track)? * self.scaling)?;
+        let mut out_dims = x.dims().to_vec();
+        *out_dims.last_mut().unwrap() = self.b.dim(0)?;
+        y.reshape(out_dims)?.to_dtype(x.dtype())
+    }
+
+    /// `(dropout(x)·Aᵀ)·Bᵀ` in f32, `[rows, out]`: the delta before its scaling.
+    fn low_rank_product(&self, x: &Tensor, track: bool) -> Result<Tensor> {
         let dims = x.dims();
         let in_f = dims[dims.len() - 1];
         let rows = x.elem_count() / in_f.max(1);
@@ -203,11 +212,24 @@ impl LoraAdapter {
         } else {
             (self.a.as_detached_tensor(), self.b.as_detached_tensor())
         };
-        let low = x2.matmul(&a.t()?)?;
-        let y = (low.matmul(&b.t()?)? * self.scaling)?;
-        let mut out_dims = dims.to_vec();
-        *out_dims.last_mut().unwrap() = self.b.dim(0)?;
-        y.reshape(out_dims)?.to_dtype(x.dtype())
+        x2.matmul(&a.t()?)?.matmul(&b.t()?)
+    }
+
+    /// `residual + (y + delta(x))` (or without the residual) for a frozen product `y` of
+    /// `x`'s rows, outside the graph: [`kernels::lora_sum`], in parallel, bit-identical to
+    /// the composed ops. `y` and `residual` are f32 of the output's shape.
+    fn output_value(&self, x: &Tensor, y: &Tensor, residual: Option<&Tensor>) -> Result<super::ops::Pending> {
+        let d = self.low_rank_product(x, false)?;
+        let s = self.scaling as f32;
+        let dv = kernels::f32_data(&d)?;
+        let value = match residual {
+            Some(r) => {
+                let rv = kernels::f32_data(r)?;
+                kernels::with_f32(y, |yv| kernels::lora_sum(yv, &dv, s, Some(&rv)))?
+            }
+            None => kernels::with_f32(y, |yv| kernels::lora_sum(yv, &dv, s, None))?,
+        };
+        Ok(super::ops::Pending::f32(value, y.shape()))
     }
 
     /// Inverted dropout mask: 0 with probability p, else 1/(1−p).
@@ -297,12 +319,12 @@ impl LoraAdapter {
             if let Some(b) = bias {
                 y = y.broadcast_add(&b.detach())?;
             }
-            (y + self.delta_with(&x, false)?)?.contiguous()?
+            self.output_value(&x, &y, None)?
         };
         let ab = join_ab(self.a.as_tensor(), self.b.as_tensor())?;
         let op = FusedGluLoraLinear {
             base: base.clone(),
-            value: std::sync::Mutex::new(Some(value)),
+            value,
             act,
             rank: self.a.dim(0)?,
             scaling: self.scaling,
@@ -343,12 +365,12 @@ impl LoraAdapter {
             if let Some(b) = bias {
                 y = y.broadcast_add(&b.detach())?;
             }
-            (residual.detach() + (y + self.delta_with(&xd, false)?)?)?.contiguous()?
+            self.output_value(&xd, &y, Some(&residual.detach()))?
         };
         let ab = join_ab(self.a.as_tensor(), self.b.as_tensor())?;
         let op = FusedResidualLoraLinear {
             base: base.clone(),
-            value: std::sync::Mutex::new(Some(value)),
+            value,
             rank: self.a.dim(0)?,
             scaling: self.scaling,
             dropout: (self.dropout > 0.0 && self.shared.training()).then(|| self.dropout_stream()),
@@ -468,7 +490,7 @@ impl candle_core::CustomOp3 for FusedLoraLinear {
                 }
                 y
             }
-            None => pv.iter().zip(delta).map(|(&v, &d)| v + (d * s + 0.0)).collect(),
+            None => kernels::lora_sum(pv, delta, s, None),
         };
         let y = CpuStorage::F32(yv);
         let mut out_dims = dims.to_vec();
@@ -515,17 +537,46 @@ fn lora_backward(
         None => x2,
     };
     let low = x2.matmul(&a.t()?)?;
-    let gs = (&g2 * scaling)?;
-    let gb = low.t()?.matmul(&gs)?.t()?;
-    let glow = gs.matmul(&b)?;
+    // The scaling goes on the rank-r products, not on the (rows × out) gradient.
+    let gb = (low.t()?.matmul(&g2)? * scaling)?.t()?;
+    let glow = (g2.matmul(&b)? * scaling)?;
     let ga = x2.t()?.matmul(&glow)?.t()?;
     drop(x2);
-    let mut gx2 = glow.matmul(&a)?;
-    if let Some(m) = &mask {
-        gx2 = (gx2 * m)?;
-    }
-    let gx = (base.backward_input(&g2)? + gx2)?.reshape(x.shape())?;
+    let gx = match &mask {
+        None => add_low_rank(&base.backward_input(&g2)?, &glow, &a)?,
+        Some(m) => parallel_add(&base.backward_input(&g2)?, &(glow.matmul(&a)? * m)?)?,
+    };
+    let gx = gx.reshape(x.shape())?;
     Ok((gx, ga, gb))
+}
+
+/// `a + b` for f32 CPU tensors of one shape through [`kernels::add`] (in parallel); candle's
+/// add otherwise.
+fn parallel_add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let fast = a.shape() == b.shape()
+        && a.dtype() == DType::F32
+        && b.dtype() == DType::F32
+        && a.device().is_cpu()
+        && b.device().is_cpu();
+    if !fast {
+        return a + b;
+    }
+    let bv = kernels::f32_data(b)?;
+    let sum = kernels::with_f32(a, |av| kernels::add(av, &bv))?;
+    Tensor::from_vec(sum, a.shape(), a.device())
+}
+
+/// `y + u·v` (`y` `[rows, n]`, `u` `[rows, r]`, `v` `[r, n]`) through [`kernels::add_low_rank`]
+/// for f32 on the CPU; candle's matmul and add otherwise.
+fn add_low_rank(y: &Tensor, u: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let all_f32 = [y, u, v].iter().all(|t| t.dtype() == DType::F32 && t.device().is_cpu());
+    if !all_f32 || y.rank() != 2 || u.rank() != 2 || v.rank() != 2 || y.dim(1)? != v.dim(1)? {
+        return y + u.matmul(v)?;
+    }
+    let (uv, vv) = (kernels::f32_data(u)?, kernels::f32_data(v)?);
+    let r = v.dim(0)?;
+    let out = kernels::with_f32(y, |yv| kernels::add_low_rank(yv, &uv, &vv, r))?;
+    Tensor::from_vec(out, y.shape(), y.device())
 }
 
 /// `y = down(act(gate) ⊙ up)` with a LoRA-adapted `down` as one node over
@@ -536,7 +587,7 @@ fn lora_backward(
 struct FusedGluLoraLinear {
     base: BaseWeight,
     /// The forward value, computed by the caller; taken once by the forward.
-    value: std::sync::Mutex<Option<Tensor>>,
+    value: super::ops::Pending,
     act: crate::config::Activation,
     rank: usize,
     scaling: f64,
@@ -557,7 +608,7 @@ impl candle_core::CustomOp3 for FusedGluLoraLinear {
         _: &candle_core::CpuStorage,
         _: &candle_core::Layout,
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        super::ops::take_value(&self.value, self.name())
+        self.value.take(self.name())
     }
 
     fn bwd(
@@ -583,7 +634,7 @@ impl candle_core::CustomOp3 for FusedGluLoraLinear {
 /// residual's gradient is the output's.
 struct FusedResidualLoraLinear {
     base: BaseWeight,
-    value: std::sync::Mutex<Option<Tensor>>,
+    value: super::ops::Pending,
     rank: usize,
     scaling: f64,
     dropout: Option<DropoutStream>,
@@ -617,7 +668,7 @@ impl candle_core::CustomOp3 for FusedResidualLoraLinear {
         _: &candle_core::CpuStorage,
         _: &candle_core::Layout,
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        super::ops::take_value(&self.value, self.name())
+        self.value.take(self.name())
     }
 
     fn bwd(

@@ -174,19 +174,45 @@ impl CustomOp1 for Softmax {
     }
 }
 
-/// The forward value of a fused node, handed to candle once (see [`fused1`]).
-pub(crate) fn take_value(slot: &std::sync::Mutex<Option<Tensor>>, name: &str) -> Result<(CpuStorage, Shape)> {
-    let value = slot.lock().map_err(|_| candle_core::Error::Msg(format!("{name}: poisoned")))?.take();
-    let Some(value) = value else { candle_core::bail!("{name}: forward value already taken") };
-    let (storage, layout) = value.storage_and_layout();
-    let n = layout.shape().elem_count();
-    let o = layout.start_offset();
-    let out = match &*storage {
-        Storage::Cpu(CpuStorage::F32(v)) if layout.is_contiguous() => CpuStorage::F32(v[o..o + n].to_vec()),
-        Storage::Cpu(CpuStorage::F64(v)) if layout.is_contiguous() => CpuStorage::F64(v[o..o + n].to_vec()),
-        _ => candle_core::bail!("{name}: unexpected forward value"),
-    };
-    Ok((out, layout.shape().clone()))
+/// The forward value of a fused node, computed before the node is built and handed to candle
+/// once (see [`fused1`]). Held as storage, so a value a kernel wrote into a `Vec` is moved into
+/// the graph rather than copied (a full pass over every fused node's output).
+pub(crate) struct Pending(std::sync::Mutex<Option<(CpuStorage, Shape)>>);
+
+impl Pending {
+    /// A value computed into `v`, of shape `shape`.
+    pub(crate) fn f32(v: Vec<f32>, shape: &Shape) -> Self {
+        Self(std::sync::Mutex::new(Some((CpuStorage::F32(v), shape.clone()))))
+    }
+
+    /// A value held by a tensor (copied out of it: contiguous f32/f64 on the CPU).
+    pub(crate) fn tensor(value: &Tensor) -> Result<Self> {
+        let (storage, layout) = value.storage_and_layout();
+        let n = layout.shape().elem_count();
+        let o = layout.start_offset();
+        let out = match &*storage {
+            Storage::Cpu(CpuStorage::F32(v)) if layout.is_contiguous() => {
+                CpuStorage::F32(v[o..o + n].to_vec())
+            }
+            Storage::Cpu(CpuStorage::F64(v)) if layout.is_contiguous() => {
+                CpuStorage::F64(v[o..o + n].to_vec())
+            }
+            _ => candle_core::bail!("fused node: unexpected forward value"),
+        };
+        Ok(Self(std::sync::Mutex::new(Some((out, layout.shape().clone())))))
+    }
+
+    /// No value (a node built only for its backward formulas).
+    pub(crate) fn none() -> Self {
+        Self(std::sync::Mutex::new(None))
+    }
+
+    /// The value, once; a second call fails.
+    pub(crate) fn take(&self, name: &str) -> Result<(CpuStorage, Shape)> {
+        let value = self.0.lock().map_err(|_| candle_core::Error::Msg(format!("{name}: poisoned")))?.take();
+        let Some(value) = value else { candle_core::bail!("{name}: forward value already taken") };
+        Ok(value)
+    }
 }
 
 /// Whether `x` can go through a fused node: it is tracked (otherwise there is no graph to
@@ -207,7 +233,7 @@ type Backward1 = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
 /// of every intermediate.
 struct Fused1 {
     name: &'static str,
-    value: std::sync::Mutex<Option<Tensor>>,
+    value: Pending,
     bwd: Box<Backward1>,
 }
 
@@ -217,7 +243,7 @@ impl CustomOp1 for Fused1 {
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        take_value(&self.value, self.name)
+        self.value.take(self.name)
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -235,18 +261,19 @@ fn fused1(
     if !fusable(x, consts) {
         return composed(x);
     }
-    let value = composed(&x.detach())?.contiguous()?;
-    x.apply_op1(Fused1 { name, value: std::sync::Mutex::new(Some(value)), bwd: Box::new(bwd) })
+    let value = Pending::tensor(&composed(&x.detach())?.contiguous()?)?;
+    x.apply_op1(Fused1 { name, value, bwd: Box::new(bwd) })
 }
 
 /// [`fused1`] with the forward value already computed (by a [`kernels`] function).
 fn fused1_value(
     name: &'static str,
     x: &Tensor,
-    value: Tensor,
+    value: Vec<f32>,
     bwd: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static,
 ) -> Result<Tensor> {
-    x.apply_op1(Fused1 { name, value: std::sync::Mutex::new(Some(value)), bwd: Box::new(bwd) })
+    let value = Pending::f32(value, x.shape());
+    x.apply_op1(Fused1 { name, value, bwd: Box::new(bwd) })
 }
 
 /// Whether the fast f32 kernels apply: the node would be fused, and everything is f32.
@@ -265,8 +292,7 @@ pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
         let wv = std::sync::Arc::new(kernels::f32_data(w)?);
         let e = eps as f32;
         let y = kernels::with_f32(x, |xv| kernels::rms_norm_fwd(xv, &wv, e))?;
-        let value = Tensor::from_vec(y, x.shape(), x.device())?;
-        return fused1_value("rms-norm", x, value, move |x, g| {
+        return fused1_value("rms-norm", x, y, move |x, g| {
             let gv = kernels::f32_data(g)?;
             let dx = kernels::with_f32(x, |xv| kernels::rms_norm_bwd(xv, &wv, &gv, e))?;
             Tensor::from_vec(dx, x.shape(), x.device())
@@ -292,8 +318,7 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let (c, s) =
             (std::sync::Arc::new(kernels::f32_data(cos)?), std::sync::Arc::new(kernels::f32_data(sin)?));
         let y = kernels::with_f32(x, |xv| kernels::rope(xv, &c, &s, d, 1.0))?;
-        let value = Tensor::from_vec(y, x.shape(), x.device())?;
-        return fused1_value("rope", x, value, move |_x, g| {
+        return fused1_value("rope", x, y, move |_x, g| {
             let dx = kernels::with_f32(g, |gv| kernels::rope(gv, &c, &s, d, -1.0))?;
             Tensor::from_vec(dx, g.shape(), g.device())
         });
@@ -341,15 +366,15 @@ pub fn scaled_masked_softmax(x: &Tensor, scale: f64, mask: Option<&Tensor>) -> R
         let p = kernels::with_f32(x, |xv| {
             kernels::scaled_masked_softmax_fwd(xv, t, scale as f32, mv.as_deref())
         })?;
-        Tensor::from_vec(p, x.shape(), x.device())?
+        Pending::f32(p, x.shape())
     } else {
-        composed(&x.detach())?.contiguous()?
+        Pending::tensor(&composed(&x.detach())?.contiguous()?)?
     };
-    x.apply_op1(ScaledSoftmax { value: std::sync::Mutex::new(Some(p)), scale })
+    x.apply_op1(ScaledSoftmax { value: p, scale })
 }
 
 struct ScaledSoftmax {
-    value: std::sync::Mutex<Option<Tensor>>,
+    value: Pending,
     scale: f64,
 }
 
@@ -359,7 +384,7 @@ impl CustomOp1 for ScaledSoftmax {
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        take_value(&self.value, self.name())
+        self.value.take(self.name())
     }
 
     fn bwd(&self, _x: &Tensor, p: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -394,11 +419,11 @@ pub fn glu(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
     let value = if gate.dtype() == DType::F32 && act == Activation::Silu {
         let uv = kernels::f32_data(up)?;
         let y = kernels::with_f32(gate, |gv| kernels::silu_glu_fwd(gv, &uv))?;
-        Tensor::from_vec(y, gate.shape(), gate.device())?
+        Pending::f32(y, gate.shape())
     } else {
-        (activate(&gate.detach())? * up.detach())?.contiguous()?
+        Pending::tensor(&(activate(&gate.detach())? * up.detach())?.contiguous()?)?
     };
-    gate.apply_op2(up, Glu { value: std::sync::Mutex::new(Some(value)), act })
+    gate.apply_op2(up, Glu { value, act })
 }
 
 /// The value of [`glu`] (`act(gate) ⊙ up`) outside the graph, by the same kernels.
@@ -418,12 +443,12 @@ pub(crate) fn glu_value(gate: &Tensor, up: &Tensor, act: Activation) -> Result<T
 
 /// `(∂gate, ∂up)` of `act(gate) ⊙ up` for the output gradient `g` (what [`glu`]'s node returns).
 pub(crate) fn glu_grads(gate: &Tensor, up: &Tensor, g: &Tensor, act: Activation) -> Result<(Tensor, Tensor)> {
-    let (d_gate, d_up) = Glu { value: std::sync::Mutex::new(None), act }.grads(gate, up, g)?;
+    let (d_gate, d_up) = Glu { value: Pending::none(), act }.grads(gate, up, g)?;
     Ok((d_gate, d_up))
 }
 
 struct Glu {
-    value: std::sync::Mutex<Option<Tensor>>,
+    value: Pending,
     act: Activation,
 }
 
@@ -433,7 +458,7 @@ impl candle_core::CustomOp2 for Glu {
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        take_value(&self.value, self.name())
+        self.value.take(self.name())
     }
 
     fn bwd(
