@@ -10,6 +10,9 @@
 use candle_core::{CpuStorage, Result, Storage, Tensor};
 use rayon::prelude::*;
 
+use crate::config::Activation;
+use crate::kernels::exp;
+
 /// Rows per rayon task: enough work per task that scheduling costs nothing measurable.
 const MIN_ROWS: usize = 16;
 
@@ -146,27 +149,29 @@ pub fn scaled_softmax_bwd(p: &[f32], g: &[f32], t: usize, scale: f32) -> Vec<f32
 /// Row length used to split the flat elementwise kernels into rayon tasks.
 const CHUNK: usize = 4096;
 
-/// `silu(gate) ⊙ up` (the vectorised [`crate::kernels::exp::silu_glu`] over chunks).
-pub fn silu_glu_fwd(gate: &[f32], up: &[f32]) -> Vec<f32> {
+/// `act(gate) ⊙ up` (the vectorised [`crate::kernels::exp::silu_glu`] /
+/// [`crate::kernels::exp::gelu_tanh_glu`] over chunks).
+pub fn glu_fwd(act: Activation, gate: &[f32], up: &[f32]) -> Vec<f32> {
     let mut y = vec![0f32; gate.len()];
     y.par_chunks_mut(CHUNK).zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK))).for_each(
-        |(yr, (gr, ur))| {
-            crate::kernels::exp::silu_glu(gr, ur, yr);
+        |(yr, (gr, ur))| match act {
+            Activation::Silu => exp::silu_glu(gr, ur, yr),
+            Activation::GeluTanh => exp::gelu_tanh_glu(gr, ur, yr),
         },
     );
     y
 }
 
-/// Backward of [`silu_glu_fwd`]: `∂gate = (g⊙up)⊙silu'(gate)`, `∂up = g⊙silu(gate)`, with
-/// `silu' = σ·(1 − silu) + silu`.
-pub fn silu_glu_bwd(gate: &[f32], up: &[f32], g: &[f32]) -> (Vec<f32>, Vec<f32>) {
+/// Backward of [`glu_fwd`]: `∂gate = (g⊙up)⊙act'(gate)`, `∂up = g⊙act(gate)`.
+pub fn glu_bwd(act: Activation, gate: &[f32], up: &[f32], g: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let mut dg = vec![0f32; gate.len()];
     let mut du = vec![0f32; gate.len()];
     dg.par_chunks_mut(CHUNK)
         .zip(du.par_chunks_mut(CHUNK))
         .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK).zip(g.par_chunks(CHUNK))))
-        .for_each(|((dgr, dur), (gr, (ur, gg)))| {
-            crate::kernels::exp::silu_glu_grad(gr, ur, gg, dgr, dur);
+        .for_each(|((dgr, dur), (gr, (ur, gg)))| match act {
+            Activation::Silu => exp::silu_glu_grad(gr, ur, gg, dgr, dur),
+            Activation::GeluTanh => exp::gelu_tanh_glu_grad(gr, ur, gg, dgr, dur),
         });
     (dg, du)
 }

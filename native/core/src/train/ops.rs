@@ -416,9 +416,9 @@ pub fn glu(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
     if !fused {
         return activate(gate)? * up;
     }
-    let value = if gate.dtype() == DType::F32 && act == Activation::Silu {
+    let value = if gate.dtype() == DType::F32 {
         let uv = kernels::f32_data(up)?;
-        let y = kernels::with_f32(gate, |gv| kernels::silu_glu_fwd(gv, &uv))?;
+        let y = kernels::with_f32(gate, |gv| kernels::glu_fwd(act, gv, &uv))?;
         Pending::f32(y, gate.shape())
     } else {
         Pending::tensor(&(activate(&gate.detach())? * up.detach())?.contiguous()?)?
@@ -429,9 +429,9 @@ pub fn glu(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
 /// The value of [`glu`] (`act(gate) ⊙ up`) outside the graph, by the same kernels.
 pub(crate) fn glu_value(gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
     let (gate, up) = (gate.detach(), up.detach());
-    if gate.dtype() == DType::F32 && gate.device().is_cpu() && act == Activation::Silu {
+    if gate.dtype() == DType::F32 && gate.device().is_cpu() && gate.shape() == up.shape() {
         let uv = kernels::f32_data(&up)?;
-        let y = kernels::with_f32(&gate, |gv| kernels::silu_glu_fwd(gv, &uv))?;
+        let y = kernels::with_f32(&gate, |gv| kernels::glu_fwd(act, gv, &uv))?;
         return Tensor::from_vec(y, gate.shape(), gate.device());
     }
     let a = match act {
@@ -476,9 +476,10 @@ impl candle_core::CustomOp2 for Glu {
 impl Glu {
     fn grads(&self, gate: &Tensor, up: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
         let (x, up) = (gate.detach(), up.detach());
-        if x.dtype() == DType::F32 && x.device().is_cpu() && self.act == Activation::Silu {
+        if x.dtype() == DType::F32 && x.device().is_cpu() && x.shape() == up.shape() && g.shape() == x.shape()
+        {
             let (uv, gv) = (kernels::f32_data(&up)?, kernels::f32_data(g)?);
-            let (dg, du) = kernels::with_f32(&x, |xv| kernels::silu_glu_bwd(xv, &uv, &gv))?;
+            let (dg, du) = kernels::with_f32(&x, |xv| kernels::glu_bwd(self.act, xv, &uv, &gv))?;
             return Ok((
                 Tensor::from_vec(dg, x.shape(), x.device())?,
                 Tensor::from_vec(du, x.shape(), x.device())?,
@@ -684,6 +685,7 @@ mod tests {
             ("softmax", Box::new(|t, c| scaled_masked_softmax(t, 0.7, Some(&c[0]))), vec![mask.clone()]),
             ("softmax-nomask", Box::new(|t, _| scaled_masked_softmax(t, 0.7, None)), vec![]),
             ("glu", Box::new(|t, c| glu(t, &c[0], Activation::Silu)), vec![up64.clone()]),
+            ("glu-gelu-tanh", Box::new(|t, c| glu(t, &c[0], Activation::GeluTanh)), vec![up64.clone()]),
         ];
         for (name, op, consts64) in &cases {
             let consts32 = consts64.iter().map(f32_of).collect::<Result<Vec<_>>>()?;
