@@ -152,15 +152,7 @@ fn sum_exp(row: &[f32], max: f32) -> f64 {
 mod tests {
     use super::*;
 
-    fn lcg(seed: u64, len: usize, scale: f32) -> Vec<f32> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
-            })
-            .collect()
-    }
+    use crate::kernels::test_values;
 
     #[test]
     fn exp_and_tanh_match_f64_on_their_range() {
@@ -187,7 +179,7 @@ mod tests {
         for &(len, cap, scale) in
             &[(1usize, None, 1.0f32), (37, Some(3.0f32), 4.0), (1000, None, 8.0), (262_147, Some(30.0), 20.0)]
         {
-            let logits = lcg(len as u64, len, scale);
+            let logits = test_values(len as u64, len, scale);
             let target = len / 3;
             // f64 reference.
             let z: Vec<f64> = logits

@@ -276,15 +276,7 @@ mod imp {
 mod tests {
     use super::*;
 
-    fn lcg(seed: u64, len: usize, scale: f32) -> Vec<f32> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
-            })
-            .collect()
-    }
+    use crate::kernels::test_values;
 
     const PATHS: [Isa; 2] = [Isa::Portable, Isa::Avx512];
 
@@ -292,7 +284,7 @@ mod tests {
     fn exp_shift_sum_matches_f64_on_both_paths() {
         // Lengths with and without a tail; values over exp's whole useful range.
         for (len, scale) in [(1usize, 1.0f32), (15, 5.0), (64, 20.0), (129, 40.0), (1000, 80.0)] {
-            let xs = lcg(len as u64, len, scale);
+            let xs = test_values(len as u64, len, scale);
             let shift = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             // The shift is subtracted in f32 (as the kernel does); exp of that difference in f64.
             let want: Vec<f64> = xs.iter().map(|&x| ((x - shift) as f64).exp()).collect();
@@ -312,20 +304,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn silu_glu_and_its_gradient_match_f64_on_both_paths() {
+    /// The kernels' signatures: forward `(isa, gate, up, out)`, backward `(isa, gate, up, g, ∂gate, ∂up)`.
+    type GluFwd = fn(Isa, &[f32], &[f32], &mut [f32]);
+    type GluBwd = fn(Isa, &[f32], &[f32], &[f32], &mut [f32], &mut [f32]);
+
+    /// Checks a gated activation `act(gate) · up` and its gradient on both CPU paths against
+    /// `reference(x) = (act(x), act'(x))` in f64, on gates far past saturation of either sign.
+    fn check_glu(seed: u64, fwd: GluFwd, bwd: GluBwd, reference: impl Fn(f64) -> (f64, f64)) {
         let n = 4099;
-        let (gate, up, g) = (lcg(1, n, 12.0), lcg(2, n, 2.0), lcg(3, n, 1.5));
+        let (gate, up, g) =
+            (test_values(seed, n, 12.0), test_values(seed + 1, n, 2.0), test_values(seed + 2, n, 1.5));
         for isa in PATHS {
             let mut y = vec![0f32; n];
             let (mut dg, mut du) = (vec![0f32; n], vec![0f32; n]);
-            silu_glu_on(isa, &gate, &up, &mut y);
-            silu_glu_grad_on(isa, &gate, &up, &g, &mut dg, &mut du);
+            fwd(isa, &gate, &up, &mut y);
+            bwd(isa, &gate, &up, &g, &mut dg, &mut du);
             for i in 0..n {
                 let (x, u, gg) = (gate[i] as f64, up[i] as f64, g[i] as f64);
-                let sig = 1.0 / (1.0 + (-x).exp());
-                let a = x * sig;
-                let (want_y, want_dg, want_du) = (a * u, gg * u * (sig * (1.0 - a) + a), gg * a);
+                let (a, da) = reference(x);
+                let (want_y, want_dg, want_du) = (a * u, gg * u * da, gg * a);
                 for (what, got, want) in
                     [("y", y[i], want_y), ("∂gate", dg[i], want_dg), ("∂up", du[i], want_du)]
                 {
@@ -339,32 +336,21 @@ mod tests {
     }
 
     #[test]
+    fn silu_glu_and_its_gradient_match_f64_on_both_paths() {
+        check_glu(1, silu_glu_on, silu_glu_grad_on, |x| {
+            let sig = 1.0 / (1.0 + (-x).exp());
+            let a = x * sig;
+            (a, sig * (1.0 - a) + a)
+        });
+    }
+
+    #[test]
     fn gelu_tanh_glu_and_its_gradient_match_f64_on_both_paths() {
-        let n = 4099;
-        // Gate values well past the point where tanh saturates, both signs.
-        let (gate, up, g) = (lcg(4, n, 12.0), lcg(5, n, 2.0), lcg(6, n, 1.5));
         let (k, c) = ((2.0 / std::f64::consts::PI).sqrt(), 0.044715);
-        for isa in PATHS {
-            let mut y = vec![0f32; n];
-            let (mut dg, mut du) = (vec![0f32; n], vec![0f32; n]);
-            gelu_tanh_glu_on(isa, &gate, &up, &mut y);
-            gelu_tanh_glu_grad_on(isa, &gate, &up, &g, &mut dg, &mut du);
-            for i in 0..n {
-                let (x, u, gg) = (gate[i] as f64, up[i] as f64, g[i] as f64);
-                let t = (k * (x + c * x * x * x)).tanh();
-                let a = 0.5 * x * (1.0 + t);
-                let da = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x);
-                let (want_y, want_dg, want_du) = (a * u, gg * u * da, gg * a);
-                for (what, got, want) in
-                    [("y", y[i], want_y), ("∂gate", dg[i], want_dg), ("∂up", du[i], want_du)]
-                {
-                    assert!(
-                        (got as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()),
-                        "{isa:?} {what}[{i}] at gate {x}: {got} vs {want}"
-                    );
-                }
-            }
-        }
+        check_glu(4, gelu_tanh_glu_on, gelu_tanh_glu_grad_on, |x| {
+            let t = (k * (x + c * x * x * x)).tanh();
+            (0.5 * x * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x))
+        });
     }
 
     #[test]

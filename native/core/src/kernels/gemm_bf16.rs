@@ -405,16 +405,7 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(seed: u64, len: usize) -> Vec<f32> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_values;
 
     /// `A·B` in f64 over the bf16-rounded inputs: what both kernels compute up to f32
     /// accumulation order.
@@ -455,8 +446,8 @@ mod tests {
             (9, long, 33),
             (2, long + 2 * KB + 7, 5),
         ] {
-            let a = lcg(m as u64 * 7 + k as u64, m * k);
-            let b = lcg(n as u64 * 3 + 1, k * n);
+            let a = test_values(m as u64 * 7 + k as u64, m * k, 1.0);
+            let b = test_values(n as u64 * 3 + 1, k * n, 1.0);
             let want = reference(&a, m, k, &b, n);
             let packed = PackedB::plain(&b, k, n);
             // The same matrix given as its transpose packs to the same operand.
