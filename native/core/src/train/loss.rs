@@ -11,8 +11,9 @@
 //! of rows, so the `[tokens, vocab]` logits never exist. For each chunk it computes the logits,
 //! then rewrites them in place into a stable log-sum-exp, the loss and the logit gradient
 //! `softmax − onehot`, and one GEMM gives the hidden-state gradient `(softmax − onehot)·W / n`.
-//! Peak memory is two `chunk × vocab` buffers for a moment (64 MiB each at most), not
-//! `tokens × vocab`. The gradient is attached to the hidden states with a
+//! Peak memory is the chunk's buffers, 128 MiB together at most (an f32 head: one logits
+//! buffer, which the GEMM writes and the loss rewrites in place; a bf16 head: that and a
+//! half-size rounded copy; other heads: two), not `tokens × vocab`. The gradient is attached to the hidden states with a
 //! surrogate term `Σ h ⊙ stop_grad(g)` whose value is subtracted again, so the result is an
 //! ordinary candle tensor: `loss.backward()` works and yields exactly `g`.
 
@@ -86,6 +87,11 @@ pub trait HeadWeight {
     fn as_bf16(&self) -> Option<&Bf16Weight> {
         None
     }
+    /// The head as a dense f32 matrix on the CPU, when it is one: the loss then runs its
+    /// one-buffer path ([`f32_head_loss`]).
+    fn as_dense_f32(&self) -> Option<&Tensor> {
+        None
+    }
 }
 
 impl HeadWeight for Tensor {
@@ -97,6 +103,9 @@ impl HeadWeight for Tensor {
     }
     fn input_grad(&self, g: &Tensor, dtype: DType) -> Result<Tensor> {
         g.matmul(&self.detach().to_dtype(dtype)?)
+    }
+    fn as_dense_f32(&self) -> Option<&Tensor> {
+        (self.dtype() == DType::F32 && self.device().is_cpu() && self.rank() == 2).then_some(self)
     }
 }
 
@@ -132,6 +141,12 @@ impl HeadWeight for BaseWeight {
             _ => None,
         }
     }
+    fn as_dense_f32(&self) -> Option<&Tensor> {
+        match self {
+            Self::F32(w) => w.as_dense_f32(),
+            _ => None,
+        }
+    }
 }
 
 /// Cross-entropy of `lm_head(hidden)` at `positions` against `targets`, divided by `denom`.
@@ -155,13 +170,22 @@ pub fn lm_head_loss(
     lm_head_loss_capped(hidden, positions, targets, lm_head, None, denom, chunk_rows, with_grad)
 }
 
-/// The most values one LM-head chunk may hold (`rows × vocab`): 16M f32 = 64 MiB.
-const CHUNK_VALUES: usize = 1 << 24;
+/// The most f32 values the buffers of one LM-head chunk may hold together: 32M = 128 MiB.
+const CHUNK_BUDGET: usize = 1 << 25;
 
-/// The rows per LM-head chunk actually used: `requested`, fewer for very large vocabularies so
-/// a chunk stays within [`CHUNK_VALUES`] (Gemma's 262,144 entries: 64 rows), at least 16.
+/// The rows per LM-head chunk of a path that holds two `rows × vocab` buffers at once (the
+/// general and the bf16 paths): `requested`, fewer for very large vocabularies so the chunk
+/// stays within [`CHUNK_BUDGET`] (Gemma's 262,144 entries: 64 rows), at least 16.
 pub fn chunk_rows_for(requested: usize, vocab: usize) -> usize {
-    requested.min((CHUNK_VALUES / vocab.max(1)).max(16)).max(1)
+    requested.min((CHUNK_BUDGET / 2 / vocab.max(1)).max(16)).max(1)
+}
+
+/// The rows per chunk of the one-buffer f32 path ([`f32_head_loss`]): the same budget in one
+/// buffer, so twice the rows of [`chunk_rows_for`] at the same peak (Gemma: 128). The head's
+/// two GEMMs run faster on more rows (2 threads, 262,144 × 640: 64 rows 117/127 GFLOP/s,
+/// 128 rows 133/163; logits/input gradient).
+pub fn one_buffer_chunk_rows(requested: usize, vocab: usize) -> usize {
+    requested.min((CHUNK_BUDGET / vocab.max(1)).max(16)).max(1)
 }
 
 /// [`lm_head_loss`] on soft-capped logits `z = cap · tanh(l / cap)` when `softcap` is set
@@ -200,10 +224,22 @@ pub fn lm_head_loss_capped(
         candle_core::bail!("label {bad} is outside the vocabulary ({vocab} entries)");
     }
 
-    let chunk_rows = chunk_rows_for(chunk_rows, vocab);
-    if let (DType::F32, Some(w)) = (compute, lm_head.as_bf16()) {
+    let dense = if compute == DType::F32 { lm_head.as_dense_f32() } else { None };
+    let fast = compute == DType::F32 && (dense.is_some() || lm_head.as_bf16().is_some());
+    if fast {
         let x = hd.flatten_all()?.to_vec1::<f32>()?;
-        let (sum, gx) = bf16_head_loss(w, &x, targets, softcap, chunk_rows, with_grad);
+        let (sum, gx) = match (dense, lm_head.as_bf16()) {
+            (Some(w), _) => {
+                let rows = one_buffer_chunk_rows(chunk_rows, vocab);
+                crate::train::kernels::with_f32(w, |wv| {
+                    f32_head_loss(wv, (vocab, d), &x, targets, softcap, rows, with_grad)
+                })?
+            }
+            (None, Some(w)) => {
+                bf16_head_loss(w, &x, targets, softcap, chunk_rows_for(chunk_rows, vocab), with_grad)
+            }
+            (None, None) => unreachable!("checked above"),
+        };
         let value = Tensor::new(sum / denom, dev)?.to_dtype(hidden.dtype())?;
         let loss = match gx {
             Some(gx) => {
@@ -215,6 +251,7 @@ pub fn lm_head_loss_capped(
         };
         return Ok(LossOutput { loss, sum, count: n });
     }
+    let chunk_rows = chunk_rows_for(chunk_rows, vocab);
     let mut sum = 0f64;
     let mut grads = Vec::new();
     for start in (0..n).step_by(chunk_rows) {
@@ -301,6 +338,97 @@ fn bf16_head_loss(
         sum += rows.iter().sum::<f64>();
     }
     (sum, with_grad.then_some(gx))
+}
+
+/// The loss on a dense f32 head `w` (`[vocab, d]`, row-major), chunk by chunk with one logits
+/// buffer for all chunks: each chunk's logits `x·Wᵀ` are written into it by the GEMM, rewritten
+/// in place row by row into the logit gradient ([`crate::kernels::ce_row`]), and the input
+/// gradient `G·W` is written straight into its rows of the result. The general path made a
+/// logits tensor, copied it into a vector (two chunk-sized buffers at once) and made a tensor
+/// per chunk for the gradient and its product; this one holds one, so its chunks can be twice
+/// as tall ([`one_buffer_chunk_rows`]) at the same peak.
+///
+/// Returns the sum of the rows' cross-entropies and, with `with_grad`, `(softmax − onehot)·W`
+/// as `[n, d]` (not yet divided by `denom`).
+fn f32_head_loss(
+    w: &[f32],
+    (vocab, d): (usize, usize),
+    x: &[f32],
+    targets: &[u32],
+    softcap: Option<f64>,
+    chunk_rows: usize,
+    with_grad: bool,
+) -> (f64, Option<Vec<f32>>) {
+    use rayon::prelude::*;
+    let n = targets.len();
+    assert_eq!(w.len(), vocab * d, "head is [vocab, d]");
+    assert_eq!(x.len(), n * d, "one row of x per target");
+    let cap = softcap.map(|c| c as f32);
+    let mut logits = vec![0f32; chunk_rows.min(n) * vocab];
+    let mut gx = if with_grad { vec![0f32; n * d] } else { Vec::new() };
+    let mut sum = 0f64;
+    for start in (0..n).step_by(chunk_rows) {
+        let len = chunk_rows.min(n - start);
+        let tgt = &targets[start..start + len];
+        let logits = &mut logits[..len * vocab];
+        // logits[len, vocab] = x[len, d] · Wᵀ (W row-major: element (j, v) of Wᵀ at v·d + j).
+        sgemm(logits, (len, vocab, d), &x[start * d..(start + len) * d], (d, 1), w, (1, d));
+        let rows: Vec<f64> = logits
+            .par_chunks_mut(vocab)
+            .zip(tgt.par_iter())
+            .map(|(row, &t)| crate::kernels::ce_row::ce_row(row, t as usize, cap, with_grad))
+            .collect();
+        sum += rows.iter().sum::<f64>();
+        if with_grad {
+            // gx[len, d] = G[len, vocab] · W[vocab, d].
+            sgemm(&mut gx[start * d..(start + len) * d], (len, d, vocab), logits, (vocab, 1), w, (d, 1));
+        }
+    }
+    (sum, with_grad.then_some(gx))
+}
+
+/// `dst[m×n] = a·b` (row-major `dst`) for `a` `m×k` and `b` `k×n` given by their `(row, column)`
+/// element strides, on the threads of the current rayon pool (as candle's matmul).
+fn sgemm(
+    dst: &mut [f32],
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    (a_rs, a_cs): (usize, usize),
+    b: &[f32],
+    (b_rs, b_cs): (usize, usize),
+) {
+    assert!(dst.len() >= m * n, "sgemm: destination too small");
+    assert!(m == 0 || k == 0 || (m - 1) * a_rs + (k - 1) * a_cs < a.len(), "sgemm: a out of bounds");
+    assert!(n == 0 || k == 0 || (k - 1) * b_rs + (n - 1) * b_cs < b.len(), "sgemm: b out of bounds");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    // SAFETY: the asserts above keep every element gemm addresses inside `dst`, `a` and `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
 }
 
 /// Floats the in-place chunk arithmetic runs in (f32 in training, f64 in the gradient tests).
@@ -425,6 +553,10 @@ mod tests {
         assert_eq!(chunk_rows_for(256, 262_144), 64); // Gemma 3
         assert_eq!(chunk_rows_for(256, 1 << 24), 16);
         assert_eq!(chunk_rows_for(8, 262_144), 8);
+        // The one-buffer f32 path: the same budget in one buffer.
+        assert_eq!(one_buffer_chunk_rows(256, 49_152), 256);
+        assert_eq!(one_buffer_chunk_rows(256, 262_144), 128);
+        assert_eq!(one_buffer_chunk_rows(256, 1 << 26), 16);
     }
 
     /// The chunked LM-head loss equals the reference CE on full logits (value and gradient,
@@ -564,12 +696,14 @@ mod tests {
         Ok(())
     }
 
-    /// The bf16 head's own path (reused buffers, rows rounded in cache) gives bit for bit what
+    /// The bf16 head's own path (reused buffers, rows rounded in cache) and the dense f32 head's
+    /// (one logits buffer, GEMMs straight into it and into the result) give bit for bit what
     /// the general path gives on the same head: fresh logits per chunk, then the input-gradient
     /// product on the whole chunk. Chunk sizes that divide the rows and leave a tail.
     #[test]
-    fn train_lm_head_loss_bf16_path_equals_the_general_path() -> Result<()> {
-        /// The same head without [`HeadWeight::as_bf16`], so the loss takes the general path.
+    fn train_lm_head_loss_one_buffer_paths_equal_the_general_path() -> Result<()> {
+        /// The same head without [`HeadWeight::as_bf16`] / [`HeadWeight::as_dense_f32`], so the
+        /// loss takes the general path.
         struct General(BaseWeight);
         impl HeadWeight for General {
             fn vocab(&self) -> Result<usize> {
@@ -588,16 +722,20 @@ mod tests {
         let dev = Device::Cpu;
         let (b, t, d, vocab) = (3, 7, 24, 1000);
         let hidden = Var::randn(0f32, 1., (b, t, d), &dev)?;
-        let head = BaseWeight::bf16(&Tensor::randn(0f32, 1., (vocab, d), &dev)?)?;
-        assert!(head.as_bf16().is_some());
-        let general = General(head.clone());
+        let dense = Tensor::randn(0f32, 1., (vocab, d), &dev)?;
+        let bf16 = BaseWeight::bf16(&dense)?;
+        assert!(bf16.as_bf16().is_some());
+        let f32 = BaseWeight::F32(dense);
+        assert!(f32.as_dense_f32().is_some());
         let labels: Vec<Vec<i64>> = (0..b)
             .map(|r| (0..t).map(|i| if i < r { -100 } else { ((r * 37 + i * 101) % vocab) as i64 }).collect())
             .collect();
         let (pos, tgt) = shifted_targets(&labels);
-        for (chunk, cap) in [(1, None), (4, Some(5.0)), (5, Some(5.0)), (64, None)] {
+        let cases = [(1, None), (4, Some(5.0)), (5, Some(5.0)), (64, None)];
+        for ((chunk, cap), head) in cases.into_iter().flat_map(|c| [(c, &bf16), (c, &f32)]) {
+            let general = General(head.clone());
             for with_grad in [true, false] {
-                let fast = lm_head_loss_capped(&hidden, &pos, &tgt, &head, cap, 9.0, chunk, with_grad)?;
+                let fast = lm_head_loss_capped(&hidden, &pos, &tgt, head, cap, 9.0, chunk, with_grad)?;
                 let slow = lm_head_loss_capped(&hidden, &pos, &tgt, &general, cap, 9.0, chunk, with_grad)?;
                 assert_eq!(
                     fast.sum.to_bits(),
@@ -611,7 +749,7 @@ mod tests {
                     let gf = fast.loss.backward()?.get(&hidden).unwrap().flatten_all()?.to_vec1::<f32>()?;
                     let gs = slow.loss.backward()?.get(&hidden).unwrap().flatten_all()?.to_vec1::<f32>()?;
                     assert!(gf.iter().any(|&x| x != 0.0));
-                    assert_eq!(gf, gs, "chunk {chunk}: input gradients differ");
+                    assert_eq!(gf, gs, "{:?} head, chunk {chunk}: input gradients differ", head.stored_type());
                 }
             }
         }

@@ -107,8 +107,8 @@ pub fn estimate(cfg: &DecoderConfig, shape: &TrainShape) -> MemoryEstimate {
     } else {
         layers * per_layer + per_layer
     } * F32;
-    // Two `chunk × vocab` buffers of one chunk (the logits and the copy the loss rewrites in
-    // place), plus the gathered hidden rows and their grads.
+    // The chunk's `rows × vocab` buffers (two of `chunk_rows_for`'s rows; the f32 head's one
+    // buffer of twice the rows is the same size), plus the gathered hidden rows and their grads.
     let vocab_tensors = 2;
     let chunk = super::loss::chunk_rows_for(shape.lm_head_chunk, vocab as usize);
     let lm_head = (vocab_tensors * chunk.min(shape.batch_size * shape.seq_len).max(1) as u64 * vocab
