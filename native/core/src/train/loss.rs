@@ -749,7 +749,12 @@ mod tests {
                     let gf = fast.loss.backward()?.get(&hidden).unwrap().flatten_all()?.to_vec1::<f32>()?;
                     let gs = slow.loss.backward()?.get(&hidden).unwrap().flatten_all()?.to_vec1::<f32>()?;
                     assert!(gf.iter().any(|&x| x != 0.0));
-                    assert_eq!(gf, gs, "{:?} head, chunk {chunk}: input gradients differ", head.stored_type());
+                    assert_eq!(
+                        gf,
+                        gs,
+                        "{:?} head, chunk {chunk}: input gradients differ",
+                        head.stored_type()
+                    );
                 }
             }
         }
