@@ -228,15 +228,14 @@ pub fn lm_head_loss_capped(
     let fast = compute == DType::F32 && (dense.is_some() || lm_head.as_bf16().is_some());
     if fast {
         let x = hd.flatten_all()?.to_vec1::<f32>()?;
+        let rows = ScoredRows { x: &x, targets, cap: softcap.map(|c| c as f32), chunk_rows, with_grad };
         let (sum, gx) = match (dense, lm_head.as_bf16()) {
             (Some(w), _) => {
-                let rows = one_buffer_chunk_rows(chunk_rows, vocab);
-                crate::train::kernels::with_f32(w, |wv| {
-                    f32_head_loss(wv, (vocab, d), &x, targets, softcap, rows, with_grad)
-                })?
+                let rows = ScoredRows { chunk_rows: one_buffer_chunk_rows(chunk_rows, vocab), ..rows };
+                crate::train::kernels::with_f32(w, |wv| f32_head_loss(wv, (vocab, d), &rows))?
             }
             (None, Some(w)) => {
-                bf16_head_loss(w, &x, targets, softcap, chunk_rows_for(chunk_rows, vocab), with_grad)
+                bf16_head_loss(w, &ScoredRows { chunk_rows: chunk_rows_for(chunk_rows, vocab), ..rows })
             }
             (None, None) => unreachable!("checked above"),
         };
@@ -281,6 +280,27 @@ pub fn lm_head_loss_capped(
     Ok(LossOutput { loss, sum, count: n })
 }
 
+/// The scored rows of a micro-batch as the one-buffer paths take them.
+#[derive(Clone, Copy)]
+struct ScoredRows<'a> {
+    /// `[n, d]`, row-major.
+    x: &'a [f32],
+    /// One per row.
+    targets: &'a [u32],
+    /// The logits' soft cap.
+    cap: Option<f32>,
+    chunk_rows: usize,
+    with_grad: bool,
+}
+
+impl ScoredRows<'_> {
+    /// `(first row, rows)` of each chunk.
+    fn chunks(&self) -> impl Iterator<Item = (usize, usize)> {
+        let (n, step) = (self.targets.len(), self.chunk_rows);
+        (0..n).step_by(step).map(move |start| (start, step.min(n - start)))
+    }
+}
+
 /// The loss on a bf16 head (`baseWeights: "bf16"`), chunk by chunk like the general path but
 /// with one logits buffer and one rounded-gradient buffer for all chunks, and each row's
 /// gradient rounded to bf16 while the row is still in cache (the input-gradient GEMM rounds
@@ -289,28 +309,20 @@ pub fn lm_head_loss_capped(
 /// was mapped and page-faulted each time (above glibc's largest mmap threshold), and the
 /// separate rounding pass read it from memory once more.
 ///
-/// `x`: the scored rows `[n, d]`, row-major. Returns the sum of the rows' cross-entropies and,
-/// with `with_grad`, `(softmax − onehot)·W` as `[n, d]` (not yet divided by `denom`).
-fn bf16_head_loss(
-    w: &Bf16Weight,
-    x: &[f32],
-    targets: &[u32],
-    softcap: Option<f64>,
-    chunk_rows: usize,
-    with_grad: bool,
-) -> (f64, Option<Vec<f32>>) {
+/// Returns the sum of the rows' cross-entropies and, with `with_grad`, `(softmax − onehot)·W`
+/// as `[n, d]` (not yet divided by `denom`).
+fn bf16_head_loss(w: &Bf16Weight, rows: &ScoredRows) -> (f64, Option<Vec<f32>>) {
     use rayon::prelude::*;
     let (vocab, d) = w.dims();
+    let ScoredRows { x, targets, cap, chunk_rows, with_grad } = *rows;
     let n = targets.len();
-    let cap = softcap.map(|c| c as f32);
     let most = chunk_rows.min(n);
     let stride = w.grad_row_stride();
     let mut logits = vec![0f32; most * vocab];
     let mut g16 = if with_grad { vec![0u16; most * stride] } else { Vec::new() };
     let mut gx = if with_grad { vec![0f32; n * d] } else { Vec::new() };
     let mut sum = 0f64;
-    for start in (0..n).step_by(chunk_rows) {
-        let len = chunk_rows.min(n - start);
+    for (start, len) in rows.chunks() {
         let tgt = &targets[start..start + len];
         let logits = &mut logits[..len * vocab];
         w.forward_into(&x[start * d..(start + len) * d], len, logits);
@@ -348,27 +360,17 @@ fn bf16_head_loss(
 /// per chunk for the gradient and its product; this one holds one, so its chunks can be twice
 /// as tall ([`one_buffer_chunk_rows`]) at the same peak.
 ///
-/// Returns the sum of the rows' cross-entropies and, with `with_grad`, `(softmax − onehot)·W`
-/// as `[n, d]` (not yet divided by `denom`).
-fn f32_head_loss(
-    w: &[f32],
-    (vocab, d): (usize, usize),
-    x: &[f32],
-    targets: &[u32],
-    softcap: Option<f64>,
-    chunk_rows: usize,
-    with_grad: bool,
-) -> (f64, Option<Vec<f32>>) {
+/// Returns what [`bf16_head_loss`] returns.
+fn f32_head_loss(w: &[f32], (vocab, d): (usize, usize), rows: &ScoredRows) -> (f64, Option<Vec<f32>>) {
     use rayon::prelude::*;
+    let ScoredRows { x, targets, cap, chunk_rows, with_grad } = *rows;
     let n = targets.len();
     assert_eq!(w.len(), vocab * d, "head is [vocab, d]");
     assert_eq!(x.len(), n * d, "one row of x per target");
-    let cap = softcap.map(|c| c as f32);
     let mut logits = vec![0f32; chunk_rows.min(n) * vocab];
     let mut gx = if with_grad { vec![0f32; n * d] } else { Vec::new() };
     let mut sum = 0f64;
-    for start in (0..n).step_by(chunk_rows) {
-        let len = chunk_rows.min(n - start);
+    for (start, len) in rows.chunks() {
         let tgt = &targets[start..start + len];
         let logits = &mut logits[..len * vocab];
         // logits[len, vocab] = x[len, d] · Wᵀ (W row-major: element (j, v) of Wᵀ at v·d + j).
