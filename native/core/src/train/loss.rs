@@ -13,9 +13,10 @@
 //! `softmax − onehot`, and one GEMM gives the hidden-state gradient `(softmax − onehot)·W / n`.
 //! Peak memory is the chunk's buffers, 128 MiB together at most (an f32 head: one logits
 //! buffer, which the GEMM writes and the loss rewrites in place; a bf16 head: that and a
-//! half-size rounded copy; other heads: two), not `tokens × vocab`. The gradient is attached to the hidden states with a
-//! surrogate term `Σ h ⊙ stop_grad(g)` whose value is subtracted again, so the result is an
-//! ordinary candle tensor: `loss.backward()` works and yields exactly `g`.
+//! half-size rounded copy; other heads: two), not `tokens × vocab`. The gradient is attached
+//! to the hidden states with a surrogate term `Σ h ⊙ stop_grad(g)` whose value is subtracted
+//! again, so the result is an ordinary candle tensor: `loss.backward()` works and yields
+//! exactly `g`.
 
 use candle_core::{DType, Result, Tensor, D};
 
@@ -87,8 +88,8 @@ pub trait HeadWeight {
     fn as_bf16(&self) -> Option<&Bf16Weight> {
         None
     }
-    /// The head as a dense f32 matrix on the CPU, when it is one: the loss then runs its
-    /// one-buffer path ([`f32_head_loss`]).
+    /// The head as a contiguous dense f32 matrix on the CPU, when it is one: the loss then runs
+    /// its one-buffer path ([`f32_head_loss`]) on the tensor's own storage.
     fn as_dense_f32(&self) -> Option<&Tensor> {
         None
     }
@@ -105,7 +106,9 @@ impl HeadWeight for Tensor {
         g.matmul(&self.detach().to_dtype(dtype)?)
     }
     fn as_dense_f32(&self) -> Option<&Tensor> {
-        (self.dtype() == DType::F32 && self.device().is_cpu() && self.rank() == 2).then_some(self)
+        // A strided view would be copied whole on every call; it takes the general path.
+        let usable = self.dtype() == DType::F32 && self.device().is_cpu() && self.rank() == 2;
+        (usable && self.is_contiguous()).then_some(self)
     }
 }
 
